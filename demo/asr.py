@@ -1,0 +1,109 @@
+"""Transcription with a loaded Whisper model: language detection, short and long-form audio.
+
+Audio longer than one 30 s window is transcribed whole with transformers' sequential
+long-form generation (timestamps drive the seek, as in openai/whisper ``transcribe``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from demo.audio import SAMPLE_RATE
+from demo.errors import DemoError, unknown_choice
+
+WINDOW_SECONDS = 30.0
+WINDOW_FRAMES = 3000  # log-mel frames in one window
+TASKS = ("transcribe", "translate")
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None  # ISO code such as "en"; None detects it (multilingual models)
+    task: str = "transcribe"  # or "translate" (to English, multilingual models)
+    num_beams: int = 1  # 1 = greedy
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise unknown_choice("task", self.task, list(TASKS))
+        if self.num_beams < 1:
+            raise ValueError("num_beams must be at least 1.")
+
+
+@dataclass
+class Transcript:
+    text: str
+    language: str | None  # ISO code, None for English-only models
+    language_name: str | None
+    language_detected: bool  # True when the model chose it
+    windows: int  # 30 s windows the audio spans
+
+
+def _unwrap(model):
+    """The transformers model under a PEFT wrapper, if any."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def _input_dtype(model):
+    return _unwrap(model).model.encoder.conv1.weight.dtype
+
+
+def _input_device(model):
+    return _unwrap(model).model.encoder.conv1.weight.device
+
+
+def language_names() -> dict[str, str]:
+    """ISO code -> English name for every language Whisper knows."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    return dict(LANGUAGES)
+
+
+def features_for(processor, audio: np.ndarray):
+    """Log-mel features; one padded window for short audio, every frame for long audio."""
+    long_form = len(audio) > WINDOW_SECONDS * SAMPLE_RATE
+    kwargs = {"sampling_rate": SAMPLE_RATE, "return_tensors": "pt"}
+    if long_form:
+        kwargs.update(truncation=False, padding="longest", return_attention_mask=True)
+    return processor.feature_extractor(audio, **kwargs), long_form
+
+
+def detect_language(model, input_features) -> str:
+    """ISO code of the language Whisper hears in the first window."""
+    base = _unwrap(model)
+    token_ids = base.detect_language(input_features[:, :, :WINDOW_FRAMES])
+    id_to_lang = {v: k for k, v in base.generation_config.lang_to_id.items()}
+    return id_to_lang[int(token_ids[0])].strip("<|>")
+
+
+def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = None) -> Transcript:
+    """Transcribe 16 kHz mono float32 audio with a loaded Whisper model (``demo.models``)."""
+    import torch
+
+    options = options or TranscribeOptions()
+    model, processor = loaded.model, loaded.processor
+    multilingual = bool(getattr(_unwrap(model).generation_config, "is_multilingual", False))
+    if not multilingual and options.language not in (None, "en"):
+        raise DemoError(f"{loaded.entry.name} is English-only; pick a multilingual model.")
+    if options.language and options.language not in language_names():
+        raise unknown_choice("language", options.language, sorted(language_names()))
+    features, long_form = features_for(processor, audio)
+    input_features = features.input_features.to(_input_device(model), _input_dtype(model))
+    kwargs: dict = {"num_beams": options.num_beams}
+    if long_form:
+        kwargs.update(attention_mask=features.attention_mask.to(input_features.device))
+        kwargs.update(return_timestamps=True)
+    language, detected = options.language, False
+    with torch.inference_mode():
+        if multilingual:
+            if language is None:
+                language, detected = detect_language(model, input_features), True
+            kwargs.update(language=language, task=options.task)
+        elif options.task != "transcribe":
+            raise DemoError(f"{loaded.entry.name} is English-only and can only transcribe.")
+        token_ids = model.generate(input_features=input_features, **kwargs)
+    text = processor.batch_decode(token_ids, skip_special_tokens=True)[0].strip()
+    code = language if multilingual else "en"
+    windows = max(1, int(np.ceil(len(audio) / (WINDOW_SECONDS * SAMPLE_RATE))))
+    return Transcript(text, code, language_names().get(code), detected, windows)

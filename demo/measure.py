@@ -1,0 +1,130 @@
+"""Measurement helpers shared by the app, the CLI, training and benchmarks.
+
+Wall time with ``time.perf_counter``, peak process RSS sampled by a thread during a stage,
+CUDA peak allocated, and the weights footprint of a model (quantized tensors included).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import psutil
+
+MB = 1024 * 1024
+SAMPLE_INTERVAL_S = 0.005
+
+
+@dataclass
+class StageStats:
+    seconds: float = 0.0  # wall time of the stage
+    peak_rss_mb: float = 0.0  # highest resident set size of this process during the stage
+    cuda_peak_mb: float | None = None  # torch.cuda.max_memory_allocated during the stage
+
+
+@dataclass
+class Measurements:
+    """Stage name -> stats, in the order the stages ran."""
+
+    stages: dict[str, StageStats] = field(default_factory=dict)
+
+    def seconds(self) -> dict[str, float]:
+        return {name: s.seconds for name, s in self.stages.items()}
+
+    def peak_rss_mb(self) -> float:
+        return max((s.peak_rss_mb for s in self.stages.values()), default=0.0)
+
+    def cuda_peak_mb(self) -> float | None:
+        peaks = [s.cuda_peak_mb for s in self.stages.values() if s.cuda_peak_mb is not None]
+        return max(peaks) if peaks else None
+
+
+class _RssSampler(threading.Thread):
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self._process = psutil.Process()
+        self._done = threading.Event()
+        self.peak = self._process.memory_info().rss
+
+    def run(self) -> None:
+        while not self._done.wait(SAMPLE_INTERVAL_S):
+            self.peak = max(self.peak, self._process.memory_info().rss)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return max(self.peak, self._process.memory_info().rss)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False
+
+
+@contextmanager
+def measure(name: str, into: Measurements | None = None) -> Iterator[StageStats]:
+    """Time a stage and record its peak RSS (and CUDA peak); stats are filled in on exit."""
+    stats = StageStats()
+    cuda = _cuda_available()
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    sampler = _RssSampler()
+    sampler.start()
+    start = time.perf_counter()
+    try:
+        yield stats
+    finally:
+        if cuda:
+            torch.cuda.synchronize()
+            stats.cuda_peak_mb = torch.cuda.max_memory_allocated() / MB
+        stats.seconds = time.perf_counter() - start
+        stats.peak_rss_mb = sampler.stop() / MB
+        if into is not None:
+            into.stages[name] = stats
+
+
+def _tensor_bytes(value) -> int:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        if value.is_quantized:
+            return value.int_repr().numel() * 1 + 8  # int8 payload + scale/zero point
+        return value.numel() * value.element_size()
+    if isinstance(value, (tuple, list)):
+        return sum(_tensor_bytes(v) for v in value)
+    return 0
+
+
+def weights_footprint_mb(model) -> float:
+    """Bytes held by a model's weights and buffers, in MiB.
+
+    Walks the state dict rather than ``parameters()`` so that torch dynamic-int8 packed weights
+    (stored there as ``(qweight, bias)`` tuples) and bitsandbytes' quantized storage and scales
+    are counted at their real size.
+    """
+    import torch
+
+    total = 0
+    seen: set[int] = set()
+    for value in model.state_dict(keep_vars=True).values():
+        if isinstance(value, torch.Tensor):
+            if value.data_ptr() in seen and value.numel() > 0:
+                continue  # tied weights (Whisper's output projection) count once
+            seen.add(value.data_ptr())
+        total += _tensor_bytes(value)
+    return total / MB
+
+
+def process_rss_mb() -> float:
+    """Current resident set size of this process in MiB."""
+    return psutil.Process().memory_info().rss / MB

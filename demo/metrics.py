@@ -1,0 +1,285 @@
+"""Scores shared by training, the app and the benchmarks: WER/CER for transcripts, ROUGE and
+embedding similarity for summaries. All rates and scores are fractions, not percentages.
+"""
+
+import re
+from collections import Counter
+from functools import lru_cache
+
+import jiwer
+import numpy as np
+
+from demo.embeddings import embed
+from demo.extractive import split_sentences
+
+ENGLISH_CODES = ("en", "english")
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+# Whisper's evaluation maps British to American spelling with a 1,700-entry file
+# (normalizer.json) that ships with the Whisper tokenizer on the hub, not with transformers.
+# Loading it would need a downloaded checkpoint, so WER here would depend on which models are
+# cached; instead a fixed mapping of the commonest words keeps scores reproducible offline.
+# Words outside it count as errors when spelled differently, which only makes WER stricter.
+ENGLISH_SPELLING = {
+    "analyse": "analyze",
+    "behaviour": "behavior",
+    "cancelled": "canceled",
+    "catalogue": "catalog",
+    "centre": "center",
+    "centres": "centers",
+    "colour": "color",
+    "colours": "colors",
+    "defence": "defense",
+    "favour": "favor",
+    "favourite": "favorite",
+    "grey": "gray",
+    "honour": "honor",
+    "humour": "humor",
+    "labour": "labor",
+    "licence": "license",
+    "litre": "liter",
+    "metre": "meter",
+    "metres": "meters",
+    "neighbour": "neighbor",
+    "neighbours": "neighbors",
+    "organisation": "organization",
+    "organise": "organize",
+    "programme": "program",
+    "realise": "realize",
+    "realised": "realized",
+    "recognise": "recognize",
+    "theatre": "theater",
+    "travelled": "traveled",
+    "travelling": "traveling",
+}
+# Unicode letters and digits, no underscore: rouge-score's own tokenizer keeps only [a-z0-9],
+# which would score any Cyrillic, Greek or CJK summary 0.
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+_MIN_STEM_LENGTH = 4  # rouge-score stems only tokens longer than 3 characters
+
+
+def _is_english(language: str | None) -> bool:
+    if language is None:
+        return False
+    return language.lower().replace("_", "-").split("-")[0] in ENGLISH_CODES
+
+
+@lru_cache(maxsize=2)
+def _normalizer(english: bool):
+    from transformers.models.whisper.english_normalizer import (
+        BasicTextNormalizer,
+        EnglishTextNormalizer,
+    )
+
+    # The English one also strips diacritics (й -> и, ß -> ss), so it is kept to English.
+    return EnglishTextNormalizer(ENGLISH_SPELLING) if english else BasicTextNormalizer()
+
+
+def normalize_text(text: str, language: str | None = "en") -> str:
+    """Normalise a transcript for WER the way Whisper's evaluation does.
+
+    English (``"en"``, ``"english"``, ``"en-US"``...) gets Whisper's English normaliser:
+    lowercase, no punctuation, fillers (um, uh) dropped, contractions expanded ("can't" ->
+    "can not"), spelled-out numbers as digits ("twenty five" -> "25"), a few British spellings
+    made American. Any other language, or None, gets Whisper's basic normaliser, which only
+    lowercases and replaces punctuation and symbols with spaces, keeping letters and accents.
+    Whitespace is collapsed and stripped in both cases.
+    """
+    return " ".join(_normalizer(_is_english(language))(text).split())
+
+
+def _prepare(texts: list[str], normalize: bool, language: str | None) -> list[str]:
+    if normalize:
+        return [normalize_text(text, language) for text in texts]
+    return [text.strip() for text in texts]
+
+
+def _error_rate(
+    references: list[str],
+    hypotheses: list[str],
+    *,
+    characters: bool,
+    normalize: bool,
+    language: str | None,
+) -> float:
+    # Corpus level: all edits over all reference units, so long utterances weigh more.
+    refs = _prepare(references, normalize, language)
+    hyps = _prepare(hypotheses, normalize, language)
+    errors = units = 0
+    kept = [(ref, hyp) for ref, hyp in zip(refs, hyps, strict=True) if ref]
+    if kept:
+        process = jiwer.process_characters if characters else jiwer.process_words
+        out = process([ref for ref, _ in kept], [hyp for _, hyp in kept])
+        errors = out.substitutions + out.deletions + out.insertions
+        units = out.hits + out.substitutions + out.deletions
+    # A reference that is empty (e.g. only fillers or punctuation) has no units to get
+    # wrong, so everything the hypothesis says there counts as insertions.
+    for ref, hyp in zip(refs, hyps, strict=True):
+        if not ref:
+            errors += len(hyp) if characters else len(hyp.split())
+    if units == 0:
+        return 0.0 if errors == 0 else 1.0
+    return errors / units
+
+
+def wer(
+    reference: str, hypothesis: str, *, normalize: bool = True, language: str | None = "en"
+) -> float:
+    """Word error rate of one hypothesis; an empty reference gives 0.0 if the hypothesis is
+    empty too, else 1.0."""
+    return _error_rate(
+        [reference], [hypothesis], characters=False, normalize=normalize, language=language
+    )
+
+
+def cer(
+    reference: str, hypothesis: str, *, normalize: bool = True, language: str | None = "en"
+) -> float:
+    """Character error rate of one hypothesis (spaces count as characters)."""
+    return _error_rate(
+        [reference], [hypothesis], characters=True, normalize=normalize, language=language
+    )
+
+
+def _check_pairs(references: list[str], predictions: list[str]) -> None:
+    if len(references) != len(predictions):
+        raise ValueError(
+            f"Got {len(references)} references but {len(predictions)} predictions; "
+            "pass one prediction per reference."
+        )
+    if not references:
+        raise ValueError("Nothing to score: pass at least one reference and prediction.")
+
+
+def asr_scores(
+    references: list[str], hypotheses: list[str], *, language: str | None = "en"
+) -> dict[str, float]:
+    """Corpus-level ``wer`` and ``cer`` after normalisation, and ``wer_raw``/``cer_raw`` on the
+    stripped text as is (case and punctuation count)."""
+    _check_pairs(references, hypotheses)
+    scores = {}
+    for suffix, normalize in (("", True), ("_raw", False)):
+        for name, characters in (("wer", False), ("cer", True)):
+            scores[name + suffix] = _error_rate(
+                references,
+                hypotheses,
+                characters=characters,
+                normalize=normalize,
+                language=language,
+            )
+    return scores
+
+
+class _UnicodeTokenizer:
+    # rouge-score calls `.tokenize(text)`; this matches its default tokenizer on ASCII text
+    # (lowercase, split on non-alphanumerics, Porter-stem tokens over 3 characters) but
+    # keeps letters of every script.
+    def __init__(self, stem: bool) -> None:
+        from nltk.stem import porter
+
+        self._stemmer = porter.PorterStemmer() if stem else None
+
+    def tokenize(self, text: str) -> list[str]:
+        tokens = _WORD_RE.findall(text.lower())
+        if self._stemmer is None:
+            return tokens
+        # The Porter stemmer knows only English suffixes; other scripts pass through.
+        return [
+            self._stemmer.stem(token)
+            if len(token) >= _MIN_STEM_LENGTH and token.isascii()
+            else token
+            for token in tokens
+        ]
+
+
+@lru_cache(maxsize=2)
+def _tokenizer(stem: bool) -> _UnicodeTokenizer:
+    return _UnicodeTokenizer(stem)
+
+
+@lru_cache(maxsize=2)
+def _rouge_scorer(stem: bool):
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=_tokenizer(stem))
+
+
+def _one_sentence_per_line(text: str) -> str:
+    # rougeLsum reads sentences from newlines; rouge-score's own splitter needs NLTK's punkt
+    # data, which is not available offline, so split here. Unpunctuated text stays one
+    # sentence rather than being cut into arbitrary windows.
+    if "\n" in text:
+        return text
+    return "\n".join(split_sentences(text, window_words=None))
+
+
+def _skip_bigrams(tokens: list[str]) -> Counter:
+    return Counter(
+        (tokens[i], tokens[j]) for i in range(len(tokens)) for j in range(i + 1, len(tokens))
+    )
+
+
+def _rouge_s(reference: list[str], prediction: list[str]) -> tuple[float, float, float]:
+    # ROUGE-S (Lin 2004, section 5): skip-bigrams are ordered word pairs with any gap; a text
+    # of n words has C(n, 2) of them. Returns (precision, recall, F1) with beta = 1.
+    matches = sum((_skip_bigrams(reference) & _skip_bigrams(prediction)).values())
+    ref_pairs = len(reference) * (len(reference) - 1) // 2
+    pred_pairs = len(prediction) * (len(prediction) - 1) // 2
+    precision = matches / pred_pairs if pred_pairs else 0.0
+    recall = matches / ref_pairs if ref_pairs else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def rouge_scores(
+    references: list[str],
+    predictions: list[str],
+    *,
+    language: str | None = "en",
+    use_stemmer: bool | None = None,
+) -> dict[str, float]:
+    """ROUGE-1/2/L/Lsum (rouge-score) and ROUGE-S (skip-bigram), averaged over pairs.
+
+    Each type gives its F1 under its own name plus ``<name>_precision`` and ``<name>_recall``.
+    Tokens are lowercased Unicode words, so any script scores; the Porter stemmer is used only
+    for English unless ``use_stemmer`` says otherwise.
+    """
+    _check_pairs(references, predictions)
+    stem = _is_english(language) if use_stemmer is None else use_stemmer
+    scorer = _rouge_scorer(stem)
+    tokenizer = _tokenizer(stem)
+    totals: dict[str, np.ndarray] = {name: np.zeros(3) for name in (*ROUGE_TYPES, "rougeS")}
+    for reference, prediction in zip(references, predictions, strict=True):
+        scores = scorer.score(_one_sentence_per_line(reference), _one_sentence_per_line(prediction))
+        for name in ROUGE_TYPES:
+            totals[name] += scores[name].precision, scores[name].recall, scores[name].fmeasure
+        totals["rougeS"] += _rouge_s(tokenizer.tokenize(reference), tokenizer.tokenize(prediction))
+    result = {}
+    for name, (precision, recall, f1) in totals.items():
+        result[name] = float(f1) / len(references)
+        result[f"{name}_precision"] = float(precision) / len(references)
+        result[f"{name}_recall"] = float(recall) / len(references)
+    return result
+
+
+def embedding_similarity(references: list[str], predictions: list[str]) -> float:
+    """Mean cosine similarity of MiniLM embeddings of each reference and its prediction.
+
+    A blank text is similar only to another blank text (1.0), to anything else 0.0.
+    """
+    _check_pairs(references, predictions)
+    vectors = embed(list(references) + list(predictions))
+    refs, preds = vectors[: len(references)], vectors[len(references) :]
+    cosines = np.einsum("ij,ij->i", refs, preds).astype(np.float64)
+    for i, (reference, prediction) in enumerate(zip(references, predictions, strict=True)):
+        if not reference.strip() or not prediction.strip():
+            cosines[i] = float(not reference.strip() and not prediction.strip())
+    return float(cosines.mean())
+
+
+def summary_scores(
+    references: list[str], predictions: list[str], *, language: str | None = "en"
+) -> dict[str, float]:
+    """``rouge_scores`` plus ``embedding_similarity``, for one set of summaries."""
+    scores = rouge_scores(references, predictions, language=language)
+    scores["embedding_similarity"] = embedding_similarity(references, predictions)
+    return scores

@@ -1,0 +1,135 @@
+"""Quantization modes: how a model is loaded (dtype, bitsandbytes config) and post-processed.
+
+bitsandbytes is imported only when a bnb mode is asked for (PEFT's "avoid eager bnb import").
+Each mode says where it runs; asking for it elsewhere raises one clear sentence.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+from demo.errors import QuantizationUnavailableError, unknown_choice
+
+
+@dataclass(frozen=True)
+class QuantMode:
+    name: str  # registry name
+    label: str  # what the app shows
+    devices: tuple[str, ...]  # "cpu" and/or "cuda"
+    cpu_dtype: str = "float32"  # weights / compute dtype on CPU
+    cuda_dtype: str = "float16"  # weights / compute dtype on CUDA
+    bnb: str | None = None  # "int8", "nf4" or None
+    double_quant: bool = False  # NF4 double quantization of the scales
+    dynamic_int8: bool = False  # torch.ao dynamic int8 of every nn.Linear after loading
+    note: str = ""  # caveat shown beside results
+
+
+QUANT_MODES: dict[str, QuantMode] = {
+    m.name: m
+    for m in [
+        QuantMode("full", "full precision (fp32 on CPU, fp16 on GPU)", ("cpu", "cuda")),
+        QuantMode("fp32", "fp32", ("cpu", "cuda"), cuda_dtype="float32"),
+        QuantMode("fp16", "fp16", ("cuda",)),
+        QuantMode("bf16", "bf16", ("cpu", "cuda"), cpu_dtype="bfloat16", cuda_dtype="bfloat16"),
+        QuantMode(
+            "int8",
+            "int8 (bitsandbytes LLM.int8)",
+            ("cpu", "cuda"),
+            bnb="int8",
+            note="bitsandbytes int8 kernels are made for training memory, not speed: "
+            "expect it to be slower than full precision.",
+        ),
+        QuantMode("nf4", "4-bit NF4 (bitsandbytes)", ("cpu", "cuda"), bnb="nf4"),
+        QuantMode(
+            "nf4-dq", "4-bit NF4 + double quant", ("cpu", "cuda"), bnb="nf4", double_quant=True
+        ),  # fmt: skip
+        QuantMode("dynamic-int8", "torch dynamic int8 (CPU)", ("cpu",), dynamic_int8=True),
+    ]
+}
+
+
+def available_quant_modes() -> list[str]:
+    """Names of every quantization mode."""
+    return list(QUANT_MODES)
+
+
+def get_quant_mode(name: str) -> QuantMode:
+    """Look up a quantization mode; unknown names list the valid ones."""
+    if name not in QUANT_MODES:
+        raise unknown_choice("quantization mode", name, available_quant_modes())
+    return QUANT_MODES[name]
+
+
+def resolve_device(device: str) -> str:
+    """Turn ``auto`` into ``cuda`` or ``cpu``; refuse ``cuda`` where there is none."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda"):
+        raise unknown_choice("device", device, ["auto", "cpu", "cuda"])
+    if device == "cuda" and not torch.cuda.is_available():
+        raise QuantizationUnavailableError("CUDA was asked for but no GPU is visible; use cpu.")
+    return device
+
+
+def check_mode(mode: QuantMode, device: str) -> None:
+    """Raise a clear error if ``mode`` can't run on ``device`` here."""
+    import torch
+
+    if device not in mode.devices:
+        where = " or ".join(mode.devices)
+        raise QuantizationUnavailableError(
+            f"Quantization mode {mode.name!r} runs only on {where}, not on {device}; "
+            f"pick another mode (e.g. {'full' if device == 'cpu' else 'fp16'})."
+        )
+    if device == "cuda" and mode.cuda_dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
+        raise QuantizationUnavailableError("This GPU has no bf16 support; use fp16.")
+    if mode.bnb:
+        # bnb warns on every int8 matmul that fp32 inputs are cast to fp16 (expected on CPU).
+        warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+        try:
+            import bitsandbytes  # noqa: F401
+        except Exception as exc:  # ImportError or a broken native library
+            raise QuantizationUnavailableError(
+                f"Quantization mode {mode.name!r} needs bitsandbytes, which can't load here "
+                f"({type(exc).__name__}); `pip install bitsandbytes` or pick full or dynamic-int8."
+            ) from exc
+
+
+def torch_dtype(mode: QuantMode, device: str):
+    """The torch dtype the model's unquantized parts are held in."""
+    import torch
+
+    return getattr(torch, mode.cuda_dtype if device == "cuda" else mode.cpu_dtype)
+
+
+def from_pretrained_kwargs(mode: QuantMode, device: str, skip_modules: list[str] | None = None):
+    """Keyword arguments for ``from_pretrained`` that realise ``mode`` on ``device``."""
+    dtype = torch_dtype(mode, device)
+    kwargs: dict = {"dtype": dtype}
+    if mode.bnb:
+        from transformers import BitsAndBytesConfig
+
+        if mode.bnb == "int8":
+            config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip_modules)
+        else:
+            config = BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=mode.double_quant,
+                bnb_4bit_compute_dtype=dtype,
+                llm_int8_skip_modules=skip_modules,
+            )
+        kwargs["quantization_config"] = config
+        kwargs["device_map"] = {"": 0 if device == "cuda" else "cpu"}
+    return kwargs
+
+
+def apply_dynamic_int8(model):
+    """Quantize every ``nn.Linear`` to int8 with dynamic activation scales (CPU inference)."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
