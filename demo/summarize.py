@@ -72,7 +72,7 @@ def _summarize_seq2seq(loaded, text: str, options: SummaryOptions) -> str:
     gen_kwargs: dict = {
         "num_beams": options.num_beams,
         "max_new_tokens": options.max_new_tokens,
-        "min_new_tokens": options.min_new_tokens,
+        "min_new_tokens": min(options.min_new_tokens, options.max_new_tokens),
     }
     if entry.family == "mbart" and entry.language and hasattr(tokenizer, "lang_code_to_id"):
         tokenizer.src_lang = entry.language

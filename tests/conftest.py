@@ -44,3 +44,12 @@ def jfk_path() -> Path:
 @pytest.fixture(scope="session")
 def multilingual_path() -> Path:
     return DATA / "multilingual.mp3"
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(tmp_path_factory):
+    """``family -> path`` of tiny random t5/bart/mbart checkpoints (see tests/tiny_models.py)."""
+    from tiny_models import FAMILIES, make_tiny_seq2seq
+
+    root = tmp_path_factory.mktemp("tiny-seq2seq")
+    return {f: make_tiny_seq2seq(f, root / f"tiny-{f}") for f in FAMILIES}
