@@ -25,6 +25,7 @@ CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16
 BFLOAT16 = 5
 SUPPORTED_VERSION = 6
 CONVERTED_MARKER = "converted.json"  # written last: its presence means the cache dir is complete
+CONVERTER_VERSION = 2  # bump when the output changes, so stale caches are rebuilt
 
 
 def _read_u(f: BinaryIO, fmt: str) -> int:
@@ -169,7 +170,7 @@ def generation_config_dict(ct2_config: dict, tokenizer, multilingual: bool) -> d
     tok = tokenizer.convert_tokens_to_ids
     lang_ids = ct2_config.get("lang_ids", []) if multilingual else []
     eos = tok("<|endoftext|>")
-    return {
+    config = {
         "decoder_start_token_id": tok("<|startoftranscript|>"),
         "bos_token_id": eos,
         "eos_token_id": eos,
@@ -182,10 +183,17 @@ def generation_config_dict(ct2_config: dict, tokenizer, multilingual: bool) -> d
         "suppress_tokens": list(ct2_config.get("suppress_ids", [])),
         "begin_suppress_tokens": list(ct2_config.get("suppress_ids_begin", [220, eos])),
         "alignment_heads": [list(h) for h in ct2_config.get("alignment_heads", [])],
-        "lang_to_id": {tokenizer.convert_ids_to_tokens(i): i for i in lang_ids},
-        "task_to_id": {"transcribe": tok("<|transcribe|>"), "translate": tok("<|translate|>")},
         "forced_decoder_ids": None,
     }
+    if multilingual:
+        # Only multilingual models get these: with them, transformers puts a task token in an
+        # English-only model's prompt and its long-form output comes back empty.
+        config["lang_to_id"] = {tokenizer.convert_ids_to_tokens(i): i for i in lang_ids}
+        config["task_to_id"] = {
+            "transcribe": tok("<|transcribe|>"),
+            "translate": tok("<|translate|>"),
+        }
+    return config
 
 
 def _iter_model_bin(parts: list[Path]) -> Iterator[bytes]:
@@ -193,6 +201,14 @@ def _iter_model_bin(parts: list[Path]) -> Iterator[bytes]:
         with open(part, "rb") as f:
             while chunk := f.read(1 << 24):
                 yield chunk
+
+
+def _is_complete(target_dir: Path) -> bool:
+    try:
+        marker = json.loads((target_dir / CONVERTED_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("version") == CONVERTER_VERSION
 
 
 def convert_ct2_whisper(
@@ -207,7 +223,7 @@ def convert_ct2_whisper(
     from safetensors.torch import save_file
     from transformers import WhisperFeatureExtractor, WhisperTokenizerFast
 
-    if (target_dir / CONVERTED_MARKER).exists():
+    if _is_complete(target_dir):
         return target_dir
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=target_dir.name + ".tmp-", dir=target_dir.parent))
@@ -227,7 +243,7 @@ def convert_ct2_whisper(
         ct2_config = json.loads((source_dir / "config.json").read_text())
         config = whisper_config_dict(ct2, tokenizer)
         state = {
-            k: torch.from_numpy(np.ascontiguousarray(v))
+            k: torch.from_numpy(np.array(v))  # a writable copy
             for k, v in ct2_to_hf_state_dict(ct2).items()
         }
         save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
@@ -241,16 +257,15 @@ def convert_ct2_whisper(
         (tmp / "generation_config.json").write_text(json.dumps(gen, indent=2))
         tokenizer.save_pretrained(tmp)
         WhisperFeatureExtractor(feature_size=config["num_mel_bins"]).save_pretrained(tmp)
-        (tmp / CONVERTED_MARKER).write_text(
-            json.dumps({"source": str(source_dir), "parts": [str(p) for p in model_parts]})
-        )
-        if target_dir.exists() and not (target_dir / CONVERTED_MARKER).exists():
-            shutil.rmtree(target_dir)  # left over from an older, interrupted layout
+        marker = {"version": CONVERTER_VERSION, "source": str(source_dir)}
+        (tmp / CONVERTED_MARKER).write_text(json.dumps(marker))
+        if target_dir.exists() and not _is_complete(target_dir):
+            shutil.rmtree(target_dir)  # interrupted, or made by an older converter
         try:
             os.replace(tmp, target_dir)
         except OSError:
             # Another process finished the same conversion first; keep theirs.
-            if not (target_dir / CONVERTED_MARKER).exists():
+            if not _is_complete(target_dir):
                 raise
     finally:
         if tmp.exists():

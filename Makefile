@@ -1,0 +1,33 @@
+# One command each: `make run` starts the app on the bundled offline models, `make test` runs
+# the suite. Both create .venv and install into it (torch pinned to the CPU build).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench bench-gpu clean
+
+$(VENV)/.app-installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
+	$(VENV)/bin/pip install -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.app-installed
+	$(PY) app.py
+
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest -m "not requires_cuda" $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
