@@ -9,6 +9,7 @@ Metric fractions (0..1, as in metrics.jsonl and benchmark rows) are shown x100.
 
 import importlib.util
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -133,7 +134,16 @@ COMPARE_METRICS = {
         key: _BarSpec(label, f"{label} (x100)", {key: label}, 100.0, "group", ".1f")
         for key, label in SUMMARY_METRICS.items()
     },
-}
+    # Grouped views for the Compare tab: all transcript errors, all summary scores.
+    "errors": _BarSpec(
+        "Transcript errors vs reference", "Error rate (%)", {"wer": "WER", "cer": "CER"},
+        100.0, "group", ".1f",
+    ),
+    "summary": _BarSpec(
+        "Summary vs reference", "Score (x100)",
+        {k: v for k, v in SUMMARY_METRICS.items() if k != "rougeLsum"}, 100.0, "group", ".1f",
+    ),
+}  # fmt: skip
 
 
 # --------------------------------------------------------------------------- training runs
@@ -676,6 +686,59 @@ def save_figure(fig: go.Figure, path: str | Path) -> Path:
     return target
 
 
+def save_figures(
+    figures: Mapping[str, go.Figure],
+    folder: str | Path,
+    suffixes: Iterable[str] = (".html",),
+) -> list[Path]:
+    """Write each figure as ``folder/<name><suffix>``; returns the paths written.
+
+    HTML files are written first; images (.png/.svg/.pdf) go to kaleido in one batch, which
+    starts its browser once instead of once per image. Raises ``DemoError`` when images are
+    asked for and kaleido is missing or fails (the HTML files are written by then).
+    """
+    suffixes = [s.lower() for s in suffixes]
+    for suffix in suffixes:
+        if suffix not in _WRITERS:
+            raise unknown_choice("figure format", suffix, list(_WRITERS))
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    stems = {
+        name: re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "chart" for name in figures
+    }
+    written = []
+    if ".html" in suffixes:
+        for name, fig in figures.items():
+            path = target / f"{stems[name]}.html"
+            _write_html(fig, path)
+            written.append(path)
+    images = [
+        (fig, target / f"{stems[name]}{suffix}")
+        for suffix in suffixes
+        if suffix != ".html"
+        for name, fig in figures.items()
+    ]
+    if not images:
+        return written
+    if not _has_kaleido():
+        raise DemoError("Saving PNG/SVG images needs the kaleido package; the HTML files work.")
+    import plotly.io as pio
+
+    try:
+        pio.write_images(
+            [fig for fig, _ in images],
+            [path for _, path in images],
+            width=EXPORT_WIDTH,
+            height=EXPORT_HEIGHT,
+            scale=2,
+        )
+    except Exception as exc:  # kaleido and its browser fail in many ways
+        raise DemoError(
+            f"Couldn't export images with kaleido ({exc}); use the HTML files."
+        ) from exc
+    return written + [path for _, path in images]
+
+
 def _write_html(fig: go.Figure, target: Path) -> None:
     target.write_text(figure_to_html(fig), encoding="utf-8")
 
@@ -759,6 +822,11 @@ def _style(
     )
     if barmode:
         fig.update_layout(barmode=barmode)
+    for trace in fig.data:
+        # Plotly prints a bar's text template even where y is missing ("0.0" under no bar).
+        if isinstance(trace, go.Bar) and isinstance(trace.texttemplate, str) and trace.y:
+            template_text = trace.texttemplate
+            trace.texttemplate = ["" if _num(y) is None else template_text for y in trace.y]
     fig.update_xaxes(title={"text": x_title, "font": {"size": AXIS_TITLE_FONT_SIZE}})
     fig.update_yaxes(title={"text": y_title, "font": {"size": AXIS_TITLE_FONT_SIZE}})
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,6 +235,8 @@ class ModelCache:
             raise ValueError("max_models must be at least 1")
         self.max_models = max_models
         self._models: OrderedDict[ModelSpec, LoadedModel] = OrderedDict()
+        # One load at a time: two app workers must not both evict and load into the cache.
+        self._lock = threading.RLock()
 
     def __len__(self) -> int:
         return len(self._models)
@@ -249,14 +252,15 @@ class ModelCache:
     def get(self, spec: ModelSpec) -> tuple[LoadedModel, bool]:
         """Return ``(model, was_cached)``, loading and evicting as needed."""
         key = self._key(spec)
-        if key in self._models:
-            self._models.move_to_end(key)
-            return self._models[key], True
-        while len(self._models) >= self.max_models:
-            self._evict()
-        loaded = load_model(key)
-        self._models[key] = loaded
-        return loaded, False
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key], True
+            while len(self._models) >= self.max_models:
+                self._evict()
+            loaded = load_model(key)
+            self._models[key] = loaded
+            return loaded, False
 
     def _evict(self) -> None:
         _, loaded = self._models.popitem(last=False)
@@ -271,5 +275,6 @@ class ModelCache:
             pass
 
     def clear(self) -> None:
-        while self._models:
-            self._evict()
+        with self._lock:
+            while self._models:
+                self._evict()

@@ -122,7 +122,7 @@ def run_pipeline(
     ``audio`` is a path, raw file bytes, or 16 kHz mono float32 samples.
     """
     options = options or PipelineOptions()
-    cache = cache or default_cache()
+    cache = cache if cache is not None else default_cache()  # an empty cache is falsy
     m = Measurements()
     steps = tqdm(total=4, desc="pipeline", unit="stage")
     with measure("total", m):
