@@ -1,0 +1,226 @@
+"""Training options as frozen dataclasses, and the CLI flags generated from their fields.
+
+Every flag has the name of its field (``--batch-size`` sets ``batch_size``; the underscore
+spelling works too), so the command line, ``run.json``'s ``config`` and the code can't drift
+apart. Defaults for LoRA and the AdaLoRA schedule follow PEFT's Whisper AdaLoRA example
+(``examples/int8_training/run_adalora_whisper_int8.sh``); learning rates and batch sizes per
+Whisper size follow the thesis (``assets/reference/thesis_whisper_hparams.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+METHODS = ("full", "lora", "adalora")
+# Quantization modes (demo.quant) a base can be trained in; dynamic-int8 has no backward pass.
+TRAIN_PRECISIONS = ("fp32", "full", "fp16", "bf16", "int8", "nf4", "nf4-dq")
+MIXED_PRECISION = ("no", "fp16", "bf16")
+# PEFT's Whisper example: LoRA on q/v, AdaLoRA on every attention and feed-forward projection.
+WHISPER_LORA_TARGETS = ("q_proj", "v_proj")
+WHISPER_ADALORA_TARGETS = ("k_proj", "q_proj", "v_proj", "out_proj", "fc1", "fc2")
+# Learning rates when nothing else says: PEFT's seq2seq LoRA examples and transformers' default.
+SUMMARIZER_ADAPTER_LR = 1e-3
+SUMMARIZER_FULL_LR = 5e-5
+SUMMARIZER_BATCH_SIZE = 8
+
+
+def _help(text: str, default: Any = None):
+    # Every default is immutable (str, number, bool, None), so a plain default is safe.
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options shared by ASR and summarizer training; subclasses add the task's data columns."""
+
+    model: str = _help("registry name, hub id or local checkpoint of the base model", default="")
+    method: str = _help("full, lora or adalora", default="lora")
+    precision: str = _help(
+        "base weights: fp32, full (fp32 on CPU, fp16 on GPU), fp16, bf16, int8, nf4, nf4-dq",
+        default="fp32",
+    )
+    # data
+    train: str | None = _help("training manifest (.jsonl or .csv)", default=None)
+    validation: str | None = _help(
+        "validation manifest; default: the train manifest's split column, else --val-fraction",
+        default=None,
+    )
+    dataset: str | None = _help("Hugging Face dataset name or local dataset folder", default=None)
+    dataset_config: str | None = _help("dataset configuration name (e.g. a language)", default=None)
+    train_split: str = _help("dataset split to train on", default="train")
+    validation_split: str = _help("dataset split to validate on", default="validation")
+    val_fraction: float = _help("share of train rows held out when there is no split", default=0.1)
+    max_train_samples: int | None = _help("use at most this many training rows", default=None)
+    max_val_samples: int | None = _help("use at most this many validation rows", default=None)
+    strict: bool = _help("fail on the first bad row instead of skipping and counting it", False)
+    # schedule
+    epochs: int = _help("passes over the training data", default=3)
+    max_steps: int | None = _help("stop after this many optimizer steps (overrides epochs)", None)
+    batch_size: int | None = _help("per-process batch; default from the model size", default=None)
+    eval_batch_size: int | None = _help("validation batch (default: batch size)", default=None)
+    grad_accum: int = _help("micro-batches per optimizer step", default=1)
+    lr: float | None = _help("peak learning rate; default from the model size and method", None)
+    weight_decay: float = _help("AdamW weight decay", default=0.0)
+    warmup_steps: int = _help("linear warm-up steps", default=0)
+    max_grad_norm: float = _help("gradient clipping norm (0 = off)", default=1.0)
+    gradient_checkpointing: bool = _help("trade compute for activation memory", default=False)
+    mixed_precision: str = _help("no, fp16 or bf16 autocast (GPU)", default="no")
+    seed: int = _help("data order, dropout and initialisation", default=0)
+    # evaluation and saving
+    eval_steps: int | None = _help("also evaluate every N optimizer steps", default=None)
+    save_steps: int = _help("write resume state every N optimizer steps", default=50)
+    num_beams: int = _help("beam width when generating for evaluation", default=1)
+    max_new_tokens: int = _help("longest generated output during evaluation", default=128)
+    # adapters (PEFT's LoraConfig / AdaLoraConfig fields)
+    r: int = _help("LoRA rank; AdaLoRA's average target rank (target_r)", default=8)
+    lora_alpha: int = _help("LoRA scaling numerator", default=32)
+    lora_dropout: float = _help("dropout on the adapter input", default=0.1)
+    target_modules: str | None = _help("comma-separated module names (default per model)", None)
+    init_r: int | None = _help("AdaLoRA starting rank (default: 1.5 x r)", default=None)
+    tinit: int = _help("AdaLoRA warm-up steps before pruning (scaled down for short runs)", 100)
+    tfinal: int = _help("AdaLoRA final steps at the fixed budget (scaled down likewise)", 800)
+    deltaT: int = _help("AdaLoRA steps between budget re-allocations", default=10)  # noqa: N815
+    orth_reg_weight: float = _help("AdaLoRA orthogonality regularisation weight", default=0.5)
+    # where
+    device: str = _help("auto, cpu or cuda", default="auto")
+    output_dir: str = _help("folder holding run folders", default="checkpoints")
+    run_id: str | None = _help("run folder name (default: task-model-mode-time)", default=None)
+    resume: str | None = _help("continue the run in this folder (or run id) from its state", None)
+    num_workers: int = _help("DataLoader worker processes", default=0)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}.")
+        if self.precision not in TRAIN_PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, not {self.precision!r}."
+            )
+        if self.method == "full" and self.precision not in ("fp32", "full", "bf16"):
+            raise ValueError(
+                "Full fine-tuning needs an unquantized fp32 or bf16 base; use --precision fp32, "
+                "or train an adapter (--method lora) on an int8/nf4 base."
+            )
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}.")
+        if self.train is None and self.dataset is None and self.resume is None:
+            raise ValueError("Give training data: --train manifest.jsonl or --dataset <name>.")
+        if self.train is not None and self.dataset is not None:
+            raise ValueError("Give either --train (a manifest) or --dataset, not both.")
+        positive = ("epochs", "grad_accum", "save_steps", "r", "num_beams", "max_new_tokens")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1.")
+        for name in ("max_steps", "batch_size", "eval_batch_size", "eval_steps", "init_r"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (or left out).")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError("val_fraction must be in [0, 1).")
+        if self.init_r is not None and self.init_r < self.r:
+            raise ValueError("init_r must be at least r (AdaLoRA prunes from init_r down to r).")
+
+    @property
+    def rank(self) -> int | None:
+        """The rank recorded in run.json: r for adapters, None for full fine-tuning."""
+        return None if self.method == "full" else self.r
+
+
+@dataclass(frozen=True)
+class AsrConfig(TrainConfig):
+    model: str = _help("Whisper registry name (tiny.en, base...), hub id or folder", "tiny.en")
+    audio_column: str = _help("manifest/dataset column with the audio path or audio", "audio")
+    text_column: str = _help("manifest/dataset column with the transcript", default="text")
+    language: str | None = _help("transcript language for multilingual models (e.g. en)", None)
+    max_label_tokens: int = _help("transcripts longer than this many tokens are cut", 448)
+
+
+@dataclass(frozen=True)
+class SummarizerConfig(TrainConfig):
+    model: str = _help("summarizer registry name, hub id or folder", default="t5-small")
+    text_column: str = _help("manifest/dataset column with the document", default="text")
+    summary_column: str = _help("manifest/dataset column with the reference summary", "summary")
+    language: str | None = _help("summary language for ROUGE tokenisation (e.g. en, ru)", "en")
+    max_source_tokens: int = _help("documents are cut to this many tokens", default=512)
+    max_target_tokens: int = _help("reference summaries are cut to this many tokens", default=128)
+    sweep_r: str | None = _help("comma-separated ranks: one run per rank, e.g. 4,8,16", None)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sweep_r is not None:
+            ranks = sweep_ranks(self.sweep_r)
+            if self.method == "full":
+                raise ValueError("--sweep-r varies the adapter rank; use --method lora or adalora.")
+            if self.run_id is not None and len(ranks) > 1:
+                raise ValueError("--run-id names one run; leave it out with --sweep-r.")
+
+
+def sweep_ranks(value: str) -> list[int]:
+    """Parse ``"4,8,16"`` into ranks, refusing anything that is not a positive integer."""
+    try:
+        ranks = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ValueError(
+            f"--sweep-r takes comma-separated integers, e.g. 4,8,16, not {value!r}."
+        ) from exc
+    if not ranks or any(r < 1 for r in ranks):
+        raise ValueError(f"--sweep-r takes positive ranks, e.g. 4,8,16, not {value!r}.")
+    return ranks
+
+
+def _flag_type(hint: Any) -> tuple[type, bool]:
+    """(scalar type, optional) for a field annotation such as ``int | None``."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0], True
+    return hint, False
+
+
+def _optional(kind: type):
+    def parse(value: str):
+        return None if value.lower() == "none" else kind(value)
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """One flag per dataclass field: ``--field-name`` (and ``--field_name``), same default."""
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        kind, optional = _flag_type(hints[f.name])
+        names = ["--" + f.name.replace("_", "-")]
+        if "_" in f.name:
+            names.append("--" + f.name)
+        help_text = f.metadata.get("help", "")
+        if kind is bool:
+            parser.add_argument(
+                *names, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
+                help=help_text,
+            )  # fmt: skip
+        else:
+            parser.add_argument(
+                *names, dest=f.name, type=_optional(kind) if optional else kind,
+                default=f.default, help=f"{help_text} (default: {f.default})",
+            )  # fmt: skip
+
+
+def config_from_args(config_cls: type, args: argparse.Namespace):
+    """Build the config from parsed flags (only the fields the dataclass has)."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return config_cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def config_to_dict(config) -> dict[str, Any]:
+    """Field name -> value, JSON-ready (what run.json stores under ``config``)."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(config_cls: type, data: dict[str, Any]):
+    """Rebuild a config from ``run.json``'s ``config``, ignoring keys it no longer has."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return config_cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,451 @@
+"""Training data: manifests or Hugging Face datasets in, checked examples and collated batches out.
+
+A manifest is JSONL (one object per line) or CSV with a header. ASR rows name an audio file
+(relative paths are read from the manifest's folder) and its transcript; summarizer rows hold
+a document and its summary. Every row is checked before training starts: a missing or
+undecodable audio file, an empty transcript or summary, or a malformed line is counted under
+its reason and reported, never silently dropped; ``strict`` turns the first one into an error.
+Features (log-mel spectrograms, token ids) are computed on the fly, batch by batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from demo.errors import AudioError, DemoError
+
+TRAIN, VALIDATION = "train", "validation"
+SPLIT_COLUMN = "split"
+MAX_AUDIO_SECONDS = 30.0  # one Whisper window; longer clips can't be trained on as one example
+MAX_EXAMPLES_SHOWN = 5  # bad rows quoted in the report, per split
+IGNORE_INDEX = -100  # label positions the loss skips (padding)
+
+
+class BadRowError(DemoError):
+    """A row of the training data can't be used and ``strict`` asked to stop."""
+
+
+@dataclass
+class DataReport:
+    """What happened to the rows of one split: how many were read, kept, and dropped why."""
+
+    source: str  # manifest path or dataset name and split
+    rows: int = 0  # rows read
+    kept: int = 0  # rows turned into examples
+    bad: Counter = field(default_factory=Counter)  # reason -> rows dropped for it
+    examples: list[str] = field(default_factory=list)  # the first few, "row 7: audio missing"
+
+    def drop(self, row: int, reason: str, detail: str, strict: bool) -> None:
+        message = f"{self.source} row {row}: {reason} ({detail})"
+        if strict:
+            raise BadRowError(f"{message}; fix the row, or leave out --strict to skip bad rows.")
+        self.bad[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES_SHOWN:
+            self.examples.append(message)
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.bad.values())
+
+    def summary(self) -> str:
+        """One line for the console: kept/read and the reasons rows were dropped."""
+        line = f"{self.source}: kept {self.kept} of {self.rows} rows"
+        if self.bad:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(self.bad.items()))
+            line += f"; dropped {self.dropped} ({reasons})"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "kept": self.kept,
+            "dropped": dict(self.bad),
+            "examples": list(self.examples),
+        }
+
+
+@dataclass(frozen=True)
+class SpeechExample:
+    audio: str | bytes  # file path or encoded audio bytes (Hugging Face datasets)
+    text: str  # exact transcript
+
+
+@dataclass(frozen=True)
+class TextPair:
+    text: str  # document
+    summary: str  # reference summary
+
+
+# ----------------------------------------------------------------------------- reading rows
+
+
+def read_manifest(path: str | Path, report: DataReport, strict: bool) -> list[tuple[int, dict]]:
+    """``(row number, row)`` pairs of a JSONL or CSV manifest; malformed lines are reported."""
+    path = Path(path)
+    if not path.is_file():
+        raise DemoError(f"Manifest {path} doesn't exist; check the path.")
+    suffix = path.suffix.lower()
+    rows: list[tuple[int, dict]] = []
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            # Row numbers count the header as row 1, as a spreadsheet shows them.
+            for number, row in enumerate(csv.DictReader(handle), start=2):
+                report.rows += 1
+                rows.append((number, {k: v for k, v in row.items() if k is not None}))
+        return rows
+    if suffix not in (".jsonl", ".json", ".ndjson"):
+        raise DemoError(f"Manifest {path.name} must be .jsonl or .csv.")
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            report.rows += 1
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                report.drop(number, "invalid JSON", exc.msg, strict)
+                continue
+            if not isinstance(row, dict):
+                report.drop(number, "invalid JSON", "not an object", strict)
+                continue
+            rows.append((number, row))
+    return rows
+
+
+def _text(row: dict, column: str) -> str:
+    value = row.get(column)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _check_columns(rows: list[tuple[int, dict]], columns: list[str], source: str) -> None:
+    if not rows:
+        return
+    present = set().union(*(row.keys() for _, row in rows))
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise DemoError(
+            f"{source} has no column {', '.join(missing)} (it has: {', '.join(sorted(present))}); "
+            "name the right ones with --audio-column/--text-column/--summary-column."
+        )
+
+
+def speech_examples(
+    rows: list[tuple[int, dict]],
+    report: DataReport,
+    *,
+    audio_column: str,
+    text_column: str,
+    base_dir: Path | None,
+    strict: bool,
+) -> list[SpeechExample]:
+    """Check ASR rows: transcript present, audio found and decodable, at most 30 s."""
+    from demo.audio import duration_seconds, load_audio
+
+    _check_columns(rows, [audio_column, text_column], report.source)
+    examples = []
+    for number, row in rows:
+        text = _text(row, text_column)
+        if not text:
+            report.drop(number, "empty text", f"column {text_column!r}", strict)
+            continue
+        audio = _audio_source(row.get(audio_column), base_dir)
+        if audio is None:
+            report.drop(number, "missing audio", f"column {audio_column!r} is empty", strict)
+            continue
+        if isinstance(audio, Path) and not audio.is_file():
+            report.drop(number, "missing file", str(audio), strict)
+            continue
+        try:
+            waveform = load_audio(audio if isinstance(audio, bytes) else str(audio))
+        except AudioError as exc:
+            reason = "silent audio" if "silent" in str(exc) else "undecodable audio"
+            report.drop(number, reason, str(exc).rstrip("."), strict)
+            continue
+        seconds = duration_seconds(waveform)
+        if seconds > MAX_AUDIO_SECONDS:
+            report.drop(number, "audio over 30 s", f"{seconds:.1f} s", strict)
+            continue
+        examples.append(SpeechExample(audio if isinstance(audio, bytes) else str(audio), text))
+    report.kept = len(examples)
+    return examples
+
+
+def _audio_source(value: Any, base_dir: Path | None) -> Path | bytes | None:
+    # A manifest gives a path; a Hugging Face Audio column (decode=False) gives {path, bytes}.
+    if isinstance(value, dict):
+        if value.get("bytes"):
+            return bytes(value["bytes"])
+        value = value.get("path")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    path = Path(value.strip()).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return path
+
+
+def text_pairs(
+    rows: list[tuple[int, dict]],
+    report: DataReport,
+    *,
+    text_column: str,
+    summary_column: str,
+    strict: bool,
+) -> list[TextPair]:
+    """Check summarizer rows: document and summary both present."""
+    _check_columns(rows, [text_column, summary_column], report.source)
+    pairs = []
+    for number, row in rows:
+        text, summary = _text(row, text_column), _text(row, summary_column)
+        if not text:
+            report.drop(number, "empty text", f"column {text_column!r}", strict)
+        elif not summary:
+            report.drop(number, "empty summary", f"column {summary_column!r}", strict)
+        else:
+            pairs.append(TextPair(text, summary))
+    report.kept = len(pairs)
+    return pairs
+
+
+# ----------------------------------------------------------------------------- splits
+
+
+@dataclass
+class Splits:
+    """Rows of each split before checking, with the reports that will count them."""
+
+    train: list[tuple[int, dict]]
+    validation: list[tuple[int, dict]]
+    reports: dict[str, DataReport]
+    base_dir: Path | None  # where relative audio paths start
+    name: str  # dataset name for run.json
+
+
+def load_splits(config) -> Splits:
+    """Read the rows named by a config (manifest(s) or a dataset) and split train/validation."""
+    if config.train is not None:
+        splits = _manifest_splits(config)
+    else:
+        splits = _dataset_splits(config)
+    for split, limit in ((TRAIN, config.max_train_samples), (VALIDATION, config.max_val_samples)):
+        rows = getattr(splits, split)[:limit]
+        setattr(splits, split, rows)
+        # Rows left out by the limit were not read for this run: they are not "dropped".
+        splits.reports[split].rows = len(rows) + splits.reports[split].dropped
+    if not splits.train:
+        raise DemoError(f"No training rows in {splits.reports[TRAIN].source}.")
+    if not splits.validation:
+        raise DemoError(
+            "No validation rows: give --validation, a split column, or a --val-fraction above 0."
+        )
+    return splits
+
+
+def _manifest_splits(config) -> Splits:
+    train_path = Path(config.train)
+    report = DataReport(str(train_path))
+    rows = read_manifest(train_path, report, config.strict)
+    if config.validation is not None:
+        val_report = DataReport(str(config.validation))
+        validation = read_manifest(config.validation, val_report, config.strict)
+        train, reports = rows, {TRAIN: report, VALIDATION: val_report}
+    else:
+        if any(SPLIT_COLUMN in row for _, row in rows):
+            # A split column (make_speech_corpus writes one) decides; other values are left out.
+            train = [(n, r) for n, r in rows if r.get(SPLIT_COLUMN) == TRAIN]
+            validation = [(n, r) for n, r in rows if r.get(SPLIT_COLUMN) == VALIDATION]
+            sources = (f"{train_path} (split={TRAIN})", f"{train_path} (split={VALIDATION})")
+        else:
+            train, validation = _random_split(rows, config.val_fraction, config.seed)
+            sources = (str(train_path), f"{train_path} (held out)")
+        # Lines that are not even JSON can't be given a split; they count against training.
+        reports = {
+            TRAIN: DataReport(sources[0], bad=report.bad, examples=report.examples),
+            VALIDATION: DataReport(sources[1]),
+        }
+    name = train_path.parent.name if train_path.stem == "manifest" else train_path.stem
+    return Splits(train, validation, reports, train_path.parent, name)
+
+
+def _random_split(rows: list, fraction: float, seed: int) -> tuple[list, list]:
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    held = set(order[: round(len(rows) * fraction)])
+    train = [row for i, row in enumerate(rows) if i not in held]
+    return train, [row for i, row in enumerate(rows) if i in held]
+
+
+def _dataset_splits(config) -> Splits:
+    try:
+        import datasets
+    except ImportError as exc:
+        raise DemoError(
+            "Training from a Hugging Face dataset needs the datasets package; "
+            "`pip install datasets`, or give a manifest with --train."
+        ) from exc
+    name = config.dataset
+    local = Path(name).expanduser()
+    try:
+        if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
+            loaded = datasets.load_from_disk(str(local))
+        else:
+            loaded = datasets.load_dataset(name, config.dataset_config)
+    except Exception as exc:  # network, missing dataset, bad config: many types
+        raise DemoError(
+            f"Can't load the dataset {name}: {exc}; check its name, or download it first."
+        ) from exc
+    if isinstance(loaded, datasets.Dataset):
+        loaded = datasets.DatasetDict({config.train_split: loaded})
+    if config.train_split not in loaded:
+        raise DemoError(
+            f"Dataset {name} has no split {config.train_split!r} (it has: {', '.join(loaded)})."
+        )
+    audio_column = getattr(config, "audio_column", None)
+    train_set = loaded[config.train_split]
+    source = f"{name}[{config.train_split}]"
+    if config.validation_split in loaded and config.validation_split != config.train_split:
+        val_set = loaded[config.validation_split]
+        sources = (source, f"{name}[{config.validation_split}]")
+    else:
+        train_idx, val_idx = _random_split(
+            list(range(len(train_set))), config.val_fraction, config.seed
+        )
+        train_set, val_set = train_set.select(train_idx), train_set.select(val_idx)
+        sources = (source, f"{source} (held out)")
+    # Only the rows this run uses are turned into Python objects.
+    train = _dataset_rows(train_set, audio_column, config.max_train_samples)
+    validation = _dataset_rows(val_set, audio_column, config.max_val_samples)
+    reports = {TRAIN: DataReport(sources[0]), VALIDATION: DataReport(sources[1])}
+    base = local if local.is_dir() else None
+    return Splits(train, validation, reports, base, name.rstrip("/").split("/")[-1])
+
+
+def _dataset_rows(dataset, audio_column: str | None, limit: int | None) -> list[tuple[int, dict]]:
+    if limit is not None:
+        dataset = dataset.select(range(min(limit, len(dataset))))
+    if audio_column and audio_column in dataset.column_names:
+        from datasets import Audio
+
+        # Keep the encoded audio and decode it with FFmpeg like every other clip (no
+        # soundfile/torchcodec needed, and undecodable rows are counted, not raised).
+        if isinstance(dataset.features[audio_column], Audio):
+            dataset = dataset.cast_column(audio_column, Audio(decode=False))
+    return [(i + 1, dict(row)) for i, row in enumerate(dataset)]
+
+
+# ----------------------------------------------------------------------------- torch side
+
+
+class SpeechDataset:
+    """Map-style dataset: decodes audio and computes log-mel features when an item is read."""
+
+    def __init__(self, examples: list[SpeechExample], processor, max_label_tokens: int) -> None:
+        self.examples = examples
+        self.processor = processor
+        self.max_label_tokens = max_label_tokens
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from demo.audio import SAMPLE_RATE, load_audio
+
+        example = self.examples[index]
+        audio = load_audio(example.audio)
+        features = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE)
+        labels = self.processor.tokenizer(example.text).input_ids
+        if len(labels) > self.max_label_tokens:
+            labels = labels[: self.max_label_tokens - 1] + labels[-1:]  # keep end-of-text
+        return {
+            "input_features": features.input_features[0],
+            "labels": labels,
+            "text": example.text,
+        }
+
+
+@dataclass
+class SpeechCollator:
+    """Stack features, pad labels with -100, and drop the start token the model adds itself."""
+
+    processor: Any
+    decoder_start_token_id: int
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        import numpy as np
+        import torch
+
+        features = torch.from_numpy(np.stack([item["input_features"] for item in items]))
+        labels = _pad_labels([item["labels"] for item in items])
+        if bool((labels[:, 0] == self.decoder_start_token_id).all()):
+            labels = labels[:, 1:]
+        return {
+            "input_features": features,
+            "labels": labels,
+            "references": [item["text"] for item in items],
+        }
+
+
+class SummaryDataset:
+    """Map-style dataset of (document, summary) tokenized when an item is read."""
+
+    def __init__(
+        self, pairs: list[TextPair], tokenizer, prefix: str, max_source: int, max_target: int
+    ):
+        self.pairs = pairs
+        self.tokenizer = tokenizer
+        self.prefix = prefix
+        self.max_source = max_source
+        self.max_target = max_target
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pair = self.pairs[index]
+        source = self.tokenizer(
+            self.prefix + pair.text, truncation=True, max_length=self.max_source
+        ).input_ids
+        target = self.tokenizer(
+            text_target=pair.summary, truncation=True, max_length=self.max_target
+        ).input_ids
+        return {"input_ids": source, "labels": target, "text": pair.summary}
+
+
+@dataclass
+class SummaryCollator:
+    """Pad documents with the pad token (and an attention mask), labels with -100."""
+
+    pad_token_id: int
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        longest = max(len(item["input_ids"]) for item in items)
+        input_ids = torch.full((len(items), longest), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(items), longest), dtype=torch.long)
+        for i, item in enumerate(items):
+            input_ids[i, : len(item["input_ids"])] = torch.tensor(item["input_ids"])
+            mask[i, : len(item["input_ids"])] = 1
+        return {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "labels": _pad_labels([item["labels"] for item in items]),
+            "references": [item["text"] for item in items],
+        }
+
+
+def _pad_labels(sequences: list[list[int]]):
+    import torch
+
+    longest = max(len(s) for s in sequences)
+    labels = torch.full((len(sequences), longest), IGNORE_INDEX, dtype=torch.long)
+    for i, sequence in enumerate(sequences):
+        labels[i, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    return labels
