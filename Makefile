@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench bench-gpu clean
+.PHONY: run test lint format bench bench-quick bench-gpu clean
 
 $(VENV)/.app-installed: requirements.txt
 	python3 -m venv $(VENV)
@@ -31,3 +31,14 @@ format: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+
+bench: $(VENV)/.dev-installed
+	$(PY) -m bench.asr $(BENCH_ARGS)
+	$(PY) -m bench.memory
+	$(PY) -m bench.report
+
+bench-quick: $(VENV)/.dev-installed
+	$(PY) -m bench.asr --quick
+
+bench-gpu: $(VENV)/.dev-installed
+	$(PY) -m bench.gpu

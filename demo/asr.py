@@ -77,17 +77,62 @@ def detect_language(model, input_features) -> str:
     return id_to_lang[int(token_ids[0])].strip("<|>")
 
 
+def _fast_model(loaded):
+    """The ``demo.fast`` model of a ``fast-int8`` load, or None for the transformers path.
+
+    ``demo.quant.post_load`` builds it at load time; a model loaded without that step is
+    rebuilt here once and replaces the float one, so memory stays bounded.
+    """
+    from demo.quant import get_quant_mode
+
+    if not get_quant_mode(loaded.spec.quant).fast:
+        return None
+    from demo.fast import FastWhisper, to_fast
+
+    if not isinstance(loaded.model, FastWhisper):
+        from demo.measure import weights_footprint_mb
+
+        loaded.model = to_fast(loaded.model)
+        loaded.weights_mb = weights_footprint_mb(loaded.model)
+    return loaded.model
+
+
+def _transcribe_fast(loaded, fast, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
+    from demo.fast import mel_filters_of, transcribe_fast
+
+    result = transcribe_fast(
+        fast,
+        mel_filters_of(loaded.processor),
+        audio,
+        language=options.language,
+        task=options.task,
+        num_beams=options.num_beams,
+    )
+    text = loaded.processor.tokenizer.decode(result.tokens, skip_special_tokens=True).strip()
+    code = result.language or "en"
+    return Transcript(text, code, language_names().get(code), result.detected, _windows(audio))
+
+
+def _windows(audio: np.ndarray) -> int:
+    return max(1, int(np.ceil(len(audio) / (WINDOW_SECONDS * SAMPLE_RATE))))
+
+
 def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = None) -> Transcript:
     """Transcribe 16 kHz mono float32 audio with a loaded Whisper model (``demo.models``)."""
     import torch
 
     options = options or TranscribeOptions()
+    fast = _fast_model(loaded)
     model, processor = loaded.model, loaded.processor
     multilingual = bool(getattr(_unwrap(model).generation_config, "is_multilingual", False))
     if not multilingual and options.language not in (None, "en"):
         raise DemoError(f"{loaded.entry.name} is English-only; pick a multilingual model.")
     if options.language and options.language not in language_names():
         raise unknown_choice("language", options.language, sorted(language_names()))
+    if fast is not None:
+        if not multilingual and options.task != "transcribe":
+            raise DemoError(f"{loaded.entry.name} is English-only and can only transcribe.")
+        return _transcribe_fast(loaded, fast, audio, options)
     features, long_form = features_for(processor, audio)
     input_features = features.input_features.to(_input_device(model), _input_dtype(model))
     kwargs: dict = {"num_beams": options.num_beams}
@@ -105,5 +150,4 @@ def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = No
         token_ids = model.generate(input_features=input_features, **kwargs)
     text = processor.batch_decode(token_ids, skip_special_tokens=True)[0].strip()
     code = language if multilingual else "en"
-    windows = max(1, int(np.ceil(len(audio) / (WINDOW_SECONDS * SAMPLE_RATE))))
-    return Transcript(text, code, language_names().get(code), detected, windows)
+    return Transcript(text, code, language_names().get(code), detected, _windows(audio))

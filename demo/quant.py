@@ -6,6 +6,7 @@ Each mode says where it runs; asking for it elsewhere raises one clear sentence.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ class QuantMode:
     bnb: str | None = None  # "int8", "nf4" or None
     double_quant: bool = False  # NF4 double quantization of the scales
     dynamic_int8: bool = False  # torch.ao dynamic int8 of every nn.Linear after loading
+    fast: bool = False  # Whisper rebuilt by demo.fast after loading (CPU speed path)
     note: str = ""  # caveat shown beside results
 
 
@@ -45,8 +47,20 @@ QUANT_MODES: dict[str, QuantMode] = {
             "nf4-dq", "4-bit NF4 + double quant", ("cpu", "cuda"), bnb="nf4", double_quant=True
         ),  # fmt: skip
         QuantMode("dynamic-int8", "torch dynamic int8 (CPU)", ("cpu",), dynamic_int8=True),
+        QuantMode(
+            "fast-int8",
+            "fast CPU (int8 decoder, bf16/int8 encoder)",
+            ("cpu",),
+            cpu_dtype="float16",  # only the source of the rebuild: halves the load's memory
+            fast=True,
+        ),
     ]
 }
+FAST_MODE = "fast-int8"
+
+
+def _not_cast_warning(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("MatMul8bitLt: inputs will be cast")
 
 
 def available_quant_modes() -> list[str]:
@@ -59,6 +73,16 @@ def get_quant_mode(name: str) -> QuantMode:
     if name not in QUANT_MODES:
         raise unknown_choice("quantization mode", name, available_quant_modes())
     return QUANT_MODES[name]
+
+
+def default_quant_mode(device: str = "auto") -> str:
+    """The fastest mode for ``device`` (auto, cpu or cuda): ``fast-int8`` on a CPU, ``full``
+    (fp16) on a GPU. Never raises: a missing GPU is reported when the model loads."""
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return FAST_MODE if device == "cpu" else "full"
 
 
 def resolve_device(device: str) -> str:
@@ -87,8 +111,12 @@ def check_mode(mode: QuantMode, device: str) -> None:
     if device == "cuda" and mode.cuda_dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
         raise QuantizationUnavailableError("This GPU has no bf16 support; use fp16.")
     if mode.bnb:
-        # bnb warns on every int8 matmul that fp32 inputs are cast to fp16 (expected on CPU).
+        # bnb warns on every int8 matmul that fp32 inputs are cast to fp16 (expected on CPU),
+        # through `warnings` in older releases and through `logging` in newer ones.
         warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+        bnb_logger = logging.getLogger("bitsandbytes.autograd._functions")
+        if _not_cast_warning not in bnb_logger.filters:
+            bnb_logger.addFilter(_not_cast_warning)
         try:
             import bitsandbytes  # noqa: F401
         except Exception as exc:  # ImportError or a broken native library
@@ -125,6 +153,22 @@ def from_pretrained_kwargs(mode: QuantMode, device: str, skip_modules: list[str]
         kwargs["quantization_config"] = config
         kwargs["device_map"] = {"": 0 if device == "cuda" else "cpu"}
     return kwargs
+
+
+def post_load(mode: QuantMode, model):
+    """What a mode does to a model after ``from_pretrained`` (and any adapter merge)."""
+    if mode.fast:
+        if getattr(getattr(model, "config", None), "model_type", None) != "whisper":
+            raise QuantizationUnavailableError(
+                f"Quantization mode {mode.name!r} is for Whisper models only; "
+                "pick dynamic-int8 for a summarizer."
+            )
+        from demo.fast import to_fast
+
+        return to_fast(model)
+    if mode.dynamic_int8:
+        return apply_dynamic_int8(model)
+    return model
 
 
 def apply_dynamic_int8(model):

@@ -1,0 +1,12 @@
+"""Benchmarks: speed, accuracy and memory of every configuration, measured side by side.
+
+- ``python -m bench.asr``: CPU speech recognition, every quantization mode beside
+  faster-whisper on the same weights (``--quick`` for tiny.en on jfk.flac, greedy).
+- ``python -m bench.memory``: the thesis' memory table (Table 4.2) and trainable parameters
+  under LoRA / AdaLoRA, measured on each Whisper size's real architecture.
+- ``python -m bench.gpu``: batched fp16/bf16 transcription throughput on a CUDA GPU.
+- ``python -m bench.report``: ``assets/benchmarks.md`` from the result files.
+
+Results go to ``checkpoints/bench/`` (JSON + CSV, with machine, versions and command), where
+the app's dashboard reads them.
+"""

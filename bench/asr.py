@@ -1,0 +1,416 @@
+"""CPU speech-recognition benchmark: every quantization mode beside faster-whisper.
+
+    python -m bench.asr --quick      # tiny.en, jfk, greedy: a few minutes
+    python -m bench.asr              # tiny.en + base, 3 clips, greedy + beam 5
+    python -m bench.asr --models tiny.en --modes full fast-int8 --beams 1 --repeats 5
+
+Every engine is loaded once and the runs are interleaved (one run of each engine per round),
+so that a busy moment of the machine slows them alike; each latency is the minimum over the
+rounds, and each engine is reported as a ratio to faster-whisper int8 measured in the same
+rounds, on the same clip, with the same thread count. Load time, weights footprint and peak
+RSS come from a first pass that loads and runs each engine alone in a forked copy of the
+process (same baseline for all; ``--no-rss`` skips it and times the loads of the timing pass
+instead). Results go to
+``checkpoints/bench/<name>.json`` and ``.csv`` (``--quick``: ``checkpoints/bench/quick/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench.clips import CLIPS, QUICK_CLIPS, Clip, load_clip
+from bench.engines import (
+    ABLATIONS,
+    FW_BASELINE,
+    FW_COMPUTE_TYPES,
+    EngineSpec,
+    load,
+    transcribe,
+)
+from bench.env import DEFAULT_OUT, meta, write_results
+
+MODULE = "bench.asr"
+DEFAULT_MODELS = ("tiny.en", "base")
+QUICK_MODELS = ("tiny.en",)
+DEFAULT_BEAMS = (1, 5)
+REPEATS = 5
+# A (engine, clip, decoding) stops repeating once its runs have taken this long, after at least
+# MIN_REPEATS runs: bitsandbytes int8 with beam 5 on the long clip would otherwise take an hour.
+BUDGET_S = 30.0
+MIN_REPEATS = 2
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    models: tuple[str, ...] = DEFAULT_MODELS  # bundled Whisper models
+    modes: tuple[str, ...] = ()  # demo quantization modes; empty: every distinct CPU mode
+    peers: tuple[str, ...] = tuple(FW_COMPUTE_TYPES)  # faster-whisper compute types
+    clips: tuple[str, ...] = CLIPS  # bench.clips names
+    beams: tuple[int, ...] = DEFAULT_BEAMS  # 1 = greedy
+    repeats: int = REPEATS  # runs per engine; the minimum is reported
+    budget_s: float = BUDGET_S  # stop repeating after this long (at least MIN_REPEATS runs)
+    threads: int = 0  # intra-op threads for every engine; 0 = torch's default (the cores)
+    rss: bool = True  # load, weights and peak RSS, one engine at a time in a forked process
+    ablation: bool = False  # also fast-int8 with one of its choices undone (ABLATIONS)
+    out: str = str(DEFAULT_OUT)  # folder for the result files
+    name: str = "asr-cpu"  # result file name (without suffix)
+
+    def __post_init__(self) -> None:
+        if self.repeats < 1:
+            raise ValueError("repeats must be at least 1.")
+        if any(b < 1 for b in self.beams):
+            raise ValueError("beams must be at least 1.")
+        unknown = [c for c in self.clips if c not in CLIPS]
+        if unknown:
+            raise ValueError(f"Unknown clips {unknown}; pick from {', '.join(CLIPS)}.")
+        if FW_BASELINE not in self.peers:
+            raise ValueError(f"{FW_BASELINE} is the baseline every ratio uses; keep it in peers.")
+
+
+QUICK = {
+    "models": QUICK_MODELS,
+    "clips": QUICK_CLIPS,
+    "beams": (1,),
+    "out": str(DEFAULT_OUT / "quick"),
+}
+
+
+@dataclass
+class Row:
+    config: str  # "<model> <mode> <decoding> · <clip>": what the dashboard labels it
+    kind: str  # always "asr" (memory rows say "memory")
+    engine: str  # demo or faster-whisper
+    model: str
+    size: str
+    quant: str  # demo mode, or fw-int8 / fw-fp32
+    decoding: str  # greedy or beam5
+    beams: int
+    clip: str
+    audio_s: float
+    threads: int
+    latency_s: float = 0.0  # minimum over the runs
+    runs: int = 0
+    latencies_s: list[float] = field(default_factory=list)
+    ratio_to_fw_int8: float | None = None  # our time / faster-whisper int8's (below 1: faster)
+    speedup_vs_fw_int8: float | None = None  # the inverse
+    rtfx: float = 0.0  # audio seconds per second of processing
+    wer: float = 0.0  # normalized (demo.metrics.wer)
+    text: str = ""
+    load_s: float | None = None
+    weights_mb: float | None = None  # None for CTranslate2, which doesn't expose it
+    peak_rss_mb: float | None = None  # whole process during load + one run per clip
+    rss_before_mb: float | None = None  # the process before loading (interpreter, libraries)
+    rss_load_delta_mb: float | None = None  # process RSS added by loading the model
+
+
+def cpu_modes() -> list[str]:
+    """Every quantization mode that runs on the CPU, without modes identical there
+    (``fp32`` is ``full`` on a CPU)."""
+    from demo.quant import QUANT_MODES
+
+    seen, names = set(), []
+    for name, mode in QUANT_MODES.items():
+        if "cpu" not in mode.devices:
+            continue
+        key = (mode.cpu_dtype, mode.bnb, mode.double_quant, mode.dynamic_int8, mode.fast)
+        if key not in seen:
+            seen.add(key)
+            names.append(name)
+    return names
+
+
+def engine_specs(options: BenchOptions) -> list[EngineSpec]:
+    modes = list(options.modes) or cpu_modes()
+    if options.ablation:
+        modes += [name for name in ABLATIONS if name not in modes]
+    return [EngineSpec(m, q) for m in options.models for q in [*modes, *options.peers]]
+
+
+def _decoding(beams: int) -> str:
+    return "greedy" if beams == 1 else f"beam{beams}"
+
+
+def _set_threads(threads: int) -> int:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS, so RSS reflects what's live."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def warm_imports(specs: list[EngineSpec]) -> None:
+    """Import what loading needs before anything is measured: a load is not an import."""
+    import torch  # noqa: F401
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: F401
+
+    import demo.asr  # noqa: F401
+    import demo.fast  # noqa: F401
+    import demo.models  # noqa: F401
+
+    if any(s.engine == "faster-whisper" for s in specs):
+        import faster_whisper  # noqa: F401
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception:  # a broken bnb shows up, clearly, when a bnb mode loads
+        pass
+
+
+def measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> dict:
+    """Load time, weights, RSS added by the load, and peak RSS over load + one run per clip.
+
+    Runs in a forked copy of this process made before any model is loaded, so every engine
+    starts from the same baseline (``rss_before_mb``: interpreter and imported libraries) and
+    its peak is its own. Without ``fork`` (not Linux) it runs here, after releasing memory.
+    """
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return _measure_memory(spec, clips, beams, threads)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_memory_child, args=(send, spec, clips, beams, threads))
+    child.start()
+    send.close()
+    try:
+        ok, result = receive.recv()
+    except EOFError:
+        ok, result = False, "the measuring process died (out of memory?)"
+    child.join()
+    if not ok:
+        raise RuntimeError(f"{spec.label}: {result}")
+    return result
+
+
+def _memory_child(send, spec, clips, beams, threads) -> None:
+    try:
+        _set_threads(threads)
+        send.send((True, _measure_memory(spec, clips, beams, threads)))
+    except Exception as exc:  # reported by the parent with the engine's name
+        send.send((False, f"{type(exc).__name__}: {exc}"))
+    finally:
+        send.close()
+
+
+def _measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> dict:
+    from demo.measure import Measurements, measure, process_rss_mb
+
+    _release_memory()
+    before = process_rss_mb()
+    m = Measurements()
+    with measure("load", m):
+        loaded = load(spec, threads)
+    after_load = process_rss_mb()
+    with measure("run", m):
+        for clip in clips:
+            for b in beams:
+                transcribe(loaded, clip.audio, b)
+    return {
+        "load_s": m.stages["load"].seconds,
+        "weights_mb": loaded.weights_mb,
+        "peak_rss_mb": m.peak_rss_mb(),
+        "rss_before_mb": before,
+        "rss_load_delta_mb": after_load - before,
+    }
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _time_round(loaded, clip: Clip, beams: int, rows: dict, options: BenchOptions) -> None:
+    for key, engine in loaded.items():
+        row = rows[key]
+        if row.runs >= options.repeats:
+            continue
+        if row.runs >= MIN_REPEATS and sum(row.latencies_s) >= options.budget_s:
+            continue
+        start = time.perf_counter()
+        transcribe(engine, clip.audio, beams)
+        row.latencies_s.append(time.perf_counter() - start)
+        row.runs += 1
+
+
+def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> list[Row]:
+    """Warm up every engine on the clip (its text gives the WER), then time interleaved."""
+    from demo.metrics import wer
+    from demo.registry import get_whisper_model
+
+    if beams > 1:  # ablations explain the greedy speed; beam search adds nothing to that
+        loaded = {k: e for k, e in loaded.items() if e.spec.engine != "demo-ablation"}
+    rows = {}
+    for key, engine in loaded.items():
+        spec = engine.spec
+        text = transcribe(engine, clip.audio, beams)
+        rows[key] = Row(
+            config=f"{spec.label} {_decoding(beams)} · {clip.name}",
+            kind="asr",
+            engine=spec.engine,
+            model=spec.model,
+            size=get_whisper_model(spec.model).size,
+            quant=spec.quant,
+            decoding=_decoding(beams),
+            beams=beams,
+            clip=clip.name,
+            audio_s=round(clip.seconds, 3),
+            threads=threads,
+            wer=wer(clip.reference, text),
+            text=text,
+            load_s=engine.load_s,
+            weights_mb=engine.weights_mb,
+        )
+    for _ in range(options.repeats):
+        _time_round(loaded, clip, beams, rows, options)
+    for row in rows.values():
+        row.latency_s = min(row.latencies_s)
+        row.rtfx = row.audio_s / row.latency_s
+    for row in rows.values():
+        base = rows.get((row.model, FW_BASELINE))
+        if base is not None:
+            row.ratio_to_fw_int8 = row.latency_s / base.latency_s
+            row.speedup_vs_fw_int8 = base.latency_s / row.latency_s
+    return list(rows.values())
+
+
+def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:
+    """Run the benchmark, write its result files, and return (json path, rows)."""
+    from tqdm.auto import tqdm
+
+    threads = _set_threads(options.threads)
+    meta_ = meta(MODULE, argv, threads=threads, options=asdict(options), notes=NOTES)
+    specs = engine_specs(options)
+    clips = [load_clip(name) for name in options.clips]
+    warm_imports(specs)
+    memory = {}
+    if options.rss:
+        for spec in tqdm(specs, desc="load + memory, one engine at a time", unit="engine"):
+            beams = (1,) if spec.engine == "demo-ablation" else options.beams
+            memory[spec] = measure_memory(spec, clips, beams, threads)
+    rows: list[Row] = []
+    for model in options.models:
+        loaded = {}
+        for spec in [s for s in specs if s.model == model]:
+            start = time.perf_counter()
+            engine = load(spec, threads)
+            engine.load_s = time.perf_counter() - start
+            if spec in memory:
+                engine.load_s = memory[spec]["load_s"]
+            loaded[(spec.model, spec.quant)] = engine
+        for clip in clips:
+            for beams in options.beams:
+                desc = f"{model} {clip.name} {_decoding(beams)}"
+                for row in tqdm(bench_clip(loaded, clip, beams, threads, options), desc=desc):
+                    if (spec := EngineSpec(row.model, row.quant)) in memory:
+                        row.peak_rss_mb = memory[spec]["peak_rss_mb"]
+                        row.rss_before_mb = memory[spec]["rss_before_mb"]
+                        row.rss_load_delta_mb = memory[spec]["rss_load_delta_mb"]
+                    rows.append(row)
+        del loaded
+        gc.collect()
+    meta_["clips"] = {c.name: {"seconds": round(c.seconds, 2), "source": c.source} for c in clips}
+    data = [asdict(r) for r in rows]
+    path = write_results(Path(options.out), options.name, meta_, data)
+    return path, data
+
+
+NOTES = [
+    "Latency is the minimum over the runs of one engine; the machine is shared and noisy, so "
+    "compare the ratios (measured in the same interleaved rounds), not absolute times.",
+    "faster-whisper: same CTranslate2 weights the converter reads, temperature 0 without "
+    "fallback, no conditioning on previous text, no VAD, timestamps only for long-form.",
+    "fast-int8 decodes one token at a time on one thread and encodes on all threads; no "
+    "engine uses more threads than the 'threads' value.",
+]
+
+
+# --------------------------------------------------------------------------- output
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table of the rows for the terminal."""
+    head = (
+        f"{'configuration':44s} {'min s':>7s} {'vs fw-int8':>10s} {'RTFx':>6s} {'WER':>6s} "
+        f"{'load s':>6s} {'weights':>8s} {'peak RSS':>9s} {'runs':>4s}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        ratio = r.get("ratio_to_fw_int8")
+        lines.append(
+            f"{r['config']:44s} {r['latency_s']:7.3f} "
+            f"{(f'{ratio:.2f}x' if ratio else '-'):>10s} {r['rtfx']:6.1f} {r['wer']:6.3f} "
+            f"{_num(r.get('load_s'), '.2f'):>6s} {_num(r.get('weights_mb'), '.0f', ' MB'):>8s} "
+            f"{_num(r.get('peak_rss_mb'), '.0f', ' MB'):>9s} {r['runs']:4d}"
+        )
+    return "\n".join(lines)
+
+
+def _num(value, spec: str, unit: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{unit}"
+
+
+def parse_args(argv: list[str] | None = None) -> BenchOptions:
+    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny.en, jfk, greedy only")
+    p.add_argument("--models", nargs="+", help="bundled Whisper models")
+    p.add_argument("--modes", nargs="+", help="demo quantization modes (default: every CPU one)")
+    p.add_argument("--peers", nargs="+", choices=list(FW_COMPUTE_TYPES))
+    p.add_argument("--clips", nargs="+", choices=list(CLIPS))
+    p.add_argument("--beams", nargs="+", type=int)
+    p.add_argument("--repeats", type=int)
+    p.add_argument("--budget-s", type=float, dest="budget_s")
+    p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--no-rss", action="store_false", dest="rss", default=None, help="skip the memory pass"
+    )
+    p.add_argument(
+        "--ablation", action="store_true", default=None, help="add fast-int8's ablations"
+    )
+    p.add_argument("--out")
+    p.add_argument("--name")
+    args = p.parse_args(argv)
+    fields = dict(QUICK) if args.quick else {}
+    for key in (
+        "models",
+        "modes",
+        "peers",
+        "clips",
+        "beams",
+        "repeats",
+        "budget_s",
+        "threads",
+        "rss",
+        "ablation",
+        "out",
+        "name",
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            fields[key] = tuple(value) if isinstance(value, list) else value
+    return BenchOptions(**fields)
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_args(argv)
+    path, rows = run(options, argv)
+    print(format_table(rows))
+    print(f"\nwritten: {path} (+ .csv)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""What the benchmark runs: our pipeline in one quantization mode, or faster-whisper.
+
+Both engines read the same bundled weights (``demo.registry``): ours through the converted
+transformers checkpoint, faster-whisper through the original CTranslate2 folder, so the
+comparison is between inference engines on identical weights.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from demo.audio import SAMPLE_RATE
+from demo.registry import bundled_source, cache_dir, get_whisper_model
+
+FW_COMPUTE_TYPES = {"fw-int8": "int8", "fw-fp32": "float32"}
+FW_BASELINE = "fw-int8"
+# What fast-int8 is made of, one choice undone at a time: to_fast arguments and decode threads
+# (0 = all). "fast-int8~enc-int8" is also what fast-int8 becomes on a CPU without native bf16.
+ABLATIONS: dict[str, dict] = {
+    "fast-int8~enc-int8": {"encoder": "int8"},
+    "fast-int8~enc-fp32": {"encoder": "fp32"},
+    "fast-int8~dec-fp32": {"decoder": "fp32"},
+    "fast-int8~all-threads": {"threads": 0},
+}
+WINDOW_SAMPLES = 30 * SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    model: str  # Whisper registry name with bundled weights (tiny.en, base)
+    quant: str  # a demo.quant mode, or fw-int8 / fw-fp32 for faster-whisper
+
+    @property
+    def engine(self) -> str:
+        if self.quant in FW_COMPUTE_TYPES:
+            return "faster-whisper"
+        return "demo-ablation" if self.quant in ABLATIONS else "demo"
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.quant}"
+
+
+@dataclass
+class Loaded:
+    spec: EngineSpec
+    handle: object  # demo LoadedModel or faster_whisper.WhisperModel
+    weights_mb: float | None  # None where the engine hides it (CTranslate2)
+    load_s: float | None = None  # set by the caller that timed the load
+
+
+def ct2_dir(model: str) -> Path:
+    """A CTranslate2 folder for a bundled model; split ``model.bin`` parts are joined once."""
+    entry = get_whisper_model(model)
+    if entry.bundled is None:
+        raise ValueError(f"{model} has no bundled weights; faster-whisper needs them offline.")
+    source, parts = bundled_source(entry.bundled)
+    if len(parts) == 1 and parts[0].name == "model.bin":
+        return source
+    target = cache_dir() / f"ct2-{model}"
+    marker = target / "joined.txt"
+    expected = str(sum(p.stat().st_size for p in parts))
+    if marker.is_file() and marker.read_text() == expected:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target / "model.bin.tmp"
+    with open(tmp, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 24)
+    tmp.replace(target / "model.bin")
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        shutil.copyfile(source / name, target / name)
+    marker.write_text(expected)
+    return target
+
+
+def load(spec: EngineSpec, threads: int) -> Loaded:
+    """Load an engine on the CPU with ``threads`` intra-op threads."""
+    if spec.engine == "faster-whisper":
+        from faster_whisper import WhisperModel
+
+        model = WhisperModel(
+            str(ct2_dir(spec.model)),
+            device="cpu",
+            compute_type=FW_COMPUTE_TYPES[spec.quant],
+            cpu_threads=threads,
+            num_workers=1,
+        )
+        return Loaded(spec, model, None)
+    from demo.fast import FastWhisper, to_fast
+    from demo.measure import weights_footprint_mb
+    from demo.models import ModelSpec, load_model
+    from demo.quant import get_quant_mode, post_load
+
+    if spec.quant in ABLATIONS:
+        options = dict(ABLATIONS[spec.quant])
+        decode_threads = options.pop("threads", None)
+        loaded = load_model(ModelSpec("asr", spec.model, "full", device="cpu"))
+        loaded.model = to_fast(loaded.model, **options)
+        if decode_threads is not None:
+            loaded.model.decoder_threads = decode_threads or threads
+        loaded.spec = ModelSpec("asr", spec.model, "fast-int8", device="cpu")
+        loaded.weights_mb = weights_footprint_mb(loaded.model)
+        return Loaded(spec, loaded, loaded.weights_mb)
+    loaded = load_model(ModelSpec("asr", spec.model, spec.quant, device="cpu"))
+    if get_quant_mode(spec.quant).fast and not isinstance(loaded.model, FastWhisper):
+        # demo.models doesn't run demo.quant.post_load yet: do it here, as part of loading.
+        loaded.model = post_load(get_quant_mode(spec.quant), loaded.model)
+        loaded.weights_mb = weights_footprint_mb(loaded.model)
+    return Loaded(spec, loaded, loaded.weights_mb)
+
+
+def transcribe(loaded: Loaded, audio: np.ndarray, beams: int) -> str:
+    """Text of one clip, greedy (``beams=1``) or beam search, language detected if needed.
+
+    faster-whisper runs with the settings our path has: temperature 0 without fallback, no
+    conditioning on the previous window, no VAD, timestamps only where the audio needs more
+    than one window (long-form).
+    """
+    if loaded.spec.engine == "faster-whisper":
+        segments, _ = loaded.handle.transcribe(
+            audio,
+            beam_size=beams,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            without_timestamps=len(audio) <= WINDOW_SAMPLES,
+            vad_filter=False,
+        )
+        return "".join(segment.text for segment in segments).strip()
+    from demo.asr import TranscribeOptions
+    from demo.asr import transcribe as demo_transcribe
+
+    return demo_transcribe(loaded.handle, audio, TranscribeOptions(num_beams=beams)).text
