@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from demo.audio import SAMPLE_RATE
 from demo.errors import DemoError, unknown_choice
@@ -113,6 +114,12 @@ def _transcribe_fast(loaded, fast, audio: np.ndarray, options: TranscribeOptions
     return Transcript(text, code, language_names().get(code), result.detected, _windows(audio))
 
 
+def _advance(bar, progress) -> None:
+    """transformers' long-form ``monitor_progress``: (seek frame, total frames) per item."""
+    seek, total = (int(x) for x in progress[0])
+    bar.update(min(bar.total, int(seek / max(total, 1) * bar.total)) - bar.n)
+
+
 def _windows(audio: np.ndarray) -> int:
     return max(1, int(np.ceil(len(audio) / (WINDOW_SECONDS * SAMPLE_RATE))))
 
@@ -147,7 +154,13 @@ def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = No
             kwargs.update(language=language, task=options.task)
         elif options.task != "transcribe":
             raise DemoError(f"{loaded.entry.name} is English-only and can only transcribe.")
-        token_ids = model.generate(input_features=input_features, **kwargs)
+        if long_form:
+            with tqdm(total=_windows(audio), desc="transcribing", unit="window") as bar:
+                kwargs["monitor_progress"] = lambda p: _advance(bar, p)
+                token_ids = model.generate(input_features=input_features, **kwargs)
+                bar.update(bar.total - bar.n)
+        else:
+            token_ids = model.generate(input_features=input_features, **kwargs)
     text = processor.batch_decode(token_ids, skip_special_tokens=True)[0].strip()
     code = language if multilingual else "en"
     return Transcript(text, code, language_names().get(code), detected, _windows(audio))
