@@ -16,6 +16,8 @@ from typing import Any
 
 import psutil
 
+from demo.measure import cpu_model_name
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "checkpoints" / "bench"
 PACKAGES = (
@@ -28,16 +30,6 @@ PACKAGES = (
     "numpy",
 )
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _cpu_flags() -> list[str]:
@@ -56,7 +48,7 @@ def _cpu_flags() -> list[str]:
 def machine() -> dict[str, Any]:
     """CPU model, logical cores, memory, the SIMD flags that decide int8/bf16 speed, GPU."""
     info: dict[str, Any] = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model_name(),
         "cores": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "cpu_flags": _cpu_flags(),

@@ -6,11 +6,13 @@ CUDA peak allocated, and the weights footprint of a model (quantized tensors inc
 
 from __future__ import annotations
 
+import platform
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -128,3 +130,14 @@ def weights_footprint_mb(model) -> float:
 def process_rss_mb() -> float:
     """Current resident set size of this process in MiB."""
     return psutil.Process().memory_info().rss / MB
+
+
+def cpu_model_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for run and benchmark records."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.errors import DemoError
+from demo.measure import cpu_model_name
 from demo.runs import METRICS_FILE, RUN_FILE
 
 ADAPTER_DIR = "adapter"
@@ -71,7 +72,7 @@ def hardware(num_processes: int = 1) -> dict[str, Any]:
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_model_name(),
         "cpu_count": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "num_processes": num_processes,
@@ -80,16 +81,6 @@ def hardware(num_processes: int = 1) -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _fsync_dir(path: Path) -> None:
