@@ -32,6 +32,7 @@ from bench.engines import (
     transcribe,
 )
 from bench.env import DEFAULT_OUT, meta, write_results
+from demo.measure import run_in_fork
 
 MODULE = "bench.asr"
 DEFAULT_MODELS = ("tiny.en", "base")
@@ -162,7 +163,7 @@ def warm_imports(specs: list[EngineSpec]) -> None:
     from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: F401
 
     import demo.asr  # noqa: F401
-    import demo.fast  # noqa: F401
+    import demo.asr.fast  # noqa: F401
     import demo.models  # noqa: F401
 
     if any(s.engine == "faster-whisper" for s in specs):
@@ -178,40 +179,18 @@ def measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> 
 
     Runs in a forked copy of this process made before any model is loaded, so every engine
     starts from the same baseline (``rss_before_mb``: interpreter and imported libraries) and
-    its peak is its own. Without ``fork`` (not Linux) it runs here, after releasing memory.
+    its peak is its own.
     """
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return _measure_memory(spec, clips, beams, threads)
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_memory_child, args=(send, spec, clips, beams, threads))
-    child.start()
-    send.close()
     try:
-        ok, result = receive.recv()
-    except EOFError:
-        ok, result = False, "the measuring process died (out of memory?)"
-    child.join()
-    if not ok:
-        raise RuntimeError(f"{spec.label}: {result}")
-    return result
-
-
-def _memory_child(send, spec, clips, beams, threads) -> None:
-    try:
-        _set_threads(threads)
-        send.send((True, _measure_memory(spec, clips, beams, threads)))
-    except Exception as exc:  # reported by the parent with the engine's name
-        send.send((False, f"{type(exc).__name__}: {exc}"))
-    finally:
-        send.close()
+        return run_in_fork(_measure_memory, spec, clips, beams, threads)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{spec.label}: {exc}") from exc
 
 
 def _measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> dict:
     from demo.measure import Measurements, measure, process_rss_mb
 
+    _set_threads(threads)
     _release_memory()
     before = process_rss_mb()
     m = Measurements()
@@ -249,8 +228,8 @@ def _time_round(loaded, clip: Clip, beams: int, rows: dict, options: BenchOption
 
 def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> list[Row]:
     """Warm up every engine on the clip (its text gives the WER), then time interleaved."""
+    from demo.asr.registry import get_whisper_model
     from demo.metrics import wer
-    from demo.registry import get_whisper_model
 
     if beams > 1:  # ablations explain the greedy speed; beam search adds nothing to that
         loaded = {k: e for k, e in loaded.items() if e.spec.engine != "demo-ablation"}

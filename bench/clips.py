@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from demo.audio import SAMPLE_RATE, load_audio, synthesize_speech
-from demo.registry import cache_dir
+from demo.settings import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -64,7 +64,7 @@ class Clip:
 
 def long_form_wav(folder: Path | None = None) -> Path:
     """The espeak-ng long-form clip, synthesized once (espeak-ng output is deterministic)."""
-    folder = folder or cache_dir() / "bench"
+    folder = folder or settings().cache_dir / "bench"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"espeak-long-{LONG_VOICE}-{LONG_WPM}.wav"
     if not path.is_file():

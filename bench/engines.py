@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from demo.asr.registry import bundled_source, get_whisper_model
 from demo.audio import SAMPLE_RATE
-from demo.registry import bundled_source, cache_dir, get_whisper_model
+from demo.settings import settings
 
 FW_COMPUTE_TYPES = {"fw-int8": "int8", "fw-fp32": "float32"}
 FW_BASELINE = "fw-int8"
@@ -61,7 +62,7 @@ def ct2_dir(model: str) -> Path:
     source, parts = bundled_source(entry.bundled)
     if len(parts) == 1 and parts[0].name == "model.bin":
         return source
-    target = cache_dir() / f"ct2-{model}"
+    target = settings().cache_dir / f"ct2-{model}"
     marker = target / "joined.txt"
     expected = str(sum(p.stat().st_size for p in parts))
     if marker.is_file() and marker.read_text() == expected:
@@ -92,10 +93,9 @@ def load(spec: EngineSpec, threads: int) -> Loaded:
             num_workers=1,
         )
         return Loaded(spec, model, None)
-    from demo.fast import FastWhisper, to_fast
+    from demo.asr.fast import to_fast
     from demo.measure import weights_footprint_mb
     from demo.models import ModelSpec, load_model
-    from demo.quant import get_quant_mode, post_load
 
     if spec.quant in ABLATIONS:
         options = dict(ABLATIONS[spec.quant])
@@ -104,14 +104,10 @@ def load(spec: EngineSpec, threads: int) -> Loaded:
         loaded.model = to_fast(loaded.model, **options)
         if decode_threads is not None:
             loaded.model.decoder_threads = decode_threads or threads
-        loaded.spec = ModelSpec("asr", spec.model, "fast-int8", device="cpu")
+        loaded.spec = ModelSpec("asr", spec.model, "fast-int8", device="cpu").resolved()
         loaded.weights_mb = weights_footprint_mb(loaded.model)
         return Loaded(spec, loaded, loaded.weights_mb)
     loaded = load_model(ModelSpec("asr", spec.model, spec.quant, device="cpu"))
-    if get_quant_mode(spec.quant).fast and not isinstance(loaded.model, FastWhisper):
-        # demo.models doesn't run demo.quant.post_load yet: do it here, as part of loading.
-        loaded.model = post_load(get_quant_mode(spec.quant), loaded.model)
-        loaded.weights_mb = weights_footprint_mb(loaded.model)
     return Loaded(spec, loaded, loaded.weights_mb)
 
 

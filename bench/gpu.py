@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -197,17 +196,10 @@ def _sync():
 def _timed(function, repeats: int) -> tuple[float, object]:
     import torch
 
-    function()  # warm-up (and graph capture)
-    _sync()
+    from demo.measure import best_time
+
     torch.cuda.reset_peak_memory_stats()
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        _sync()
-        start = time.perf_counter()
-        result = function()
-        _sync()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+    return best_time(function, repeats, sync=_sync)
 
 
 def _prompt(generation_config, multilingual: bool) -> list[int]:
@@ -224,7 +216,7 @@ def run_one(model, fast, processor, path, audios, batch, options, random_weights
     """(seconds, texts or None, tokens per window) for one path and batch."""
     import torch
 
-    from demo.batched import StaticDecoder, greedy_batch, log_mel_batch, strip_batch
+    from demo.asr.fast.batched import StaticDecoder, greedy_batch, log_mel_batch, strip_batch
 
     config = model.generation_config
     multilingual = bool(getattr(config, "is_multilingual", False))
@@ -264,7 +256,7 @@ def run_one(model, fast, processor, path, audios, batch, options, random_weights
 def bench_model(name: str, dtype_name: str, options: GpuOptions, audio_set) -> list[GpuRow]:
     import torch
 
-    from demo.fast import to_fast
+    from demo.asr.fast import to_fast
     from demo.metrics import wer
 
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[dtype_name]
@@ -276,8 +268,8 @@ def bench_model(name: str, dtype_name: str, options: GpuOptions, audio_set) -> l
         noise = (0.05 * rng.standard_normal(int(WINDOW_S * SAMPLE_RATE))).astype(np.float32)
         workloads = {"noise": (noise, None)}
     else:
+        from demo.asr.registry import get_whisper_model
         from demo.models import load_whisper_base
-        from demo.registry import get_whisper_model
 
         quant = "fp16" if dtype_name == "fp16" else "bf16"
         model, processor = load_whisper_base(

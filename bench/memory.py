@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.env import DEFAULT_OUT, ROOT, meta, write_results
+from bench.env import DEFAULT_OUT, meta, write_results
+from demo.measure import run_in_fork
+from demo.provenance import ROOT
 
 MODULE = "bench.memory"
 MB = 1024 * 1024
@@ -155,7 +157,7 @@ def trainable(size: str) -> dict[str, Any]:
     import torch
     from transformers import WhisperForConditionalGeneration
 
-    from demo.registry import get_whisper_model
+    from demo.asr.registry import get_whisper_model
     from training.config import AsrConfig
     from training.modeling import make_trainable
 
@@ -211,35 +213,6 @@ def measure_size(size: str, rest_dtypes: tuple[str, ...] = ("float16", "float32"
     return {"rows": rows, "cpu_rows": cpu_rows, "trainable": trainable(size)}
 
 
-def _in_fork(function, *args):
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return function(*args)
-    context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-
-    def target():
-        try:
-            send.send((True, function(*args)))
-        except Exception as exc:  # reported by the parent
-            send.send((False, f"{type(exc).__name__}: {exc}"))
-        finally:
-            send.close()
-
-    child = context.Process(target=target)
-    child.start()
-    send.close()
-    try:
-        ok, result = receive.recv()
-    except EOFError:
-        ok, result = False, "the measuring process died (out of memory?)"
-    child.join()
-    if not ok:
-        raise RuntimeError(result)
-    return result
-
-
 def thesis_table() -> dict[str, dict[str, float]]:
     """thesis_whisper_memory.csv by size family (tiny ... large)."""
     import csv
@@ -284,7 +257,7 @@ def run(sizes: tuple[str, ...], out: Path, argv: list[str] | None = None) -> Pat
     meta_ = meta(MODULE, argv, notes=NOTES)
     rows, cpu_rows, trainables = [], [], []
     for size in tqdm(sizes, desc="Whisper sizes", unit="size"):
-        result = _in_fork(measure_size, size)
+        result = run_in_fork(measure_size, size)
         rows += result["rows"]
         cpu_rows += result["cpu_rows"]
         trainables.append(result["trainable"])

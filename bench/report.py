@@ -37,9 +37,10 @@ def _ratio(part, whole) -> str:
 def _machine(meta: dict) -> list[str]:
     m, v = meta.get("machine", {}), meta.get("versions", {})
     flags = ", ".join(m.get("cpu_flags", [])) or "none of note"
+    gpus = m.get("gpus") or ([m["gpu"]] if m.get("gpu") else [])
     gpu = (
-        f"; GPU {m['gpu']} ({m.get('gpu_memory_gb')} GB, CUDA {m.get('cuda')})"
-        if "gpu" in m
+        f"; GPU {', '.join(gpus)} ({m.get('gpu_memory_gb')} GB, CUDA {m.get('cuda')})"
+        if gpus
         else ""
     )
     versions = ", ".join(f"{k} {val}" for k, val in v.items())
@@ -279,21 +280,17 @@ def _gpu_section(data: dict) -> list[str]:
 
 
 def _images(memory: dict | None, asr: dict | None, folder: Path) -> dict[str, Path]:
-    from demo import charts
+    from dashboard.charts.compare import bench_latency
+    from dashboard.charts.export import save_figures
+    from dashboard.charts.training import memory_per_precision
 
     figures = {}
     if memory:
-        figures["memory"] = charts.memory_per_precision(memory["rows"], show_reported=True)
+        figures["memory"] = memory_per_precision(memory["rows"], show_reported=True)
     if asr:
         rows = [r for r in asr["rows"] if r["clip"] == "jfk" and r["decoding"] == "greedy"]
-        figures["asr-cpu-latency"] = charts.bench_latency(rows)
-    return dict(
-        zip(
-            figures,
-            charts.save_figures(figures, folder, suffixes=(".png",)),
-            strict=True,
-        )
-    )
+        figures["asr-cpu-latency"] = bench_latency(rows)
+    return dict(zip(figures, save_figures(figures, folder, suffixes=(".png",)), strict=True))
 
 
 def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: bool = True) -> Path:

@@ -1,19 +1,22 @@
-"""Find the LoRA/AdaLoRA adapters that training runs left under ``checkpoints/``.
+"""PEFT LoRA/AdaLoRA adapters: find the ones training runs left, check one, apply it.
 
-Only directories inside the checkpoints root are listed (symlinks leading out are ignored), so
-the app can't be pointed at files outside its own folders.
+Only directories inside the checkpoints root are listed (symlinks leading out are ignored), and
+only safetensors weights load, so the app can't be pointed at files outside its own folders or
+made to unpickle anything. A damaged adapter (a run killed while saving) gives one sentence.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from demo.errors import AdapterError
-from demo.models import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,9 @@ def _inside(path: Path, root: Path) -> bool:
         return False
 
 
-def list_adapters(root: Path = CHECKPOINTS, base: str | None = None) -> list[AdapterInfo]:
+def list_adapters(root: Path, base: str | None = None) -> list[AdapterInfo]:
     """Adapters under ``root/<run>/adapter`` with safetensors weights, optionally for one base."""
-    found = []
+    found: list[AdapterInfo] = []
     if not root.is_dir():
         return found
     for adapter_config in sorted(root.glob(f"*/adapter/{ADAPTER_CONFIG}")):
@@ -59,7 +62,7 @@ def list_adapters(root: Path = CHECKPOINTS, base: str | None = None) -> list[Ada
     return found
 
 
-def resolve_adapter(label: str | None, root: Path = CHECKPOINTS) -> str | None:
+def resolve_adapter(label: str | None, root: Path) -> str | None:
     """Map a dropdown label back to its adapter directory; None/"none" means no adapter."""
     if not label or label == "none":
         return None
@@ -67,3 +70,73 @@ def resolve_adapter(label: str | None, root: Path = CHECKPOINTS) -> str | None:
         if info.label == label:
             return str(info.path)
     raise AdapterError(f"No adapter named {label!r} under {root}; refresh the adapter list.")
+
+
+def read_adapter_config(path: Path) -> dict:
+    """The adapter's ``adapter_config.json`` as a dict, or one sentence saying what is wrong."""
+    config_file = path / ADAPTER_CONFIG
+    try:
+        if config_file.stat().st_size > MAX_CONFIG_BYTES:
+            raise AdapterError(f"{config_file} is too large to be an adapter config.")
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AdapterError(
+            f"{config_file} is not valid JSON (a run killed while saving?); retrain or pick "
+            "another adapter."
+        ) from exc
+    if not isinstance(config, dict):
+        raise AdapterError(f"{config_file} does not hold a JSON object; it is not a PEFT config.")
+    return config
+
+
+def _check_weights(weights: Path) -> None:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            keys = list(handle.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise AdapterError(
+            f"{weights} is not a readable safetensors file (damaged or cut off while saving); "
+            "retrain or pick another adapter."
+        ) from exc
+    if not keys:
+        raise AdapterError(f"{weights} holds no tensors; retrain or pick another adapter.")
+
+
+def check_adapter_dir(adapter: str | os.PathLike, base) -> Path:
+    """Validate a PEFT adapter directory: exists, readable safetensors, made for ``base``.
+
+    ``base`` is a registry entry (``WhisperModel`` or ``SummarizerModel``).
+    """
+    path = Path(adapter)
+    if not path.is_dir():
+        raise AdapterError(f"Adapter directory {path} doesn't exist.")
+    if not (path / ADAPTER_CONFIG).is_file():
+        raise AdapterError(f"{path} is not a PEFT adapter: it has no {ADAPTER_CONFIG}.")
+    if not (path / ADAPTER_WEIGHTS).is_file():
+        # Never fall back to adapter_model.bin: unpickling a user-given file can run code.
+        raise AdapterError(f"{path} has no {ADAPTER_WEIGHTS}; only safetensors adapters load.")
+    config = read_adapter_config(path)
+    _check_weights(path / ADAPTER_WEIGHTS)
+    made_for = config.get("base_model_name_or_path")
+    known = {base.name, getattr(base, "hub_id", None), f"whisper-{base.name}"}
+    if made_for and Path(str(made_for)).name not in known and made_for not in known:
+        raise AdapterError(
+            f"Adapter {path.name} was trained on {made_for}, not on {base.name}; "
+            "pick an adapter made for this model."
+        )
+    return path
+
+
+def apply_adapter(model, adapter: Path, base_name: str, merge: bool):
+    """Wrap ``model`` with the adapter (PEFT), merged into the weights when ``merge``."""
+    from peft import PeftModel
+
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise AdapterError(
+            f"Adapter {adapter.name} doesn't fit {base_name} (its shapes or modules differ)."
+        ) from exc
+    return peft_model.merge_and_unload() if merge else peft_model

@@ -1,5 +1,6 @@
 """Audio loading, checks and synthetic speech: any common format in, 16 kHz mono float32 out."""
 
+import math
 import os
 import shutil
 import subprocess
@@ -11,10 +12,10 @@ import av
 import numpy as np
 
 from demo.errors import AudioError, DemoError, unknown_choice
+from demo.settings import DEFAULT_MAX_SECONDS  # callers pass max_seconds=None for no limit
 
 # hard-coded audio hyperparameters
 SAMPLE_RATE = 16000
-DEFAULT_MAX_SECONDS = 900.0  # 15 minutes; callers pass max_seconds=None for no limit
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 # A peak below -60 dBFS (amplitude 0.001, about 33 steps of 16-bit PCM) is a muted or unplugged
 # microphone: quiet speech still peaks above -40 dBFS, while a live room's noise floor sits near
@@ -26,6 +27,8 @@ ACCEPTED_FORMATS = "WAV, FLAC, MP3, OGG (Vorbis or Opus), WebM/Opus, M4A/AAC"
 
 # Codec padding makes a clip of exactly the limit decode a few milliseconds longer.
 _DURATION_SLACK_SECONDS = 0.1
+# A file that decodes this much shorter than its header says (and 2% of it) was cut off.
+TRUNCATION_SLACK_SECONDS = 0.5
 _IMAGE_CODECS = {"png", "mjpeg", "jpeg2000", "bmp", "gif", "webp", "tiff", "apng", "qoi"}
 _ESPEAK = "espeak-ng"
 
@@ -36,6 +39,7 @@ def load_audio(
     max_seconds: float | None = DEFAULT_MAX_SECONDS,
     max_bytes: int | None = DEFAULT_MAX_BYTES,
     reject_silence: bool = True,
+    notes: list[str] | None = None,
 ) -> np.ndarray:
     """Decode an audio file or its bytes into a 16 kHz mono float32 waveform in [-1, 1].
 
@@ -43,17 +47,20 @@ def load_audio(
     the first audio stream is used, stereo is averaged (surround gets FFmpeg's downmix).
     Decoding stops as soon as the audio passes ``max_seconds``. Raises ``AudioError`` with a
     message for the user when the input is missing, empty, too large, not audio, too long or
-    (with ``reject_silence``) silent; ``None`` disables a limit.
+    (with ``reject_silence``) silent; ``None`` disables a limit. Caveats that don't stop the
+    decoding (a file cut short of what its header promises) are appended to ``notes``.
     """
-    if max_seconds is not None and max_seconds <= 0:
-        raise ValueError(f"max_seconds must be positive or None, got {max_seconds}.")
+    if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
+        raise ValueError(
+            f"max_seconds must be a finite positive number or None, got {max_seconds}."
+        )
     if max_bytes is not None and max_bytes <= 0:
         raise ValueError(f"max_bytes must be positive or None, got {max_bytes}.")
 
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         _check_size(len(data), max_bytes)
-        audio = _decode(BytesIO(data), max_seconds)
+        audio = _decode(BytesIO(data), max_seconds, notes)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         _check_size(_file_size(path, os.fspath(source)), max_bytes)
@@ -65,7 +72,7 @@ def load_audio(
             message = f"Can't open the audio file {os.fspath(source)}: {exc.strerror}."
             raise AudioError(message) from exc
         with file:
-            audio = _decode(file, max_seconds)
+            audio = _decode(file, max_seconds, notes)
     else:
         raise TypeError(f"source must be a path or bytes, got {type(source).__name__}.")
 
@@ -184,7 +191,7 @@ def _not_audio() -> AudioError:
     return AudioError(f"The file isn't a readable audio file; use one of: {ACCEPTED_FORMATS}.")
 
 
-def _decode(file, max_seconds: float | None) -> np.ndarray:
+def _decode(file, max_seconds: float | None, notes: list[str] | None = None) -> np.ndarray:
     try:
         container = av.open(file, mode="r", metadata_errors="ignore")
     except (av.error.FFmpegError, UnicodeDecodeError, EOFError) as exc:
@@ -199,14 +206,30 @@ def _decode(file, max_seconds: float | None) -> np.ndarray:
                 )
             raise _not_audio()
         try:
-            return _decode_stream(container, container.streams.audio[0], max_seconds)
+            audio, cut_short = _decode_stream(container, container.streams.audio[0], max_seconds)
         except AudioError:
             raise
         except (av.error.FFmpegError, ValueError, EOFError) as exc:
             raise _not_audio() from exc
+        claimed = _claimed_seconds(container, container.streams.audio[0])
+    got = len(audio) / SAMPLE_RATE
+    if (
+        notes is not None
+        and audio.size
+        and (
+            cut_short or (claimed and claimed - got > max(TRUNCATION_SLACK_SECONDS, 0.02 * claimed))
+        )
+    ):
+        of = f" of the {_format_seconds(claimed)} its header promises" if claimed else ""
+        notes.append(
+            f"The file is truncated: only {_format_seconds(got)}{of} could be read, so the "
+            "transcript covers only that part."
+        )
+    return audio
 
 
-def _decode_stream(container, stream, max_seconds: float | None) -> np.ndarray:
+def _decode_stream(container, stream, max_seconds: float | None) -> tuple[np.ndarray, bool]:
+    """(samples, cut short): the second is True when a read error ended the decoding early."""
     limit = None
     if max_seconds is not None:
         limit = int((max_seconds + _DURATION_SLACK_SECONDS) * SAMPLE_RATE)
@@ -215,6 +238,7 @@ def _decode_stream(container, stream, max_seconds: float | None) -> np.ndarray:
     bad_packets = 0
     resampler = None
     setup = None
+    cut_short = False
     try:
         for packet in container.demux(stream):
             try:
@@ -243,6 +267,7 @@ def _decode_stream(container, stream, max_seconds: float | None) -> np.ndarray:
         # A read error after some audio decoded is a truncated file: keep what was read.
         if not chunks:
             raise
+        cut_short = True
     if resampler is not None:
         total += _resample(resampler, None, chunks)  # it holds back a few samples until flushed
 
@@ -251,12 +276,12 @@ def _decode_stream(container, stream, max_seconds: float | None) -> np.ndarray:
         # only a file that claims nothing (a bare WAV header) is really 0 seconds long.
         if bad_packets or _claimed_seconds(container, stream):
             raise _not_audio()
-        return np.zeros(0, dtype=np.float32)
+        return np.zeros(0, dtype=np.float32), False
     if limit is not None and total > limit:
         raise _too_long(container, stream, max_seconds)
     audio = np.concatenate(chunks).astype(np.float32, copy=False)
     # Float decoders (mp3, aac, opus) can overshoot full scale slightly; corrupt data gives NaN.
-    return np.clip(np.nan_to_num(audio, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
+    return np.clip(np.nan_to_num(audio, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0), cut_short
 
 
 def _resample(resampler, frame, chunks: list[np.ndarray]) -> int:

@@ -1,54 +1,46 @@
 """Command-line interface over the same core as the app.
 
-    python -m demo run assets/samples/jfk.flac --asr tiny.en --quant int8 --summarizer extractive
-    python -m demo run clip.webm --asr base --json
+    python -m demo run assets/samples/jfk.flac                  # bundled models, fastest mode
+    python -m demo run clip.webm --asr base --quant nf4 --json  # full result as JSON
     python -m demo models
     python -m demo download small          # fetch a hub model into the HF cache (needs network)
 
 Flags have the names of ``PipelineOptions`` fields; errors print one sentence and exit 2.
+On a terminal one progress line shows the stage; ``--json`` prints only JSON on stdout;
+library warnings and progress bars are hidden unless ``--verbose``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import json
+import logging
 import sys
-import typing
+import warnings
+from collections.abc import Iterator
 
 from demo.errors import DemoError
 
 EXIT_USER_ERROR = 2
 # safetensors only: never fetch pickled *.bin weights
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
-
-
-def _optional_float(value: str) -> float | None:
-    return None if value.lower() == "none" else float(value)
-
-
-def _add_option_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``PipelineOptions`` field, same name, same default."""
-    from demo.pipeline import PipelineOptions
-
-    hints = typing.get_type_hints(PipelineOptions)
-    for f in dataclasses.fields(PipelineOptions):
-        flag = "--" + f.name.replace("_", "-")
-        hint = hints[f.name]
-        if hint in (int, float, str):
-            parser.add_argument(flag, type=hint, default=f.default)
-        elif hint == (int | None):
-            parser.add_argument(flag, type=int, default=f.default)
-        else:  # str | None
-            parser.add_argument(flag, type=str, default=f.default)
+# Loggers whose INFO/WARNING lines are library noise to a CLI user.
+NOISY_LOGGERS = ("transformers", "torch", "bitsandbytes", "peft", "accelerate", "huggingface_hub")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from demo.options import add_flags
+    from demo.pipeline import PipelineOptions
+
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--verbose", action="store_true", help="show library warnings and bars")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="transcribe and summarize one clip")
     run.add_argument("clip", help="audio file: wav, flac, mp3, ogg, webm, m4a")
-    _add_option_flags(run)
+    add_flags(run, PipelineOptions)
+    run.add_argument("--reference-transcript", help="score the transcript against this text")
+    run.add_argument("--reference-summary", help="score the summary against this text")
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
     sub.add_parser("models", help="list every model and quantization choice, offline status")
     download = sub.add_parser("download", help="fetch a hub model into the local HF cache")
@@ -56,44 +48,86 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from demo.pipeline import PipelineOptions, run_pipeline
+@contextlib.contextmanager
+def quiet_libraries(verbose: bool, progress: bool) -> Iterator[None]:
+    """Hide library warnings, logging and nested progress bars (unless ``verbose``); with
+    ``progress`` False, hide every progress bar (``--json``, or stderr not a terminal)."""
+    if verbose:
+        yield
+        return
+    from tqdm import std
 
-    fields = {f.name for f in dataclasses.fields(PipelineOptions)}
-    options = PipelineOptions(**{k: v for k, v in vars(args).items() if k in fields})
-    result = run_pipeline(args.clip, options)
+    original_init = std.tqdm.__init__
+
+    def silent_init(self, *args, **kwargs):
+        kwargs["disable"] = True
+        original_init(self, *args, **kwargs)
+
+    levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:
+            pass
+        if not progress:
+            std.tqdm.__init__ = silent_init
+        try:
+            yield
+        finally:
+            std.tqdm.__init__ = original_init
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from demo.options import from_args
+    from demo.pipeline import PipelineOptions, References, run_pipeline
+
+    options = from_args(PipelineOptions, args)
+    references = References(args.reference_transcript, args.reference_summary)
+    result = run_pipeline(args.clip, options, references=references)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return 0
     print(f"Transcript ({result.language_name or result.language}):\n{result.transcript}\n")
     print(f"Summary:\n{result.summary}\n")
-    t = result.timings
+    t, mem = result.timings, result.memory
     print(
         f"Latency: load {t['load']:.2f}s  asr {t['asr']:.2f}s  summarize {t['summarize']:.2f}s  "
         f"total {t['total']:.2f}s  (RTFx {result.rtfx:.1f}, {result.audio_seconds:.1f}s audio)"
     )
-    mem = result.memory
     print(
-        f"Memory: Whisper weights {mem['asr'].weights_mb:.0f} MB, summarizer weights "
-        f"{mem['summarizer'].weights_mb:.0f} MB, peak RSS {result.peak_rss_mb:.0f} MB"
+        f"Memory: Whisper {options.asr} ({mem['asr'].quant}) {mem['asr'].weights_mb:.0f} MB, "
+        f"summarizer {options.summarizer} {mem['summarizer'].weights_mb:.0f} MB, "
+        f"peak RSS {result.peak_rss_mb:.0f} MB"
         + (f", CUDA peak {result.cuda_peak_mb:.0f} MB" if result.cuda_peak_mb else "")
     )
+    for key, value in result.scores.items():
+        print(f"Score {key}: {value:.3f}")
     for note in result.notes:
         print(f"Note: {note}")
     return 0
 
 
 def _cmd_models(_: argparse.Namespace) -> int:
-    from demo.quant import QUANT_MODES
-    from demo.registry import SUMMARIZERS, WHISPER_MODELS, offline_status
+    from demo.asr import registry as asr
+    from demo.quant import AUTO, AUTO_MODES, QUANT_MODES
+    from demo.summarize import registry as summ
 
     print("Whisper models (status: bundled = ships offline, cached = in HF cache, download):")
-    for name, m in WHISPER_MODELS.items():
-        print(f"  {name:<16} {offline_status(name):<9} {m.hub_id}")
+    for name, m in asr.WHISPER_MODELS.items():
+        print(f"  {name:<16} {asr.offline_status(name):<9} {m.hub_id}")
     print("Summarizers:")
-    for name, s in SUMMARIZERS.items():
-        print(f"  {name:<16} {offline_status(name, 'summarizer'):<9} {s.hub_id or 'MiniLM'}")
+    for name, s in summ.SUMMARIZERS.items():
+        print(f"  {name:<16} {summ.offline_status(name):<9} {summ.describe(s)}")
     print("Quantization modes:")
+    auto = ", ".join(f"{kind} on {dev}: {mode}" for (kind, dev), mode in AUTO_MODES.items())
+    print(f"  {AUTO:<16} {'cpu/cuda':<9} fastest accurate mode ({auto})")
     for name, q in QUANT_MODES.items():
         print(f"  {name:<16} {'/'.join(q.devices):<9} {q.label}")
     return 0
@@ -102,7 +136,8 @@ def _cmd_models(_: argparse.Namespace) -> int:
 def _cmd_download(args: argparse.Namespace) -> int:
     from huggingface_hub import snapshot_download
 
-    from demo.registry import SUMMARIZERS, get_summarizer, get_whisper_model
+    from demo.asr.registry import get_whisper_model
+    from demo.summarize.registry import SUMMARIZERS, get_summarizer
 
     entry = get_summarizer(args.name) if args.name in SUMMARIZERS else get_whisper_model(args.name)
     if getattr(entry, "bundled", None) is not None or entry.hub_id is None:
@@ -121,8 +156,11 @@ COMMANDS = {"run": _cmd_run, "models": _cmd_models, "download": _cmd_download}
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    progress = not getattr(args, "json", False) and sys.stderr.isatty()
     try:
-        return COMMANDS[args.command](args)
+        with quiet_libraries(args.verbose, progress):
+            return COMMANDS[args.command](args)
     except (DemoError, ValueError) as exc:
+        # Progress bars close (and clear their line) as the error unwinds through them.
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

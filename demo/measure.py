@@ -1,18 +1,19 @@
 """Measurement helpers shared by the app, the CLI, training and benchmarks.
 
 Wall time with ``time.perf_counter``, peak process RSS sampled by a thread during a stage,
-CUDA peak allocated, and the weights footprint of a model (quantized tensors included).
+CUDA peak allocated, the weights footprint of a model (quantized tensors included), the
+minimum of repeated timings, and a measurement run in a forked process so that its memory is
+its own.
 """
 
 from __future__ import annotations
 
-import platform
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -132,12 +133,57 @@ def process_rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
 
-def cpu_model_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), for run and benchmark records."""
+def best_time(function: Callable[[], Any], repeats: int, sync: Callable[[], None] | None = None):
+    """(minimum seconds over ``repeats`` calls, last result), after one untimed warm-up call.
+
+    ``sync`` (e.g. ``torch.cuda.synchronize``) runs around each call so that asynchronous
+    work is inside the timing.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1.")
+    sync = sync or (lambda: None)
+    result = function()
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        result = function()
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def run_in_fork(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` in a forked copy of this process, so its memory peak is its own.
+
+    Fork only from a process whose thread pools have not run yet (a fresh benchmark process):
+    a child forked from a process with a live OpenMP pool can deadlock. Without ``fork`` (not
+    Linux) it runs here. An exception in the child is raised here as ``RuntimeError``.
+    """
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return function(*args)
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+
+    def target():
+        try:
+            send.send((True, function(*args)))
+        except Exception as exc:  # reported by the parent
+            send.send((False, f"{type(exc).__name__}: {exc}"))
+        finally:
+            send.close()
+
+    child = context.Process(target=target)
+    child.start()
+    send.close()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        ok, result = receive.recv()
+    except EOFError:
+        ok, result = False, "the measuring process died (out of memory?)"
+    child.join()
+    if not ok:
+        raise RuntimeError(result)
+    return result

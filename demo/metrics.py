@@ -1,19 +1,62 @@
 """Scores shared by training, the app and the benchmarks: WER/CER for transcripts, ROUGE and
 embedding similarity for summaries. All rates and scores are fractions, not percentages.
+
+``METRICS`` is the one registry of metric names, labels and units: every table and chart
+(dashboard, bench report, Compare) takes its labels and scales from it.
 """
 
 import re
-from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 
 import jiwer
 import numpy as np
 
 from demo.embeddings import embed
-from demo.extractive import split_sentences
+from demo.summarize.extractive import split_sentences
 
 ENGLISH_CODES = ("en", "english")
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str  # the name in metrics.jsonl, results, benchmark rows and CSV columns
+    label: str  # short label, e.g. "ROUGE-1"
+    unit: str  # how the shown value reads: "%", "x100", "s", "MB", "" (as is)
+    scale: float  # shown value = stored value x scale (fractions are shown x100)
+    task: str  # "asr", "summary" or "cost"
+    higher_is_better: bool = True
+
+    @property
+    def title(self) -> str:
+        """Label with unit, for axes and table headers: "WER (%)", "ROUGE-1 (x100)"."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    def shown(self, value: float | None, digits: int = 1) -> float | None:
+        """The stored value as shown (scaled and rounded); None stays None."""
+        return None if value is None else round(value * self.scale, digits)
+
+
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in [
+        Metric("wer", "WER", "%", 100.0, "asr", higher_is_better=False),
+        Metric("cer", "CER", "%", 100.0, "asr", higher_is_better=False),
+        Metric("wer_raw", "WER raw", "%", 100.0, "asr", higher_is_better=False),
+        Metric("rouge1", "ROUGE-1", "x100", 100.0, "summary"),
+        Metric("rouge2", "ROUGE-2", "x100", 100.0, "summary"),
+        Metric("rougeL", "ROUGE-L", "x100", 100.0, "summary"),
+        Metric("rougeLsum", "ROUGE-Lsum", "x100", 100.0, "summary"),
+        Metric("rougeS", "ROUGE-S", "x100", 100.0, "summary"),
+        Metric("embedding_similarity", "Embedding similarity", "x100", 100.0, "summary"),
+        Metric("loss", "Loss", "", 1.0, "cost", higher_is_better=False),
+        Metric("peak_memory_mb", "Peak memory", "MB", 1.0, "cost", higher_is_better=False),
+    ]
+}
+# The scores of one transcript / one summary against a reference, in table and chart order.
+ASR_METRICS = ("wer", "cer")
+SUMMARY_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "rougeS", "embedding_similarity")
 # Whisper's evaluation maps British to American spelling with a 1,700-entry file
 # (normalizer.json) that ships with the Whisper tokenizer on the hub, not with transformers.
 # Loading it would need a downloaded checkpoint, so WER here would depend on which models are
@@ -212,18 +255,32 @@ def _one_sentence_per_line(text: str) -> str:
     return "\n".join(split_sentences(text, window_words=None))
 
 
-def _skip_bigrams(tokens: list[str]) -> Counter:
-    return Counter(
-        (tokens[i], tokens[j]) for i in range(len(tokens)) for j in range(i + 1, len(tokens))
-    )
+def _skip_bigram_counts(ids: "np.ndarray", size: int) -> "np.ndarray":
+    # counts[a, b] = number of positions i < j with ids[i] == a and ids[j] == b.
+    counts = np.zeros((size, size), dtype=np.int64)
+    before = np.zeros(size, dtype=np.int64)
+    for token in ids:
+        counts[:, token] += before
+        before[token] += 1
+    return counts
 
 
 def _rouge_s(reference: list[str], prediction: list[str]) -> tuple[float, float, float]:
     # ROUGE-S (Lin 2004, section 5): skip-bigrams are ordered word pairs with any gap; a text
-    # of n words has C(n, 2) of them. Returns (precision, recall, F1) with beta = 1.
-    matches = sum((_skip_bigrams(reference) & _skip_bigrams(prediction)).values())
+    # of n words has C(n, 2) of them. Returns (precision, recall, F1) with beta = 1. Only words
+    # both texts share can form a matching pair, so the pairs are counted over that shared
+    # vocabulary in O(n x shared) time and O(shared^2) memory, never listed one by one.
     ref_pairs = len(reference) * (len(reference) - 1) // 2
     pred_pairs = len(prediction) * (len(prediction) - 1) // 2
+    shared = sorted(set(reference) & set(prediction))
+    matches = 0
+    if shared:
+        index = {word: i for i, word in enumerate(shared)}
+        ref_ids = np.array([index[w] for w in reference if w in index], dtype=np.int64)
+        pred_ids = np.array([index[w] for w in prediction if w in index], dtype=np.int64)
+        ref_counts = _skip_bigram_counts(ref_ids, len(shared))
+        pred_counts = _skip_bigram_counts(pred_ids, len(shared))
+        matches = int(np.minimum(ref_counts, pred_counts).sum())
     precision = matches / pred_pairs if pred_pairs else 0.0
     recall = matches / ref_pairs if ref_pairs else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

@@ -6,6 +6,7 @@ inputs and the Compare view's rows all map onto its fields by name.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,66 +14,130 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from demo.asr import TranscribeOptions, transcribe
-from demo.audio import DEFAULT_MAX_SECONDS, SAMPLE_RATE, load_audio
+from demo.asr import TranscribeOptions, language_names, transcribe
+from demo.asr.registry import DEFAULT_ASR, get_whisper_model
+from demo.audio import SAMPLE_RATE, load_audio
+from demo.errors import DemoError, unknown_choice
 from demo.measure import Measurements, measure
 from demo.models import ModelCache, ModelSpec
-from demo.quant import get_quant_mode
-from demo.registry import DEFAULT_ASR, DEFAULT_SUMMARIZER, get_summarizer, get_whisper_model
+from demo.options import option
+from demo.quant import AUTO
+from demo.settings import DEFAULT_MAX_SECONDS
 from demo.summarize import SummaryOptions, summarize
+from demo.summarize.registry import DEFAULT_SUMMARIZER
 
 STAGES = ("load", "asr", "summarize", "total")
+MAX_BEAMS = 10
+MAX_SUMMARY_SENTENCES = 50
+MAX_SUMMARY_WORDS = 2000
 
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    asr: str = DEFAULT_ASR  # Whisper registry name or hub id
-    quant: str = "full"  # Whisper quantization mode
-    asr_adapter: str | None = None  # PEFT adapter directory for Whisper
-    summarizer: str = DEFAULT_SUMMARIZER  # summarizer registry name or hub id
-    summarizer_quant: str = "full"  # summarizer quantization mode
-    summarizer_adapter: str | None = None  # PEFT adapter directory for the summarizer
-    device: str = "auto"  # auto, cpu or cuda
-    language: str | None = None  # spoken language (ISO code); None detects it
-    num_beams: int = 1  # Whisper beam width (1 = greedy)
-    summary_sentences: int = 3  # extractive summary length in sentences
-    summary_words: int | None = None  # extractive word budget
-    max_seconds: float = DEFAULT_MAX_SECONDS  # refuse longer audio
+    asr: str = option(DEFAULT_ASR, "Whisper registry name, hub id or local checkpoint")
+    quant: str = option(AUTO, "Whisper quantization mode; auto = fastest accurate one here")
+    asr_adapter: str | None = option(None, "PEFT adapter folder for Whisper (safetensors)")
+    summarizer: str = option(DEFAULT_SUMMARIZER, "summarizer registry name or hub id")
+    summarizer_quant: str = option(AUTO, "summarizer quantization mode")
+    summarizer_adapter: str | None = option(None, "PEFT adapter folder for the summarizer")
+    device: str = option("auto", "auto, cpu or cuda")
+    language: str | None = option(None, "spoken language (ISO code); none detects it")
+    num_beams: int = option(1, "Whisper beam width (1 = greedy)")
+    summary_sentences: int = option(3, "summary length in sentences")
+    summary_words: int | None = option(None, "summary word budget (none = no budget)")
+    max_seconds: float = option(DEFAULT_MAX_SECONDS, "refuse longer audio (seconds)")
 
     def __post_init__(self) -> None:
-        # Fail fast with the list of valid names, before any audio is decoded.
-        get_whisper_model(self.asr)
-        get_summarizer(self.summarizer)
-        get_quant_mode(self.quant)
-        get_quant_mode(self.summarizer_quant)
+        # Fail fast with the list of valid names, before any audio is decoded or model loaded.
+        entry = get_whisper_model(self.asr)
+        self.asr_spec()
+        self.summarizer_spec()
+        if not (isinstance(self.max_seconds, int | float) and math.isfinite(self.max_seconds)):
+            raise ValueError("max_seconds must be a finite number of seconds, e.g. 600.")
         if self.max_seconds <= 0:
             raise ValueError("max_seconds must be positive.")
+        if not 1 <= self.num_beams <= MAX_BEAMS:
+            raise ValueError(f"num_beams must be between 1 and {MAX_BEAMS}.")
+        if not 1 <= self.summary_sentences <= MAX_SUMMARY_SENTENCES:
+            raise ValueError(f"summary_sentences must be between 1 and {MAX_SUMMARY_SENTENCES}.")
+        if self.summary_words is not None and not 1 <= self.summary_words <= MAX_SUMMARY_WORDS:
+            raise ValueError(f"summary_words must be between 1 and {MAX_SUMMARY_WORDS} (or none).")
+        if self.language is not None:
+            if self.language not in language_names():
+                raise unknown_choice("language", self.language, sorted(language_names()))
+            if not entry.multilingual and self.language != "en":
+                raise DemoError(f"{entry.name} is English-only; pick a multilingual model.")
         TranscribeOptions(language=self.language, num_beams=self.num_beams)
-        SummaryOptions(max_sentences=self.summary_sentences, max_words=self.summary_words)
+        self.summary_options()
 
     def asr_spec(self) -> ModelSpec:
         return ModelSpec("asr", self.asr, self.quant, self.asr_adapter, self.device)
 
     def summarizer_spec(self) -> ModelSpec:
         return ModelSpec(
-            "summarizer",
-            self.summarizer,
-            self.summarizer_quant,
-            self.summarizer_adapter,
+            "summarizer", self.summarizer, self.summarizer_quant, self.summarizer_adapter,
             self.device,
-        )
+        )  # fmt: skip
+
+    def transcribe_options(self) -> TranscribeOptions:
+        return TranscribeOptions(language=self.language, num_beams=self.num_beams)
+
+    def summary_options(self) -> SummaryOptions:
+        return SummaryOptions(max_sentences=self.summary_sentences, max_words=self.summary_words)
 
     def label(self) -> str:
-        """Short name for tables and charts, e.g. ``tiny.en/int8 -> extractive``."""
+        """Short name for tables and charts, e.g. ``tiny.en/auto -> extractive``."""
         asr = f"{self.asr}/{self.quant}" + ("+adapter" if self.asr_adapter else "")
         summ = self.summarizer + ("+adapter" if self.summarizer_adapter else "")
         return f"{asr} -> {summ}"
 
 
+@dataclass(frozen=True)
+class References:
+    """What the user says the clip contains: a reference transcript and/or summary."""
+
+    transcript: str | None = None  # scored with WER/CER
+    summary: str | None = None  # scored with ROUGE-1/2/L/Lsum/S and embedding similarity
+
+    def __post_init__(self) -> None:
+        # Checked before any work: scoring time grows with the text (the word diff, ROUGE-L).
+        from demo.settings import settings
+
+        limit = settings().max_text_chars
+        for name in ("transcript", "summary"):
+            text = getattr(self, name)
+            if text is not None and not isinstance(text, str):
+                raise DemoError(f"The reference {name} must be text.")
+            if text and len(text) > limit:
+                raise DemoError(
+                    f"The reference {name} is {len(text):,} characters long, over the "
+                    f"{limit:,}-character limit; shorten it (or raise DEMO_MAX_TEXT_CHARS)."
+                )
+
+    def __bool__(self) -> bool:
+        return bool((self.transcript or "").strip() or (self.summary or "").strip())
+
+    def scores(self, transcript: str, summary: str, language: str | None) -> dict[str, float]:
+        """WER/CER of the transcript, ROUGE F1 and embedding similarity of the summary
+        (fractions); only the references given are scored."""
+        from demo.metrics import SUMMARY_METRICS, cer, summary_scores, wer
+
+        scores: dict[str, float] = {}
+        language = language or "en"
+        if self.transcript and self.transcript.strip():
+            scores["wer"] = wer(self.transcript, transcript, language=language)
+            scores["cer"] = cer(self.transcript, transcript, language=language)
+        if self.summary and self.summary.strip():
+            found = summary_scores([self.summary], [summary], language=language)
+            scores.update({key: found[key] for key in SUMMARY_METRICS})
+        return scores
+
+
 @dataclass
-class ModelMemory:
+class ModelInfo:
     weights_mb: float  # weights + buffers footprint
     cached: bool  # already in memory (load time ~0)
+    quant: str  # the concrete mode it runs in (what "auto" resolved to)
 
 
 @dataclass
@@ -86,9 +151,10 @@ class PipelineResult:
     timings: dict[str, float]  # load, asr, summarize, total (seconds)
     peak_rss_mb: float  # highest process RSS seen during the run
     cuda_peak_mb: float | None
-    memory: dict[str, ModelMemory]  # "asr" / "summarizer"
+    memory: dict[str, ModelInfo]  # "asr" / "summarizer"
     device: str
     notes: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)  # against the references, if any
 
     @property
     def rtfx(self) -> float:
@@ -112,53 +178,53 @@ def default_cache() -> ModelCache:
     return _DEFAULT_CACHE
 
 
+def decode_clip(
+    audio: str | os.PathLike | bytes | np.ndarray, max_seconds: float, notes: list[str]
+) -> np.ndarray:
+    """16 kHz mono float32 samples of a path, file bytes or samples; decoding caveats go to
+    ``notes`` (a file cut short, say)."""
+    if isinstance(audio, np.ndarray):
+        return audio.astype(np.float32, copy=False)
+    source = str(audio) if isinstance(audio, Path) else audio
+    return load_audio(source, max_seconds=max_seconds, notes=notes)
+
+
 def run_pipeline(
     audio: str | os.PathLike | bytes | np.ndarray,
     options: PipelineOptions | None = None,
     cache: ModelCache | None = None,
+    references: References | None = None,
 ) -> PipelineResult:
-    """Transcribe and summarize one clip, measuring each stage.
+    """Transcribe and summarize one clip, measuring each stage, and score it against
+    ``references`` when given.
 
     ``audio`` is a path, raw file bytes, or 16 kHz mono float32 samples.
     """
     options = options or PipelineOptions()
     cache = cache if cache is not None else default_cache()  # an empty cache is falsy
     m = Measurements()
-    steps = tqdm(total=4, desc="pipeline", unit="stage")
-    with measure("total", m):
-        if isinstance(audio, np.ndarray):
-            samples = audio.astype(np.float32, copy=False)
-        else:
-            src = str(audio) if isinstance(audio, Path) else audio
-            samples = load_audio(src, max_seconds=options.max_seconds)
-        steps.set_description("loading models")
-        steps.update(1)
-        with measure("load", m):
-            asr_model, asr_cached = cache.get(options.asr_spec())
-            summ_model, summ_cached = cache.get(options.summarizer_spec())
-        steps.set_description("transcribing")
-        steps.update(1)
-        with measure("asr", m):
-            transcript = transcribe(
-                asr_model,
-                samples,
-                TranscribeOptions(language=options.language, num_beams=options.num_beams),
-            )
-        steps.set_description("summarizing")
-        steps.update(1)
-        with measure("summarize", m):
-            summary = summarize(
-                summ_model,
-                transcript.text,
-                SummaryOptions(
-                    max_sentences=options.summary_sentences, max_words=options.summary_words
-                ),
-            )
-        steps.update(1)
-    steps.close()
-    notes = list(dict.fromkeys(asr_model.notes + summ_model.notes))
+    notes: list[str] = []
+    with tqdm(total=4, desc="decoding audio", unit="stage", leave=False) as steps:
+        with measure("total", m):
+            samples = decode_clip(audio, options.max_seconds, notes)
+            steps.set_description("loading models")
+            steps.update(1)
+            with measure("load", m):
+                asr_model, asr_cached = cache.get(options.asr_spec())
+                summ_model, summ_cached = cache.get(options.summarizer_spec())
+            steps.set_description("transcribing")
+            steps.update(1)
+            with measure("asr", m):
+                transcript = transcribe(asr_model, samples, options.transcribe_options())
+            steps.set_description("summarizing")
+            steps.update(1)
+            with measure("summarize", m):
+                summary = summarize(summ_model, transcript.text, options.summary_options())
+            steps.update(1)
+    notes = list(dict.fromkeys(notes + asr_model.notes + summ_model.notes))
     if not transcript.text:
         notes.append("Whisper heard no words in this clip.")
+    scores = references.scores(transcript.text, summary, transcript.language) if references else {}
     return PipelineResult(
         options=options,
         transcript=transcript.text,
@@ -170,9 +236,10 @@ def run_pipeline(
         peak_rss_mb=m.peak_rss_mb(),
         cuda_peak_mb=m.cuda_peak_mb(),
         memory={
-            "asr": ModelMemory(asr_model.weights_mb, asr_cached),
-            "summarizer": ModelMemory(summ_model.weights_mb, summ_cached),
+            "asr": ModelInfo(asr_model.weights_mb, asr_cached, asr_model.spec.quant),
+            "summarizer": ModelInfo(summ_model.weights_mb, summ_cached, summ_model.spec.quant),
         },
         device=asr_model.spec.device,
         notes=notes,
+        scores=scores,
     )

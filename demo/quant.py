@@ -1,7 +1,10 @@
 """Quantization modes: how a model is loaded (dtype, bitsandbytes config) and post-processed.
 
-bitsandbytes is imported only when a bnb mode is asked for (PEFT's "avoid eager bnb import").
-Each mode says where it runs; asking for it elsewhere raises one clear sentence.
+A mode is resolved once, when the model loads (``demo.models.load_model``): ``auto`` becomes
+the fastest mode measured to match full precision for that kind of model on that device,
+the mode is checked against the model kind and the device, and its post-load conversion runs
+inside the load. bitsandbytes is imported only when a bnb mode is asked for (PEFT's "avoid
+eager bnb import"). Asking for a mode where it can't run raises one clear sentence.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ class QuantMode:
     bnb: str | None = None  # "int8", "nf4" or None
     double_quant: bool = False  # NF4 double quantization of the scales
     dynamic_int8: bool = False  # torch.ao dynamic int8 of every nn.Linear after loading
-    fast: bool = False  # Whisper rebuilt by demo.fast after loading (CPU speed path)
+    fast: bool = False  # Whisper rebuilt by demo.asr.fast after loading (CPU speed path)
+    kinds: tuple[str, ...] = ("asr", "seq2seq", "llm")  # model kinds the mode applies to
     note: str = ""  # caveat shown beside results
 
 
@@ -53,36 +57,59 @@ QUANT_MODES: dict[str, QuantMode] = {
             ("cpu",),
             cpu_dtype="float16",  # only the source of the rebuild: halves the load's memory
             fast=True,
+            kinds=("asr",),
         ),
     ]
 }
-FAST_MODE = "fast-int8"
+AUTO = "auto"
+# What ``auto`` resolves to, per model kind and device: the fastest mode whose accuracy was
+# measured to match full precision (README "Quantization modes" gives the measurements).
+AUTO_MODES: dict[tuple[str, str], str] = {
+    ("asr", "cpu"): "fast-int8",
+    ("asr", "cuda"): "full",
+    ("seq2seq", "cpu"): "full",
+    ("seq2seq", "cuda"): "full",
+    ("llm", "cpu"): "full",
+    ("llm", "cuda"): "full",
+}
 
 
 def _not_cast_warning(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("MatMul8bitLt: inputs will be cast")
 
 
-def available_quant_modes() -> list[str]:
-    """Names of every quantization mode."""
-    return list(QUANT_MODES)
+def available_quant_modes(kind: str | None = None) -> list[str]:
+    """``auto`` and every quantization mode (only those for ``kind`` when given)."""
+    return [AUTO] + [n for n, m in QUANT_MODES.items() if kind is None or kind in m.kinds]
 
 
 def get_quant_mode(name: str) -> QuantMode:
-    """Look up a quantization mode; unknown names list the valid ones."""
+    """Look up a concrete quantization mode; unknown names list the valid ones."""
     if name not in QUANT_MODES:
         raise unknown_choice("quantization mode", name, available_quant_modes())
     return QUANT_MODES[name]
 
 
-def default_quant_mode(device: str = "auto") -> str:
-    """The fastest mode for ``device`` (auto, cpu or cuda): ``fast-int8`` on a CPU, ``full``
-    (fp16) on a GPU. Never raises: a missing GPU is reported when the model loads."""
-    if device == "auto":
-        import torch
+def check_quant_name(name: str) -> None:
+    """Raise the unknown-choice error for a name that is neither ``auto`` nor a mode."""
+    if name != AUTO:
+        get_quant_mode(name)
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return FAST_MODE if device == "cpu" else "full"
+
+def resolve_quant(name: str, kind: str, device: str) -> QuantMode:
+    """The concrete mode ``name`` means for a ``kind`` model ("asr", "seq2seq", "llm") on a
+    resolved ``device`` (cpu or cuda), checked to apply to that kind and run there."""
+    if name == AUTO:
+        name = AUTO_MODES[(kind, device)]
+    mode = get_quant_mode(name)
+    if kind not in mode.kinds:
+        fits = [n for n in available_quant_modes(kind) if n != AUTO]
+        raise QuantizationUnavailableError(
+            f"Quantization mode {name!r} is for {' and '.join(mode.kinds)} models only; "
+            f"pick one of: {', '.join(fits)}."
+        )
+    check_mode(mode, device)
+    return mode
 
 
 def resolve_device(device: str) -> str:
@@ -163,7 +190,7 @@ def post_load(mode: QuantMode, model):
                 f"Quantization mode {mode.name!r} is for Whisper models only; "
                 "pick dynamic-int8 for a summarizer."
             )
-        from demo.fast import to_fast
+        from demo.asr.fast import to_fast
 
         return to_fast(model)
     if mode.dynamic_int8:

@@ -4,13 +4,13 @@ import shutil
 
 import numpy as np
 import pytest
+from demo.registry import WHISPER_MODELS, bundled_source
 
 from demo.asr import TranscribeOptions, detect_language, features_for, transcribe
 from demo.audio import SAMPLE_RATE, load_audio, write_wav
 from demo.metrics import wer
 from demo.models import ModelSpec, load_model
 from demo.quant import QUANT_MODES
-from demo.registry import WHISPER_MODELS, bundled_source
 from tests.conftest import JFK_TEXT
 
 CPU_MODES = [name for name, mode in QUANT_MODES.items() if "cpu" in mode.devices]

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from demo.batched import greedy_batch, log_mel_batch, strip_batch
+from demo.fast import FastWhisper, log_mel, mel_filters_of, to_fast, transcribe_fast
 
 from bench import asr as bench_asr
 from bench import gpu as bench_gpu
@@ -20,9 +22,7 @@ from bench import report as bench_report
 from bench.clips import JFK_TEXT, MIT_EN_SECONDS
 from demo.asr import TranscribeOptions, transcribe
 from demo.audio import SAMPLE_RATE, load_audio
-from demo.batched import greedy_batch, log_mel_batch, strip_batch
 from demo.errors import QuantizationUnavailableError
-from demo.fast import FastWhisper, log_mel, mel_filters_of, to_fast, transcribe_fast
 from demo.metrics import normalize_text, wer
 from demo.models import ModelSpec, load_model
 from demo.quant import default_quant_mode, get_quant_mode, post_load

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_app import make_fixture_runs
-
 from demo.dashboard import CHECKPOINTS_ENV
+from test_app import make_fixture_runs
 
 pytestmark = pytest.mark.browser
 

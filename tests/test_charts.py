@@ -4,11 +4,11 @@ import re
 
 import plotly.io as pio
 import pytest
+from demo.runs import list_runs
 from test_runs import make_runs
 
 from demo import charts
 from demo.errors import DemoError, UnknownChoiceError
-from demo.runs import list_runs
 
 BENCH_ROWS = [
     {

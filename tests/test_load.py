@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 import pytest
-from test_browser import PHRASE, ROOT, running_app
-
 from demo.dashboard import CONCURRENCY_ENV, MAX_UPLOAD_MB_ENV, QUEUE_SIZE_ENV
+from test_browser import PHRASE, ROOT, running_app
 
 pytestmark = pytest.mark.browser  # starts a server: runs with the browser test, not the unit suite
 

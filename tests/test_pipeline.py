@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from demo.registry import get_whisper_model
 
 from demo.audio import SAMPLE_RATE, write_wav
 from demo.errors import (
@@ -18,7 +19,6 @@ from demo.errors import (
 from demo.metrics import wer
 from demo.models import ModelCache, ModelSpec, check_adapter_dir
 from demo.pipeline import PipelineOptions, run_pipeline
-from demo.registry import get_whisper_model
 from tests.conftest import JFK_TEXT
 
 

@@ -4,8 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-from demo.errors import DemoError, UnknownChoiceError
 from demo.runs import (
     field_values,
     filter_runs,
@@ -16,6 +14,8 @@ from demo.runs import (
     mode_label,
     runs_frame,
 )
+
+from demo.errors import DemoError, UnknownChoiceError
 
 ASR_MODES = {
     "int8+adalora": ("adalora", "int8"),

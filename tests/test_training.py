@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from demo.runs import load_run
+
 from training.config import AsrConfig, SummarizerConfig, add_config_flags
 from training.make_speech_corpus import CorpusConfig, make_corpus, make_sentences
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from demo.errors import DemoError
-from training.config import add_config_flags, config_from_args
+from demo.options import add_flags, from_args, from_dict
 
 EXIT_USER_ERROR = 2
 
@@ -19,7 +19,7 @@ def build_parser(config_cls: type, prog: str, doc: str) -> argparse.ArgumentPars
         epilog=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_config_flags(parser, config_cls)
+    add_flags(parser, config_cls)
     return parser
 
 
@@ -37,7 +37,7 @@ def run_cli(
 
     args = build_parser(config_cls, prog, doc).parse_args(argv)
     try:
-        config = config_from_args(config_cls, args)
+        config = from_args(config_cls, args)
         configs = expand(config) if expand is not None else [config]
         accelerator = _accelerator(config, config_cls)
         for one in configs:
@@ -55,12 +55,11 @@ def _accelerator(config, config_cls: type):
     from demo.quant import resolve_device
 
     if config.resume is not None:  # a resumed run keeps the settings it started with
-        from training.config import config_from_dict
         from training.runs import RunWriter, resolve_run_dir
 
         run_dir = resolve_run_dir(config.resume, config.output_dir)
-        saved = RunWriter(run_dir, enabled=False).read_info().get("config", {})
-        config = config_from_dict(config_cls, {**saved, "resume": config.resume})
+        saved = RunWriter(run_dir, enabled=False).read_info().config
+        config = from_dict(config_cls, {**saved, "resume": config.resume})
     # "cuda" without a GPU fails here in one sentence. "auto" on a machine without a GPU must
     # say cpu=True too, or processes started by torchrun would not join one CPU process group.
     device = resolve_device(config.device)

@@ -1,4 +1,4 @@
-"""Training options as frozen dataclasses, and the CLI flags generated from their fields.
+"""Training options as frozen dataclasses; ``demo.options`` makes the CLI flags from the fields.
 
 Every flag has the name of its field (``--batch-size`` sets ``batch_size``; the underscore
 spelling works too), so the command line, ``run.json``'s ``config`` and the code can't drift
@@ -9,12 +9,9 @@ Whisper size follow the thesis (``assets/reference/thesis_whisper_hparams.csv``)
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import types
-import typing
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from demo.options import option
 
 METHODS = ("full", "lora", "adalora")
 # Quantization modes (demo.quant) a base can be trained in; dynamic-int8 has no backward pass.
@@ -29,9 +26,8 @@ SUMMARIZER_FULL_LR = 5e-5
 SUMMARIZER_BATCH_SIZE = 8
 
 
-def _help(text: str, default: Any = None):
-    # Every default is immutable (str, number, bool, None), so a plain default is safe.
-    return field(default=default, metadata={"help": text})
+def _help(text: str, default=None):
+    return option(default, text)
 
 
 @dataclass(frozen=True)
@@ -170,57 +166,3 @@ def sweep_ranks(value: str) -> list[int]:
     if not ranks or any(r < 1 for r in ranks):
         raise ValueError(f"--sweep-r takes positive ranks, e.g. 4,8,16, not {value!r}.")
     return ranks
-
-
-def _flag_type(hint: Any) -> tuple[type, bool]:
-    """(scalar type, optional) for a field annotation such as ``int | None``."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return args[0], True
-    return hint, False
-
-
-def _optional(kind: type):
-    def parse(value: str):
-        return None if value.lower() == "none" else kind(value)
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    """One flag per dataclass field: ``--field-name`` (and ``--field_name``), same default."""
-    hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
-        kind, optional = _flag_type(hints[f.name])
-        names = ["--" + f.name.replace("_", "-")]
-        if "_" in f.name:
-            names.append("--" + f.name)
-        help_text = f.metadata.get("help", "")
-        if kind is bool:
-            parser.add_argument(
-                *names, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
-                help=help_text,
-            )  # fmt: skip
-        else:
-            parser.add_argument(
-                *names, dest=f.name, type=_optional(kind) if optional else kind,
-                default=f.default, help=f"{help_text} (default: {f.default})",
-            )  # fmt: skip
-
-
-def config_from_args(config_cls: type, args: argparse.Namespace):
-    """Build the config from parsed flags (only the fields the dataclass has)."""
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{k: v for k, v in vars(args).items() if k in names})
-
-
-def config_to_dict(config) -> dict[str, Any]:
-    """Field name -> value, JSON-ready (what run.json stores under ``config``)."""
-    return dataclasses.asdict(config)
-
-
-def config_from_dict(config_cls: type, data: dict[str, Any]):
-    """Rebuild a config from ``run.json``'s ``config``, ignoring keys it no longer has."""
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    return config_cls(**{k: v for k, v in data.items() if k in names})

@@ -25,8 +25,10 @@ from tqdm.auto import tqdm
 
 from demo.errors import DemoError
 from demo.measure import weights_footprint_mb
-from demo.runs import VALIDATION_SPLIT, mode_label
-from training.config import TrainConfig, config_from_dict, config_to_dict
+from demo.options import from_dict, to_dict
+from demo.provenance import command_line, machine, now_iso, versions
+from demo.runinfo import VALIDATION_SPLIT, RunInfo, mode_label
+from training.config import TrainConfig
 from training.data import IGNORE_INDEX, DataReport
 from training.modeling import (
     TrainableModel,
@@ -38,17 +40,7 @@ from training.modeling import (
     precision_label,
     trainable_state,
 )
-from training.runs import (
-    ADAPTER_DIR,
-    FULL_MODEL_DIR,
-    RunWriter,
-    command_line,
-    hardware,
-    make_run_id,
-    now_iso,
-    resolve_run_dir,
-    versions,
-)
+from training.runs import ADAPTER_DIR, FULL_MODEL_DIR, RunWriter, make_run_id, resolve_run_dir
 
 MB = 1024 * 1024
 
@@ -184,10 +176,10 @@ def run_training(config: TrainConfig, task: Task, accelerator=None) -> Path:
         run_dir = resolve_run_dir(config.resume, config.output_dir)
         resumed_from = RunWriter(run_dir, enabled=accelerator.is_main_process)
         info = resumed_from.read_info()
-        if info.get("status") == "completed":
+        if info.status == "completed":
             raise TrainingError(f"Run {run_dir.name} already completed; nothing to resume.")
         # The run continues with the config it started with; only the resume flag is new.
-        saved = config_from_dict(task.config_cls, info.get("config", {}))
+        saved = from_dict(task.config_cls, info.config)
         config = replace(saved, resume=config.resume)
     try:
         session = _prepare(config, task, accelerator, resumed_from)
@@ -303,33 +295,32 @@ def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskDat
         raise TrainingError(error)
     writer = RunWriter(root / run_id, enabled=accelerator.is_main_process)
     total = trainable.total_params
-    writer.write_info(
-        run_id=run_id,
-        task=task.name,
-        model=trainable.entry.name,
-        **task.run_fields(trainable.entry),
-        method=config.method,
-        precision=precision,
-        rank=config.rank,
-        dataset=data.name,
-        status="running",
-        started_at=now_iso(),
-        ended_at=None,
-        trainable_params=trainable.trainable_params,
-        total_params=total,
-        trainable_pct=round(trainable.trainable_pct, 4),
-        weights_footprint_mb=round(weights_footprint_mb(trainable.model), 2),
-        device=accelerator.device.type,
-        config=config_to_dict(config),
-        adalora_schedule=trainable.schedule or None,
-        total_steps=total_steps,
-        train_examples=len(data.train),
-        validation_examples=len(data.validation),
-        data={split: report.to_dict() for split, report in data.reports.items()},
-        command=command_line(),
-        versions=versions(),
-        hardware=hardware(accelerator.num_processes),
-        resumed_at=[],
+    writer.start(
+        RunInfo(
+            run_id=run_id,
+            task=task.name,
+            model=trainable.entry.name,
+            **task.run_fields(trainable.entry),
+            method=config.method,
+            precision=precision,
+            rank=config.rank,
+            dataset=data.name,
+            started_at=now_iso(),
+            trainable_params=trainable.trainable_params,
+            total_params=total,
+            trainable_pct=round(trainable.trainable_pct, 4),
+            weights_footprint_mb=round(weights_footprint_mb(trainable.model), 2),
+            device=accelerator.device.type,
+            config=to_dict(config),
+            adalora_schedule=trainable.schedule or None,
+            total_steps=total_steps,
+            train_examples=len(data.train),
+            validation_examples=len(data.validation),
+            data={split: report.to_dict() for split, report in data.reports.items()},
+            command=command_line(),
+            versions=versions(),
+            hardware=machine(accelerator.num_processes),
+        )
     )
     if accelerator.is_main_process:
         print(
@@ -351,7 +342,7 @@ def _resume(session: Session) -> None:
     # Only the main process touches files; the others wait so they read a settled folder.
     dropped = writer.truncate_metrics(keep)
     accelerator.wait_for_everyone()
-    resumed = list(writer.info.get("resumed_at") or [])
+    resumed = list(writer.info.resumed_at)
     resumed.append(
         {"at": now_iso(), "step": 0 if state is None else state["progress"]["global_step"]}
     )

@@ -153,21 +153,21 @@ def make_corpus(config: CorpusConfig) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from training.config import add_config_flags
+    from demo.options import add_flags
 
     parser = argparse.ArgumentParser(
         prog="python -m training.make_speech_corpus", description=__doc__.split("\n")[0]
     )
-    add_config_flags(parser, CorpusConfig)
+    add_flags(parser, CorpusConfig)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.config import config_from_args
+    from demo.options import from_args
 
     args = build_parser().parse_args(argv)
     try:
-        config = config_from_args(CorpusConfig, args)
+        config = from_args(CorpusConfig, args)
         manifest = make_corpus(config)
     except (DemoError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -52,8 +52,9 @@ def precision_label(precision: str, device: str) -> str:
 
 def load_base(config: TrainConfig, task: str, device: str, device_index: int | None = None):
     """(model, processor, entry) for the config's base model at its precision, via ``demo``."""
+    from demo.asr.registry import get_whisper_model
     from demo.models import load_seq2seq_base, load_whisper_base
-    from demo.registry import get_summarizer, get_whisper_model
+    from demo.summarize.registry import get_summarizer
 
     mode = get_quant_mode(config.precision)
     extra = {}

@@ -1,6 +1,6 @@
 """Run folders as training writes them: run.json, metrics.jsonl, adapter/, resume state.
 
-The layout and run.json fields are the ones ``demo.runs`` reads for the dashboard. Writes are
+``run.json`` is a ``demo.runinfo.RunInfo``, the one schema the dashboard reads. Writes are
 crash-safe: run.json and the resume pointer are replaced atomically, metric lines are appended
 and fsynced, and each resume state records how many metric lines existed when it was taken, so
 a run killed with ``kill -9`` resumes without losing or repeating a line.
@@ -10,34 +10,21 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
-import shlex
 import shutil
-import sys
-from datetime import datetime, timezone
-from importlib import metadata
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from demo.errors import DemoError
-from demo.measure import cpu_model_name
-from demo.runs import METRICS_FILE, RUN_FILE
+from demo.provenance import fsync_dir, json_default, write_json_atomic
+from demo.runinfo import METRICS_FILE, RUN_FILE, RunInfo
 
 ADAPTER_DIR = "adapter"
 FULL_MODEL_DIR = "checkpoint-final"  # full fine-tunes: git ignores checkpoints/*/checkpoint*/
 RESUME_DIR = "resume"  # git ignores checkpoints/*/resume/
 RESUME_POINTER = "latest.json"
 RESUME_STATE = "state.pt"
-VERSION_PACKAGES = (
-    "torch", "transformers", "peft", "accelerate", "bitsandbytes", "datasets", "jiwer",
-    "rouge-score",
-)  # fmt: skip
-
-
-def now_iso() -> str:
-    """The current UTC time, ISO 8601 to the second."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 def make_run_id(task: str, model: str, mode: str, rank: int | None, root: Path) -> str:
@@ -54,67 +41,13 @@ def make_run_id(task: str, model: str, mode: str, rank: int | None, root: Path) 
     return run_id
 
 
-def versions() -> dict[str, str | None]:
-    """Python and the versions of the packages that decide a run's numbers."""
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSION_PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
-
-
-def hardware(num_processes: int = 1) -> dict[str, Any]:
-    """CPU, memory and GPUs of this machine, and how many processes trained."""
-    import psutil
-    import torch
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "cpu": cpu_model_name(),
-        "cpu_count": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "num_processes": num_processes,
-        "gpus": [],
-    }
-    if torch.cuda.is_available():
-        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    return info
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace ``path`` with ``data`` as JSON so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, default=str)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
 class RunWriter:
     """Writes one run folder. On processes other than the main one every write is a no-op."""
 
     def __init__(self, run_dir: Path, enabled: bool = True) -> None:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
-        self.info: dict[str, Any] = {}
+        self.info: RunInfo | None = None
 
     @property
     def metrics_path(self) -> Path:
@@ -124,26 +57,37 @@ class RunWriter:
     def resume_dir(self) -> Path:
         return self.run_dir / RESUME_DIR
 
-    def read_info(self) -> dict[str, Any]:
+    def read_info(self) -> RunInfo:
         """run.json of an existing run (for --resume)."""
         path = self.run_dir / RUN_FILE
         try:
-            info = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise DemoError(f"{self.run_dir} has no {RUN_FILE}; it is not a run folder.") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DemoError(f"Can't read {path}: {exc}.") from exc
-        if not isinstance(info, dict):
-            raise DemoError(f"{path} does not hold a JSON object.")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DemoError(f"Can't read {path}: it is not valid JSON ({exc}).") from exc
+        if not isinstance(data, dict):
+            raise DemoError(f"{path} does not hold a JSON object; it is not a run's record.")
+        if not isinstance(data.get("config", {}), dict):
+            raise DemoError(f"{path} has no usable config object; the run can't be resumed.")
+        self.info = RunInfo.from_dict(data, self.run_dir.name)
+        return self.info
+
+    def start(self, info: RunInfo) -> None:
+        """Write the run.json of a new run."""
         self.info = info
-        return info
+        self._write()
 
     def write_info(self, **fields: Any) -> None:
         """Update run.json with ``fields`` (atomic replace)."""
-        self.info.update(fields)
+        if self.info is None:
+            raise RuntimeError("RunWriter.start or read_info first.")
+        self.info = self.info.updated(**fields)
+        self._write()
+
+    def _write(self) -> None:
         if self.enabled:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.run_dir / RUN_FILE, self.info)
+            write_json_atomic(self.run_dir / RUN_FILE, self.info.to_dict())
 
     # -- metrics.jsonl
 
@@ -152,7 +96,7 @@ class RunWriter:
         if not self.enabled:
             return
         with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(line, default=_json_default) + "\n")
+            handle.write(json.dumps(line, default=json_default) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -179,7 +123,7 @@ class RunWriter:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.metrics_path)
-            _fsync_dir(self.run_dir)
+            fsync_dir(self.run_dir)
         return dropped
 
     # -- resume state
@@ -198,7 +142,7 @@ class RunWriter:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        _fsync_dir(folder)
+        fsync_dir(folder)
         write_json_atomic(self.resume_dir / RESUME_POINTER, {"step": step, "path": folder.name})
         for old in self.resume_dir.glob("step-*"):
             if old != folder:
@@ -224,12 +168,6 @@ class RunWriter:
             shutil.rmtree(self.resume_dir, ignore_errors=True)
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy / torch scalars
-        return value.item()
-    return str(value)
-
-
 def resolve_run_dir(resume: str, output_dir: str) -> Path:
     """``--resume`` takes a run folder or a run id under ``--output-dir``."""
     path = Path(resume)
@@ -239,11 +177,3 @@ def resolve_run_dir(resume: str, output_dir: str) -> Path:
     if candidate.is_dir():
         return candidate
     raise DemoError(f"No run folder {resume} (nor {candidate}); give the folder of the run.")
-
-
-def command_line() -> str:
-    """How this process was started, e.g. ``python -m training.train_asr --train ...``."""
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    head = f"python -m {spec.name}" if spec is not None else sys.argv[0]
-    return " ".join([head, *(shlex.quote(arg) for arg in sys.argv[1:])])

@@ -34,7 +34,7 @@ class AsrTask:
     config_cls = AsrConfig
 
     def default_hparams(self, config: AsrConfig, entry) -> tuple[float, int]:
-        from demo.runs import load_reference
+        from demo.reference import load_reference
 
         table = load_reference("whisper_hparams").set_index("size")
         size = entry.size if entry.size in table.index else FALLBACK_SIZE.get(entry.size, "tiny")

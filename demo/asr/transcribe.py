@@ -78,28 +78,8 @@ def detect_language(model, input_features) -> str:
     return id_to_lang[int(token_ids[0])].strip("<|>")
 
 
-def _fast_model(loaded):
-    """The ``demo.fast`` model of a ``fast-int8`` load, or None for the transformers path.
-
-    ``demo.quant.post_load`` builds it at load time; a model loaded without that step is
-    rebuilt here once and replaces the float one, so memory stays bounded.
-    """
-    from demo.quant import get_quant_mode
-
-    if not get_quant_mode(loaded.spec.quant).fast:
-        return None
-    from demo.fast import FastWhisper, to_fast
-
-    if not isinstance(loaded.model, FastWhisper):
-        from demo.measure import weights_footprint_mb
-
-        loaded.model = to_fast(loaded.model)
-        loaded.weights_mb = weights_footprint_mb(loaded.model)
-    return loaded.model
-
-
 def _transcribe_fast(loaded, fast, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
-    from demo.fast import mel_filters_of, transcribe_fast
+    from demo.asr.fast import mel_filters_of, transcribe_fast
 
     result = transcribe_fast(
         fast,
@@ -128,18 +108,19 @@ def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = No
     """Transcribe 16 kHz mono float32 audio with a loaded Whisper model (``demo.models``)."""
     import torch
 
+    from demo.asr.fast import FastWhisper
+
     options = options or TranscribeOptions()
-    fast = _fast_model(loaded)
     model, processor = loaded.model, loaded.processor
     multilingual = bool(getattr(_unwrap(model).generation_config, "is_multilingual", False))
     if not multilingual and options.language not in (None, "en"):
         raise DemoError(f"{loaded.entry.name} is English-only; pick a multilingual model.")
     if options.language and options.language not in language_names():
         raise unknown_choice("language", options.language, sorted(language_names()))
-    if fast is not None:
+    if isinstance(model, FastWhisper):  # the fast-int8 mode rebuilt it when it loaded
         if not multilingual and options.task != "transcribe":
             raise DemoError(f"{loaded.entry.name} is English-only and can only transcribe.")
-        return _transcribe_fast(loaded, fast, audio, options)
+        return _transcribe_fast(loaded, model, audio, options)
     features, long_form = features_for(processor, audio)
     input_features = features.input_features.to(_input_device(model), _input_dtype(model))
     kwargs: dict = {"num_beams": options.num_beams}

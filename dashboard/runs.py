@@ -1,7 +1,7 @@
-"""Training runs on disk and the thesis reference tables.
+"""Training runs on disk, read for the dashboard.
 
-A run is a folder ``checkpoints/<run-id>/`` holding ``run.json`` (what was trained, how) and
-``metrics.jsonl`` (one JSON object per evaluation, appended while training). Reading never
+A run is a folder ``checkpoints/<run-id>/`` holding ``run.json`` (a ``demo.runinfo.RunInfo``)
+and ``metrics.jsonl`` (one JSON object per evaluation, appended while training). Reading never
 raises on a bad run: what can be read is kept and the rest becomes a warning string, because a
 run killed mid-write is normal. Only files that resolve inside the runs root are read.
 """
@@ -10,32 +10,26 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from demo.errors import DemoError, unknown_choice
+from demo.runinfo import (
+    METRICS_FILE,
+    RUN_FILE,
+    TEST_SPLIT,
+    VALIDATION_SPLIT,
+    RunInfo,
+    mode_label,
+)
 
-RUN_FILE = "run.json"
-METRICS_FILE = "metrics.jsonl"
-VALIDATION_SPLIT = "validation"
 # A metrics file larger than this is read only up to here (a real one is a few hundred KB).
 MAX_METRICS_BYTES = 64 * 1024 * 1024
 MAX_RUN_FILE_BYTES = 4 * 1024 * 1024
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "assets" / "reference"
-REFERENCE_TABLES = {
-    "rouge": "thesis_rouge.csv",  # Tables 3.3/3.4: ROUGE x100 per dataset, model, method
-    "whisper_wer": "thesis_whisper_wer.csv",  # Table 4.4: WER % after 6 epochs, size x mode
-    "whisper_memory": "thesis_whisper_memory.csv",  # Table 4.2: stored size (MB) per precision
-    "whisper_train_time": "thesis_whisper_train_time.csv",  # Table 4.3: minutes per epoch
-    "whisper_hparams": "thesis_whisper_hparams.csv",  # Table 4.1: learning rates, batch sizes
-}
-
 WHISPER_SIZES = ("tiny", "base", "small", "medium", "large")
-QUANTIZED_PRECISIONS = ("int8", "nf4")
 # Run fields copied onto every row of runs_frame / final_metrics, in this order.
 RUN_COLUMNS = (
     "run_id",
@@ -48,6 +42,7 @@ RUN_COLUMNS = (
     "mode",
     "rank",
     "dataset",
+    "system",
     "status",
     "started_at",
     "ended_at",
@@ -68,6 +63,7 @@ FILTER_FIELDS = (
     "mode",
     "rank",
     "dataset",
+    "system",
     "status",
 )
 
@@ -81,24 +77,28 @@ class Run:
     run_id: str  # run.json's run_id, or the folder name when run.json is unreadable
     path: Path  # the run folder, resolved
     # The containers are left out of the hash so runs can sit in sets and cache keys.
-    info: dict[str, Any] = field(default_factory=dict, hash=False)  # run.json ({} if unreadable)
+    info: RunInfo | None = field(default=None, hash=False)  # None when run.json is unreadable
     metrics: list[dict[str, Any]] = field(default_factory=list, hash=False)  # file order
     warnings: list[str] = field(default_factory=list, hash=False)  # one sentence per problem
+
+    def _field(self, name: str) -> Any:
+        value = getattr(self.info, name, None) if self.info is not None else None
+        return value if value != "" else None
 
     @property
     def task(self) -> str | None:
         """``"asr"`` or ``"summarization"``."""
-        return _text(self.info.get("task"))
+        return self._field("task")
 
     @property
     def model(self) -> str | None:
         """Registry name or hub id of the base model."""
-        return _text(self.info.get("model"))
+        return self._field("model")
 
     @property
     def size(self) -> str | None:
         """Whisper size family (tiny ... large), from run.json or else the model name."""
-        size = _text(self.info.get("size"))
+        size = self._field("size")
         if size:
             return size.lower()
         if self.task == "asr" and self.model:
@@ -108,39 +108,44 @@ class Run:
 
     @property
     def family(self) -> str | None:
-        """Summarizer family (t5, bart, mbart); None for Whisper."""
-        family = _text(self.info.get("family"))
+        """Summarizer family (t5, bart, mbart, llama); None for Whisper."""
+        family = self._field("family")
         return family.lower() if family else None
 
     @property
     def method(self) -> str | None:
-        """``"full"``, ``"lora"`` or ``"adalora"``."""
-        return _text(self.info.get("method"))
+        """``"full"``, ``"lora"`` or ``"adalora"`` (or a research system's own)."""
+        return self._field("method")
 
     @property
     def precision(self) -> str | None:
         """Weights precision: fp32, fp16, bf16, int8 or nf4."""
-        return _text(self.info.get("precision"))
+        return self._field("precision")
 
     @property
     def rank(self) -> int | None:
         """LoRA/AdaLoRA rank r, None for full fine-tuning."""
-        return _integer(self.info.get("rank"))
+        return self._field("rank")
 
     @property
     def dataset(self) -> str | None:
         """Dataset name as the training script recorded it."""
-        return _text(self.info.get("dataset"))
+        return self._field("dataset")
+
+    @property
+    def system(self) -> str | None:
+        """Research system (lowrank, latent, qformer...), None for the thesis's cascade."""
+        return self._field("system")
 
     @property
     def status(self) -> str | None:
         """running, completed, failed or interrupted."""
-        return _text(self.info.get("status"))
+        return self._field("status")
 
     @property
     def started_at(self) -> str:
         """ISO start time, "" when unknown (sorts first)."""
-        return _text(self.info.get("started_at")) or ""
+        return self._field("started_at") or ""
 
     @property
     def mode(self) -> str | None:
@@ -167,15 +172,10 @@ class Run:
         lines = self.validation
         return lines[-1] if lines else {}
 
-
-def mode_label(method: str | None, precision: str | None) -> str | None:
-    """Name a training mode the way the thesis does: quantization first, then the adapter."""
-    if method is None:
-        return None
-    quantized = precision if precision in QUANTIZED_PRECISIONS else None
-    if method == "full":
-        return quantized or "full"
-    return f"{quantized}+{method}" if quantized else method
+    def split(self, name: str = TEST_SPLIT) -> dict[str, Any]:
+        """The last evaluation line of another split (``test``, ``real-speech``...), or {}."""
+        lines = [m for m in self.metrics if m.get("split") == name]
+        return lines[-1] if lines else {}
 
 
 def load_run(path: str | Path, *, root: str | Path | None = None) -> Run:
@@ -195,9 +195,10 @@ def load_run(path: str | Path, *, root: str | Path | None = None) -> Run:
         raise DemoError(f"{run_dir} is not a run folder inside {base}.")
 
     warnings: list[str] = []
-    info = _read_info(run_dir, base, warnings)
+    data = _read_info(run_dir, base, warnings)
+    info = RunInfo.from_dict(data, run_dir.name, warnings) if data else None
     metrics = _read_metrics(run_dir, base, warnings)
-    run_id = _text(info.get("run_id")) or run_dir.name
+    run_id = info.run_id if info is not None and info.run_id else run_dir.name
     return Run(run_id=run_id, path=resolved, info=info, metrics=metrics, warnings=warnings)
 
 
@@ -260,7 +261,7 @@ def field_values(runs: Iterable[Run], name: str) -> list[Any]:
 
 def run_fields(run: Run) -> dict[str, Any]:
     """The run-level columns (``RUN_COLUMNS``) of one run as a flat dict."""
-    row = {name: run.info.get(name) for name in RUN_COLUMNS}
+    row = {name: getattr(run.info, name, None) for name in RUN_COLUMNS}
     for name in ("run_id", "task", "model", "size", "family", "method", "precision", "mode"):
         row[name] = getattr(run, name)
     row["rank"] = run.rank
@@ -286,31 +287,6 @@ def final_metrics(runs: Iterable[Run]) -> pd.DataFrame:
             fields = run_fields(run)
             rows.append({**fields, **{k: v for k, v in last.items() if k not in fields}})
     return _frame(rows)
-
-
-def available_references() -> list[str]:
-    """Names accepted by ``load_reference``."""
-    return list(REFERENCE_TABLES)
-
-
-def load_reference(name: str) -> pd.DataFrame:
-    """A thesis table from ``assets/reference`` (a fresh copy); blank cells are NaN.
-
-    ``name`` is a ``REFERENCE_TABLES`` key such as ``"whisper_wer"``; the file stem
-    (``"thesis_whisper_wer"``) works too.
-    """
-    key = name.removesuffix(".csv").removeprefix("thesis_")
-    if key not in REFERENCE_TABLES:
-        raise unknown_choice("reference table", name, available_references())
-    return _read_reference(key).copy()
-
-
-@lru_cache(maxsize=len(REFERENCE_TABLES))
-def _read_reference(key: str) -> pd.DataFrame:
-    path = REFERENCE_DIR / REFERENCE_TABLES[key]
-    if not path.is_file():
-        raise DemoError(f"Reference table {path.name} is missing from {REFERENCE_DIR}.")
-    return pd.read_csv(path)
 
 
 def _read_info(run_dir: Path, base: Path, warnings: list[str]) -> dict[str, Any]:
@@ -391,22 +367,6 @@ def _exists(path: Path) -> bool:
 
 def _inside(path: Path, base: Path) -> bool:
     return path == base or path.is_relative_to(base)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _integer(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

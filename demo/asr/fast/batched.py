@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from demo.fast import HOP, N_FFT, WINDOW_SAMPLES, FastWhisper, _Cache, _mask
+from demo.asr.fast.decoding import token_mask
+from demo.asr.fast.features import HOP, N_FFT, WINDOW_SAMPLES
+from demo.asr.fast.model import FastWhisper, KVCache
 
 SYNC_EVERY = 8  # check "every sequence has ended" once per this many tokens (a GPU sync)
 
@@ -55,7 +57,7 @@ class StaticDecoder:
         if graph and device.type != "cuda":
             raise ValueError("CUDA graphs need the model on a CUDA device.")
         self.fast, self.batch, self.use_graph = fast, batch, graph
-        self.cache: _Cache = fast.new_cache(batch)
+        self.cache: KVCache = fast.new_cache(batch)
         heads = fast.config.decoder_attention_heads
         head_dim = fast.config.d_model // heads
         shape = (batch, heads, fast.config.max_source_positions, head_dim)
@@ -131,8 +133,8 @@ def greedy_batch(
     eos = int(config.eos_token_id)
     limit = fast.max_length - len(prompt)
     max_new_tokens = limit if max_new_tokens is None else min(max_new_tokens, limit)
-    suppress = _mask(config.suppress_tokens, vocab).to(device)
-    begin = _mask(config.begin_suppress_tokens, vocab).to(device)
+    suppress = token_mask(config.suppress_tokens, vocab).to(device)
+    begin = token_mask(config.begin_suppress_tokens, vocab).to(device)
     with torch.inference_mode():
         decoder.start(fast.encode(features))
         for i, token in enumerate(prompt):

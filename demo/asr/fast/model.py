@@ -1,47 +1,22 @@
-"""Fast CPU Whisper inference: the ``fast-int8`` quantization mode.
+"""The fast Whisper model: fused, int8 / bf16 layers rebuilt from a transformers model.
 
-The standard path runs transformers' ``generate`` on a float or torch dynamic-int8 model. On a
-small CPU most of its time goes to three things this module removes:
-
-- the log-mel of the zero padding of a short clip (computed here only where the audio is; a
-  frame that sees only zeros has a known value, so the result is bit-identical);
-- the encoder's attention, which the fp32 flash kernel runs far below matmul speed: here the
-  encoder runs in bf16 on CPUs with native bf16 (AVX512-BF16 / AMX) with plain batched matmuls
-  and an in-place softmax, or in int8 with fp32 flash attention elsewhere;
-- ``generate``'s per-token overhead: a hand-written greedy (or beam) loop with a preallocated
-  KV cache, cross-attention keys/values computed once per window, fused q/k/v projections
-  and int8 (per-channel, dynamic activations) decoder linears including the vocabulary
-  projection ``proj_out``, which dominates a small model's decoding step.
-
-Decoding follows transformers' Whisper generation: the same prompt tokens, suppressed tokens,
-language detection on the first window, and for audio over 30 s the same sequential long-form
-algorithm (timestamp tokens decide where the next window starts, ``WhisperTimeStampLogitsProcessor``
-enforces the timestamp rules). ``to_fast`` turns a loaded fp32 model into a ``FastWhisper``.
+On a small CPU the transformers model spends its time in the encoder's fp32 flash attention
+and in per-token overhead; here the encoder runs in bf16 on CPUs with native bf16 (AVX512-BF16 /
+AMX) with plain batched matmuls and an in-place softmax, or in int8 elsewhere, and the decoder
+has fused q/k/v projections, int8 (per-channel, dynamic activations) linears including the
+vocabulary projection ``proj_out``, a preallocated KV cache, and cross-attention keys/values
+computed once per window. ``to_fast`` turns a loaded float model into a ``FastWhisper``.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from demo.audio import SAMPLE_RATE
-
-N_FFT = 400
-HOP = 160
-WINDOW_FRAMES = 3000  # log-mel frames in one 30 s window
-WINDOW_SAMPLES = WINDOW_FRAMES * HOP
-INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
-TIME_PRECISION = 0.02  # seconds per timestamp token
-LOG_ZERO = -10.0  # log10 of the clamped power of a frame that sees only zeros
 # auto: bf16 where the CPU has it natively, else int8. fp16 / bf16 everywhere: for GPUs.
 ENCODER_PRECISIONS = ("auto", "bf16", "int8", "fp32", "fp16")
 DECODER_PRECISIONS = ("int8", "fp32", "fp16", "bf16")  # fp32 decodes exactly as transformers
@@ -67,36 +42,6 @@ def native_bf16() -> bool:
     return ("avx512_bf16" in flags or "amx_bf16" in flags) and bool(
         torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
-
-
-# --------------------------------------------------------------------------- features
-
-
-def log_mel(audio: np.ndarray, mel_filters: np.ndarray, pad_to_window: bool) -> torch.Tensor:
-    """Whisper's log-mel spectrogram ``[1, n_mels, frames]``, as transformers computes it.
-
-    ``pad_to_window`` pads short audio to one 30 s window (``padding="max_length"``); else the
-    frames cover the audio only (long-form, ``padding="longest"``). Frames whose STFT window
-    lies wholly in the zero padding are filled with their known value instead of computed.
-    """
-    audio = np.asarray(audio, dtype=np.float32)
-    total = max(WINDOW_SAMPLES, len(audio)) if pad_to_window else len(audio)
-    frames = total // HOP  # the STFT gives total // HOP + 1 frames; Whisper drops the last
-    # Frame f is centred on sample f * HOP and spans N_FFT samples; past `needed` all are zero.
-    needed = min(frames, (len(audio) + N_FFT // 2) // HOP + 1)
-    span = min(total, (needed - 1) * HOP + N_FFT // 2 + 1)
-    wave = torch.zeros(span)
-    wave[: min(span, len(audio))] = torch.from_numpy(audio[:span])
-    stft = torch.stft(wave, N_FFT, HOP, window=torch.hann_window(N_FFT), return_complex=True)
-    power = stft[..., :needed].abs() ** 2
-    filters = torch.from_numpy(mel_filters).to(torch.float32)
-    log_spec = torch.full((filters.shape[1], frames), LOG_ZERO)
-    log_spec[:, :needed] = (filters.T @ power).clamp(min=1e-10).log10()
-    log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
-    return ((log_spec + 4.0) / 4.0).unsqueeze(0)
-
-
-# --------------------------------------------------------------------------- weights
 
 
 def _dynamic_int8(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Module:
@@ -318,14 +263,14 @@ class FastWhisper(nn.Module):
             x = layer(x)
         return self.enc_ln(x)
 
-    def new_cache(self, batch: int) -> _Cache:
+    def new_cache(self, batch: int) -> KVCache:
         layers = len(self.dec_layers)
         heads = self.config.decoder_attention_heads
         shape = (layers, batch, heads, self.max_length, self.config.d_model // heads)
         like = {"dtype": self.decoder_dtype, "device": self.dec_pos.device}
-        return _Cache(torch.zeros(shape, **like), torch.zeros(shape, **like), [], [])
+        return KVCache(torch.zeros(shape, **like), torch.zeros(shape, **like), [], [])
 
-    def cross(self, encoded: torch.Tensor, cache: _Cache) -> None:
+    def cross(self, encoded: torch.Tensor, cache: KVCache) -> None:
         """Fill ``cache`` with every layer's cross-attention keys and values."""
         cache.cross_k, cache.cross_v = [], []
         for layer in self.dec_layers:
@@ -333,7 +278,7 @@ class FastWhisper(nn.Module):
             cache.cross_k.append(k)
             cache.cross_v.append(v)
 
-    def decode(self, tokens: torch.Tensor, start: int, cache: _Cache) -> torch.Tensor:
+    def decode(self, tokens: torch.Tensor, start: int, cache: KVCache) -> torch.Tensor:
         """Logits ``[batch, vocab]`` after ``tokens`` (``[batch, n]`` at positions start...)."""
         length = tokens.shape[1]
         x = self.embed[tokens].float() + self.dec_pos[start : start + length]
@@ -345,7 +290,7 @@ class FastWhisper(nn.Module):
             x = layer(x, start, cache.k[i], cache.v[i], k, v)
         return self.logits(x[:, -1])
 
-    def step(self, tokens, position, mask, cache: _Cache) -> torch.Tensor:
+    def step(self, tokens, position, mask, cache: KVCache) -> torch.Tensor:
         """Logits ``[batch, vocab]`` after one token per sequence (``tokens``: ``[batch, 1]``)
         at ``position`` (a 1-element tensor); see ``_DecoderLayer.step``."""
         x = self.embed[tokens].float() + self.dec_pos.index_select(0, position)
@@ -361,7 +306,7 @@ class FastWhisper(nn.Module):
 
 
 @dataclass
-class _Cache:
+class KVCache:
     k: torch.Tensor  # [layers, batch, heads, max_length, head_dim]
     v: torch.Tensor
     cross_k: list[torch.Tensor]  # per layer [1 or batch, heads, 1500, head_dim]
@@ -380,260 +325,3 @@ def to_fast(model, encoder: str = "auto", decoder: str = "int8") -> FastWhisper:
     """
     with torch.no_grad():
         return FastWhisper(model, encoder, decoder)
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """Token rules of one decoding: what transformers' logits processors would do."""
-
-    suppress: torch.Tensor  # additive mask, -inf on suppressed tokens
-    begin_suppress: torch.Tensor  # extra mask for the first generated token
-    eos: int
-    timestamps: object | None  # WhisperTimeStampLogitsProcessor when timestamps are on
-
-
-def _mask(ids, vocab: int) -> torch.Tensor:
-    mask = torch.zeros(vocab)
-    ids = [i for i in (ids or []) if 0 <= i < vocab]
-    mask[ids] = -math.inf
-    return mask
-
-
-def _rules(fast: FastWhisper, prompt_len: int, timestamps: bool) -> _Rules:
-    config = fast.generation_config
-    vocab = fast.config.vocab_size
-    processor = None
-    if timestamps:
-        from transformers.generation.logits_process import WhisperTimeStampLogitsProcessor
-
-        processor = WhisperTimeStampLogitsProcessor(config, begin_index=prompt_len)
-    return _Rules(
-        _mask(config.suppress_tokens, vocab),
-        _mask(config.begin_suppress_tokens, vocab),
-        int(config.eos_token_id),
-        processor,
-    )
-
-
-def _process(logits, tokens: torch.Tensor, step: int, rules: _Rules) -> torch.Tensor:
-    logits = logits + rules.suppress
-    if step == 0:
-        logits = logits + rules.begin_suppress
-    if rules.timestamps is not None:
-        logits = rules.timestamps(tokens, logits)
-    return logits
-
-
-def _greedy(fast: FastWhisper, cache: _Cache, prompt: list[int], rules: _Rules) -> list[int]:
-    tokens = torch.tensor([prompt])
-    logits = fast.decode(tokens, 0, cache)
-    out: list[int] = []
-    for step in range(fast.max_length - len(prompt)):
-        token = int(_process(logits, tokens, step, rules).argmax(-1))
-        out.append(token)
-        if token == rules.eos or len(prompt) + len(out) >= fast.max_length:
-            break
-        next_token = torch.tensor([[token]])
-        tokens = torch.cat([tokens, next_token], dim=1)
-        logits = fast.decode(next_token, len(prompt) + step, cache)
-    return out
-
-
-def _beam(
-    fast: FastWhisper, cache: _Cache, prompt: list[int], rules: _Rules, beams: int
-) -> list[int]:
-    """Beam search as in openai/whisper: rank finished beams by sum log-prob / length."""
-    cache.reorder(torch.zeros(beams, dtype=torch.long))
-    tokens = torch.tensor([prompt] * beams)
-    scores = torch.zeros(beams)
-    scores[1:] = -math.inf  # all beams start identical: expand only the first
-    logits = fast.decode(tokens, 0, cache)
-    finished: list[tuple[float, list[int]]] = []
-    prompt_len = len(prompt)
-    for step in range(fast.max_length - prompt_len):
-        logprobs = F.log_softmax(_process(logits, tokens, step, rules).float(), dim=-1)
-        candidates = (scores[:, None] + logprobs).view(-1)
-        top_scores, top_ids = candidates.topk(2 * beams)
-        keep_beam, keep_token, keep_score = [], [], []
-        for score, flat in zip(top_scores.tolist(), top_ids.tolist(), strict=True):
-            if score == -math.inf:
-                break
-            beam, token = divmod(flat, logprobs.shape[-1])
-            if token == rules.eos:
-                generated = tokens[beam, prompt_len:].tolist()
-                finished.append((score / (len(generated) + 1), generated + [token]))
-            else:
-                keep_beam.append(beam)
-                keep_token.append(token)
-                keep_score.append(score)
-            if len(keep_beam) == beams:
-                break
-        if len(finished) >= beams or not keep_beam:
-            break
-        if prompt_len + step + 1 >= fast.max_length:
-            break
-        pad = beams - len(keep_beam)  # dead beams keep the batch size fixed
-        index = torch.tensor(keep_beam + keep_beam[:1] * pad)
-        cache.reorder(index)
-        tokens = torch.cat(
-            [tokens[index], torch.tensor(keep_token + keep_token[:1] * pad)[:, None]], 1
-        )
-        scores = torch.tensor(keep_score + [-math.inf] * pad)
-        logits = fast.decode(tokens[:, -1:], prompt_len + step, cache)
-    if not finished:  # ran out of length: rank the live beams
-        for beam in range(tokens.shape[0]):
-            generated = tokens[beam, prompt_len:].tolist()
-            finished.append((float(scores[beam]) / max(1, len(generated)), generated))
-    return max(finished, key=lambda item: item[0])[1]
-
-
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if count >= before:
-        yield
-        return
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _run(fast, encoded, prompt, rules, beams) -> list[int]:
-    cache = fast.new_cache(1)
-    fast.cross(encoded, cache)
-    with _threads(fast.decoder_threads):
-        if beams == 1:
-            return _greedy(fast, cache, prompt, rules)
-        return _beam(fast, cache, prompt, rules, beams)
-
-
-def detect_language(fast: FastWhisper, encoded: torch.Tensor) -> str:
-    """ISO code of the most likely language token after ``<|startoftranscript|>``."""
-    config = fast.generation_config
-    cache = fast.new_cache(1)
-    fast.cross(encoded, cache)
-    logits = fast.decode(torch.tensor([[config.decoder_start_token_id]]), 0, cache)[0]
-    lang_to_id = config.lang_to_id
-    ids = torch.tensor(list(lang_to_id.values()))
-    best = int(ids[logits[ids].argmax()])
-    return {v: k for k, v in lang_to_id.items()}[best].strip("<|>")
-
-
-def _prompt(fast: FastWhisper, language: str | None, task: str, timestamps: bool) -> list[int]:
-    config = fast.generation_config
-    prompt = [int(config.decoder_start_token_id)]
-    if getattr(config, "is_multilingual", False):
-        prompt.append(int(config.lang_to_id[f"<|{language}|>"]))
-        prompt.append(int(config.task_to_id[task]))
-    if not timestamps:
-        prompt.append(int(config.no_timestamps_token_id))
-    return prompt
-
-
-@dataclass
-class FastResult:
-    tokens: list[int]  # text and timestamp tokens, prompts and end-of-text removed
-    language: str | None  # ISO code used (detected or given); None for English-only models
-    detected: bool
-    windows: int  # 30 s windows decoded
-
-
-def transcribe_fast(
-    fast: FastWhisper,
-    mel_filters: np.ndarray,
-    audio: np.ndarray,
-    *,
-    language: str | None = None,
-    task: str = "transcribe",
-    num_beams: int = 1,
-) -> FastResult:
-    """Decode 16 kHz mono audio; over 30 s, sequential long-form decoding with timestamps."""
-    multilingual = bool(getattr(fast.generation_config, "is_multilingual", False))
-    long_form = len(audio) > WINDOW_SAMPLES
-    features = log_mel(audio, mel_filters, pad_to_window=not long_form)
-    detected = False
-    with torch.inference_mode():
-        if not long_form:
-            encoded = fast.encode(features)
-            if multilingual and language is None:
-                language, detected = detect_language(fast, encoded), True
-            prompt = _prompt(fast, language, task, timestamps=False)
-            tokens = _run(fast, encoded, prompt, _rules(fast, len(prompt), False), num_beams)
-            return FastResult(_strip_eos(tokens, fast), language, detected, 1)
-        return _long_form(fast, features, language, task, num_beams)
-
-
-def _strip_eos(tokens: list[int], fast: FastWhisper) -> list[int]:
-    eos = int(fast.generation_config.eos_token_id)
-    return tokens[:-1] if tokens and tokens[-1] == eos else tokens
-
-
-def _window(features: torch.Tensor, seek: int) -> torch.Tensor:
-    window = features[:, :, seek : seek + WINDOW_FRAMES]
-    if window.shape[-1] < WINDOW_FRAMES:  # zeros in feature space, as transformers pads
-        window = F.pad(window, (0, WINDOW_FRAMES - window.shape[-1]))
-    return window
-
-
-def _long_form(fast, features, language, task, num_beams) -> FastResult:
-    multilingual = bool(getattr(fast.generation_config, "is_multilingual", False))
-    timestamp_begin = int(fast.generation_config.no_timestamps_token_id) + 1
-    total = features.shape[-1]
-    seek, windows, detected = 0, 0, False
-    out: list[int] = []
-    bar = tqdm(total=total, unit="frames", desc="transcribing", leave=False)
-    while seek < total:
-        seek_frames = min(WINDOW_FRAMES, total - seek)
-        encoded = fast.encode(_window(features, seek))
-        if multilingual and language is None:
-            language, detected = detect_language(fast, encoded), True
-        prompt = _prompt(fast, language, task, timestamps=True)
-        tokens = _strip_eos(
-            _run(fast, encoded, prompt, _rules(fast, len(prompt), True), num_beams), fast
-        )
-        kept, advance = _segments(tokens, timestamp_begin, seek_frames)
-        advance = advance if advance > 0 else seek_frames  # never decode one window twice
-        out += kept
-        bar.update(min(advance, total - seek))
-        seek += advance
-        windows += 1
-    bar.close()
-    return FastResult(out, language, detected, windows)
-
-
-def _segments(tokens: list[int], timestamp_begin: int, seek_frames: int) -> tuple[list[int], int]:
-    """Tokens to keep from one window and how many frames to advance (transformers' rules)."""
-    is_ts = [t >= timestamp_begin for t in tokens]
-    single_ending = is_ts[-2:] == [False, True]
-    pairs = [i + 1 for i in range(len(is_ts) - 1) if is_ts[i] and is_ts[i + 1]]
-    if pairs:
-        if single_ending:
-            return tokens, seek_frames
-        # Drop the unfinished segment after the last pair; resume at its timestamp.
-        last = pairs[-1] + 1
-        position = tokens[last - 2] - timestamp_begin
-        return tokens[:last], position * INPUT_STRIDE
-    return tokens, seek_frames
-
-
-def mel_filters_of(processor) -> np.ndarray:
-    """The mel filter bank ``[n_freqs, n_mels]`` of a Whisper processor."""
-    return np.asarray(processor.feature_extractor.mel_filters, dtype=np.float32)
-
-
-__all__ = [
-    "FastResult",
-    "FastWhisper",
-    "SAMPLE_RATE",
-    "detect_language",
-    "log_mel",
-    "mel_filters_of",
-    "native_bf16",
-    "to_fast",
-    "transcribe_fast",
-]

@@ -1,0 +1,436 @@
+"""Training-run charts, modelled on the thesis's figures: WER per epoch (Figs 4.1/4.2),
+ROUGE vs LoRA rank (Figs 3.2/3.3), memory per precision (Table 4.2), minutes per epoch
+(Table 4.3), and the final-metrics table (Tables 3.3/3.4/4.4).
+
+Every builder is a pure function: runs (``dashboard.runs.Run``) or rows in, a figure out.
+Metric fractions (0..1, as in metrics.jsonl) are shown x100.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.charts.style import (
+    METHOD_ORDER,
+    MODE_ORDER,
+    PRECISION_ORDER,
+    REFERENCE_COLOR,
+    REPORTED_EXTRA,
+    REPORTED_SUFFIX,
+    SIZE_ORDER,
+    check_template,
+    colors_for,
+    cycle_colors,
+    empty_figure,
+    family_label,
+    num,
+    order_index,
+    ordered,
+    pretty_mode,
+    quantization_of,
+    reported_bar_marker,
+    reported_marker,
+    rounded,
+    size_family,
+    style_figure,
+)
+from dashboard.charts.thesis import (
+    MEMORY_REPORTED_COLUMNS,
+    REPORTED_WER_EPOCH,
+    TRAIN_TIME_REPORTED_COLUMNS,
+    reported_by_size,
+    reported_rouge,
+    reported_rouge_columns,
+    reported_wer,
+)
+from dashboard.runs import Run
+from demo.errors import unknown_choice
+from demo.metrics import METRICS, SUMMARY_METRICS
+
+
+def wer_per_epoch(
+    runs: Iterable[Run],
+    *,
+    group_by: str = "size",
+    size: str | None = None,
+    mode: str | None = None,
+    dataset: str | None = None,
+    show_reported: bool = True,
+    template: str = "plotly_white",
+) -> go.Figure:
+    """WER (%) vs epoch: one line per size for one mode (Fig 4.1) or per mode for one size (4.2).
+
+    ``group_by="size"`` fixes ``mode`` and ``group_by="mode"`` fixes ``size``; left as None,
+    the first value present (in ``MODE_ORDER`` / ``SIZE_ORDER``) is used and named in the
+    title. With ``show_reported`` the thesis' epoch-6 WER (Table 4.4) is added as hollow
+    markers "<name> (reported)" for the lines drawn.
+    """
+    check_template(template)
+    groupings = {"size": ("mode", mode, MODE_ORDER), "mode": ("size", size, SIZE_ORDER)}
+    if group_by not in groupings:
+        raise unknown_choice("grouping", group_by, list(groupings))
+    fixed_field, fixed_value, fixed_order = groupings[group_by]
+    line_order = SIZE_ORDER if group_by == "size" else MODE_ORDER
+
+    asr = [r for r in runs if r.task == "asr" and curve(r, "wer")[0]]
+    if dataset is not None:
+        asr = [r for r in asr if r.dataset == dataset]
+    if fixed_value is None:
+        present = [getattr(r, fixed_field) for r in asr]
+        fixed_value = next(iter(ordered({v for v in present if v}, fixed_order)), None)
+    chosen = [r for r in asr if getattr(r, fixed_field) == fixed_value]
+    title = (
+        f"WER per epoch: {pretty_mode(fixed_value) if fixed_value else 'no runs'}, by {group_by}"
+    )
+    if not chosen:
+        return empty_figure(title, template)
+    fig = go.Figure()
+
+    keys = ordered({getattr(r, group_by) or "?" for r in chosen}, line_order)
+    colors = colors_for(keys, line_order)
+    chosen.sort(key=lambda r: (keys.index(getattr(r, group_by) or "?"), r.started_at, r.run_id))
+    counts = {key: sum(getattr(r, group_by) == key for r in chosen) for key in keys}
+    for run in chosen:
+        key = getattr(run, group_by) or "?"
+        epochs, values = curve(run, "wer")
+        name = pretty_mode(key) if counts[key] == 1 else f"{pretty_mode(key)} ({run.run_id})"
+        fig.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=[v * 100 for v in values],
+                mode="lines+markers",
+                name=name,
+                legendgroup=key,
+                line={"color": colors[key], "width": 3},
+                marker={"size": 9},
+                hovertemplate=f"{run.run_id}<br>epoch %{{x:.2f}}<br>WER %{{y:.1f}}%<extra></extra>",
+            )
+        )
+    if show_reported:
+        reported = reported_wer()
+        for key in keys:
+            size_key, mode_key = (key, fixed_value) if group_by == "size" else (fixed_value, key)
+            value = reported.get((size_family(size_key), mode_key))
+            if value is None:
+                continue
+            fig.add_trace(
+                go.Scatter(
+                    x=[REPORTED_WER_EPOCH],
+                    y=[value],
+                    mode="markers",
+                    name=pretty_mode(key) + REPORTED_SUFFIX,
+                    legendgroup=key,
+                    marker=reported_marker(colors[key]),
+                    hovertemplate=(
+                        f"thesis Table 4.4, {pretty_mode(key)}<br>epoch %{{x}}<br>"
+                        "WER %{y:.1f}%" + REPORTED_EXTRA
+                    ),
+                )
+            )
+    style_figure(fig, title, template, "Epoch", "WER (%)")
+    fig.update_xaxes(dtick=1, rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def rouge_vs_rank(
+    runs: Iterable[Run],
+    *,
+    metric: str = "rouge1",
+    dataset: str | None = None,
+    show_reported: bool = True,
+    template: str = "plotly_white",
+) -> go.Figure:
+    """Final ROUGE (x100) vs LoRA rank r on a log2 axis, one line per model x method (Figs 3.2/3.3).
+
+    When several runs share a rank the most recent one is drawn. With ``show_reported`` the
+    thesis' full / best-rank LoRA / AdaLoRA values (Tables 3.3/3.4) are dashed horizontal
+    lines "<model> <method> (reported)".
+    """
+    check_template(template)
+    label = summary_label(metric)
+    runs = [
+        r
+        for r in runs
+        if r.task == "summarization"
+        and r.method in ("lora", "adalora")
+        and r.rank is not None
+        and num(r.final.get(metric)) is not None
+        and (dataset is None or r.dataset == dataset)
+    ]
+    title = f"{label} vs LoRA rank" + (f" ({dataset})" if dataset else "")
+    if not runs:
+        return empty_figure(title, template)
+
+    lines: dict[tuple[str, str, str], dict[int, Run]] = {}
+    for run in sorted(runs, key=lambda r: (r.started_at, r.run_id)):
+        key = (run.dataset or "?", run.family or run.model or "?", run.mode or "?")
+        lines.setdefault(key, {})[run.rank] = run  # later runs replace earlier ones
+    keys = sorted(lines, key=lambda k: (k[0], k[1], order_index(k[2], MODE_ORDER)))
+    several_datasets = len({k[0] for k in keys}) > 1
+    colors = dict(zip(keys, cycle_colors(len(keys)), strict=True))
+    ranks = sorted({r.rank for r in runs})
+    fig = go.Figure()
+    for key in keys:
+        points = sorted(lines[key].items())
+        name = _line_name(key, several_datasets)
+        fig.add_trace(
+            go.Scatter(
+                x=[rank for rank, _ in points],
+                y=[num(run.final.get(metric)) * 100 for _, run in points],
+                customdata=[run.run_id for _, run in points],
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                line={"color": colors[key], "width": 3},
+                marker={"size": 10},
+                hovertemplate=f"%{{customdata}}<br>r=%{{x}}<br>{label} %{{y:.1f}}<extra></extra>",
+            )
+        )
+    if show_reported and metric in reported_rouge_columns():
+        span = [ranks[0], ranks[-1]] if len(ranks) > 1 else [ranks[0] / 2, ranks[0] * 2]
+        drawn: set[tuple[str, str, str]] = set()
+        for data, family, _ in keys:
+            for method in METHOD_ORDER:
+                value = reported_rouge(data, family, method, metric)
+                if value is None or (data, family, method) in drawn:
+                    continue
+                drawn.add((data, family, method))
+                color = colors.get((data, family, method), REFERENCE_COLOR)
+                name = _line_name((data, family, method), several_datasets) + REPORTED_SUFFIX
+                fig.add_trace(
+                    go.Scatter(
+                        x=span,
+                        y=[value, value],
+                        mode="lines",
+                        name=name,
+                        legendgroup=name,
+                        line={
+                            "color": color,
+                            "width": 2,
+                            "dash": "dot" if method == "full" else "dash",
+                        },
+                        hovertemplate=f"thesis, {name}<br>{label} %{{y:.1f}}" + REPORTED_EXTRA,
+                    )
+                )
+    style_figure(fig, title, template, "LoRA rank r (log2 scale)", f"{label} (x100)")
+    fig.update_xaxes(type="log", tickvals=ranks, ticktext=[str(r) for r in ranks])
+    return fig
+
+
+def final_metrics_table(runs: Iterable[Run]) -> pd.DataFrame:
+    """One row per run with its last validation metrics, as in Tables 3.3/3.4/4.4 (measured only).
+
+    Error rates are in %, ROUGE and embedding similarity x100, rounded to 0.1; sorted by task,
+    dataset, model, mode and rank.
+    """
+    rows = []
+    runs = [r for r in runs if r.final]
+    runs.sort(
+        key=lambda r: (
+            r.task or "",
+            r.dataset or "",
+            r.model or "",
+            order_index(r.mode, MODE_ORDER),
+            r.rank or 0,
+        )
+    )
+    present = [key for key in METRICS if any(num(r.final.get(key)) is not None for r in runs)]
+    for run in runs:
+        final = run.final
+        row = {
+            "Run": run.run_id,
+            "Task": run.task,
+            "Dataset": run.dataset,
+            "Model": run.model,
+            "Mode": run.mode,
+            "Rank": run.rank,
+            "Epoch": num(final.get("epoch")),
+            "Status": run.status,
+        }
+        for key in present:
+            row[METRICS[key].title] = METRICS[key].shown(num(final.get(key)))
+        row["Trainable (%)"] = rounded(getattr(run.info, "trainable_pct", None), 2)
+        row["Minutes/epoch"] = rounded(minutes_per_epoch_of(run), 1)
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=["Run", "Task", "Dataset", "Model", "Mode", "Rank", "Epoch"])
+    return pd.DataFrame(rows)
+
+
+def memory_per_precision(
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    show_reported: bool = True,
+    template: str = "plotly_white",
+) -> go.Figure:
+    """Weights memory (MB, log axis) per Whisper size x precision (Table 4.2).
+
+    ``rows`` are benchmark dicts ``{"size", "precision", "weights_mb"}``; a repeated
+    size x precision keeps its last row. Reported bars (thesis full precision = fp16, int8,
+    int4 = nf4) are drawn for the sizes measured.
+    """
+    check_template(template)
+    title = "Model weights per precision (Table 4.2)"
+    measured: dict[tuple[str, str], float] = {}
+    for row in rows:
+        value = num(row.get("weights_mb"))
+        if value is not None and row.get("size") and row.get("precision"):
+            measured[(str(row["size"]), str(row["precision"]))] = value
+    if not measured:
+        return empty_figure(title, template)
+    sizes = ordered({s for s, _ in measured}, SIZE_ORDER, key=size_family)
+    precisions = ordered({p for _, p in measured}, PRECISION_ORDER)
+    if show_reported:
+        precisions = ordered(set(precisions) | set(MEMORY_REPORTED_COLUMNS), PRECISION_ORDER)
+    colors = colors_for(precisions, PRECISION_ORDER)
+    reported = reported_by_size("whisper_memory", MEMORY_REPORTED_COLUMNS)
+    fig = go.Figure()
+    for precision in precisions:
+        values = [measured.get((size, precision)) for size in sizes]
+        if any(v is not None for v in values):
+            fig.add_trace(
+                go.Bar(
+                    x=sizes,
+                    y=values,
+                    name=precision,
+                    legendgroup=precision,
+                    offsetgroup=precision,
+                    marker={"color": colors[precision]},
+                    texttemplate="%{y:.0f}",
+                    textposition="outside",
+                    hovertemplate=f"{precision}<br>%{{y:.0f}} MB<extra></extra>",
+                )
+            )
+        values = [reported.get((size_family(size), precision)) for size in sizes]
+        if show_reported and any(v is not None for v in values):
+            fig.add_trace(
+                go.Bar(
+                    x=sizes,
+                    y=values,
+                    name=precision + REPORTED_SUFFIX,
+                    legendgroup=precision,
+                    offsetgroup=precision + REPORTED_SUFFIX,
+                    marker=reported_bar_marker(colors[precision]),
+                    texttemplate="%{y:.0f}",
+                    textposition="outside",
+                    hovertemplate=f"thesis Table 4.2, {precision}<br>%{{y:.0f}} MB"
+                    + REPORTED_EXTRA,
+                )
+            )
+    style_figure(fig, title, template, "Whisper size", "Weights (MB, log scale)", barmode="group")
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def minutes_per_epoch(
+    runs: Iterable[Run],
+    *,
+    show_reported: bool = True,
+    template: str = "plotly_white",
+) -> go.Figure:
+    """Training minutes per epoch (log axis) per Whisper size x mode, from ``epoch_seconds``.
+
+    A run's value is the median of its ``epoch_seconds``; the most recent run of each
+    size x mode is drawn. Reported bars (Table 4.3) are per quantization (full, int8, nf4) and
+    were measured on 40 h of audio per epoch, so only their ratios compare.
+    """
+    check_template(template)
+    title = "Minutes per epoch (Table 4.3: thesis epochs are 40 h of audio)"
+    measured: dict[tuple[str, str], tuple[float, Run]] = {}
+    for run in sorted(runs, key=lambda r: (r.started_at, r.run_id)):
+        minutes = minutes_per_epoch_of(run)
+        if run.task == "asr" and run.size and run.mode and minutes is not None:
+            measured[(run.size, run.mode)] = (minutes, run)
+    if not measured:
+        return empty_figure(title, template)
+    sizes = ordered({s for s, _ in measured}, SIZE_ORDER)
+    modes = ordered({m for _, m in measured}, MODE_ORDER)
+    colors = colors_for(modes, MODE_ORDER)
+    fig = go.Figure()
+    for mode in modes:
+        cells = [measured.get((size, mode)) for size in sizes]
+        fig.add_trace(
+            go.Bar(
+                x=sizes,
+                y=[cell[0] if cell else None for cell in cells],
+                customdata=[cell[1].run_id if cell else "" for cell in cells],
+                name=pretty_mode(mode),
+                legendgroup=mode,
+                offsetgroup=mode,
+                marker={"color": colors[mode]},
+                texttemplate="%{y:.1f}",
+                textposition="outside",
+                hovertemplate="%{customdata}<br>%{y:.1f} min/epoch<extra></extra>",
+            )
+        )
+    if show_reported:
+        reported = reported_by_size("whisper_train_time", TRAIN_TIME_REPORTED_COLUMNS)
+        # Each reported bar takes the colour of the first measured mode with its quantization.
+        qcolors: dict[str, str] = {}
+        for mode in modes:
+            qcolors.setdefault(quantization_of(mode), colors[mode])
+        for quant in ordered(set(qcolors), tuple(TRAIN_TIME_REPORTED_COLUMNS)):
+            values = [reported.get((size, quant)) for size in sizes]
+            if not any(v is not None for v in values):
+                continue
+            fig.add_trace(
+                go.Bar(
+                    x=sizes,
+                    y=values,
+                    name=quant + REPORTED_SUFFIX,
+                    legendgroup=quant + REPORTED_SUFFIX,
+                    offsetgroup=quant + REPORTED_SUFFIX,
+                    marker=reported_bar_marker(qcolors[quant]),
+                    texttemplate="%{y:.0f}",
+                    textposition="outside",
+                    hovertemplate=(
+                        f"thesis Table 4.3, {quant}, 40 h of audio<br>%{{y:.0f}} min/epoch"
+                        "" + REPORTED_EXTRA
+                    ),
+                )
+            )
+    style_figure(
+        fig, title, template, "Whisper size", "Minutes per epoch (log scale)", barmode="group"
+    )
+    fig.update_yaxes(type="log")
+    return fig
+
+
+def curve(run: Run, key: str) -> tuple[list[float], list[float]]:
+    """(epochs, values) of one validation metric, by step; a repeated step keeps its last line."""
+    points: dict[Any, tuple[float, float]] = {}
+    for index, line in enumerate(run.validation):
+        epoch, value = num(line.get("epoch")), num(line.get(key))
+        if epoch is not None and value is not None:
+            step = num(line.get("step"))
+            points[step if step is not None else ("line", index)] = (epoch, value)
+    ordered = sorted(points.values(), key=lambda p: p[0])
+    return [p[0] for p in ordered], [p[1] for p in ordered]
+
+
+def minutes_per_epoch_of(run: Run) -> float | None:
+    seconds = sorted(
+        s for s in (num(m.get("epoch_seconds")) for m in run.validation) if s is not None and s > 0
+    )
+    if not seconds:
+        return None
+    middle = len(seconds) // 2
+    median = seconds[middle] if len(seconds) % 2 else (seconds[middle - 1] + seconds[middle]) / 2
+    return median / 60
+
+
+def summary_label(metric: str) -> str:
+    if metric not in SUMMARY_METRICS:
+        raise unknown_choice("summary metric", metric, list(SUMMARY_METRICS))
+    return METRICS[metric].label
+
+
+def _line_name(key: tuple[str, str, str], with_dataset: bool) -> str:
+    data, family, mode = key
+    name = f"{family_label(family)} {pretty_mode(mode)}"
+    return f"{name} · {data}" if with_dataset else name

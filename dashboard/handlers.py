@@ -1,0 +1,264 @@
+"""What the app's handlers do, without gradio: widget values by name in, outputs by name out.
+
+``app.py`` wires these to its widgets: it passes a dict keyed by ``PipelineOptions`` field
+(and a few more names: audio, references, theme, filters), and puts each returned value into
+the widget of that name. An ``Update`` asks for a widget's choices or visibility to change.
+Errors are ``DemoError`` sentences, which the app shows as they are.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dashboard import compare_view, reported_view, training_view, try_it
+from dashboard.charts.export import export_figures
+from dashboard.charts.style import chart_template
+from dashboard.charts.training import final_metrics_table
+from dashboard.diff import word_diff
+from demo.adapters import list_adapters, resolve_adapter
+from demo.asr import language_names
+from demo.compare import MAX_CONFIGS, compare
+from demo.errors import DemoError
+from demo.pipeline import PipelineOptions, References, run_pipeline
+from demo.quant import AUTO
+from demo.settings import ROOT, settings
+
+SAMPLES = ROOT / "assets" / "samples"
+NO_ADAPTER = "none"
+SWEEP_QUANTS = ("auto", "full", "dynamic-int8", "int8", "nf4")
+CONFIG_KEYS = ("asr", "quant", "asr_adapter", "summarizer", "summarizer_adapter")
+CONFIG_HEADERS = ["#", "Whisper", "quantization", "Whisper adapter", "summarizer", "adapter"]
+TEMP_PREFIXES = ("compare-", "charts-")
+TEMP_MAX_AGE_S = 3600  # result folders older than this are removed when new ones are made
+
+
+@dataclass
+class Update:
+    """A change to a widget beyond its value: new choices, shown or hidden."""
+
+    value: Any = None
+    choices: list | None = None
+    visible: bool | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        out = {"value": self.value, **self.fields}
+        if self.choices is not None:
+            out["choices"] = self.choices
+        if self.visible is not None:
+            out["visible"] = self.visible
+        return out
+
+
+def sample_clips() -> list[str]:
+    """Audio files shipped in assets/samples, for the examples list."""
+    return sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in {".flac", ".mp3", ".wav"})
+
+
+def adapter_choices(base: str) -> list[str]:
+    """Dropdown labels of the adapters trained on ``base``, plus "none"."""
+    return [NO_ADAPTER] + [a.label for a in list_adapters(settings().checkpoints, base=base)]
+
+
+def model_choices(names, status: Callable[[str], str]) -> list[tuple[str, str]]:
+    return [(f"{name} ({status(name)})", name) for name in names]
+
+
+def language_choices() -> list[tuple[str, str]]:
+    names = language_names()
+    return [("detect", AUTO)] + [(f"{code} · {names[code]}", code) for code in sorted(names)]
+
+
+def options_from(values: Mapping[str, Any]) -> PipelineOptions:
+    """``PipelineOptions`` from widget values keyed by field name (missing ones: defaults)."""
+    root = settings().checkpoints
+    fields = dict(values)
+    for key in ("asr_adapter", "summarizer_adapter"):
+        if key in fields:
+            fields[key] = resolve_adapter(fields[key], root)
+    if fields.get("language") in ("", AUTO):
+        fields["language"] = None
+    for key in ("num_beams", "summary_sentences"):
+        if fields.get(key) is not None:
+            fields[key] = int(fields[key])
+    if "summary_words" in fields:
+        fields["summary_words"] = int(fields["summary_words"]) if fields["summary_words"] else None
+    known = PipelineOptions.__dataclass_fields__
+    return PipelineOptions(
+        **{k: v for k, v in fields.items() if k in known}, max_seconds=settings().max_seconds
+    )
+
+
+def references_from(values: Mapping[str, Any]) -> References:
+    return References(values.get("reference_transcript"), values.get("reference_summary"))
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def _require_audio(audio: str | None) -> str:
+    if not audio:
+        raise DemoError("Record or upload a clip first (or pick a sample below).")
+    return audio
+
+
+def _diff_update(reference: str | None, text: str):
+    if not reference or not reference.strip():
+        return Update(value=None, visible=False)
+    return Update(value=word_diff(reference, text), visible=True)
+
+
+def transcribe_and_summarize(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Try-it handler: widget values by name -> PipelineOptions -> run -> outputs by name."""
+    audio = _require_audio(values.get("audio"))
+    options, references = options_from(values), references_from(values)
+    result = run_pipeline(audio, options, references=references)
+    return {
+        "transcript": result.transcript,
+        "summary": result.summary,
+        "latency": try_it.latency_table(result),
+        "memory": try_it.memory_table(result),
+        "info": try_it.info_markdown(result),
+        "scores": try_it.score_table(result.scores),
+        "transcript_diff": _diff_update(references.transcript, result.transcript),
+        "summary_diff": _diff_update(references.summary, result.summary),
+    }
+
+
+def add_config(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
+    """Append one configuration, checked now so a bad one never reaches Run."""
+    configs = list(configs or [])
+    if len(configs) >= MAX_CONFIGS:
+        raise DemoError(f"At most {MAX_CONFIGS} configurations; clear some first.")
+    config = {key: values[key] for key in CONFIG_KEYS}
+    options_from(config).asr_spec().resolved()  # an unknown name or a mode the device lacks
+    options_from(config).summarizer_spec().resolved()
+    return [*configs, config]
+
+
+def add_sweep(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
+    """Append the chosen Whisper in each CPU quantization mode, up to the limit."""
+    for quant in SWEEP_QUANTS:
+        if len(configs or []) >= MAX_CONFIGS:
+            break
+        configs = add_config(configs, {**values, "quant": quant})
+    return configs
+
+
+def config_rows(configs: list[dict]) -> list[list]:
+    return [[i + 1, *(c[k] for k in CONFIG_KEYS)] for i, c in enumerate(configs or [])]
+
+
+def edit_configs(edit: Callable, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``add_config`` or ``add_sweep`` on the configurations held in ``values["configs"]``."""
+    configs = edit(values.get("configs"), values)
+    return {"configs": configs, "table": config_rows(configs)}
+
+
+def _result_dir(prefix: str) -> Path:
+    """A fresh temporary folder for result files; older ones of the app are removed."""
+    now = time.time()
+    for old in Path(tempfile.gettempdir()).glob("stt-demo-*"):
+        if old.name.startswith(tuple(f"stt-demo-{p}" for p in TEMP_PREFIXES)):
+            if now - old.stat().st_mtime > TEMP_MAX_AGE_S:
+                shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"stt-demo-{prefix}"))
+
+
+def run_compare(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Compare handler: every configuration on the clip, then table, charts, texts, CSV."""
+    audio = _require_audio(values.get("audio"))
+    configs = values.get("configs") or []
+    if not configs:
+        raise DemoError("Add at least one configuration (or a quantization sweep) first.")
+    sentences = values.get("summary_sentences", 3)
+    options = [options_from({**c, "summary_sentences": sentences}) for c in configs]
+    references = references_from(values)
+    rows = compare(audio, options, references)
+    csv_path = compare_view.write_csv(rows, _result_dir("compare-") / "compare.csv")
+    failed = sum(not r.ok for r in rows)
+    status = f"Ran {len(rows)} configurations" + (
+        f", {failed} failed (see below)." if failed else "."
+    )
+    figures = compare_view.compare_figures(rows, chart_template(values.get("theme", "light")))
+    cards = compare_view.compare_cards_html(rows, references.transcript, references.summary)
+    return {
+        "status": status,
+        "table": compare_view.compare_table(rows),
+        **figures,
+        "cards": cards,
+        "csv": str(csv_path),
+        "rows": rows,
+    }
+
+
+def redraw_compare(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The comparison's charts again, in the theme now chosen."""
+    theme = chart_template(values.get("theme", "light"))
+    return compare_view.compare_figures(values.get("rows") or [], theme)
+
+
+def save_compare_charts(values: Mapping[str, Any]) -> dict[str, Any]:
+    if not values.get("rows"):
+        raise DemoError("Run a comparison first.")
+    return save_charts(redraw_compare(values))
+
+
+def save_charts(figures) -> dict[str, Any]:
+    paths, note = export_figures(figures, _result_dir("charts-"))
+    files = Update(value=[str(p) for p in paths], visible=True)
+    return {"files": files, "note": note or f"Saved {len(figures)} charts as HTML, PNG and SVG."}
+
+
+def training_figures(values: Mapping[str, Any]):
+    run_set = training_view.load_run_set()
+    view = training_view.training_view(
+        run_set, {k: values.get(k) for k in training_view.RUN_FILTERS},
+        mode=values.get("mode"), size=values.get("size"),
+        metric=values.get("metric", "rouge1"), show_reported=bool(values.get("reported")),
+        template=chart_template(values.get("theme", "light")),
+    )  # fmt: skip
+    return run_set, view
+
+
+def refresh_runs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Re-read checkpoints/ and rebuild the Training runs view (filters keep valid values)."""
+    run_set, view = training_figures(values)
+    out = {k: Update(choices=view.choices[k], value=view.selected[k])
+           for k in training_view.RUN_FILTERS}  # fmt: skip
+    return {
+        **out,
+        "summary": training_view.runs_summary_markdown(run_set, len(view.runs)),
+        "mode": Update(choices=view.modes, value=view.mode),
+        "size": Update(choices=view.sizes, value=view.size),
+        **view.figures,
+        "final": final_metrics_table(view.runs),
+    }
+
+
+def reported_figures(values: Mapping[str, Any]):
+    run_set = training_view.load_run_set()
+    figures = reported_view.reported_figures(
+        run_set.runs, run_set.bench_rows, template=chart_template(values.get("theme", "light")),
+        metric=values.get("metric", "rouge1"),
+    )  # fmt: skip
+    return run_set, figures
+
+
+def refresh_reported(values: Mapping[str, Any]) -> dict[str, Any]:
+    run_set, figures = reported_figures(values)
+    return {**figures, "final": final_metrics_table(run_set.runs)}
+
+
+def save_training_charts(values: Mapping[str, Any]) -> dict[str, Any]:
+    return save_charts(training_figures(values)[1].figures)
+
+
+def save_reported_charts(values: Mapping[str, Any]) -> dict[str, Any]:
+    return save_charts(reported_figures(values)[1])

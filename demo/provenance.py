@@ -1,0 +1,155 @@
+"""Where and how a number was measured: machine, library versions, command, commit, time.
+
+Training runs and benchmark results both record these, through the same helpers, and write
+their JSON files atomically so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+# Packages that decide a training run's or a benchmark's numbers.
+PACKAGES = (
+    "torch", "transformers", "peft", "accelerate", "bitsandbytes", "datasets", "jiwer",
+    "rouge-score", "numpy", "ctranslate2", "faster-whisper",
+)  # fmt: skip
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def cpu_model_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The SIMD flags (``CPU_FLAGS``) this CPU has: they decide int8/bf16 speed."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            present = set(line.split(":", 1)[1].split())
+            return [f for f in CPU_FLAGS if f in present]
+    return []
+
+
+def machine(num_processes: int = 1) -> dict[str, Any]:
+    """CPU, cores, memory, SIMD flags, OS, Python and GPUs of this machine."""
+    import psutil
+
+    info: dict[str, Any] = {
+        "cpu": cpu_model_name(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu_flags": cpu_flags(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "num_processes": num_processes,
+        "gpus": [],
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            info["gpu_memory_gb"] = round(
+                torch.cuda.get_device_properties(0).total_memory / 2**30, 1
+            )
+            info["cuda"] = torch.version.cuda
+    except ImportError:
+        pass
+    return info
+
+
+def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Python and the installed versions of ``packages`` (None when not installed)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def git_commit() -> str | None:
+    """The checkout's short commit, with ``+dirty`` when it has uncommitted changes."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        )  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+            capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def command_line(module: str | None = None, argv: list[str] | None = None) -> str:
+    """How this process was started, e.g. ``python -m training.train_asr --train ...``."""
+    if module is None:
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        head = f"python -m {spec.name}" if spec is not None else sys.argv[0]
+    else:
+        head = f"python -m {module}"
+    argv = sys.argv[1:] if argv is None else argv
+    return " ".join([head, *(shlex.quote(arg) for arg in argv)])
+
+
+def fsync_dir(path: Path) -> None:
+    """Push a folder's entries (a rename, a new file) to disk."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def json_default(value: Any) -> Any:
+    """JSON for numpy / torch scalars and anything else (as text)."""
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Replace ``path`` with ``data`` as JSON so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, default=json_default)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return path
