@@ -13,10 +13,13 @@ environment variables (``demo.settings``). This file only lays out widgets and w
 from __future__ import annotations
 
 import argparse
+import contextvars
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import gradio as gr
 
 from dashboard import compare_view, reported_view, training_view, try_it
@@ -24,6 +27,7 @@ from dashboard import handlers as h
 from dashboard.diff import DIFF_COLORS
 from demo.asr.registry import DEFAULT_ASR, WHISPER_MODELS
 from demo.asr.registry import offline_status as asr_status
+from demo.cancel import cancellable
 from demo.compare import MAX_CONFIGS
 from demo.errors import DemoError
 from demo.metrics import METRICS, SUMMARY_METRICS
@@ -60,18 +64,38 @@ def user_errors(handler: Callable) -> Callable:
 
 
 def wire(event, handler: Callable, inputs: dict[str, Any], outputs: dict[str, Any], **kwargs):
-    """Connect ``handler(values by name) -> outputs by name`` to a gradio event."""
+    """Connect ``handler(values by name) -> outputs by name`` to a gradio event.
 
-    @user_errors
-    def run(data, progress=gr.Progress(track_tqdm=True)):  # noqa: B008 (gradio's idiom)
-        result = handler({name: data[c] for name, c in inputs.items()})
+    The widgets go to gradio in the order of ``inputs``, which is also the order of the
+    event's API parameters (gradio_client). The handler runs in a worker thread; when the
+    event is cancelled (Stop) the worker slot is freed at once and the work itself stops at its
+    next checkpoint (``demo.cancel``).
+    """
+    names = list(inputs)
+
+    def work(stop: threading.Event, values: tuple) -> dict:
+        with cancellable(stop):
+            result = handler(dict(zip(names, values, strict=True)))
         return {
             outputs[name]: gr.update(**value.as_kwargs()) if isinstance(value, h.Update) else value
             for name, value in result.items()
             if name in outputs
         }
 
-    return event(run, inputs=set(inputs.values()), outputs=list(outputs.values()), **kwargs)
+    async def run(progress=gr.Progress(track_tqdm=True), *values):  # noqa: B008 (gradio's idiom)
+        stop = threading.Event()
+        context = contextvars.copy_context()  # gradio's progress tracker lives in it
+        try:
+            return await anyio.to_thread.run_sync(
+                context.run, work, stop, values, abandon_on_cancel=True
+            )
+        except anyio.get_cancelled_exc_class():
+            stop.set()
+            raise
+        except (DemoError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+
+    return event(run, inputs=list(inputs.values()), outputs=list(outputs.values()), **kwargs)
 
 
 def _dropdown(choices, value, label: str, **kwargs) -> gr.Dropdown:
@@ -141,7 +165,7 @@ def _run_buttons(label: str, elem_id: str) -> tuple[gr.Button, gr.Button]:
     return run, stop
 
 
-def _try_tab(s: Settings) -> None:
+def _try_tab(s: Settings) -> dict[str, Any]:
     with gr.Row():
         with gr.Column(scale=2):
             limits = f"up to {s.max_seconds:.0f} s, {s.max_upload_mb:.0f} MB"
@@ -190,18 +214,23 @@ def _try_tab(s: Settings) -> None:
         concurrency_id=PIPELINE_QUEUE, concurrency_limit=s.concurrency,
     )  # fmt: skip
     stop.click(None, cancels=[event])
+    return w
 
 
 def _compare_tab(s: Settings, theme: gr.Radio) -> None:
-    configs, rows = gr.State([]), gr.State([])
-    w: dict[str, Any] = {"configs": configs, "theme": theme}
+    # The configurations are a (hidden) JSON value, not session state, so that API clients
+    # can send them too: /compare takes audio, configs, references, sentences, theme.
+    configs, rows = gr.JSON([], visible=False), gr.State([])
+    w: dict[str, Any] = {}
     with gr.Row():
         with gr.Column(scale=2):
             w["audio"] = _audio("Clip", "compare-audio")
+            w["configs"] = configs
             run, stop = _run_buttons("Run comparison", "compare-run")
             w["reference_transcript"] = _text("Reference transcript (optional)", 2, s)
             w["reference_summary"] = _text("Reference summary (optional)", 2, s)
             w["summary_sentences"] = gr.Slider(1, 10, value=3, step=1, label="Summary sentences")
+            w["theme"] = theme
         with gr.Column(scale=3):
             gr.Markdown(
                 f"Add up to {MAX_CONFIGS} configurations; they run one after another on the same "
@@ -303,22 +332,23 @@ def _reported_tab(theme: gr.Radio, tab: gr.Tab) -> None:
 def build_demo() -> gr.Blocks:
     """Construct the app without launching it (theme and CSS are passed to launch())."""
     s = settings()
-    with gr.Blocks(title="Speech → summary", fill_width=True) as demo:
+    # Uploads and result files older than an hour are deleted, checked every hour.
+    with gr.Blocks(title="Speech → summary", fill_width=True, delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=True, elem_id="header"):
             gr.Markdown("# Speech → transcript → summary")
             theme = gr.Radio(
                 ["light", "dark"], value="light", label="Theme", show_label=False,
                 container=False, scale=0, min_width=220, elem_id="theme",
             )  # fmt: skip
+            theme.change(None, inputs=theme, js=THEME_JS)  # first: the page turns at once
         with gr.Tab("Try it", id="try"):
-            _try_tab(s)
+            demo.try_inputs = _try_tab(s)  # by name, for tests of the app's defaults
         with gr.Tab("Compare", id="compare"):
             _compare_tab(s, theme)
         with gr.Tab("Training runs", id="runs") as runs_tab:
             _runs_tab(theme, runs_tab)
         with gr.Tab("Reported vs measured", id="reported") as reported_tab:
             _reported_tab(theme, reported_tab)
-        theme.change(None, inputs=theme, js=THEME_JS)
         demo.load(None, js=LIGHT_ON_LOAD_JS)
     return demo
 

@@ -7,6 +7,9 @@
   every engine pays the same two deletions).
 - ``espeak-long``: ``LONG_TEXT`` spoken by espeak-ng (about 88 s: three 30 s windows, the
   long-form path), synthesized once into the cache folder.
+- ``meeting``: ``MEETING_TEXT``, a project meeting, spoken by espeak-ng (about 65 s).
+- ``long-5min``: the three texts one after another (``LONG_TEXT``, ``MEETING_TEXT``,
+  ``LECTURE_TEXT``), about 5.5 minutes: the long-form case a user uploading a recording has.
 """
 
 from __future__ import annotations
@@ -46,7 +49,46 @@ LONG_TEXT = (
     "students would enjoy that story. By the time the train reached the city, the papers "
     "were finished, the coffee was gone, and the two strangers had become friends."
 )
-CLIPS = ("jfk", "mit-en", "espeak-long")
+MEETING_TEXT = (
+    "Good morning everyone, let us start with the budget review. Maria said the spending on "
+    "cloud servers went up again last month, mostly because the test cluster was left running "
+    "over the weekend. We agreed to shut it down every Friday evening from now on. Next, the "
+    "release. The new search page is ready, but the mobile version still has two open bugs, so "
+    "the release moves to the second week of April. Daniel will write to the customers who "
+    "asked for it and explain the delay. Then we talked about hiring. We have three strong "
+    "candidates for the data engineer position, and the final interviews are on Thursday. "
+    "Finally, the office move. The new building will not be ready until June, so the team "
+    "stays where it is for now. Any questions before we finish? No? Then thank you all, and "
+    "see you next week."
+)
+LECTURE_TEXT = (
+    "Today we look at how a speech recognizer turns sound into text. The microphone records "
+    "changes in air pressure, thousands of times every second. Before a model can use them, the "
+    "signal is cut into short overlapping frames, and each frame is described by how much "
+    "energy it carries at different frequencies. Low frequencies are described in fine detail "
+    "and high ones more coarsely, because that is how our own ears work. The result is a "
+    "picture of the sound, with time running from left to right and pitch from bottom to top. "
+    "An encoder reads this picture and builds a description of what was said, one step at a "
+    "time. A decoder then writes the words, looking back at the encoder's description before it "
+    "chooses each new word. Training such a model needs many hours of recordings with careful "
+    "transcripts, and most of that data comes from people reading books aloud or from radio "
+    "broadcasts. This is why a recognizer can struggle with a strong accent, a noisy room, or a "
+    "speaker who talks very fast. One way to help is to fine tune the model on a small amount "
+    "of speech from the situation where it will be used. Another is to compress the model so "
+    "that it runs on a laptop or a phone without a network connection. Both ideas have costs. "
+    "Fine tuning on a narrow kind of speech can make the model worse at everything else, and "
+    "compression can remove exactly the details that separate two similar words. In the next "
+    "part of the lecture we will measure both effects on real recordings, and we will see that "
+    "the numbers depend a great deal on how the test set was chosen. Keep that in mind whenever "
+    "you read a table of results, including the ones in this course."
+)
+CLIPS = ("jfk", "mit-en", "espeak-long", "meeting", "long-5min")
+# espeak-ng clips: name -> (text, voice, words per minute)
+ESPEAK_CLIPS = {
+    "espeak-long": (LONG_TEXT, LONG_VOICE, LONG_WPM),
+    "meeting": (MEETING_TEXT, "en-us", 130),
+    "long-5min": (" ".join([LONG_TEXT, MEETING_TEXT, LECTURE_TEXT]), LONG_VOICE, 120),
+}
 QUICK_CLIPS = ("jfk",)
 
 
@@ -62,16 +104,22 @@ class Clip:
         return len(self.audio) / SAMPLE_RATE
 
 
-def long_form_wav(folder: Path | None = None) -> Path:
-    """The espeak-ng long-form clip, synthesized once (espeak-ng output is deterministic)."""
+def espeak_wav(name: str, folder: Path | None = None) -> Path:
+    """An ``ESPEAK_CLIPS`` clip, synthesized once (espeak-ng output is deterministic)."""
+    text, voice, wpm = ESPEAK_CLIPS[name]
     folder = folder or settings().cache_dir / "bench"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"espeak-long-{LONG_VOICE}-{LONG_WPM}.wav"
+    path = folder / f"{name}-{voice}-{wpm}-{len(text)}.wav"
     if not path.is_file():
         tmp = path.with_suffix(".tmp.wav")
-        synthesize_speech(LONG_TEXT, tmp, voice=LONG_VOICE, words_per_minute=LONG_WPM)
+        synthesize_speech(text, tmp, voice=voice, words_per_minute=wpm)
         tmp.replace(path)
     return path
+
+
+def long_form_wav(folder: Path | None = None) -> Path:
+    """The espeak-ng long-form clip (about 88 s)."""
+    return espeak_wav("espeak-long", folder)
 
 
 def load_clip(name: str) -> Clip:
@@ -84,8 +132,8 @@ def load_clip(name: str) -> Clip:
         reference = (DATA / "multilingual_en.txt").read_text(encoding="utf-8").strip()
         cut = audio[: int(MIT_EN_SECONDS * SAMPLE_RATE)]
         return Clip(name, cut, reference, "tests/data/multilingual.mp3, 0-30 s")
-    if name == "espeak-long":
-        path = long_form_wav()
-        source = f"espeak-ng -v {LONG_VOICE} -s {LONG_WPM}, bench/clips.py LONG_TEXT"
-        return Clip(name, load_audio(path, max_seconds=None), LONG_TEXT, source)
+    if name in ESPEAK_CLIPS:
+        text, voice, wpm = ESPEAK_CLIPS[name]
+        source = f"espeak-ng -v {voice} -s {wpm}, bench/clips.py {name}"
+        return Clip(name, load_audio(espeak_wav(name), max_seconds=None), text, source)
     raise ValueError(f"Unknown clip {name!r}; pick one of {', '.join(CLIPS)}.")

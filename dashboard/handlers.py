@@ -25,6 +25,7 @@ from demo.adapters import list_adapters, resolve_adapter
 from demo.asr import language_names
 from demo.compare import MAX_CONFIGS, compare
 from demo.errors import DemoError
+from demo.models import check_available
 from demo.pipeline import PipelineOptions, References, run_pipeline
 from demo.quant import AUTO
 from demo.settings import ROOT, settings
@@ -137,8 +138,10 @@ def add_config(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
     if len(configs) >= MAX_CONFIGS:
         raise DemoError(f"At most {MAX_CONFIGS} configurations; clear some first.")
     config = {key: values[key] for key in CONFIG_KEYS}
-    options_from(config).asr_spec().resolved()  # an unknown name or a mode the device lacks
-    options_from(config).summarizer_spec().resolved()
+    options = options_from(config)
+    for spec in (options.asr_spec(), options.summarizer_spec()):
+        spec.resolved()  # an unknown name, or a mode the device or the model kind lacks
+        check_available(spec)  # a hub model that is not downloaded while offline
     return [*configs, config]
 
 

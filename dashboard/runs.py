@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from demo.asr.registry import SIZES as WHISPER_SIZES
 from demo.errors import DemoError, unknown_choice
 from demo.runinfo import (
     METRICS_FILE,
@@ -29,7 +30,6 @@ from demo.runinfo import (
 MAX_METRICS_BYTES = 64 * 1024 * 1024
 MAX_RUN_FILE_BYTES = 4 * 1024 * 1024
 
-WHISPER_SIZES = ("tiny", "base", "small", "medium", "large")
 # Run fields copied onto every row of runs_frame / final_metrics, in this order.
 RUN_COLUMNS = (
     "run_id",
@@ -70,6 +70,11 @@ FILTER_FIELDS = (
 _SIZE_PATTERN = re.compile(r"(?<![a-z])(" + "|".join(WHISPER_SIZES) + r")(?![a-z])")
 
 
+def _info_field(name: str, doc: str) -> property:
+    """A ``Run`` property that reads one RunInfo field (None when run.json is unreadable)."""
+    return property(lambda run: run._field(name), doc=doc)
+
+
 @dataclass(frozen=True)
 class Run:
     """One training run as read from disk: run.json, evaluation lines, and what went wrong."""
@@ -85,15 +90,18 @@ class Run:
         value = getattr(self.info, name, None) if self.info is not None else None
         return value if value != "" else None
 
-    @property
-    def task(self) -> str | None:
-        """``"asr"`` or ``"summarization"``."""
-        return self._field("task")
-
-    @property
-    def model(self) -> str | None:
-        """Registry name or hub id of the base model."""
-        return self._field("model")
+    task = _info_field("task", '``"asr"`` or ``"summarization"``.')
+    model = _info_field("model", "Registry name or hub id of the base model.")
+    method = _info_field(
+        "method", '``"full"``, ``"lora"`` or ``"adalora"`` (or a research system\'s own).'
+    )
+    precision = _info_field("precision", "Weights precision: fp32, fp16, bf16, int8 or nf4.")
+    rank = _info_field("rank", "LoRA/AdaLoRA rank r, None for full fine-tuning.")
+    dataset = _info_field("dataset", "Dataset name as the training script recorded it.")
+    system = _info_field(
+        "system", "Research system (lowrank, latent, qformer...), None for the thesis's cascade."
+    )
+    status = _info_field("status", "running, completed, failed or interrupted.")
 
     @property
     def size(self) -> str | None:
@@ -111,36 +119,6 @@ class Run:
         """Summarizer family (t5, bart, mbart, llama); None for Whisper."""
         family = self._field("family")
         return family.lower() if family else None
-
-    @property
-    def method(self) -> str | None:
-        """``"full"``, ``"lora"`` or ``"adalora"`` (or a research system's own)."""
-        return self._field("method")
-
-    @property
-    def precision(self) -> str | None:
-        """Weights precision: fp32, fp16, bf16, int8 or nf4."""
-        return self._field("precision")
-
-    @property
-    def rank(self) -> int | None:
-        """LoRA/AdaLoRA rank r, None for full fine-tuning."""
-        return self._field("rank")
-
-    @property
-    def dataset(self) -> str | None:
-        """Dataset name as the training script recorded it."""
-        return self._field("dataset")
-
-    @property
-    def system(self) -> str | None:
-        """Research system (lowrank, latent, qformer...), None for the thesis's cascade."""
-        return self._field("system")
-
-    @property
-    def status(self) -> str | None:
-        """running, completed, failed or interrupted."""
-        return self._field("status")
 
     @property
     def started_at(self) -> str:

@@ -118,7 +118,6 @@ def check_adapter_dir(adapter: str | os.PathLike, base) -> Path:
         # Never fall back to adapter_model.bin: unpickling a user-given file can run code.
         raise AdapterError(f"{path} has no {ADAPTER_WEIGHTS}; only safetensors adapters load.")
     config = read_adapter_config(path)
-    _check_weights(path / ADAPTER_WEIGHTS)
     made_for = config.get("base_model_name_or_path")
     known = {base.name, getattr(base, "hub_id", None), f"whisper-{base.name}"}
     if made_for and Path(str(made_for)).name not in known and made_for not in known:
@@ -126,6 +125,7 @@ def check_adapter_dir(adapter: str | os.PathLike, base) -> Path:
             f"Adapter {path.name} was trained on {made_for}, not on {base.name}; "
             "pick an adapter made for this model."
         )
+    _check_weights(path / ADAPTER_WEIGHTS)
     return path
 
 

@@ -29,6 +29,7 @@ ACCEPTED_FORMATS = "WAV, FLAC, MP3, OGG (Vorbis or Opus), WebM/Opus, M4A/AAC"
 _DURATION_SLACK_SECONDS = 0.1
 # A file that decodes this much shorter than its header says (and 2% of it) was cut off.
 TRUNCATION_SLACK_SECONDS = 0.5
+_WAV_HEAD_BYTES = 4096  # where a WAV's fmt and data chunk headers are
 _IMAGE_CODECS = {"png", "mjpeg", "jpeg2000", "bmp", "gif", "webp", "tiff", "apng", "qoi"}
 _ESPEAK = "espeak-ng"
 
@@ -61,6 +62,7 @@ def load_audio(
         data = bytes(source)
         _check_size(len(data), max_bytes)
         audio = _decode(BytesIO(data), max_seconds, notes)
+        _note_short_wav(data[:_WAV_HEAD_BYTES], len(data), audio, notes)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
         _check_size(_file_size(path, os.fspath(source)), max_bytes)
@@ -73,6 +75,8 @@ def load_audio(
             raise AudioError(message) from exc
         with file:
             audio = _decode(file, max_seconds, notes)
+            file.seek(0)
+            _note_short_wav(file.read(_WAV_HEAD_BYTES), path.stat().st_size, audio, notes)
     else:
         raise TypeError(f"source must be a path or bytes, got {type(source).__name__}.")
 
@@ -191,6 +195,37 @@ def _not_audio() -> AudioError:
     return AudioError(f"The file isn't a readable audio file; use one of: {ACCEPTED_FORMATS}.")
 
 
+def _truncation_note(got: float, claimed: float | None) -> str:
+    of = f" of the {_format_seconds(claimed)} its header promises" if claimed else ""
+    return (
+        f"The file is truncated: only {_format_seconds(got)}{of} could be read, so the "
+        "transcript covers only that part."
+    )
+
+
+def _note_short_wav(head: bytes, size: int, audio: np.ndarray, notes: list[str] | None) -> None:
+    """FFmpeg sizes a WAV by the bytes present, so a cut-off recording looks whole: compare the
+    data chunk's declared size with what the file holds."""
+    if notes is None or not audio.size or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    if any(note.startswith("The file is truncated") for note in notes):
+        return
+    offset, rate_bytes = 12, None
+    while offset + 8 <= len(head):
+        chunk, length = (
+            head[offset : offset + 4],
+            int.from_bytes(head[offset + 4 : offset + 8], "little"),
+        )
+        if chunk == b"fmt " and offset + 20 <= len(head):
+            rate_bytes = int.from_bytes(head[offset + 16 : offset + 20], "little")  # bytes/s
+        elif chunk == b"data":
+            available = size - (offset + 8)
+            if rate_bytes and length > available + rate_bytes * TRUNCATION_SLACK_SECONDS:
+                notes.append(_truncation_note(len(audio) / SAMPLE_RATE, length / rate_bytes))
+            return
+        offset += 8 + length + (length & 1)
+
+
 def _decode(file, max_seconds: float | None, notes: list[str] | None = None) -> np.ndarray:
     try:
         container = av.open(file, mode="r", metadata_errors="ignore")
@@ -220,11 +255,7 @@ def _decode(file, max_seconds: float | None, notes: list[str] | None = None) -> 
             cut_short or (claimed and claimed - got > max(TRUNCATION_SLACK_SECONDS, 0.02 * claimed))
         )
     ):
-        of = f" of the {_format_seconds(claimed)} its header promises" if claimed else ""
-        notes.append(
-            f"The file is truncated: only {_format_seconds(got)}{of} could be read, so the "
-            "transcript covers only that part."
-        )
+        notes.append(_truncation_note(got, claimed))
     return audio
 
 

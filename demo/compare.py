@@ -24,6 +24,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from demo.audio import SAMPLE_RATE
+from demo.cancel import check
 from demo.errors import DemoError
 from demo.metrics import ASR_METRICS, SUMMARY_METRICS
 from demo.models import ModelCache
@@ -156,6 +157,7 @@ def compare(
     rows = []
     with tqdm(total=len(configs), unit="config", desc="comparing") as bar:
         for label, options in zip(labels, configs, strict=True):
+            check()  # a stopped comparison ends between configurations, not after all of them
             bar.set_description(label)
             try:
                 result = run_pipeline(samples, options, cache, references)

@@ -62,12 +62,30 @@ def hub_error(what: str, source: str, exc: Exception) -> DemoError:
     )
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def check_local_weights(what: str, source: str) -> None:
+    """Refuse a local model folder whose weights are only pickles (never unpickled here)."""
+    folder = Path(source)
+    if not folder.is_dir() or any(folder.glob("*.safetensors")) or any(folder.glob("*.gguf")):
+        return
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        raise ModelUnavailableError(
+            f"The {what} folder {source} holds only pickled weights ({pickles[0]}), which are "
+            "never loaded because unpickling can run code; save it with safetensors "
+            "(`model.save_pretrained(folder, safe_serialization=True)`)."
+        )
+
+
 def from_pretrained(cls, what: str, source: str, *, weights: bool = False, **kwargs):
     """``cls.from_pretrained(source)``: local files first, the hub only when reachable.
 
     ``weights=True`` (model classes) loads safetensors only: a pickled ``pytorch_model.bin``,
     from a user's folder or the hub, is never unpickled.
     """
+    check_local_weights(what, source)
     if weights:
         kwargs.setdefault("use_safetensors", True)
     try:

@@ -49,6 +49,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise unknown_choice("model role", self.role, list(ROLES))
+        self.entry()  # an unknown name lists the valid ones now, before anything loads
         check_quant_name(self.quant)
 
     def entry(self) -> WhisperModel | SummarizerModel:
@@ -77,6 +78,21 @@ class LoadedModel:
     weights_mb: float = 0.0  # weights + buffers footprint
     load: Measurements = field(default_factory=Measurements)  # the "load" stage
     notes: list[str] = field(default_factory=list)  # caveats to show the user
+
+
+def check_available(spec: ModelSpec) -> None:
+    """Refuse, without loading anything, a hub model that is neither cached nor reachable."""
+    from pathlib import Path
+
+    from demo.hub import hub_error, hub_reachable, is_hub_cached
+
+    entry = spec.entry()
+    hub_id = getattr(entry, "hub_id", None)
+    if getattr(entry, "bundled", None) is not None or hub_id is None or Path(hub_id).is_dir():
+        return
+    if not is_hub_cached(hub_id) and not hub_reachable():
+        what = "Whisper model" if spec.role == "asr" else "summarizer"
+        raise hub_error(what, hub_id, OSError("not cached"))
 
 
 def load_whisper_base(entry: WhisperModel, mode: QuantMode | str, device: str, **extra):

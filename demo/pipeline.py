@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from demo.asr import TranscribeOptions, language_names, transcribe
 from demo.asr.registry import DEFAULT_ASR, get_whisper_model
 from demo.audio import SAMPLE_RATE, load_audio
+from demo.cancel import check
 from demo.errors import DemoError, unknown_choice
 from demo.measure import Measurements, measure
 from demo.models import ModelCache, ModelSpec
@@ -207,15 +208,18 @@ def run_pipeline(
     with tqdm(total=4, desc="decoding audio", unit="stage", leave=False) as steps:
         with measure("total", m):
             samples = decode_clip(audio, options.max_seconds, notes)
+            check()
             steps.set_description("loading models")
             steps.update(1)
             with measure("load", m):
                 asr_model, asr_cached = cache.get(options.asr_spec())
                 summ_model, summ_cached = cache.get(options.summarizer_spec())
+            check()
             steps.set_description("transcribing")
             steps.update(1)
             with measure("asr", m):
                 transcript = transcribe(asr_model, samples, options.transcribe_options())
+            check()
             steps.set_description("summarizing")
             steps.update(1)
             with measure("summarize", m):

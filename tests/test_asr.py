@@ -4,14 +4,14 @@ import shutil
 
 import numpy as np
 import pytest
-from demo.registry import WHISPER_MODELS, bundled_source
 
-from demo.asr import TranscribeOptions, detect_language, features_for, transcribe
+from demo.asr import TranscribeOptions, transcribe
+from demo.asr.registry import WHISPER_MODELS, bundled_source
+from demo.asr.transcribe import detect_language, features_for
 from demo.audio import SAMPLE_RATE, load_audio, write_wav
 from demo.metrics import wer
 from demo.models import ModelSpec, load_model
 from demo.quant import QUANT_MODES
-from tests.conftest import JFK_TEXT
 
 CPU_MODES = [name for name, mode in QUANT_MODES.items() if "cpu" in mode.devices]
 ENGLISH_PART_SECONDS = 31.0  # multilingual.mp3: English 0-31 s, then German (checked by ear)
@@ -37,10 +37,10 @@ def english_reference(data_dir):
 
 
 @pytest.mark.parametrize("quant", CPU_MODES)
-def test_tiny_en_jfk_every_cpu_mode(jfk, quant):
+def test_tiny_en_jfk_every_cpu_mode(jfk, quant, jfk_text):
     loaded = load_model(ModelSpec("asr", "tiny.en", quant, device="cpu"))
     result = transcribe(loaded, jfk)
-    assert wer(JFK_TEXT, result.text) <= 0.10, result.text
+    assert wer(jfk_text, result.text) <= 0.10, result.text
     assert result.language == "en" and not result.language_detected
     assert loaded.weights_mb > 0
 
@@ -77,7 +77,7 @@ def test_english_only_model_refuses_other_language(jfk):
         transcribe(loaded, jfk, TranscribeOptions(language="de"))
 
 
-def test_long_form_transcribes_past_30_seconds(jfk, tmp_path):
+def test_long_form_transcribes_past_30_seconds(jfk, tmp_path, jfk_text):
     gap = np.zeros(SAMPLE_RATE, dtype=np.float32)
     long_clip = np.concatenate([np.concatenate([jfk, gap]) for _ in range(6)])  # ~72 s
     path = write_wav(tmp_path / "jfk_x6.wav", long_clip)
@@ -87,7 +87,7 @@ def test_long_form_transcribes_past_30_seconds(jfk, tmp_path):
     result = transcribe(loaded, audio)
     assert result.windows == 3
     assert result.text.lower().count("ask not what your country") >= 5, result.text
-    assert wer(" ".join([JFK_TEXT] * 6), result.text) <= 0.15
+    assert wer(" ".join([jfk_text] * 6), result.text) <= 0.15
 
 
 def _ct2_dir(name, tmp_path):
@@ -106,7 +106,7 @@ def _ct2_dir(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["tiny.en", "base"])
-def test_converter_parity_with_ctranslate2(jfk, tmp_path, name):
+def test_converter_parity_with_ctranslate2(jfk, tmp_path, name, jfk_text):
     """Same weights, same features, same prompt: greedy tokens must be identical."""
     ctranslate2 = pytest.importorskip("ctranslate2")
     loaded = load_model(ModelSpec("asr", name, "fp32", device="cpu"))
@@ -122,7 +122,7 @@ def test_converter_parity_with_ctranslate2(jfk, tmp_path, name):
     options = TranscribeOptions(language="en" if gen.is_multilingual else None)
     ours = transcribe(loaded, jfk, options).text
     assert loaded.processor.decode(ct2_ids, skip_special_tokens=True).strip() == ours
-    assert wer(JFK_TEXT, ours) <= 0.05
+    assert wer(jfk_text, ours) <= 0.05
 
 
 def test_close_to_faster_whisper(jfk):

@@ -149,10 +149,21 @@ def test_corrupt_bytes_are_not_audio(jfk_path):
     assert "isn't a readable audio file" in _error(jfk_path.read_bytes()[:8192] + rng.bytes(50000))
 
 
-def test_truncated_file_keeps_what_decodes(jfk_path):
+def test_truncated_file_keeps_what_decodes_and_says_so(jfk_path, tmp_path):
     data = jfk_path.read_bytes()
-    samples = load_audio(data[: len(data) // 2])
+    notes: list[str] = []
+    samples = load_audio(data[: len(data) // 2], notes=notes)
     assert 3.0 < duration_seconds(samples) < 8.0
+    assert len(notes) == 1 and "truncated" in notes[0]
+    # A WAV whose header promises more data than the file holds (a cut-off recording).
+    wav = write_wav(tmp_path / "whole.wav", load_audio(jfk_path)).read_bytes()
+    notes = []
+    cut = load_audio(wav[: int(len(wav) * 0.7)], notes=notes)
+    assert 7.0 < duration_seconds(cut) < 8.0
+    assert len(notes) == 1 and "of the 11.0 s its header promises" in notes[0], notes
+    notes = []
+    load_audio(wav, notes=notes)
+    assert notes == []  # a whole file gets no note
 
 
 def test_text_renamed_wav_is_not_audio(tmp_path):

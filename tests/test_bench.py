@@ -12,20 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from demo.batched import greedy_batch, log_mel_batch, strip_batch
-from demo.fast import FastWhisper, log_mel, mel_filters_of, to_fast, transcribe_fast
 
 from bench import asr as bench_asr
 from bench import gpu as bench_gpu
 from bench import memory as bench_memory
 from bench import report as bench_report
-from bench.clips import JFK_TEXT, MIT_EN_SECONDS
-from demo.asr import TranscribeOptions, transcribe
 from demo.audio import SAMPLE_RATE, load_audio
-from demo.errors import QuantizationUnavailableError
-from demo.metrics import normalize_text, wer
-from demo.models import ModelSpec, load_model
-from demo.quant import default_quant_mode, get_quant_mode, post_load
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,16 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def jfk(jfk_path):
     return load_audio(jfk_path)
-
-
-@pytest.fixture(scope="module")
-def tiny_full():
-    return load_model(ModelSpec("asr", "tiny.en", "full", device="cpu"))
-
-
-@pytest.fixture(scope="module")
-def tiny_fast():
-    return load_model(ModelSpec("asr", "tiny.en", "fast-int8", device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -121,108 +103,6 @@ def test_report_is_built_from_result_files(quick_results, tmp_path):
     assert "python -m bench.asr --models tiny.en" in text  # the command that made the file
     assert "| **fast-int8** |" in text and "fw-int8" in text
     assert "GPU throughput" in text
-
-
-# --------------------------------------------------------------------------- demo.fast
-
-
-def test_log_mel_matches_the_feature_extractor_bit_for_bit(tiny_full, jfk):
-    extractor = tiny_full.processor.feature_extractor
-    filters = mel_filters_of(tiny_full.processor)
-    short = extractor(jfk, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
-    assert torch.equal(log_mel(jfk, filters, pad_to_window=True), short)
-    long_audio = np.concatenate([jfk] * 3)
-    long = extractor(
-        long_audio, sampling_rate=SAMPLE_RATE, return_tensors="pt", truncation=False,
-        padding="longest",
-    ).input_features  # fmt: skip
-    assert torch.equal(log_mel(long_audio, filters, pad_to_window=False), long)
-    batch = log_mel_batch([jfk, jfk[: SAMPLE_RATE * 3]], filters)
-    assert torch.equal(batch[0], short[0])
-
-
-def test_fast_mode_transcribes_jfk_like_the_standard_path(tiny_full, tiny_fast, jfk):
-    standard = transcribe(tiny_full, jfk)
-    fast = transcribe(tiny_fast, jfk)
-    assert isinstance(tiny_fast.model, FastWhisper)
-    assert wer(JFK_TEXT, fast.text) <= 0.10, fast.text
-    # Same words; int8 may move a comma ("you, ask" / "you. Ask"), as faster-whisper int8 does.
-    assert normalize_text(fast.text) == normalize_text(standard.text)
-    assert fast.language == "en" and not fast.language_detected and fast.windows == 1
-    assert tiny_fast.weights_mb < tiny_full.weights_mb
-    beam = transcribe(tiny_fast, jfk, TranscribeOptions(num_beams=5))
-    assert wer(JFK_TEXT, beam.text) <= 0.10, beam.text
-
-
-def test_fast_loop_at_fp32_decodes_exactly_like_generate(tiny_full, jfk):
-    model, processor = tiny_full.model, tiny_full.processor
-    features = processor.feature_extractor(jfk, sampling_rate=SAMPLE_RATE, return_tensors="pt")
-    with torch.inference_mode():
-        expected = model.generate(input_features=features.input_features)[0].tolist()
-    exact = to_fast(model, encoder="fp32", decoder="fp32")
-    result = transcribe_fast(exact, mel_filters_of(processor), jfk)
-    eos = model.generation_config.eos_token_id
-    assert result.tokens == [t for t in expected if t != eos]
-
-
-def test_fast_long_form_matches_generate_and_stays_accurate(tiny_full, tiny_fast, jfk):
-    audio = np.concatenate([jfk] * 3)  # 33 s: two windows, timestamps decide the seek
-    standard = transcribe(tiny_full, audio)
-    exact = to_fast(tiny_full.model, encoder="fp32", decoder="fp32")
-    result = transcribe_fast(exact, mel_filters_of(tiny_full.processor), audio)
-    text = tiny_full.processor.tokenizer.decode(result.tokens, skip_special_tokens=True)
-    assert text.strip() == standard.text
-    fast = transcribe(tiny_fast, audio)
-    assert fast.windows == 2
-    assert wer(" ".join([JFK_TEXT] * 3), fast.text) <= 0.10, fast.text
-
-
-def test_fast_mode_on_base_detects_the_language(multilingual_path, data_dir):
-    loaded = load_model(ModelSpec("asr", "base", "fast-int8", device="cpu"))
-    audio = load_audio(multilingual_path, max_seconds=None)
-    english = transcribe(loaded, audio[: int(MIT_EN_SECONDS * SAMPLE_RATE)])
-    reference = (data_dir / "multilingual_en.txt").read_text().strip()
-    assert english.language == "en" and english.language_detected
-    assert wer(reference, english.text) <= 0.05, english.text
-    german = transcribe(loaded, audio[35 * SAMPLE_RATE : 55 * SAMPLE_RATE])
-    assert german.language == "de" and german.text
-
-
-def test_batched_static_decoder_matches_generate_per_clip(tiny_full, jfk, multilingual_path):
-    english = load_audio(multilingual_path, max_seconds=None)[: 29 * SAMPLE_RATE]
-    processor, model = tiny_full.processor, tiny_full.model
-    features = processor.feature_extractor(
-        [jfk, english], sampling_rate=SAMPLE_RATE, return_tensors="pt"
-    ).input_features
-    with torch.inference_mode():
-        expected = model.generate(input_features=features)
-    exact = to_fast(model, encoder="fp32", decoder="fp32")
-    config = exact.generation_config
-    prompt = [config.decoder_start_token_id, config.no_timestamps_token_id]
-    tokens = greedy_batch(exact, log_mel_batch([jfk, english], mel_filters_of(processor)), prompt)
-    eos = config.eos_token_id
-    assert strip_batch(tokens, eos) == strip_batch(expected, eos)
-    fixed = greedy_batch(exact, features, prompt, max_new_tokens=7, min_new_tokens=7)
-    assert fixed.shape == (2, 7) and not (fixed == eos).any()
-
-
-def test_fast_mode_is_for_whisper_only():
-    from transformers import BartConfig, BartForConditionalGeneration
-
-    tiny = BartForConditionalGeneration(
-        BartConfig(
-            vocab_size=64, d_model=8, encoder_layers=1, decoder_layers=1,
-            encoder_attention_heads=2, decoder_attention_heads=2,
-            encoder_ffn_dim=16, decoder_ffn_dim=16,
-        )
-    )  # fmt: skip
-    with pytest.raises(QuantizationUnavailableError, match="Whisper"):
-        post_load(get_quant_mode("fast-int8"), tiny)
-
-
-def test_fast_int8_is_the_cpu_default():
-    assert default_quant_mode("cpu") == "fast-int8"
-    assert "cuda" not in get_quant_mode("fast-int8").devices
 
 
 # --------------------------------------------------------------------------- bench.memory

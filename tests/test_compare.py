@@ -4,42 +4,30 @@ reference; word diff highlighting; CSV export; failures kept per row."""
 import csv
 
 import pytest
-from conftest import JFK_TEXT
 
-import app
-from demo import dashboard as dash
-from demo.compare import (
-    DIFF_CHANGED,
-    DIFF_EXTRA,
-    DIFF_MISSING,
-    MAX_CONFIGS,
-    compare,
-    config_label,
-    diff_html,
-    unique_labels,
-    word_diff,
-    write_csv,
-)
+from dashboard import compare_view
+from dashboard import handlers as h
+from dashboard.compare_view import write_csv
+from dashboard.diff import DIFF_CHANGED, DIFF_EXTRA, DIFF_MISSING, diff_html, word_diff
+from demo.compare import MAX_CONFIGS, CompareRow, compare, config_label, unique_labels
+from demo.errors import DemoError
 from demo.models import ModelCache
-from demo.pipeline import PipelineOptions
+from demo.pipeline import PipelineOptions, References
 
 JFK_SUMMARY = "Ask not what your country can do for you."
+CONFIG = {"asr": "tiny.en", "quant": "full", "asr_adapter": "none", "summarizer": "extractive",
+          "summarizer_adapter": "none"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def two_rows(jfk_path):
+def two_rows(jfk_path, jfk_text):
     configs = [
         PipelineOptions(asr="tiny.en", quant="full", summarizer="extractive"),
         PipelineOptions(asr="tiny.en", quant="dynamic-int8", summarizer="extractive"),
     ]
     # A cache bound of 2 forces the full-precision Whisper out when the int8 one loads.
-    return compare(
-        jfk_path,
-        configs,
-        reference_transcript=JFK_TEXT,
-        reference_summary=JFK_SUMMARY,
-        cache=ModelCache(max_models=2),
-    )
+    references = References(transcript=jfk_text, summary=JFK_SUMMARY)
+    return compare(jfk_path, configs, references, cache=ModelCache(max_models=2))
 
 
 def test_two_tiny_configurations_give_two_scored_rows(two_rows):
@@ -65,11 +53,12 @@ def test_two_tiny_configurations_give_two_scored_rows(two_rows):
     assert int8["models_cached"] == "summarizer"  # the extractive model was reused
 
 
-def test_table_charts_cards_and_csv(two_rows, tmp_path):
-    table = dash.compare_table(two_rows)
+def test_table_charts_cards_and_csv(two_rows, tmp_path, jfk_text):
+    table = compare_view.compare_table(two_rows)
     assert len(table) == 2 and {"WER", "CER", "R-1", "emb. sim."} <= set(table.columns)
     assert (table["WER"] <= 10.0).all() and "status" not in table.columns  # all ran
-    figures = dash.compare_figures(two_rows, "plotly_white")
+    figures = compare_view.compare_figures(two_rows, "plotly_white")
+    assert list(figures) == list(compare_view.COMPARE_FIGURES)
     latency = figures["compare_latency"]
     assert {t.name for t in latency.data} == {"Load", "Transcribe", "Summarize"}
     assert list(latency.data[0].x) == [r.config for r in two_rows]
@@ -79,7 +68,7 @@ def test_table_charts_cards_and_csv(two_rows, tmp_path):
     summary_names = {t.name for t in figures["compare_summary_scores"].data}
     assert {"ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-S", "Embedding similarity"} <= summary_names
 
-    cards = dash.compare_cards_html(two_rows, JFK_TEXT, JFK_SUMMARY)
+    cards = compare_view.compare_cards_html(two_rows, jfk_text, JFK_SUMMARY)
     assert cards.count('class="compare-card"') == 2 and "diff-legend" in cards
 
     path = write_csv(two_rows, tmp_path / "out" / "compare.csv")
@@ -90,30 +79,32 @@ def test_table_charts_cards_and_csv(two_rows, tmp_path):
     assert float(rows[0]["wer"]) <= 0.1 and "ask not" in rows[0]["transcript"].lower()
 
 
-def test_app_compare_handler_returns_rows_csv_and_charts(jfk_path):
-    configs, shown = app.add_config([], "tiny.en", "full", "none", "extractive", "none")
-    assert shown == [[1, "tiny.en", "full", "none", "extractive", "none"]]
-    out = app.run_compare(str(jfk_path), configs, JFK_TEXT, "", 3, "dark")
-    status, table, latency, memory, errors, summary, cards, csv_path, rows = out
-    assert status == "Ran 1 configurations."
-    assert table["WER"].iloc[0] <= 10.0
-    assert "R-1" not in table.columns  # no reference summary given
-    assert latency.layout.template.layout.paper_bgcolor != "white"
-    assert csv_path.endswith("compare.csv") and len(rows) == 1
-    assert "diff-" in cards or "ask not" in cards.lower()
+def test_compare_handler_by_name_returns_rows_csv_and_charts(jfk_path, jfk_text):
+    configs = h.add_config([], CONFIG)
+    assert h.config_rows(configs) == [[1, "tiny.en", "full", "none", "extractive", "none"]]
+    out = h.run_compare({"audio": str(jfk_path), "configs": configs, "theme": "dark",
+                         "reference_transcript": jfk_text, "summary_sentences": 3})  # fmt: skip
+    assert out["status"] == "Ran 1 configurations."
+    assert out["table"]["WER"].iloc[0] <= 10.0
+    assert "R-1" not in out["table"].columns  # no reference summary given
+    assert out["compare_latency"].layout.template.layout.paper_bgcolor != "white"
+    assert out["csv"].endswith("compare.csv") and len(out["rows"]) == 1
+    assert "ask not" in out["cards"].lower()
 
 
-def test_add_config_validates_and_limits(monkeypatch):
-    with pytest.raises(app.gr.Error, match="Unknown"):
-        app.add_config([], "tiny.en", "int3", "none", "extractive", "none")
-    configs, _ = app.add_sweep([], "tiny.en", "none", "extractive", "none")
-    assert [c["quant"] for c in configs] == list(app.SWEEP_QUANTS)
-    configs, shown = app.add_sweep(configs, "base", "none", "extractive", "none")
-    assert len(configs) == len(shown) == MAX_CONFIGS
-    with pytest.raises(app.gr.Error, match=f"At most {MAX_CONFIGS}"):
-        app.add_config(configs, "tiny.en", "full", "none", "extractive", "none")
-    with pytest.raises(app.gr.Error, match="Add at least one"):
-        app.run_compare("clip.flac", [], "", "", 3, "light")
+def test_add_config_validates_and_limits():
+    with pytest.raises(DemoError, match="Unknown"):
+        h.add_config([], {**CONFIG, "quant": "int3"})
+    with pytest.raises(DemoError, match="only on cuda"):  # checked when added, not at Run
+        h.add_config([], {**CONFIG, "quant": "fp16"})
+    configs = h.add_sweep([], CONFIG)
+    assert [c["quant"] for c in configs] == list(h.SWEEP_QUANTS)
+    configs = h.add_sweep(configs, {**CONFIG, "asr": "base"})
+    assert len(configs) == MAX_CONFIGS
+    with pytest.raises(DemoError, match=f"At most {MAX_CONFIGS}"):
+        h.add_config(configs, CONFIG)
+    with pytest.raises(DemoError, match="Add at least one"):
+        h.run_compare({"audio": "clip.flac", "configs": []})
 
 
 def test_failing_configuration_becomes_an_error_row(jfk_path, tmp_path):
@@ -122,11 +113,13 @@ def test_failing_configuration_becomes_an_error_row(jfk_path, tmp_path):
     assert not rows[0].ok and rows[0].error
     record = rows[0].record()
     assert record["status"].startswith("error: ") and record["wer"] is None
-    assert dash.compare_table(rows)["status"].iloc[0].startswith("error")
-    with pytest.raises(ValueError, match="at most"):
+    assert compare_view.compare_table(rows)["status"].iloc[0].startswith("error")
+    with pytest.raises(DemoError, match="at most"):
         compare(jfk_path, [PipelineOptions()] * (MAX_CONFIGS + 1))
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(DemoError, match="at least one"):
         compare(jfk_path, [])
+    with pytest.raises(DemoError, match="over the 20 s limit"):  # 11 s x 2 configurations
+        compare(jfk_path, [PipelineOptions()] * 2, max_total_seconds=20)
 
 
 def test_word_diff_marks_changed_extra_and_missing_words():
@@ -162,8 +155,6 @@ def test_labels_are_unique_and_name_the_adapter_run():
 
 
 def test_csv_cells_cannot_run_as_formulas(tmp_path):
-    from demo.compare import CompareRow
-
     row = CompareRow("=HYPERLINK(1)", PipelineOptions(), error="-1+1")
     path = write_csv([row], tmp_path / "x.csv")
     text = path.read_text()

@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
-from demo.extractive import (
+
+from demo.errors import DemoError, UnknownChoiceError
+from demo.summarize.extractive import (
     EXTRACTIVE_METHODS,
     available_extractive_methods,
     split_sentences,
     summarize_extractive,
 )
-
-from demo.errors import DemoError, UnknownChoiceError
 
 MAIN = "Honeybees pollinate a large share of the crops that people eat."
 FARMS = "Without bees, farmers would harvest far less fruit and fewer vegetables."

@@ -77,6 +77,35 @@ def test_pairs_must_match():
         asr_scores(["a", "b"], ["a"])
 
 
+def test_rouge_s_counts_like_listing_every_pair_and_scales_to_long_text():
+    import itertools
+    import random
+    from collections import Counter
+
+    from demo.metrics import _rouge_s
+
+    def listed(ref, pred):  # the definition: every ordered pair, counted
+        pairs = lambda t: Counter(itertools.combinations(t, 2))  # noqa: E731
+        matches = sum((pairs(ref) & pairs(pred)).values())
+        p, r = (
+            matches / (len(pred) * (len(pred) - 1) / 2),
+            matches / (len(ref) * (len(ref) - 1) / 2),
+        )
+        return p, r, 2 * p * r / (p + r) if p + r else 0.0
+
+    rng = random.Random(0)
+    words = "the a cat dog sat on mat ran far away".split()
+    for _ in range(20):
+        ref = [rng.choice(words) for _ in range(rng.randrange(2, 30))]
+        pred = [rng.choice(words) for _ in range(rng.randrange(2, 30))]
+        assert _rouge_s(ref, pred) == pytest.approx(listed(ref, pred))
+    # 3,000 words each (about the 20,000-character reference limit): 4.5M pairs per text are
+    # counted over the shared vocabulary, never listed.
+    long_ref = [f"w{rng.randrange(400)}" for _ in range(3000)]
+    precision, recall, f1 = _rouge_s(long_ref, list(reversed(long_ref)))
+    assert 0 < f1 < 1 and precision == recall
+
+
 def test_rouge_s_lin_example():
     # Lin (2004): reference "police killed the gunman" has C(4,2) = 6 skip-bigrams:
     # police-killed police-the police-gunman killed-the killed-gunman the-gunman.

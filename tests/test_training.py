@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from demo.runs import load_run
 
-from training.config import AsrConfig, SummarizerConfig, add_config_flags
+from dashboard.runs import load_run
+from demo.options import add_flags
+from training.config import AsrConfig, SummarizerConfig
 from training.make_speech_corpus import CorpusConfig, make_corpus, make_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +114,7 @@ def test_cli_flags_are_the_config_fields(config_cls):
     import dataclasses
 
     parser = argparse.ArgumentParser()
-    add_config_flags(parser, config_cls)
+    add_flags(parser, config_cls)
     fields = {f.name: f.default for f in dataclasses.fields(config_cls)}
     defaults = vars(parser.parse_args([]))
     assert defaults == fields
@@ -134,7 +135,7 @@ def test_config_refuses_full_fine_tuning_of_a_quantized_base():
 
 @pytest.mark.parametrize(("method", "precision"), ASR_MATRIX)
 def test_asr_two_steps_each_method_and_precision(
-    speech_corpus, tmp_path, jfk_path, method, precision
+    speech_corpus, tmp_path, jfk_path, jfk_text, method, precision
 ):
     extra = ["--deltaT", "1"] if method == "adalora" else []  # re-allocate at step 1 already
     code = _asr(
@@ -173,7 +174,7 @@ def test_asr_two_steps_each_method_and_precision(
         assert adapter_config["rank_pattern"]
         assert info["adalora_schedule"]["total_step"] == 2
     if (method, precision) == ("adalora", "int8"):  # pruned AdaLoRA on a quantized base
-        _assert_app_transcribes(run_dir / "adapter", "int8", jfk_path)
+        _assert_app_transcribes(run_dir / "adapter", "int8", jfk_path, jfk_text)
     from safetensors.torch import load_file
 
     weights = load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
@@ -185,26 +186,27 @@ def test_asr_two_steps_each_method_and_precision(
     assert moved and (any(moved) if method == "adalora" else all(moved))
 
 
-def _assert_app_transcribes(adapter: Path, quant: str, jfk_path: Path) -> None:
-    from conftest import JFK_TEXT
-
+def _assert_app_transcribes(adapter: Path, quant: str, jfk_path: Path, jfk_text: str) -> None:
     from demo.asr import transcribe
     from demo.audio import load_audio
     from demo.metrics import wer
     from demo.models import ModelSpec, load_model
 
     loaded = load_model(ModelSpec("asr", "tiny.en", quant, str(adapter), "cpu"))
-    assert wer(JFK_TEXT, transcribe(loaded, load_audio(jfk_path)).text) < 0.2
+    assert wer(jfk_text, transcribe(loaded, load_audio(jfk_path)).text) < 0.2
 
 
-def test_trained_adapter_loads_in_the_app_and_transcribes(speech_corpus, tmp_path, jfk_path):
+def test_trained_adapter_loads_in_the_app_and_transcribes(
+    speech_corpus, tmp_path, jfk_path, jfk_text
+):
     from demo.adapters import list_adapters
 
     assert _asr(["--train", str(speech_corpus), "--output-dir", str(tmp_path), *FAST_ASR]) == 0
     adapters = list_adapters(tmp_path, base="tiny.en")
     assert len(adapters) == 1 and "lora" in adapters[0].label
     assert list_adapters(tmp_path, base="base") == []
-    _assert_app_transcribes(adapters[0].path, "full", jfk_path)
+    _assert_app_transcribes(adapters[0].path, "full", jfk_path, jfk_text)
+    _assert_app_transcribes(adapters[0].path, "auto", jfk_path, jfk_text)  # merged, then fast
 
 
 # ----------------------------------------------------------------------------- bad rows
@@ -305,8 +307,8 @@ def test_summarizer_two_steps_each_method_and_precision(
 def test_sweep_r_writes_one_run_per_rank_for_the_rank_chart(
     tiny_seq2seq, summary_manifest, tmp_path
 ):
-    from demo.charts import rouge_vs_rank
-    from demo.runs import list_runs
+    from dashboard.charts.training import rouge_vs_rank
+    from dashboard.runs import list_runs
 
     code = _summarize(
         ["--model", str(tiny_seq2seq["t5"]), "--train", str(summary_manifest), "--sweep-r",

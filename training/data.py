@@ -94,7 +94,8 @@ def read_manifest(path: str | Path, report: DataReport, strict: bool) -> list[tu
     suffix = path.suffix.lower()
     rows: list[tuple[int, dict]] = []
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as handle:
+        # utf-8-sig: a spreadsheet's byte-order mark must not end up in the first column name.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             # Row numbers count the header as row 1, as a spreadsheet shows them.
             for number, row in enumerate(csv.DictReader(handle), start=2):
                 report.rows += 1
@@ -102,7 +103,7 @@ def read_manifest(path: str | Path, report: DataReport, strict: bool) -> list[tu
         return rows
     if suffix not in (".jsonl", ".json", ".ndjson"):
         raise DemoError(f"Manifest {path.name} must be .jsonl or .csv.")
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # a byte-order mark would spoil row 1
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -120,8 +121,12 @@ def read_manifest(path: str | Path, report: DataReport, strict: bool) -> list[tu
 
 
 def _text(row: dict, column: str) -> str:
+    """The column's text, stripped; "" when it is missing or holds no letter or digit (a
+    punctuation-only transcript or summary gives a model nothing to learn)."""
     value = row.get(column)
-    return value.strip() if isinstance(value, str) else ""
+    if not isinstance(value, str) or not any(ch.isalnum() for ch in value):
+        return ""
+    return value.strip()
 
 
 def _check_columns(rows: list[tuple[int, dict]], columns: list[str], source: str) -> None:
@@ -153,7 +158,7 @@ def speech_examples(
     for number, row in rows:
         text = _text(row, text_column)
         if not text:
-            report.drop(number, "empty text", f"column {text_column!r}", strict)
+            report.drop(number, "empty text", f"column {text_column!r} has no words", strict)
             continue
         audio = _audio_source(row.get(audio_column), base_dir)
         if audio is None:

