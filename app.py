@@ -317,7 +317,8 @@ def _reported_tab(theme: gr.Radio, tab: gr.Tab) -> None:
         )
         w["metric"] = _metric_dropdown(scale=0, min_width=220)
         reload = gr.Button("Reload runs", size="sm", scale=0, min_width=160)
-    o: dict[str, Any] = _plots(*reported_view.REPORTED_FIGURES)
+    o: dict[str, Any] = {"findings": gr.Markdown(elem_id="findings")}
+    o |= _plots(*reported_view.REPORTED_FIGURES)
     save = _save_row("Save these charts")
     with gr.Accordion("Measured: final metrics of our runs", open=False):
         o["final"] = gr.Dataframe(interactive=False)

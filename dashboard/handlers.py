@@ -256,7 +256,11 @@ def reported_figures(values: Mapping[str, Any]):
 
 def refresh_reported(values: Mapping[str, Any]) -> dict[str, Any]:
     run_set, figures = reported_figures(values)
-    return {**figures, "final": final_metrics_table(run_set.runs)}
+    return {
+        **figures,
+        "findings": reported_view.findings_text(run_set.runs),
+        "final": final_metrics_table(run_set.runs),
+    }
 
 
 def save_training_charts(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def test_try_it_then_training_runs_chart_in_a_real_browser(
         page.screenshot(path=str(artifacts / "training-runs.png"))
 
         page.get_by_role("tab", name="Reported vs measured").click()
-        wer = page.locator("#wer-measured-vs-reported .js-plotly-plot .main-svg").first
+        wer = page.locator("#wer-relative-to-full .js-plotly-plot .main-svg").first
         expect(wer).to_be_visible(timeout=CHART_TIMEOUT_MS)
         page.get_by_label("dark").check()
         expect(page.locator("body")).to_have_class(
