@@ -94,6 +94,7 @@ _SPOKEN = [
     # PDF extraction lost a hyphen: "state-ofthe-art", "stateof-the-art", "state-of-theart".
     (re.compile(r"\bstate-?of-?the-?art\b"), "state-of-the-art"),
     (re.compile(r"[\"“”]"), ""),
+    (re.compile(r"[‘’]"), "'"),
     (re.compile(r"\s+([,;:.?!])"), r"\1"),
     (re.compile(r",\s*,"), ","),
 ]
