@@ -170,17 +170,20 @@ def test_manifest_split_column_exposes_test_rows(tmp_path):
     assert splits.test_report.rows == 1
 
 
-def test_train_summarizer_runs_on_aclsum(tiny_seq2seq, tmp_path):
+def test_train_summarizer_runs_on_aclsum(tmp_path):
+    from tiny_models import make_tiny_seq2seq
+
     from training.train_summarizer import main
 
+    model = make_tiny_seq2seq("t5", tmp_path / "tiny-t5")  # only the family this test needs
     code = main(
-        ["--model", str(tiny_seq2seq["t5"]), "--dataset", "aclsum", "--max-steps", "1",
-         "--batch-size", "2", "--max-new-tokens", "4", "--max-train-samples", "4",
-         "--max-val-samples", "2", "--max-source-tokens", "64", "--output-dir", str(tmp_path),
+        ["--model", str(model), "--output-dir", str(tmp_path / "runs"), "--dataset", "aclsum",
+         "--max-steps", "1", "--batch-size", "2", "--max-new-tokens", "4",
+         "--max-train-samples", "4", "--max-val-samples", "2", "--max-source-tokens", "64",
          "--device", "cpu"]
     )  # fmt: skip
     assert code == 0
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     info = json.loads((run_dir / "run.json").read_text())
     assert info["dataset"] == "aclsum"
     assert info["data"]["train"]["kept"] == 4 and info["data"]["validation"]["kept"] == 2

@@ -12,6 +12,7 @@ import pytest
 
 from demo.audio import SAMPLE_RATE, load_audio, synthesize_speech
 from training.corpora import aclsum
+from training.corpora.spoken import speakable
 from training.make_speech_corpus import (
     ABSTRACTS,
     RT60_RANGE,
@@ -19,7 +20,6 @@ from training.make_speech_corpus import (
     CorpusConfig,
     main,
     make_corpus,
-    speakable,
 )
 from training.room import add_noise, impulse_response, noise, reverberate
 
@@ -127,7 +127,7 @@ def test_reverb_and_clean_clips(tmp_path):
 
 def test_abstract_clips_pair_long_speech_with_the_paper_summary(tmp_path):
     config = {**TINY, "num_utterances": 1, "val_clips": 0, "test_clips": 0, "max_papers": 1}
-    config |= {"abstract_clips": True, "speeds": "150,175,200", "snr_db": "20"}
+    config |= {"abstract_clips": True, "speeds": "110,130,150", "snr_db": "20"}
     manifest = make_corpus(CorpusConfig(out=str(tmp_path / "abs"), **config))
     rows = _rows(manifest.parent / ABSTRACTS)
     counts = json.loads((manifest.parent / SUMMARY).read_text())["abstracts"]
@@ -138,7 +138,7 @@ def test_abstract_clips_pair_long_speech_with_the_paper_summary(tmp_path):
         assert ABSTRACT_COLUMNS <= set(row)
         paper = next(p for p in aclsum.load_papers(row["split"]) if p.id == row["paper"])
         assert row["summary"] == paper.joined_summary
-        spoken = " ".join(t for t in map(speakable, paper.sentences["abstract"]) if t)
+        spoken = " ".join(t for s in paper.sentences["abstract"] if (t := speakable(s, True)))
         assert spoken.startswith(row["text"]) and row["trimmed"] == (row["text"] != spoken)
         audio = load_audio(manifest.parent / row["audio"], max_seconds=None)
         assert 60.0 <= len(audio) / SAMPLE_RATE <= 90.0
@@ -179,6 +179,11 @@ def test_config_refuses_mismatched_options():
 )  # fmt: skip
 def test_speakable(sentence, spoken):
     assert speakable(sentence) == spoken
+
+
+def test_abstracts_keep_numbers_but_not_symbols():
+    assert speakable("It gains 20% on all sets.", numbers=True) == "It gains 20% on all sets."
+    assert speakable("It maps x → y on all sets.", numbers=True) is None
 
 
 def test_noise_is_added_at_the_asked_snr_and_pink_is_darker():

@@ -3,8 +3,10 @@
     python -m training.make_speech_corpus --out data/espeak --num-utterances 300
     python -m training.make_speech_corpus --out data/fr-accent --voices fr,de --speeds 200,240
     python -m training.make_speech_corpus --out data/mine --sentences my_sentences.txt
-    python -m training.make_speech_corpus --out data/aclsum --source aclsum \\
-        --voices en-us,hi,fr,de,pl --speeds 140,170,200 --snr-db 10,20,inf --reverb
+    python -m training.make_speech_corpus --out data/aclsum --source aclsum --voices \\
+        en-us,en-gb,fr,es --speeds 150,175,200 --min-words 9 --max-words 22 --snr-db 10,20,inf
+    python -m training.make_speech_corpus --out data/aclsum-talks --source aclsum \\
+        --num-utterances 1 --val-clips 0 --test-clips 0 --abstract-clips --speeds 110,130,150
     python -m training.train_asr --train data/espeak/manifest.jsonl --method lora --epochs 3
 
 Each clip is a 16 kHz mono WAV under ``<out>/clips/``; ``<out>/manifest.jsonl`` holds one JSON
@@ -21,9 +23,9 @@ validation clips and its test papers the test clips, so no paper is heard in two
 Sentences are kept only where espeak-ng and Whisper write the same words: no digits or
 symbols, parenthesised citations and acronym definitions removed, 6-40 words.
 
-``--abstract-clips`` (aclsum) also speaks each paper's whole filtered abstract as one long clip
-(60-90 s, sentence by sentence; a longer abstract loses its last sentences, a shorter one is
-skipped) into
+``--abstract-clips`` (aclsum) also speaks each paper's whole filtered abstract (numbers kept) as
+one long clip (60-90 s, sentence by sentence; a longer abstract loses its last sentences, a
+shorter one is skipped; slow --speeds such as 110,130,150 keep more papers) into
 ``<out>/abstracts.jsonl`` with the paper's joined ACLSum summary: a speech-summarization set.
 Everything is deterministic from ``--seed``: the same command writes the same bytes.
 """
@@ -33,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import tempfile
 import time
@@ -45,6 +46,7 @@ from tqdm.auto import tqdm
 
 from demo.errors import DemoError
 from demo.options import option, to_dict
+from training.corpora.spoken import speakable
 from training.room import NOISES, add_noise, reverberate
 
 MANIFEST = "manifest.jsonl"
@@ -84,21 +86,6 @@ _TIMES = [
     "before dinner", "on Monday morning", "last winter", "after the storm", "early today",
     "late at night", "during the holidays", "yesterday afternoon", "every Sunday", "last week",
 ]  # fmt: skip
-
-# Spoken-text normalisation for ACLSum: what espeak-ng reads aloud and Whisper writes the same.
-_BRACKETED = re.compile(r"\s*(\([^()]*\)|\[[^\[\]]*\])")  # citations, "(QA)", "[1]"
-_SPOKEN = [
-    (re.compile(r"\be\.g\.,?"), "for example,"),
-    (re.compile(r"\bi\.e\.,?"), "that is,"),
-    (re.compile(r"\bvs\."), "versus"),
-    # PDF extraction lost a hyphen: "state-ofthe-art", "stateof-the-art", "state-of-theart".
-    (re.compile(r"\bstate-?of-?the-?art\b"), "state-of-the-art"),
-    (re.compile(r"[\"“”]"), ""),
-    (re.compile(r"[‘’]"), "'"),
-    (re.compile(r"\s+([,;:.?!])"), r"\1"),
-    (re.compile(r",\s*,"), ","),
-]
-_UNSPEAKABLE = re.compile(r"[^A-Za-z ,.;:'?!-]|\bet al\b|\.\.|--|\s-|-\s")  # digits, symbols, ...
 
 
 @dataclass(frozen=True)
@@ -143,11 +130,10 @@ class CorpusConfig:
         if self.noise not in NOISES:
             raise ValueError(f"noise must be one of {', '.join(NOISES)}, not {self.noise!r}.")
         try:
-            snrs = self.snr_values
+            if any(np.isnan(snr) for snr in self.snr_values):
+                raise ValueError
         except ValueError:
             raise ValueError(f"snr_db takes numbers like 10,20,inf, not {self.snr_db!r}.") from None
-        if any(np.isnan(s) for s in snrs):
-            raise ValueError("snr_db values must be numbers or inf.")
         if self.source != "aclsum" and self.abstract_clips:
             raise ValueError("abstract_clips speaks ACLSum abstracts; add --source aclsum.")
         if self.source == "aclsum" and self.sentences:
@@ -183,23 +169,6 @@ def make_sentences(count: int, seed: int = 0) -> list[str]:
             seen.add(sentence)
             out.append(sentence)
     return out
-
-
-def speakable(sentence: str) -> str | None:
-    """The sentence as espeak-ng should read it, or None when Whisper would write it otherwise.
-
-    Parenthesised and bracketed parts go (citations, acronym definitions, footnote marks);
-    "e.g." and "i.e." are read out; a sentence still holding digits, symbols, non-ASCII
-    letters, "et al." or a dash is refused, as is a fragment without final punctuation."""
-    text = sentence
-    while _BRACKETED.search(text):
-        text = _BRACKETED.sub("", text)
-    for pattern, replacement in _SPOKEN:
-        text = pattern.sub(replacement, text)
-    text = " ".join(text.split())
-    if not text or _UNSPEAKABLE.search(text) or text[-1] not in ".?!" or not text[0].isupper():
-        return None
-    return text
 
 
 def _split_list(value: str) -> list[str]:
@@ -358,7 +327,7 @@ def _abstract_clips(config: CorpusConfig, speaker: _Speaker, out: Path, rng) -> 
     rows, skipped, trimmed = [], 0, 0
     low, high = config.abstract_min_seconds, config.abstract_max_seconds
     for index, paper in enumerate(tqdm(papers, desc="abstracts", unit="paper")):
-        sentences = [t for t in map(speakable, paper.sentences["abstract"]) if t]
+        sentences = [t for s in paper.sentences["abstract"] if (t := speakable(s, numbers=True))]
         voice, pitch = rng.choice(speaker.voices), rng.choice(speaker.pitches)
         speeds = sorted(speaker.speeds, key=lambda _: rng.random())
         audio, speed, kept = _fit_abstract(speaker, sentences, voice, speeds, pitch, low, high)

@@ -4,6 +4,8 @@
 maps a split (train, validation, test) to summarizer rows with ``text``, ``summary`` and
 ``paper``. The package is called ``corpora``, not ``datasets``, so that it can never shadow
 the Hugging Face ``datasets`` package when a file in ``training/`` runs as a script.
+``training.corpora.spoken`` turns their sentences into text espeak-ng can speak, for
+``training.make_speech_corpus --source aclsum``.
 """
 
 from __future__ import annotations
