@@ -1,4 +1,4 @@
-"""Training data: manifests or Hugging Face datasets in, checked examples and collated batches out.
+"""Training data: manifests or datasets (built-in, Hugging Face) in, checked batches out.
 
 A manifest is JSONL (one object per line) or CSV with a header. ASR rows name an audio file
 (relative paths are read from the manifest's folder) and its transcript; summarizer rows hold
@@ -20,7 +20,7 @@ from typing import Any
 
 from demo.errors import AudioError, DemoError
 
-TRAIN, VALIDATION = "train", "validation"
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLIT_COLUMN = "split"
 MAX_AUDIO_SECONDS = 30.0  # one Whisper window; longer clips can't be trained on as one example
 MAX_EXAMPLES_SHOWN = 5  # bad rows quoted in the report, per split
@@ -231,12 +231,23 @@ class Splits:
     reports: dict[str, DataReport]
     base_dir: Path | None  # where relative audio paths start
     name: str  # dataset name for run.json
+    # Held out for one final evaluation, never for choosing a checkpoint: a manifest's
+    # split=test rows or a built-in dataset's test split (not limited by max_val_samples).
+    # Its report joins ``reports`` only once a task checks these rows, so run.json never
+    # shows a test split that was not used.
+    test: list[tuple[int, dict]] = field(default_factory=list)
+    test_report: DataReport | None = None
 
 
 def load_splits(config) -> Splits:
-    """Read the rows named by a config (manifest(s) or a dataset) and split train/validation."""
+    """Read the rows named by a config (manifest(s), a built-in dataset of ``training.corpora``
+    or a Hugging Face dataset, in that order) and split train/validation (and test)."""
+    from training.corpora import is_builtin
+
     if config.train is not None:
         splits = _manifest_splits(config)
+    elif is_builtin(config.dataset):
+        splits = _builtin_splits(config)
     else:
         splits = _dataset_splits(config)
     for split, limit in ((TRAIN, config.max_train_samples), (VALIDATION, config.max_val_samples)):
@@ -257,6 +268,7 @@ def _manifest_splits(config) -> Splits:
     train_path = Path(config.train)
     report = DataReport(str(train_path))
     rows = read_manifest(train_path, report, config.strict)
+    test: list[tuple[int, dict]] = []
     if config.validation is not None:
         val_report = DataReport(str(config.validation))
         validation = read_manifest(config.validation, val_report, config.strict)
@@ -266,6 +278,7 @@ def _manifest_splits(config) -> Splits:
             # A split column (make_speech_corpus writes one) decides; other values are left out.
             train = [(n, r) for n, r in rows if r.get(SPLIT_COLUMN) == TRAIN]
             validation = [(n, r) for n, r in rows if r.get(SPLIT_COLUMN) == VALIDATION]
+            test = [(n, r) for n, r in rows if r.get(SPLIT_COLUMN) == TEST]
             sources = (f"{train_path} (split={TRAIN})", f"{train_path} (split={VALIDATION})")
         else:
             train, validation = _random_split(rows, config.val_fraction, config.seed)
@@ -275,8 +288,9 @@ def _manifest_splits(config) -> Splits:
             TRAIN: DataReport(sources[0], bad=report.bad, examples=report.examples),
             VALIDATION: DataReport(sources[1]),
         }
+    test_report = DataReport(f"{train_path} (split={TEST})", rows=len(test)) if test else None
     name = train_path.parent.name if train_path.stem == "manifest" else train_path.stem
-    return Splits(train, validation, reports, train_path.parent, name)
+    return Splits(train, validation, reports, train_path.parent, name, test, test_report)
 
 
 def _random_split(rows: list, fraction: float, seed: int) -> tuple[list, list]:
@@ -285,6 +299,30 @@ def _random_split(rows: list, fraction: float, seed: int) -> tuple[list, list]:
     held = set(order[: round(len(rows) * fraction)])
     train = [row for i, row in enumerate(rows) if i not in held]
     return train, [row for i, row in enumerate(rows) if i in held]
+
+
+def _builtin_splits(config) -> Splits:
+    """A dataset that ships with the toolkit (``training.corpora``): its own three splits."""
+    from training.corpora import BUILTIN_DATASETS, builtin_rows
+
+    name = config.dataset
+    if hasattr(config, "audio_column"):  # an ASR config: these rows have no audio
+        raise DemoError(
+            f"{name} is a {BUILTIN_DATASETS[name].kind} dataset without audio; for speech, "
+            "build a corpus with `python -m training.make_speech_corpus --source aclsum`."
+        )
+
+    def rows(split: str) -> list[tuple[int, dict]]:
+        return list(enumerate(builtin_rows(name, split), start=1))
+
+    used = (config.train_split, config.validation_split)
+    test = rows(TEST) if TEST not in used else []
+    reports = {
+        TRAIN: DataReport(f"{name}[{used[0]}]"),
+        VALIDATION: DataReport(f"{name}[{used[1]}]"),
+    }
+    test_report = DataReport(f"{name}[{TEST}]", rows=len(test)) if test else None
+    return Splits(rows(used[0]), rows(used[1]), reports, None, name, test, test_report)
 
 
 def _dataset_splits(config) -> Splits:
