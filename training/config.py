@@ -133,6 +133,9 @@ class AsrConfig(TrainConfig):
     text_column: str = _help("manifest/dataset column with the transcript", default="text")
     language: str | None = _help("transcript language for multilingual models (e.g. en)", None)
     max_label_tokens: int = _help("transcripts longer than this many tokens are cut", 448)
+    eval_real_speech: bool = _help(
+        "also score the real recordings in assets/samples before and after training", True
+    )
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,9 @@ class TaskData:
     collate: Any  # collator turning items into a batch dict (with "references")
     reports: dict[str, DataReport]
     name: str  # dataset name for run.json
+    # More splits scored before training and once at the end (not every epoch): the corpus's
+    # test split, real speech. Split name -> map-style dataset.
+    evals: dict[str, Any] = field(default_factory=dict)
 
 
 class Task(Protocol):
@@ -142,6 +145,7 @@ class Session:
     scheduler: Any
     train_loader: Any
     val_loader: Any
+    eval_loaders: dict[str, Any]  # split name -> loader, scored at step 0 and at the end
     sampler: EpochSampler
     batches_per_epoch: int
     steps_per_epoch: int
@@ -227,7 +231,13 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     sampler = EpochSampler(len(data.train), config.seed, shuffle=True)
     train_loader = _loader(data.train, config.batch_size, data.collate, config, sampler)
     val_loader = _loader(data.validation, config.eval_batch_size, data.collate, config, None)
+    eval_loaders = {
+        split: _loader(data_set, config.eval_batch_size, data.collate, config, None)
+        for split, data_set in data.evals.items()
+        if len(data_set)
+    }
     train_loader, val_loader = accelerator.prepare(train_loader, val_loader)
+    eval_loaders = {k: accelerator.prepare(v) for k, v in eval_loaders.items()}
     batches_per_epoch = len(train_loader)  # per process
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
@@ -257,6 +267,7 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
         scheduler=scheduler,
         train_loader=train_loader,
         val_loader=val_loader,
+        eval_loaders=eval_loaders,
         sampler=sampler,
         batches_per_epoch=batches_per_epoch,
         steps_per_epoch=steps_per_epoch,
@@ -419,6 +430,7 @@ def _train(session: Session) -> None:
     config, accelerator, progress = session.config, session.accelerator, session.progress
     if progress.global_step == 0 and progress.metrics_lines == 0:
         _evaluate(session, epoch_end=False)  # the base model, before any training
+        _evaluate_more(session)
         _save_state(session)
     bar = tqdm(
         total=session.total_steps,
@@ -504,6 +516,7 @@ def _train(session: Session) -> None:
             _save_outputs(session, final=False)
             _save_state(session)
     bar.close()
+    _evaluate_more(session)  # the trained model on the test split and real speech
     _save_outputs(session, final=True)
     session.writer.write_info(status="completed", ended_at=now_iso())
     session.writer.clear_resume()
@@ -523,8 +536,19 @@ def _peak_memory_mb(device: str) -> float:
     return peak / MB if sys.platform == "darwin" else peak / 1024
 
 
-def _evaluate(session: Session, *, epoch_end: bool) -> dict[str, Any]:
-    """Validation loss and generated outputs scored by the task; one metrics.jsonl line."""
+def _evaluate_more(session: Session) -> None:
+    """Score the extra splits (``TaskData.evals``), each one metrics.jsonl line."""
+    for split, loader in session.eval_loaders.items():
+        _evaluate(session, epoch_end=False, split=split, loader=loader)
+
+
+def _evaluate(
+    session: Session, *, epoch_end: bool, split: str = VALIDATION_SPLIT, loader: Any = None
+) -> dict[str, Any]:
+    """Loss and generated outputs scored by the task on one split; one metrics.jsonl line.
+
+    Only validation lines carry the training interval's figures (train loss, speed), which
+    they reset."""
     import torch
     import torch.nn.functional as F
 
@@ -537,7 +561,9 @@ def _evaluate(session: Session, *, epoch_end: bool) -> dict[str, Any]:
     references: list[str] = []
     predictions: list[str] = []
     processor, entry = session.trainable.processor, session.trainable.entry
-    bar = tqdm(session.val_loader, desc="evaluating", leave=False, disable=not session.main)
+    loader = session.val_loader if loader is None else loader
+    validation = split == VALIDATION_SPLIT
+    bar = tqdm(loader, desc=f"evaluating ({split})", leave=False, disable=not session.main)
     for batch in bar:
         refs = batch.pop("references")
         batch = task.prepare_batch(model, batch)
@@ -562,16 +588,18 @@ def _evaluate(session: Session, *, epoch_end: bool) -> dict[str, Any]:
     line = {
         "step": progress.global_step,
         "epoch": _epoch_value(session, epoch_end),
-        "split": VALIDATION_SPLIT,
+        "split": split,
         "loss": loss_sum / tokens if tokens else None,
         "train_loss": progress.interval_loss / progress.interval_batches
-        if progress.interval_batches
+        if progress.interval_batches and validation
         else None,
         "lr": session.scheduler.get_last_lr()[0],
         "seconds": round(progress.train_seconds, 3),
         "epoch_seconds": round(progress.epoch_seconds, 3) if epoch_end else None,
         "eval_seconds": round(eval_seconds, 3),
-        "samples_per_second": round(progress.interval_samples / interval, 3) if interval else None,
+        "samples_per_second": (
+            round(progress.interval_samples / interval, 3) if interval and validation else None
+        ),
         "eval_samples": len(references),
         "peak_memory_mb": round(_peak_memory_mb(device), 1),
         **scores,
@@ -580,8 +608,9 @@ def _evaluate(session: Session, *, epoch_end: bool) -> dict[str, Any]:
     }
     session.writer.append_metrics(line)
     progress.metrics_lines += 1
-    progress.interval_loss, progress.interval_batches = 0.0, 0
-    progress.interval_samples, progress.interval_seconds = 0, 0.0
+    if validation:
+        progress.interval_loss, progress.interval_batches = 0.0, 0
+        progress.interval_samples, progress.interval_seconds = 0, 0.0
     if device == "cuda":
         import torch
 
@@ -591,7 +620,7 @@ def _evaluate(session: Session, *, epoch_end: bool) -> dict[str, Any]:
         text = "  ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
         )
-        tqdm.write(f"[eval] {text}", file=sys.stderr)
+        tqdm.write(f"[eval {split}] {text}", file=sys.stderr)
     accelerator.wait_for_everyone()
     return line
 

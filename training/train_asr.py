@@ -43,8 +43,10 @@ class AsrTask:
 
     def data(self, config: AsrConfig, processor, entry) -> TaskData:
         from training.data import (
+            TEST,
             TRAIN,
             VALIDATION,
+            DataReport,
             SpeechCollator,
             SpeechDataset,
             load_splits,
@@ -65,13 +67,29 @@ class AsrTask:
         train = speech_examples(splits.train, splits.reports[TRAIN], **kwargs)
         validation = speech_examples(splits.validation, splits.reports[VALIDATION], **kwargs)
         _require(train, validation, splits.reports)
+        evals = {}
+        if splits.test:
+            splits.reports[TEST] = splits.test_report
+            evals[TEST] = speech_examples(splits.test, splits.test_report, **kwargs)
+        if config.eval_real_speech:
+            from training.corpora.real_speech import SPLIT, real_speech_rows
+
+            report = DataReport("assets/samples (real speech)")
+            splits.reports[SPLIT] = report
+            real_kwargs = {**kwargs, "audio_column": "audio", "text_column": "text"}
+            evals[SPLIT] = speech_examples(real_speech_rows(), report, **real_kwargs)
         start = _decoder_start(processor)
+
+        def dataset(examples):
+            return SpeechDataset(examples, processor, config.max_label_tokens)
+
         return TaskData(
-            SpeechDataset(train, processor, config.max_label_tokens),
-            SpeechDataset(validation, processor, config.max_label_tokens),
+            dataset(train),
+            dataset(validation),
             SpeechCollator(processor, start),
             splits.reports,
             splits.name,
+            {split: dataset(examples) for split, examples in evals.items()},
         )
 
     def prepare_batch(self, model, batch: dict) -> dict:
