@@ -202,15 +202,15 @@ def test_bridge_for_another_encoder_is_refused_in_one_sentence(tmp_path, batch):
         bridge.query_states(batch[0], batch[1])  # 384-wide tiny.en features
 
 
-def test_bottleneck_asr_trains_and_transcribes_from_queries(run, cache, whisper, batch):
+def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch, corpus, tmp_path):
     whisper_model = copy.deepcopy(whisper.model)
     before = {n: p.clone() for n, p in whisper_model.named_parameters()}
     model = BridgeForWhisper(load_bridge(run / "bridge", encoder="tiny.en"), whisper_model)
     tokenizer = whisper.processor.tokenizer
-    labels = [tokenizer(cache.text(k)).input_ids[1:] for k in cache.keys("train")]
-    from training.data import _pad_labels
-
-    labels = _pad_labels(labels)
+    ids = [tokenizer(cache.text(k)).input_ids[1:] for k in cache.keys("train")]
+    labels = torch.full((len(ids), max(map(len, ids))), -100)
+    for i, row in enumerate(ids):
+        labels[i, : len(row)] = torch.tensor(row)
     features, mask = batch[0], batch[1]
     assert model.memory(features, mask).shape == (4, NUM_QUERIES, 384)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -236,6 +236,16 @@ def test_bottleneck_asr_trains_and_transcribes_from_queries(run, cache, whisper,
         real = model(features, mask, labels=labels).logits
         noise = model(torch.randn_like(features), mask, labels=labels).logits
     assert not torch.allclose(real, noise, atol=1e-3)
+
+    from training.eval_bridge import main
+
+    model.bridge.save(tmp_path / "asr-bridge")
+    out = tmp_path / "scores.json"
+    argv = ["--manifest", str(corpus), "--split", "validation", "--max-new-tokens", "8"]
+    assert main([*argv, "--bridges", str(tmp_path / "asr-bridge"), "--out", str(out)]) == 0
+    bridge_row, whisper_row = json.loads(out.read_text())["rows"]
+    assert (bridge_row["num_queries"], bridge_row["clips"]) == (NUM_QUERIES, 2)
+    assert whisper_row["num_queries"] is None and whisper_row["wer"] < bridge_row["wer"]
 
 
 def test_stg_labels_are_the_next_tokens():

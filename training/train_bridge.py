@@ -11,7 +11,7 @@
         --num-queries 8
 
 The first run on a manifest encodes every clip once with the frozen encoder into a feature
-cache (``<manifest folder>/features/<model>-m<margin>/``, or ``--feature-cache``), and
+cache (``<manifest folder>/features/<model>-m<margin>-<hash>/``, or ``--feature-cache``), and
 transcribes the validation clips with the unmodified Whisper: its WER/CER, the upper bound,
 goes into run.json's ``extra``. Each run writes ``checkpoints/<run-id>/``: run.json
 (``system: qformer``), metrics.jsonl (per evaluation: WER/CER of the generated transcripts,
@@ -33,6 +33,7 @@ from training.loop import TaskData
 
 STAGES = ("pretrain", "asr")
 BRIDGE_DIR = "bridge"
+FEATURES_DIR = "features"  # next to the manifest: <folder>/features/<model>-m<margin>-<hash>/
 BRIDGE_LR = 1e-4  # BLIP-2 pre-training peak learning rate
 BRIDGE_BATCH_SIZE = 16
 SYSTEM = "qformer"
@@ -65,7 +66,9 @@ class BridgeTrainConfig(AsrConfig):
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {', '.join(STAGES)}, not {self.stage!r}.")
         if self.precision not in ("fp32", "full"):
-            raise ValueError("The bridge trains in fp32 (--precision fp32); Whisper stays frozen.")
+            raise ValueError(
+                "The bridge trains in fp32; --precision is the frozen Whisper's: fp32 or full."
+            )
         for name in ("num_queries", "encode_batch_size", "max_text_tokens", "embed_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1.")
@@ -170,7 +173,8 @@ class BridgeTask:
         from training.modeling import TrainableModel
 
         entry = get_whisper_model(config.model)
-        whisper, whisper_processor = load_whisper_base(entry, "full", device)
+        # "fp32" everywhere, "full" = fp16 on a GPU: Whisper is frozen, only its dtype changes.
+        whisper, whisper_processor = load_whisper_base(entry, config.precision, device)
         whisper.eval()
         for parameter in whisper.parameters():
             parameter.requires_grad_(False)
@@ -245,7 +249,7 @@ class BridgeTask:
             language=config.language,
             max_new_tokens=config.max_new_tokens,
         )
-        folder = self._cache_folder(config, splits)
+        folder = self._cache_folder(config, splits, items, options)
         # One process encodes; the others then find the finished cache.
         with PartialState().main_process_first():
             cache = FeatureCache.build(
@@ -277,13 +281,16 @@ class BridgeTask:
         )
 
     @staticmethod
-    def _cache_folder(config: BridgeTrainConfig, splits) -> Path:
+    def _cache_folder(config: BridgeTrainConfig, splits, items, options) -> Path:
+        from demo.bridge.features import cache_folder
+
         if config.feature_cache:
             return Path(config.feature_cache)
-        name = f"{Path(config.model).name}-m{config.margin_frames}"
         if config.train is not None:
-            return Path(config.train).parent / "features" / name
-        return Path(config.output_dir) / "features" / splits.name / name
+            root = Path(config.train).parent / FEATURES_DIR
+        else:
+            root = Path(config.output_dir) / FEATURES_DIR / splits.name
+        return cache_folder(root, config.model, options, items)
 
     def prepare_batch(self, model, batch: dict) -> dict:
         return batch

@@ -48,6 +48,7 @@ class BridgeForWhisper(nn.Module):
     def forward(self, features, feature_mask, labels=None, **_unused):
         """``labels``: Whisper token ids after the start token, padding -100 (as for ASR)."""
         memory = self.memory(features, feature_mask)
+        memory = memory.to(next(self.whisper.parameters()).dtype)  # an fp16 Whisper on a GPU
         return self.whisper(encoder_outputs=(memory,), labels=labels, use_cache=False)
 
 

@@ -122,6 +122,13 @@ def _fingerprint(encoder: str, options: CacheOptions, items: list[CacheItem]) ->
     return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
 
+def cache_folder(root: str | Path, encoder: str, options: CacheOptions, items: list[CacheItem]):
+    """``root/<encoder>-m<margin>-<hash of the inputs>``: runs on the same clips share one
+    cache, and a run on other clips (a subset, the test split) doesn't overwrite it."""
+    name = f"{Path(encoder).name}-m{options.margin_frames}"
+    return Path(root) / f"{name}-{_fingerprint(encoder, options, items)[:10]}"
+
+
 class FeatureCache:
     """A built cache folder: clip keys, texts, frame counts, and the features on demand."""
 

@@ -105,7 +105,9 @@ class SpeechBridge(nn.Module):
         self.config = config
         q = config.qformer
         self.qformer = qformer if qformer is not None else QFormer(q)
-        self.queries = nn.Parameter(torch.randn(1, q.num_queries, q.hidden_size) * 0.02)
+        self.queries = nn.Parameter(
+            torch.randn(1, q.num_queries, q.hidden_size) * q.initializer_range  # N(0, 0.02)
+        )
         self.speech_proj = nn.Linear(q.hidden_size, config.embed_dim)
         self.text_proj = nn.Linear(q.hidden_size, config.embed_dim)
         self.stm_head = nn.Linear(q.hidden_size, 2)
@@ -162,7 +164,8 @@ class SpeechBridge(nn.Module):
         """Query outputs in a frozen decoder's space (B, Nq, width)."""
         if head not in self.heads:
             raise BridgeError(
-                f"This bridge has no {head} head (it has: {', '.join(self.heads) or 'none'})."
+                f"This bridge has no {head} head (it has: {', '.join(self.heads) or 'none'}); "
+                "train it for that decoder first (train_bridge --stage asr for Whisper)."
             )
         return self.heads[head](self.query_states(features, feature_mask))
 

@@ -308,5 +308,7 @@ def from_minilm(encoder_width: int, num_queries: int = 32, **overrides) -> QForm
     for name, value in copied.items():
         if ours[name].shape != value.shape:
             raise DemoError(f"MiniLM weight {name} has shape {tuple(value.shape)}; reinstall it.")
-    model.load_state_dict(copied, strict=False)
+    missing = model.load_state_dict(copied, strict=False).missing_keys
+    # Only the cross-attention layers start fresh; anything else missing is a mapping bug.
+    assert all(".cross_attention." in name for name in missing), missing
     return model
