@@ -8,4 +8,8 @@ objectives (``losses``: speech-text contrastive, matching, and speech-grounded g
 projection heads that hand the queries to a frozen decoder; ``asr`` is the first such decoder
 (frozen Whisper reading Nq vectors instead of 1500 frames), an LM prefix head comes next.
 ``features`` caches encoder outputs so training never runs the encoder twice.
+
+Nq is fixed per clip, as in BLIP-2 and SparQLe, so the bottleneck's size is one number to
+vary. SALMONN's window-level Q-Former (``bytedance/SALMONN``) instead gives each 0.33 s
+window (17 encoder frames) its own query, so Nq grows with the clip; it is not built here.
 """

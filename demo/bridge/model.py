@@ -108,6 +108,8 @@ class SpeechBridge(nn.Module):
         self.queries = nn.Parameter(
             torch.randn(1, q.num_queries, q.hidden_size) * q.initializer_range  # N(0, 0.02)
         )
+        # A trainable LayerNorm on the frozen features, BLIP-2's ln_vision (SALMONN: ln_speech).
+        self.speech_norm = nn.LayerNorm(q.encoder_width)
         self.speech_proj = nn.Linear(q.hidden_size, config.embed_dim)
         self.text_proj = nn.Linear(q.hidden_size, config.embed_dim)
         self.stm_head = nn.Linear(q.hidden_size, 2)
@@ -144,21 +146,25 @@ class SpeechBridge(nn.Module):
 
     # ------------------------------------------------------------------------ passes
 
-    def _speech_checked(self, features: torch.Tensor) -> None:
+    def _speech(self, features: torch.Tensor) -> torch.Tensor:
+        """Checked and normalised encoder features, what cross-attention reads."""
         width = self.config.qformer.encoder_width
         if features.shape[-1] != width:
             raise BridgeError(
                 f"This bridge reads {self.config.encoder} encoder features ({width} wide), not "
                 f"{features.shape[-1]}-wide ones; use the encoder it was trained for."
             )
+        return self.speech_norm(features)
 
     def query_states(self, features: torch.Tensor, feature_mask: torch.Tensor) -> torch.Tensor:
         """The queries after reading the speech: (B, Nq, H). What every decoder receives."""
-        self._speech_checked(features)
-        batch = features.shape[0]
+        return self._query_states(self._speech(features), feature_mask.bool())
+
+    def _query_states(self, speech: torch.Tensor, speech_mask: torch.Tensor) -> torch.Tensor:
+        batch = speech.shape[0]
         queries = self.queries.expand(batch, -1, -1)
-        mask = queries_only_mask(batch, self.num_queries, features.device)
-        return self.qformer(queries, None, mask, features, feature_mask.bool())
+        mask = queries_only_mask(batch, self.num_queries, speech.device)
+        return self.qformer(queries, None, mask, speech, speech_mask)
 
     def project(self, head: str, features: torch.Tensor, feature_mask: torch.Tensor):
         """Query outputs in a frozen decoder's space (B, Nq, width)."""
@@ -190,7 +196,7 @@ class SpeechBridge(nn.Module):
         measured = set(objectives) | set(measure or (objectives if self.training else OBJECTIVES))
         if measured - set(OBJECTIVES) or not objectives:
             raise ValueError(f"objectives must be among {', '.join(OBJECTIVES)}.")
-        self._speech_checked(features)
+        features = self._speech(features)
         with torch.no_grad():
             self.temp.clamp_(*TEMPERATURE_RANGE)
         feature_mask = feature_mask.bool()
@@ -229,7 +235,7 @@ class SpeechBridge(nn.Module):
         self, features, feature_mask, input_ids, attention_mask, measured, metrics
     ) -> dict[str, torch.Tensor]:
         terms = {}
-        query_out = self.query_states(features, feature_mask)
+        query_out = self._query_states(features, feature_mask)
         speech_feats = F.normalize(self.speech_proj(query_out), dim=-1)
         text_out = self.qformer(None, input_ids, text_only_mask(attention_mask))
         text_feats = F.normalize(self.text_proj(text_out[:, 0]), dim=-1)
@@ -264,7 +270,7 @@ class SpeechBridge(nn.Module):
     ) -> list[str]:
         """Greedy STG decoding from the Q-Former's own LM head (no frozen decoder)."""
         batch = features.shape[0]
-        feature_mask = feature_mask.bool()
+        features, feature_mask = self._speech(features), feature_mask.bool()
         dec_id = tokenizer.convert_tokens_to_ids(DEC_TOKEN)
         ids = torch.full((batch, 1), dec_id, dtype=torch.long, device=features.device)
         done = torch.zeros(batch, dtype=torch.bool, device=features.device)
