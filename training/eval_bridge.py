@@ -35,7 +35,7 @@ class EvalBridgeConfig:
     language: str | None = option(None, "transcript language for a multilingual Whisper")
     margin_frames: int = option(10, "encoder frames kept after each clip's end")
     batch_size: int = option(16, "clips per transcription batch")
-    max_new_tokens: int = option(128, "longest transcript")
+    max_new_tokens: int = option(128, "longest bridge transcript (references: 224)")
     num_beams: int = option(1, "beam width (1 = greedy, as the upper bound decodes)")
     max_samples: int | None = option(None, "score at most this many rows")
     device: str = option("auto", "auto, cpu or cuda")
@@ -90,7 +90,7 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
              for i, e in enumerate(examples)]  # fmt: skip
     options = CacheOptions(
         margin_frames=config.margin_frames, reference_splits=(config.split,),
-        language=config.language, max_new_tokens=config.max_new_tokens,
+        language=config.language,
     )  # fmt: skip
     folder = cache_folder(manifest.parent / "features", encoder, options, items)
     cache = FeatureCache.build(folder, items, whisper, processor, encoder, options)

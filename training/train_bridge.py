@@ -247,7 +247,6 @@ class BridgeTask:
             dtype=config.cache_dtype,
             reference_splits=(VALIDATION,),
             language=config.language,
-            max_new_tokens=config.max_new_tokens,
         )
         folder = self._cache_folder(config, splits, items, options)
         # One process encodes; the others then find the finished cache.

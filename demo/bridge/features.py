@@ -50,7 +50,7 @@ class CacheOptions:
     shard_size: int = 256  # clips per safetensors file
     reference_splits: tuple[str, ...] = ("validation", "test")  # also decode with plain Whisper
     language: str | None = None  # transcript language for a multilingual Whisper (e.g. "en")
-    max_new_tokens: int = 128  # longest reference transcript
+    max_new_tokens: int = 224  # longest reference transcript (Whisper's own limit is 448)
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
