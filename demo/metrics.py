@@ -25,7 +25,7 @@ class Metric:
     label: str  # short label, e.g. "ROUGE-1"
     unit: str  # how the shown value reads: "%", "x100", "s", "MB", "" (as is)
     scale: float  # shown value = stored value x scale (fractions are shown x100)
-    task: str  # "asr", "summary" or "cost"
+    task: str  # "asr", "summary", "bridge" (Q-Former pre-training) or "cost"
     higher_is_better: bool = True
 
     @property
@@ -50,6 +50,14 @@ METRICS: dict[str, Metric] = {
         Metric("rougeLsum", "ROUGE-Lsum", "x100", 100.0, "summary"),
         Metric("rougeS", "ROUGE-S", "x100", 100.0, "summary"),
         Metric("embedding_similarity", "Embedding similarity", "x100", 100.0, "summary"),
+        # The Q-Former bridge (demo.bridge): cosine of MiniLM sentence embeddings, not the
+        # thesis's BERTScore (another model, token-level F1); its losses and retrieval.
+        Metric("minilm_similarity", "MiniLM similarity", "x100", 100.0, "asr"),
+        Metric("r_at_1", "R@1 speech->text", "%", 100.0, "bridge"),
+        Metric("stm_accuracy", "STM accuracy", "%", 100.0, "bridge"),
+        Metric("loss_stcl", "STCL loss", "", 1.0, "bridge", higher_is_better=False),
+        Metric("loss_stm", "STM loss", "", 1.0, "bridge", higher_is_better=False),
+        Metric("loss_stg", "STG loss", "", 1.0, "bridge", higher_is_better=False),
         Metric("loss", "Loss", "", 1.0, "cost", higher_is_better=False),
         Metric("peak_memory_mb", "Peak memory", "MB", 1.0, "cost", higher_is_better=False),
     ]

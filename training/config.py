@@ -10,6 +10,7 @@ Whisper size follow the thesis (``assets/reference/thesis_whisper_hparams.csv``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from demo.options import option
 
@@ -33,6 +34,9 @@ def _help(text: str, default=None):
 @dataclass(frozen=True)
 class TrainConfig:
     """Options shared by ASR and summarizer training; subclasses add the task's data columns."""
+
+    # The methods a config accepts; a research system's config (train_bridge) names its own.
+    methods: ClassVar[tuple[str, ...]] = METHODS
 
     model: str = _help("registry name, hub id or local checkpoint of the base model", default="")
     method: str = _help("full, lora or adalora", default="lora")
@@ -90,8 +94,10 @@ class TrainConfig:
     num_workers: int = _help("DataLoader worker processes", default=0)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}.")
+        if self.method not in self.methods:
+            raise ValueError(
+                f"method must be one of {', '.join(self.methods)}, not {self.method!r}."
+            )
         if self.precision not in TRAIN_PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, not {self.precision!r}."

@@ -62,7 +62,15 @@ class TaskData:
 
 
 class Task(Protocol):
-    """What differs between ASR and summarization; the loop does the rest."""
+    """What differs between ASR and summarization; the loop does the rest.
+
+    A task that is not a fine-tune of a registry model (a research system such as the
+    Q-Former bridge, ``train_bridge``) may also define ``build(config, device) ->
+    TrainableModel``, used instead of ``load_base`` + ``make_trainable``, and ``save_outputs
+    (model, run_dir, final)``, used instead of saving an adapter or full checkpoint. A model
+    whose output has a ``metrics`` dict (floats per batch) gets them averaged over the
+    validation set into each metrics line.
+    """
 
     name: str  # "asr" or "summarization" (run.json's task)
     config_cls: type  # the config dataclass, to rebuild a run's config on --resume
@@ -214,7 +222,12 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
 
     set_seed(config.seed)
     device = accelerator.device.type
-    model, processor, entry = load_base(config, task.name, device, accelerator.device.index)
+    build = getattr(task, "build", None)
+    if build is not None:
+        built = build(config, device)
+        model, processor, entry = built.model, built.processor, built.entry
+    else:
+        model, processor, entry = load_base(config, task.name, device, accelerator.device.index)
     lr, batch_size = task.default_hparams(config, entry)
     config = replace(
         config,
@@ -242,7 +255,10 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
 
-    trainable = make_trainable(model, processor, entry, config, task.name, total_steps)
+    if build is not None:
+        trainable = built
+    else:
+        trainable = make_trainable(model, processor, entry, config, task.name, total_steps)
     optimizer = torch.optim.AdamW(
         [p for p in trainable.model.parameters() if p.requires_grad],
         lr=config.lr,
@@ -558,6 +574,7 @@ def _evaluate(
     model.eval()
     started = time.perf_counter()
     loss_sum, tokens = 0.0, 0
+    metric_sums: dict[str, list[float]] = {}  # name -> [sum weighted by batch size, examples]
     references: list[str] = []
     predictions: list[str] = []
     processor, entry = session.trainable.processor, session.trainable.entry
@@ -568,8 +585,13 @@ def _evaluate(
         refs = batch.pop("references")
         batch = task.prepare_batch(model, batch)
         with torch.no_grad(), accelerator.autocast():
-            logits = model(**batch).logits.float()
+            output = model(**batch)
+            logits = output.logits.float()
             labels = batch["labels"]
+            for name, value in (getattr(output, "metrics", None) or {}).items():
+                sums = metric_sums.setdefault(name, [0.0, 0.0])
+                sums[0] += float(value) * len(labels)
+                sums[1] += len(labels)
             per_token = F.cross_entropy(
                 logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
             )
@@ -582,6 +604,7 @@ def _evaluate(
         predictions += accelerator.gather_for_metrics(preds, use_gather_object=True)
         references += accelerator.gather_for_metrics(refs, use_gather_object=True)
     scores = task.score(config, references, predictions) if accelerator.is_main_process else {}
+    scores = {**_average_metrics(accelerator, metric_sums), **scores}
     eval_seconds = time.perf_counter() - started
     device = accelerator.device.type
     interval = progress.interval_seconds
@@ -625,7 +648,22 @@ def _evaluate(
     return line
 
 
-_SHOWN = ("step", "epoch", "loss", "wer", "cer", "rouge1", "rougeL", "embedding_similarity")
+_SHOWN = (
+    *("step", "epoch", "loss", "wer", "cer", "rouge1", "rougeL", "embedding_similarity"),
+    *("loss_stcl", "loss_stm", "loss_stg", "r_at_1", "stm_accuracy", "minilm_similarity"),
+)
+
+
+def _average_metrics(accelerator, metric_sums: dict[str, list[float]]) -> dict[str, float]:
+    """The model's per-batch metrics averaged over every process's validation examples."""
+    import torch
+
+    if not metric_sums:
+        return {}
+    names = sorted(metric_sums)
+    totals = torch.tensor([metric_sums[n] for n in names], device=accelerator.device)
+    totals = accelerator.reduce(totals, reduction="sum")
+    return {n: float(s / c) for n, (s, c) in zip(names, totals.tolist(), strict=True) if c}
 
 
 def _epoch_value(session: Session, epoch_end: bool) -> float:
@@ -641,7 +679,11 @@ def _save_outputs(session: Session, *, final: bool) -> None:
     accelerator.wait_for_everyone()
     model = session.unwrapped
     run_dir = session.writer.run_dir
-    if session.config.method == "full":
+    save = getattr(session.task, "save_outputs", None)
+    if save is not None:
+        if session.main:
+            save(model, run_dir, final)
+    elif session.config.method == "full":
         if final and session.main:
             target = run_dir / FULL_MODEL_DIR
             model.save_pretrained(target, safe_serialization=True)

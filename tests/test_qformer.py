@@ -1,0 +1,254 @@
+"""The Q-Former speech bridge on real parts: espeak-ng clips, the frozen Whisper tiny.en encoder
+and decoder, and a Q-Former initialised from the bundled all-MiniLM-L6-v2."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+from demo.audio import load_audio, synthesize_speech
+from demo.bridge.asr import BridgeForWhisper, transcribe_bridge
+from demo.bridge.features import FeatureCache, encode_clips, encoder_frames, pad_features
+from demo.bridge.model import BridgeError, SpeechBridge, load_bridge, stg_labels
+from demo.bridge.qformer import from_minilm, generation_mask, text_only_mask, text_tokenizer
+from demo.errors import DemoError
+
+NUM_QUERIES = 8
+TEXTS = [
+    ("The old farmer carried a wooden chair near the river.", "train"),
+    ("My younger sister painted the red bicycle in the kitchen.", "train"),
+    ("A tired doctor found some fresh bread behind the station.", "train"),
+    ("The quiet teacher repaired an empty bottle at the market.", "train"),
+    ("Our neighbor borrowed the heavy box under the bridge.", "validation"),
+    ("The baker sold a yellow umbrella at the airport.", "validation"),
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bridge-corpus")
+    rows = []
+    for i, (text, split) in enumerate(TEXTS):
+        synthesize_speech(text, root / f"{i}.wav")
+        rows.append({"audio": f"{i}.wav", "text": text, "split": split})
+    manifest = root / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def run(corpus, tmp_path_factory):
+    """One pre-training step through the one training loop; builds the feature cache."""
+    from training.loop import run_training
+    from training.train_bridge import BridgeTask, BridgeTrainConfig
+
+    config = BridgeTrainConfig(
+        train=str(corpus),
+        stage="pretrain",
+        num_queries=NUM_QUERIES,
+        max_steps=1,
+        batch_size=4,
+        eval_batch_size=2,
+        max_new_tokens=8,
+        device="cpu",
+        output_dir=str(tmp_path_factory.mktemp("bridge-runs")),
+        run_id="pretrain",
+    )
+    return run_training(config, BridgeTask())
+
+
+@pytest.fixture(scope="module")
+def cache(run):
+    info = json.loads((run / "run.json").read_text())
+    return FeatureCache.open(info["extra"]["feature_cache"])
+
+
+@pytest.fixture(scope="module")
+def whisper():
+    from demo.models import ModelSpec, load_model
+
+    return load_model(ModelSpec("asr", "tiny.en", "full"))
+
+
+@pytest.fixture(scope="module")
+def batch(cache):
+    keys = cache.keys("train")
+    features, mask = pad_features([cache.features(k) for k in keys])
+    tokens = text_tokenizer()([cache.text(k) for k in keys], padding=True, return_tensors="pt")
+    return features, mask, tokens.input_ids, tokens.attention_mask
+
+
+def test_training_run_records_the_bridge(run, cache):
+    info = json.loads((run / "run.json").read_text())
+    assert (
+        info["system"] == "qformer"
+        and info["method"] == "qformer"
+        and info["status"] == "completed"
+    )
+    assert info["extra"]["num_queries"] == NUM_QUERIES and info["extra"]["encoder_width"] == 384
+    # The unmodified Whisper (the upper bound) transcribes espeak-ng's clear speech well.
+    assert info["extra"]["whisper_wer"] < 0.3
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [0, 1]
+    for key in ("loss_stcl", "loss_stm", "loss_stg", "r_at_1", "stm_accuracy", "wer"):
+        assert key in lines[-1], key
+    assert 0.0 <= lines[-1]["minilm_similarity"] <= 1.0
+    assert (run / "bridge" / "bridge.safetensors").is_file()
+    assert len(cache.keys("train")) == 4 and len(cache.keys("validation")) == 2
+
+
+def test_text_path_is_minilm_and_query_ffn_copies_text_ffn():
+    from demo.embeddings import load_encoder
+
+    tokenizer, minilm = load_encoder()
+    qformer = from_minilm(encoder_width=384, num_queries=NUM_QUERIES).eval()
+    tokens = tokenizer(["a short sentence", "speech goes in, text comes out"], padding=True,
+                       return_tensors="pt")  # fmt: skip
+    with torch.no_grad():
+        expected = minilm(**tokens).last_hidden_state
+        got = qformer(None, tokens.input_ids, text_only_mask(tokens.attention_mask))
+    assert torch.allclose(got, expected, atol=1e-4)
+    for i, layer in enumerate(qformer.layers):
+        assert torch.equal(layer.query_ffn.up.weight, layer.text_ffn.up.weight)
+        has_cross = layer.cross_attention is not None
+        assert has_cross == (i % 2 == 0)
+        if has_cross:
+            assert layer.cross_attention.key.in_features == 384
+
+
+def test_generation_mask_queries_see_queries_text_sees_the_past():
+    text_mask = torch.tensor([[1, 1, 1, 0]])
+    mask = generation_mask(2, text_mask)[0]
+    assert mask[:2, :2].all() and not mask[:2, 2:].any()  # queries: only queries
+    assert mask[2:, :2].all()  # text: every query
+    assert mask[3, 2] and mask[3, 3] and not mask[3, 4]  # earlier text and itself, not later
+    assert not mask[:, 5].any()  # padding is seen by no one
+
+    # In the model: changing text token 3 changes nothing before it, queries included.
+    torch.manual_seed(0)
+    bridge = SpeechBridge.from_minilm("tiny.en", 384, 2, dropout=0.0).eval()
+    speech, speech_mask = torch.randn(1, 20, 384), torch.ones(1, 20, dtype=torch.bool)
+    ids = torch.tensor([[1, 2003, 2017, 2024, 102]])
+    other = ids.clone()
+    other[0, 3] = 3000
+    full = torch.ones_like(ids)
+    queries = bridge.queries
+    with torch.no_grad():
+        a = bridge.qformer(queries, ids, generation_mask(2, full), speech, speech_mask)
+        b = bridge.qformer(queries, other, generation_mask(2, full), speech, speech_mask)
+    assert torch.allclose(a[:, : 2 + 3], b[:, : 2 + 3], atol=1e-6)
+    assert not torch.allclose(a[:, 2 + 3 :], b[:, 2 + 3 :], atol=1e-3)
+
+
+def test_features_are_trimmed_to_the_audio_and_padding_is_masked(corpus, cache, whisper):
+    key = cache.keys("train")[0]
+    audio = load_audio(corpus.parent / "0.wav")
+    stored = cache.features(key)
+    assert stored.shape == (encoder_frames(len(audio), 10), 384) and stored.shape[0] < 1500
+    fresh, mask = encode_clips(whisper.model, whisper.processor, [audio])
+    assert mask.all() and torch.allclose(stored, fresh[0], atol=2e-2)  # stored as float16
+
+    bridge = SpeechBridge.from_minilm("tiny.en", 384, NUM_QUERIES, dropout=0.0).eval()
+    short, long = cache.features(cache.keys("train")[1]), stored
+    padded, padded_mask = pad_features([short, long])
+    assert padded_mask.sum(dim=1).tolist() == [short.shape[0], long.shape[0]]
+    with torch.no_grad():
+        alone = bridge.query_states(short[None], torch.ones(1, short.shape[0], dtype=torch.bool))
+        together = bridge.query_states(padded, padded_mask)
+    assert together.shape == (2, NUM_QUERIES, 384)
+    assert torch.allclose(alone[0], together[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("objective", ["stcl", "stm", "stg"])
+def test_each_loss_decreases(run, batch, objective):
+    bridge = load_bridge(run / "bridge", encoder="tiny.en")
+    bridge.eval()  # no dropout and the hardest negatives: the same loss every call
+    # Small steps: a first Adam step of 1e-4 on every weight overshoots the contrastive loss.
+    optimizer = torch.optim.AdamW(bridge.parameters(), lr=1e-5)
+    seen = []
+    for _ in range(4):
+        out = bridge(*batch, objectives=(objective,), measure=(objective,))
+        seen.append(out.losses[objective].item())
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert seen[-1] < seen[0], seen
+
+
+def test_trained_bridge_saves_and_reloads_with_identical_outputs(run, batch, tmp_path):
+    bridge = load_bridge(run / "bridge", encoder="tiny.en")
+    bridge.save(tmp_path / "copy")
+    config = json.loads((tmp_path / "copy" / "bridge.json").read_text())
+    assert (config["encoder"], config["encoder_width"]) == ("tiny.en", 384)
+    assert (config["num_queries"], config["num_layers"]) == (NUM_QUERIES, 6)
+    again = load_bridge(tmp_path / "copy", encoder="tiny.en")
+    fresh = SpeechBridge.from_minilm("tiny.en", 384, NUM_QUERIES).eval()
+    with torch.no_grad():
+        a, b, c = (m(*batch) for m in (bridge, again, fresh))
+    assert torch.equal(a.logits, b.logits) and a.metrics == b.metrics
+    assert not torch.allclose(a.logits, c.logits)  # the trained weights, not a fresh init
+
+
+def test_bridge_for_another_encoder_is_refused_in_one_sentence(tmp_path, batch):
+    SpeechBridge.from_minilm("base", 512, 4).save(tmp_path / "base-bridge")
+    with pytest.raises(BridgeError) as caught:
+        load_bridge(tmp_path / "base-bridge", encoder="tiny.en")
+    message = str(caught.value)
+    assert "base" in message and "tiny.en" in message
+    assert message.endswith(".") and message.count(". ") == 0
+    bridge = load_bridge(tmp_path / "base-bridge")
+    with pytest.raises(DemoError, match="512"):
+        bridge.query_states(batch[0], batch[1])  # 384-wide tiny.en features
+
+
+def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch, corpus, tmp_path):
+    whisper_model = copy.deepcopy(whisper.model)
+    before = {n: p.clone() for n, p in whisper_model.named_parameters()}
+    model = BridgeForWhisper(load_bridge(run / "bridge", encoder="tiny.en"), whisper_model)
+    tokenizer = whisper.processor.tokenizer
+    ids = [tokenizer(cache.text(k)).input_ids[1:] for k in cache.keys("train")]
+    labels = torch.full((len(ids), max(map(len, ids))), -100)
+    for i, row in enumerate(ids):
+        labels[i, : len(row)] = torch.tensor(row)
+    features, mask = batch[0], batch[1]
+    assert model.memory(features, mask).shape == (4, NUM_QUERIES, 384)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert sum(p.numel() for p in trainable) == sum(p.numel() for p in model.bridge.parameters())
+    optimizer = torch.optim.AdamW(trainable, lr=1e-3)
+    model.train()
+    seen = []
+    for _ in range(4):
+        loss = model(features, mask, labels=labels).loss
+        seen.append(loss.item())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    assert seen[-1] < seen[0], seen
+    assert all(torch.equal(p, before[n]) for n, p in whisper_model.named_parameters())
+    texts = transcribe_bridge(
+        model.bridge, whisper_model, whisper.processor, features, mask, max_new_tokens=12
+    )
+    assert len(texts) == 4 and any(t.strip() for t in texts)
+    # The decoder reads the queries: other speech gives other next-token scores.
+    model.eval()
+    with torch.no_grad():
+        real = model(features, mask, labels=labels).logits
+        noise = model(torch.randn_like(features), mask, labels=labels).logits
+    assert not torch.allclose(real, noise, atol=1e-3)
+
+    from training.eval_bridge import main
+
+    model.bridge.save(tmp_path / "asr-bridge")
+    out = tmp_path / "scores.json"
+    argv = ["--manifest", str(corpus), "--split", "validation", "--max-new-tokens", "8"]
+    assert main([*argv, "--bridges", str(tmp_path / "asr-bridge"), "--out", str(out)]) == 0
+    bridge_row, whisper_row = json.loads(out.read_text())["rows"]
+    assert (bridge_row["num_queries"], bridge_row["clips"]) == (NUM_QUERIES, 2)
+    assert whisper_row["num_queries"] is None and whisper_row["wer"] < bridge_row["wer"]
+
+
+def test_stg_labels_are_the_next_tokens():
+    ids = torch.tensor([[101, 7, 8, 102, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0]])
+    assert stg_labels(ids, mask).tolist() == [[7, 8, 102, -100]]
