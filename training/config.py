@@ -22,6 +22,7 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 WHISPER_LORA_TARGETS = ("q_proj", "v_proj")
 WHISPER_ADALORA_TARGETS = ("k_proj", "q_proj", "v_proj", "out_proj", "fc1", "fc2")
 # Learning rates when nothing else says: PEFT's seq2seq LoRA examples and transformers' default.
+ASR_ADAPTER_LR = 1e-3
 SUMMARIZER_ADAPTER_LR = 1e-3
 SUMMARIZER_FULL_LR = 5e-5
 SUMMARIZER_BATCH_SIZE = 8
