@@ -22,6 +22,7 @@ import sys
 from typing import Any
 
 from training.config import ASR_ADAPTER_LR, AsrConfig
+from training.data import IGNORE_INDEX
 from training.loop import TaskData
 
 DEFAULT_LANGUAGE = "en"
@@ -104,8 +105,11 @@ class AsrTask:
         return batch
 
     def generate(self, model, processor, entry, config: AsrConfig, batch: dict) -> list[str]:
+        # The cap stops runaway repetition, but must leave room for a long reference (a 30 s
+        # clip of real speech holds ~100 words): 1.5x the longest one in the batch at least.
+        longest = int((batch["labels"] != IGNORE_INDEX).sum(dim=1).max())
         kwargs: dict[str, Any] = {
-            "max_new_tokens": config.max_new_tokens,
+            "max_new_tokens": max(config.max_new_tokens, longest + longest // 2 + 8),
             "num_beams": config.num_beams,
         }
         if entry.multilingual:
