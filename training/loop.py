@@ -282,6 +282,9 @@ def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskDat
 
     precision = precision_label(config.precision, accelerator.device.type)
     mode = mode_label(config.method, precision) or config.method
+    fields = {**task.run_fields(trainable.entry), **trainable.hooks.run_fields}
+    if fields.get("system"):  # asr-tiny.en-lowrank-full-...
+        mode = f"{fields['system']}+{mode}"
     root = Path(config.output_dir)
     run_id, error = config.run_id, None
     if accelerator.is_main_process:
@@ -300,7 +303,7 @@ def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskDat
             run_id=run_id,
             task=task.name,
             model=trainable.entry.name,
-            **task.run_fields(trainable.entry),
+            **fields,
             method=config.method,
             precision=precision,
             rank=config.rank,
@@ -429,6 +432,7 @@ def _train(session: Session) -> None:
         dynamic_ncols=True,
     )
     adalora = config.method == "adalora"
+    hooks = session.trainable.hooks
     done = progress.global_step >= session.total_steps
     while not done and progress.epoch < math.ceil(session.total_steps / session.steps_per_epoch):
         session.model.train()
@@ -461,6 +465,8 @@ def _train(session: Session) -> None:
             if config.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(session.model.parameters(), config.max_grad_norm)
             session.optimizer.step()
+            if hooks.after_optimizer_step is not None:  # e.g. the low-rank constraint
+                hooks.after_optimizer_step(progress.global_step + 1)
             if not accelerator.optimizer_step_was_skipped:
                 session.scheduler.step()
             if adalora:
@@ -575,6 +581,7 @@ def _evaluate(session: Session, *, epoch_end: bool) -> dict[str, Any]:
         "eval_samples": len(references),
         "peak_memory_mb": round(_peak_memory_mb(device), 1),
         **scores,
+        **(session.trainable.hooks.metrics() if session.trainable.hooks.metrics else {}),
         "example_prediction": predictions[0] if predictions else None,
         "example_reference": references[0] if references else None,
     }
@@ -612,7 +619,10 @@ def _save_outputs(session: Session, *, final: bool) -> None:
     accelerator.wait_for_everyone()
     model = session.unwrapped
     run_dir = session.writer.run_dir
-    if session.config.method == "full":
+    save_hook = session.trainable.hooks.save_outputs
+    if session.main and save_hook is not None and save_hook(run_dir, final):
+        pass  # the compression method saved the model (e.g. <run>/lowrank/)
+    elif session.config.method == "full":
         if final and session.main:
             target = run_dir / FULL_MODEL_DIR
             model.save_pretrained(target, safe_serialization=True)
