@@ -17,7 +17,6 @@ from conftest import JFK_TEXT
 from demo.compress.lowrank import (
     LowRankConfig,
     LowRankLinear,
-    constrain,
     constrain_matrix,
     count_parameters,
     factorize,
@@ -29,6 +28,7 @@ from demo.compress.lowrank import (
 from demo.compress.lowrank_io import (
     CONFIG_FILE,
     WEIGHTS_FILE,
+    list_lowrank,
     load_lowrank,
     load_lowrank_whisper,
     read_lowrank_config,
@@ -158,13 +158,14 @@ def test_quarter_rank_still_loads_and_transcribes(tiny, jfk):
 
 def test_the_app_modes_quantize_after_factorizing(tiny, jfk, tmp_path):
     from demo.asr import transcribe
+    from demo.metrics import wer
 
     full_rank = _copy(tiny, LowRankConfig(rank_fraction=1.0))
     save_lowrank(full_rank.model, tmp_path / "lowrank", "tiny.en", weights=False)
     for quant in ("dynamic-int8", "fast-int8"):
         loaded = load_lowrank_whisper(tmp_path / "lowrank", quant=quant, device="cpu")
         assert loaded.spec.quant == quant and loaded.entry.name == "tiny.en"
-        assert "ask not what your country can do for you" in transcribe(loaded, jfk).text
+        assert wer(JFK_TEXT, transcribe(loaded, jfk).text) < 0.05  # int8 may move a comma
     with pytest.raises(CompressionError, match="bitsandbytes"):
         load_lowrank_whisper(tmp_path / "lowrank", quant="nf4", device="cpu")
 
@@ -253,11 +254,11 @@ def manifest(tmp_path_factory) -> Path:
     return path
 
 
-def _train(manifest: Path, out: Path, *flags: str) -> Path:
+def _train(manifest: Path, out: Path, *flags: str, steps: int = 3) -> Path:
     from training.train_asr import main
 
     argv = [
-        "--train", str(manifest), "--output-dir", str(out), "--max-steps", "3",
+        "--train", str(manifest), "--output-dir", str(out), "--max-steps", str(steps),
         "--batch-size", "1", "--max-new-tokens", "8", "--device", "cpu", "--compress", "lowrank",
         *flags,
     ]  # fmt: skip
@@ -283,20 +284,23 @@ def test_full_fine_tune_with_the_constraint_runs_through_the_loop(manifest, tmp_
     trained = lines[-1]["orthogonality_error"]
     assert trained < 1e-4  # re-imposed after each of the 3 steps
     assert not (run / "checkpoint-final").exists()
+    (listed,) = list_lowrank(tmp_path / "on", base="tiny.en")
+    assert listed.adapter is None and "r=96, fine-tuned" in listed.label
     loaded = load_lowrank_whisper(run, quant="fp32", device="cpu")
     assert orthogonality_error(loaded.model) == pytest.approx(trained, rel=0.1, abs=1e-6)
     assert isinstance(transcribe(loaded, jfk).text, str)
 
     # The ablation: plain SVD factors, no constraint; A drifts away from orthonormal.
-    ablation = _train(manifest, tmp_path / "off", "--method", "full", "--no-orthogonal")
+    ablation = _train(manifest, tmp_path / "off", "--method", "full", "--no-orthogonal", steps=2)
     drifted = _metrics(ablation)[-1]["orthogonality_error"]
     assert drifted > 10 * trained
 
 
 def test_lora_on_the_frozen_factors_saves_a_small_run_that_reloads(manifest, tmp_path, jfk):
+    from demo.adapters import list_adapters
     from demo.asr import transcribe
 
-    run = _train(manifest, tmp_path, "--method", "lora", "--lr", "1e-3")
+    run = _train(manifest, tmp_path, "--method", "lora", "--lr", "1e-3", steps=2)
     info = json.loads((run / "run.json").read_text())
     assert info["system"] == "lowrank" and info["method"] == "lora"
     adapter = json.loads((run / "adapter" / "adapter_config.json").read_text())
@@ -304,7 +308,10 @@ def test_lora_on_the_frozen_factors_saves_a_small_run_that_reloads(manifest, tmp
     saved = read_lowrank_config(run / "lowrank")
     assert saved["weights"] is None and saved["adapter"] is True
     assert sum(f.stat().st_size for f in run.rglob("*") if f.is_file()) < 5 * 2**20
+    assert list_adapters(tmp_path) == []  # its adapter fits the factors, not plain tiny.en
+    (listed,) = list_lowrank(tmp_path)
+    assert listed.adapter == run / "adapter" and listed.base == "tiny.en"
     loaded = load_lowrank_whisper(run, quant="fp32", device="cpu")
     assert count_parameters(loaded.model) == TINY_QUARTER_PARAMS  # merged back into the factors
     assert isinstance(transcribe(loaded, jfk).text, str)
-    assert constrain(loaded.model) == 16
+    assert orthogonality_error(loaded.model) > 1e-4  # the merged adapter moved the down factors

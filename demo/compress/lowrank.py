@@ -242,7 +242,8 @@ def _d_model(model: nn.Module) -> int | None:
     return getattr(config, "d_model", None) or getattr(config, "hidden_size", None)
 
 
-def _matches(name: str, targets: tuple[str, ...]) -> bool:
+def matches_target(name: str, targets: tuple[str, ...]) -> bool:
+    """Whether module path ``name`` is one of ``targets`` or ends with ``.<target>`` (as PEFT)."""
     return any(name == t or name.endswith("." + t) for t in targets)
 
 
@@ -266,7 +267,7 @@ def factorize(
     found = [
         (name, module)
         for name, module in base.named_modules()
-        if isinstance(module, nn.Linear) and _matches(name, config.targets)
+        if isinstance(module, nn.Linear) and matches_target(name, config.targets)
     ]
     if not found:
         raise CompressionError(
@@ -304,7 +305,7 @@ def parameter_counts(model: nn.Module, config: LowRankConfig) -> dict[str, Any]:
     before = count_parameters(base)
     after = before
     for name, linear in base.named_modules():
-        if isinstance(linear, nn.Linear) and _matches(name, config.targets):
+        if isinstance(linear, nn.Linear) and matches_target(name, config.targets):
             rank = config.rank_for(_d_model(base), linear)
             after -= linear.in_features * linear.out_features
             after += rank * (linear.in_features + linear.out_features)

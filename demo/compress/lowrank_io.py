@@ -12,6 +12,7 @@ safetensors load; a folder made for another base is refused in one sentence.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,40 @@ def load_lowrank_whisper(
     return LoadedModel(
         spec, model, processor, entry, weights_footprint_mb(model), measurements, notes
     )
+
+
+@dataclass(frozen=True)
+class LowRankInfo:
+    label: str  # what a dropdown shows: run id, rank, how it was trained
+    path: Path  # the folder holding lowrank_config.json
+    base: str  # the base model it was made for
+    adapter: Path | None  # the LoRA adapter beside it (LoRA on the factors), if any
+
+
+def list_lowrank(root: str | Path, base: str | None = None) -> list[LowRankInfo]:
+    """Low-rank models under ``root/<run>/lowrank/`` that can load (optionally for one base).
+
+    Folders whose weights file or adapter is absent (weights are not committed) are left out,
+    as are links leading out of ``root``.
+    """
+    root = Path(root)
+    found: list[LowRankInfo] = []
+    for config_file in sorted(root.glob(f"*/{FOLDER}/{CONFIG_FILE}")) if root.is_dir() else []:
+        folder = config_file.parent
+        if not folder.resolve().is_relative_to(root.resolve()):
+            continue
+        try:
+            saved = read_lowrank_config(folder)
+        except CompressionError:
+            continue
+        adapter = folder.parent / ADAPTER_BESIDE if saved.get("adapter") else None
+        missing = (saved.get("weights") and not (folder / WEIGHTS_FILE).is_file()) or (
+            adapter is not None and not adapter.is_dir()
+        )
+        if missing or (base is not None and saved["base_model"] != base):
+            continue
+        how = "LoRA" if adapter else "fine-tuned" if saved.get("weights") else "untrained"
+        ranks = "/".join(str(r) for r in saved.get("ranks", []))
+        label = f"{folder.parent.name} (low-rank r={ranks}, {how})"
+        found.append(LowRankInfo(label, folder, saved["base_model"], adapter))
+    return found
