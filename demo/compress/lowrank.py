@@ -66,11 +66,10 @@ class LowRankConfig:
             rank = max(1, round(self.rank_fraction * min(linear.in_features, linear.out_features)))
         side = min(linear.in_features, linear.out_features)
         if rank > side:
+            most = f" (a rank fraction of at most {side / d_model:g})" if d_model else ""
             raise CompressionError(
                 f"Rank {rank} is above {side}, the smaller side of a {linear.out_features} x "
-                f"{linear.in_features} layer; pick a rank fraction of at most {side / d_model:g}."
-                if d_model
-                else f"Rank {rank} is above {side}, the smaller side of a layer; pick a lower one."
+                f"{linear.in_features} layer; pick a rank of at most {side}{most}."
             )
         return rank
 
