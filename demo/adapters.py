@@ -52,6 +52,8 @@ def list_adapters(root: Path, base: str | None = None) -> list[AdapterInfo]:
         if not _inside(adapter, root) or not (adapter / ADAPTER_WEIGHTS).is_file():
             continue
         run = _read_json(adapter.parent / "run.json")
+        if run.get("system"):
+            continue  # a research system's adapter (e.g. LoRA on low-rank factors) needs its model
         made_for = run.get("model") or _read_json(adapter_config).get("base_model_name_or_path")
         if not made_for or (base is not None and made_for != base):
             continue

@@ -21,6 +21,10 @@ class AdapterError(DemoError):
     """An adapter directory that doesn't exist, isn't safetensors, or doesn't fit the base model."""
 
 
+class CompressionError(DemoError):
+    """A compressed model (low-rank factors...) that can't be built, saved or loaded as asked."""
+
+
 class QuantizationUnavailableError(DemoError):
     """A quantization mode that can't run here (missing bitsandbytes, dtype the device lacks)."""
 

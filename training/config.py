@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from demo.options import option
+from demo.quant import get_quant_mode
 
 METHODS = ("full", "lora", "adalora")
 # Quantization modes (demo.quant) a base can be trained in; dynamic-int8 has no backward pass.
@@ -21,6 +22,10 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 # PEFT's Whisper example: LoRA on q/v, AdaLoRA on every attention and feed-forward projection.
 WHISPER_LORA_TARGETS = ("q_proj", "v_proj")
 WHISPER_ADALORA_TARGETS = ("k_proj", "q_proj", "v_proj", "out_proj", "fc1", "fc2")
+# Structural compression before training (demo.compress): none, or low-rank factors.
+COMPRESSIONS = ("none", "lowrank")
+# LoRA on a low-rank model adapts the factors (Prasad et al.: LoRA on the low-rank Whisper).
+LOWRANK_LORA_TARGETS = ("down", "up")
 # Learning rates when nothing else says: PEFT's seq2seq LoRA examples and transformers' default.
 ASR_ADAPTER_LR = 1e-3
 SUMMARIZER_ADAPTER_LR = 1e-3
@@ -143,6 +148,43 @@ class AsrConfig(TrainConfig):
     eval_real_speech: bool = _help(
         "also score the real recordings in assets/samples before and after training", True
     )
+    # compression (demo.compress.lowrank), applied after loading the base, before any adapter
+    compress: str = _help("none, or lowrank: replace layers by semi-orthogonal factors", "none")
+    rank_fraction: float = _help("low-rank: rank as a share of d_model (0.25 = d/4)", 0.25)
+    lowrank_rank: int | None = _help("low-rank: absolute rank (overrides --rank-fraction)", None)
+    compress_targets: tuple[str, ...] = _help(
+        "low-rank: modules to factorize (fc1 fc2, add q_proj k_proj v_proj out_proj)",
+        default=("fc1", "fc2"),
+    )
+    orthogonal: bool = _help("low-rank: keep the down factor semi-orthogonal (full tuning)", True)
+    constrain_every: int = _help("low-rank: optimizer steps between constraint steps", 4)
+    save_fp16: bool = _help("low-rank: save a full fine-tune's weights in fp16 (half size)", False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.compress not in COMPRESSIONS:
+            raise ValueError(
+                f"compress must be one of {', '.join(COMPRESSIONS)}, not {self.compress!r}."
+            )
+        if self.compress == "lowrank":
+            if get_quant_mode(self.precision).bnb:
+                raise ValueError(
+                    "--compress lowrank factorizes float weights; use --precision fp32 or bf16 "
+                    "(quantize the low-rank model after training)."
+                )
+            self.lowrank_config()  # the core's own checks (rank, targets, constrain_every)
+
+    def lowrank_config(self):
+        """The ``demo.compress.lowrank.LowRankConfig`` these flags describe."""
+        from demo.compress.lowrank import LowRankConfig
+
+        return LowRankConfig(
+            targets=self.compress_targets,
+            rank_fraction=None if self.lowrank_rank is not None else self.rank_fraction,
+            rank=self.lowrank_rank,
+            orthogonal=self.orthogonal,
+            constrain_every=self.constrain_every,
+        )
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,9 @@ def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskDat
 
     precision = precision_label(config.precision, accelerator.device.type)
     mode = mode_label(config.method, precision) or config.method
+    fields = {**task.run_fields(trainable.entry), **trainable.hooks.run_fields}
+    if fields.get("system"):  # asr-tiny.en-lowrank-full-...
+        mode = f"{fields['system']}+{mode}"
     root = Path(config.output_dir)
     run_id, error = config.run_id, None
     if accelerator.is_main_process:
@@ -327,7 +330,7 @@ def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskDat
             run_id=run_id,
             task=task.name,
             model=trainable.entry.name,
-            **task.run_fields(trainable.entry),
+            **fields,
             method=config.method,
             precision=precision,
             rank=config.rank,
@@ -457,6 +460,7 @@ def _train(session: Session) -> None:
         dynamic_ncols=True,
     )
     adalora = config.method == "adalora"
+    hooks = session.trainable.hooks
     done = progress.global_step >= session.total_steps
     while not done and progress.epoch < math.ceil(session.total_steps / session.steps_per_epoch):
         session.model.train()
@@ -489,6 +493,8 @@ def _train(session: Session) -> None:
             if config.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(session.model.parameters(), config.max_grad_norm)
             session.optimizer.step()
+            if hooks.after_optimizer_step is not None:  # e.g. the low-rank constraint
+                hooks.after_optimizer_step(progress.global_step + 1)
             if not accelerator.optimizer_step_was_skipped:
                 session.scheduler.step()
             if adalora:
@@ -626,6 +632,7 @@ def _evaluate(
         "eval_samples": len(references),
         "peak_memory_mb": round(_peak_memory_mb(device), 1),
         **scores,
+        **(session.trainable.hooks.metrics() if session.trainable.hooks.metrics else {}),
         "example_prediction": predictions[0] if predictions else None,
         "example_reference": references[0] if references else None,
     }
@@ -679,10 +686,13 @@ def _save_outputs(session: Session, *, final: bool) -> None:
     accelerator.wait_for_everyone()
     model = session.unwrapped
     run_dir = session.writer.run_dir
-    save = getattr(session.task, "save_outputs", None)
-    if save is not None:
+    task_save = getattr(session.task, "save_outputs", None)  # e.g. the Q-Former bridge
+    hook_save = session.trainable.hooks.save_outputs  # e.g. a low-rank model's factors
+    if task_save is not None:
         if session.main:
-            save(model, run_dir, final)
+            task_save(model, run_dir, final)
+    elif session.main and hook_save is not None and hook_save(run_dir, final):
+        pass  # the compression method saved the whole model; adapters still save below
     elif session.config.method == "full":
         if final and session.main:
             target = run_dir / FULL_MODEL_DIR

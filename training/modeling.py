@@ -15,7 +15,13 @@ from typing import Any
 
 from demo.errors import DemoError
 from demo.quant import get_quant_mode
-from training.config import WHISPER_ADALORA_TARGETS, WHISPER_LORA_TARGETS, TrainConfig
+from training.compress import CompressionHooks, compress
+from training.config import (
+    LOWRANK_LORA_TARGETS,
+    WHISPER_ADALORA_TARGETS,
+    WHISPER_LORA_TARGETS,
+    TrainConfig,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ class TrainableModel:
     trainable_params: int = 0
     total_params: int = 0
     schedule: dict[str, int] = field(default_factory=dict)  # AdaLoRA's effective schedule
+    hooks: CompressionHooks = field(default_factory=CompressionHooks)  # --compress's, for the loop
 
     @property
     def trainable_pct(self) -> float:
@@ -98,6 +105,8 @@ def adalora_schedule(config: TrainConfig, total_steps: int) -> dict[str, int]:
 def _targets(config: TrainConfig, task: str) -> list[str] | None:
     if config.target_modules:
         return [t.strip() for t in config.target_modules.split(",") if t.strip()]
+    if getattr(config, "compress", "none") == "lowrank":
+        return list(LOWRANK_LORA_TARGETS)
     if task == "asr":
         return list(WHISPER_ADALORA_TARGETS if config.method == "adalora" else WHISPER_LORA_TARGETS)
     return None  # PEFT knows the defaults of T5, BART and mBART
@@ -120,7 +129,8 @@ def _require_grad_output(module, inputs, output):
 def make_trainable(
     model, processor, entry, config: TrainConfig, task: str, total_steps: int
 ) -> TrainableModel:
-    """Apply k-bit preparation, gradient checkpointing and the adapter the config asks for."""
+    """Apply compression, k-bit preparation, gradient checkpointing and the config's adapter."""
+    model, hooks = compress(model, config, entry)
     quantized = get_quant_mode(config.precision).bnb is not None
     checkpointing = {"use_reentrant": False}
     if quantized:
@@ -143,7 +153,7 @@ def make_trainable(
         for parameter in model.parameters():
             parameter.requires_grad_(True)
         trainable = sum(p.numel() for p in model.parameters())
-        return TrainableModel(model, processor, entry, quantized, trainable, trainable)
+        return TrainableModel(model, processor, entry, quantized, trainable, trainable, hooks=hooks)
 
     from peft import AdaLoraConfig, LoraConfig, get_peft_model
 
@@ -169,7 +179,7 @@ def make_trainable(
     # adapter_config.json names the registry entry, which is what the app matches adapters on.
     model.peft_config["default"].base_model_name_or_path = entry.name
     trainable, total = model.get_nb_trainable_parameters()
-    return TrainableModel(model, processor, entry, quantized, trainable, total, schedule)
+    return TrainableModel(model, processor, entry, quantized, trainable, total, schedule, hooks)
 
 
 def trainable_state(model) -> dict[str, Any]:

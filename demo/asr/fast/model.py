@@ -67,7 +67,11 @@ def _float_linear(weight: torch.Tensor, bias: torch.Tensor | None, dtype) -> nn.
 
 
 def _weights(linear: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Float weight and bias of an ``nn.Linear`` or a torch dynamic-int8 Linear."""
+    """Float weight and bias of an ``nn.Linear``, a torch dynamic-int8 Linear, or low-rank
+    factors (``demo.compress.lowrank``, multiplied out: fused projections need one matrix)."""
+    if _factored(linear):
+        down, up = _weights(linear.down), _weights(linear.up)
+        return up[0] @ down[0], up[1]
     if isinstance(linear, nn.Linear):
         return linear.weight.detach().float(), (
             None if linear.bias is None else linear.bias.detach().float()
@@ -102,6 +106,17 @@ def _linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str) -> 
     return _float_linear(weight, bias, _DTYPES[precision])
 
 
+def _factored(module: nn.Module) -> bool:
+    return hasattr(module, "down") and hasattr(module, "up")
+
+
+def _projection(module: nn.Module, precision: str) -> nn.Module:
+    """``_linear`` of a layer that stands alone; low-rank factors stay two thin linears."""
+    if _factored(module):
+        return nn.Sequential(_projection(module.down, precision), _projection(module.up, precision))
+    return _linear(*_weights(module), precision)
+
+
 class _EncoderLayer(nn.Module):
     def __init__(self, layer, heads: int, precision: str) -> None:
         super().__init__()
@@ -112,9 +127,9 @@ class _EncoderLayer(nn.Module):
         # The attention scale is folded into the query projection.
         qkv = _fused(attn.q_proj, attn.k_proj, attn.v_proj, scale_first=attn.scaling)
         self.qkv = _linear(*qkv, precision)
-        self.out = _linear(*_weights(attn.out_proj), precision)
-        self.fc1 = _linear(*_weights(layer.fc1), precision)
-        self.fc2 = _linear(*_weights(layer.fc2), precision)
+        self.out = _projection(attn.out_proj, precision)
+        self.fc1 = _projection(layer.fc1, precision)
+        self.fc2 = _projection(layer.fc2, precision)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, dim = x.shape
@@ -142,15 +157,15 @@ class _DecoderLayer(nn.Module):
         self.ln3 = _layer_norm(layer.final_layer_norm)
         qkv = _fused(attn.q_proj, attn.k_proj, attn.v_proj, scale_first=attn.scaling)
         self.qkv = _linear(*qkv, precision)
-        self.out = _linear(*_weights(attn.out_proj), precision)
+        self.out = _projection(attn.out_proj, precision)
         self.cross_q = _linear(*_fused(cross.q_proj, scale_first=cross.scaling), precision)
         # Cross keys/values are computed once per window over 1500 positions: a real matmul,
         # done at the encoder's precision.
         self.cross_dtype = _DTYPES[cross_precision]
         self.cross_kv = _linear(*_fused(cross.k_proj, cross.v_proj), cross_precision)
-        self.cross_out = _linear(*_weights(cross.out_proj), precision)
-        self.fc1 = _linear(*_weights(layer.fc1), precision)
-        self.fc2 = _linear(*_weights(layer.fc2), precision)
+        self.cross_out = _projection(cross.out_proj, precision)
+        self.fc1 = _projection(layer.fc1, precision)
+        self.fc2 = _projection(layer.fc2, precision)
 
     def cross_keys_values(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, length, dim = encoded.shape

@@ -1,0 +1,320 @@
+"""Save a low-rank model (demo.compress.lowrank) as a folder and rebuild it on a fresh base.
+
+The folder holds ``lowrank_config.json`` (format, base model, targets, rank per module,
+parameter counts) and, for a fine-tuned model, ``lowrank_model.safetensors`` with all of its
+weights (tied weights once; fp32, or fp16 to halve it). Without weights the factors are the SVD
+of the freshly loaded base (an untrained factorization, or the frozen factors of a LoRA run,
+whose ``adapter/`` lies beside the folder); a per-module fingerprint of the saved factors makes
+a different SVD (other base weights) fail loudly rather than mis-apply an adapter. Only
+safetensors load; a folder made for another base is refused in one sentence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from demo.compress.lowrank import (
+    CONSTRAIN_EVERY,
+    FFN_TARGETS,
+    Factorization,
+    LowRankConfig,
+    LowRankLinear,
+    _set_module,
+    _unwrap,
+    _weight,
+    count_parameters,
+    factorization_of,
+    lowrank_modules,
+)
+from demo.errors import CompressionError
+
+CONFIG_FILE = "lowrank_config.json"
+WEIGHTS_FILE = "lowrank_model.safetensors"
+FOLDER = "lowrank"  # a training run saves its low-rank model in <run>/lowrank/
+ADAPTER_BESIDE = "adapter"  # a LoRA run's adapter, beside lowrank/ (training.runs.ADAPTER_DIR)
+FORMAT = "lowrank-v1"
+PROBE_SEED = 0  # the fixed random vector the SVD fingerprint projects each factor on
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+SAVE_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _fingerprint(down: torch.Tensor) -> str:
+    """Signs of each row of A projected on a fixed random vector, as hex: a sign flip or a
+    reordering of singular vectors changes it."""
+    generator = torch.Generator().manual_seed(PROBE_SEED)
+    probe = torch.randn(down.shape[1], generator=generator, dtype=torch.float64)
+    bits = "".join("1" if v > 0 else "0" for v in (down.detach().cpu().double() @ probe))
+    return f"{int(bits, 2):0{(len(bits) + 3) // 4}x}"
+
+
+def _tied_keys(model: nn.Module) -> set[str]:
+    """State-dict keys whose tensor is another key's (Whisper's proj_out is embed_tokens)."""
+    seen: set[int] = set()
+    tied = set()
+    for key, value in model.state_dict(keep_vars=True).items():
+        if value.numel() and value.data_ptr() in seen:
+            tied.add(key)
+        seen.add(value.data_ptr())
+    return tied
+
+
+def _is_peft(model: nn.Module) -> bool:
+    return hasattr(model, "get_base_model") or any(
+        hasattr(m, "base_layer") for m in model.modules()
+    )
+
+
+def save_lowrank(
+    model: nn.Module,
+    folder: str | Path,
+    base_name: str,
+    *,
+    weights: bool = True,
+    dtype: str = "fp32",
+) -> Path:
+    """Write ``folder/lowrank_config.json`` and, with ``weights``, the model's safetensors.
+
+    ``weights=False`` saves only the structure (the factors are the SVD of ``base_name``):
+    enough for an untrained factorization or the frozen factors of a LoRA run, whose adapter
+    is saved beside it. ``dtype="fp16"`` halves the weights file. Returns the folder.
+    """
+    from demo.provenance import write_json_atomic
+
+    if dtype not in SAVE_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(SAVE_DTYPES)}, not {dtype!r}.")
+    record = factorization_of(model)
+    peft = _is_peft(model)
+    if weights and peft:
+        raise CompressionError(
+            "This model carries a PEFT adapter: save the adapter with save_pretrained and the "
+            "factors with weights=False, or merge the adapter first."
+        )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = _unwrap(model)
+    config = {
+        "format": FORMAT,
+        "base_model": base_name,
+        **record.summary(),
+        "modules": record.modules,
+        "weights": WEIGHTS_FILE if weights else None,
+        "dtype": dtype if weights else None,
+        "adapter": peft,  # a LoRA run: its adapter/ folder lies beside this one
+        "fingerprints": None
+        if weights
+        else {n: _fingerprint(_weight(m.down)) for n, m in lowrank_modules(base).items()},
+    }
+    if weights:
+        from safetensors.torch import save_file
+
+        tied = _tied_keys(base)
+        cast = SAVE_DTYPES[dtype]
+        state = {
+            k: (v.to(cast) if v.is_floating_point() else v).detach().cpu().contiguous()
+            for k, v in base.state_dict().items()
+            if k not in tied
+        }
+        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT, "base": base_name})
+    write_json_atomic(folder / CONFIG_FILE, config)
+    return folder
+
+
+def lowrank_folder(path: str | Path) -> Path:
+    """The folder holding ``lowrank_config.json``: ``path`` itself or ``path/lowrank``."""
+    path = Path(path)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    if (path / FOLDER / CONFIG_FILE).is_file():
+        return path / FOLDER
+    raise CompressionError(f"{path} holds no {CONFIG_FILE}; it is not a low-rank model folder.")
+
+
+def read_lowrank_config(folder: str | Path) -> dict[str, Any]:
+    """The saved config as a dict, or one sentence saying what is wrong with it."""
+    path = lowrank_folder(folder) / CONFIG_FILE
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise CompressionError(f"{path} is too large to be a low-rank config.")
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CompressionError(f"{path} is not valid JSON (cut off while saving?).") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CompressionError(f"{path} is not a {FORMAT} low-rank config.")
+    modules = config.get("modules")
+    if (
+        not isinstance(config.get("base_model"), str)
+        or not isinstance(modules, dict)
+        or not all(
+            isinstance(m, dict) and {"in", "out", "rank"} <= set(m) for m in modules.values()
+        )
+    ):
+        raise CompressionError(f"{path} lacks its base model or module ranks; re-save it.")
+    return config
+
+
+def _config_of(saved: dict[str, Any], path: Path) -> LowRankConfig:
+    try:
+        return LowRankConfig(
+            targets=tuple(saved.get("targets") or FFN_TARGETS),
+            rank_fraction=saved.get("rank_fraction"),
+            rank=saved.get("rank"),
+            orthogonal=bool(saved.get("orthogonal", True)),
+            constrain_every=int(saved.get("constrain_every", CONSTRAIN_EVERY)),
+        )
+    except (TypeError, ValueError) as exc:
+        raise CompressionError(f"{path} has an unusable setting ({exc}); re-save it.") from exc
+
+
+def _load_weights(base: nn.Module, path: Path, made_for: str) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CompressionError(f"{path} is not a readable safetensors file (cut off?).") from exc
+    current = base.state_dict()
+    missing = set(current) - _tied_keys(base) - set(state)
+    wrong = [k for k in state if k not in current or current[k].shape != state[k].shape]
+    if missing or wrong:
+        example = sorted(missing or wrong)[0]
+        raise CompressionError(
+            f"{path.parent} doesn't fit this model (e.g. {example}); it was made for {made_for}."
+        )
+    device = next(base.parameters()).device
+    state = {k: v.to(device, current[k].dtype) for k, v in state.items()}
+    base.load_state_dict(state, strict=False)
+
+
+def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = None) -> nn.Module:
+    """Rebuild a saved factorization on a freshly loaded base and load its weights, in place.
+
+    Refuses a folder made for another base (``base_name``, when given, or any module's shape).
+    """
+    folder = lowrank_folder(folder)
+    saved = read_lowrank_config(folder)
+    made_for = saved["base_model"]
+    if base_name is not None and made_for != base_name:
+        raise CompressionError(
+            f"{folder} was made for {made_for}, not {base_name}; load it on {made_for}."
+        )
+    base = _unwrap(model)
+    if lowrank_modules(base):
+        raise CompressionError("This model is factorized already; load a fresh base.")
+    present = dict(base.named_modules())
+    for name, shape in saved["modules"].items():
+        linear = present.get(name)
+        if not isinstance(linear, nn.Linear) or (linear.in_features, linear.out_features) != (
+            shape["in"],
+            shape["out"],
+        ):
+            raise CompressionError(
+                f"{folder} doesn't fit this model (its {name} differs); it was made for {made_for}."
+            )
+    before = count_parameters(base)
+    for name, shape in saved["modules"].items():
+        linear = present[name]
+        if saved.get("weights"):  # the file overwrites them: skip the SVD
+            like = {"dtype": linear.weight.dtype, "device": linear.weight.device}
+            args = (shape["in"], shape["out"], shape["rank"], linear.bias is not None)
+            _set_module(base, name, LowRankLinear(*args, **like))
+        else:
+            _set_module(base, name, LowRankLinear.from_linear(linear, shape["rank"]))
+    if saved.get("weights"):
+        _load_weights(base, folder / WEIGHTS_FILE, made_for)
+    else:
+        _check_fingerprints(base, saved.get("fingerprints") or {}, folder)
+    config = _config_of(saved, folder / CONFIG_FILE)
+    record = Factorization(config, saved["modules"], before, count_parameters(base))
+    base.lowrank_factorization = record
+    return model
+
+
+def _check_fingerprints(base: nn.Module, fingerprints: dict[str, str], folder: Path) -> None:
+    for name, module in lowrank_modules(base).items():
+        expected = fingerprints.get(name)
+        if expected is not None and _fingerprint(_weight(module.down)) != expected:
+            raise CompressionError(
+                f"The SVD of {name} here differs from the one {folder} was trained on (other "
+                "base weights?); its adapter would not fit."
+            )
+
+
+def load_lowrank_whisper(
+    folder: str | Path, quant: str = "auto", device: str = "auto", adapter: str | None = None
+):
+    """A ``demo.models.LoadedModel`` of a saved low-rank Whisper: base, factors, then the
+    LoRA adapter saved beside them (if any, merged), then the quantization's post-load step."""
+    from demo.adapters import apply_adapter, check_adapter_dir
+    from demo.measure import Measurements, measure, weights_footprint_mb
+    from demo.models import LoadedModel, ModelSpec, load_whisper_base
+    from demo.quant import post_load, resolve_quant
+
+    folder = lowrank_folder(folder)
+    saved = read_lowrank_config(folder)
+    if adapter is None and saved.get("adapter"):
+        adapter = str(folder.parent / ADAPTER_BESIDE)
+    spec = ModelSpec("asr", saved["base_model"], quant, adapter, device).resolved()
+    mode = resolve_quant(spec.quant, "asr", spec.device)
+    if mode.bnb:
+        raise CompressionError(
+            "bitsandbytes modes quantize while loading, before the factors exist; pick full, "
+            "fp32, bf16, dynamic-int8 or fast-int8 for a low-rank model."
+        )
+    entry = spec.entry()
+    measurements = Measurements()
+    with measure("load", measurements):
+        model, processor = load_whisper_base(entry, mode, spec.device)
+        load_lowrank(folder, model, entry.name)
+        if adapter is not None:
+            checked = check_adapter_dir(adapter, entry)
+            model = apply_adapter(model, checked, entry.name, merge=True)
+        model = post_load(mode, model)
+        model.eval()
+    notes = [mode.note] if mode.note else []
+    return LoadedModel(
+        spec, model, processor, entry, weights_footprint_mb(model), measurements, notes
+    )
+
+
+@dataclass(frozen=True)
+class LowRankInfo:
+    label: str  # what a dropdown shows: run id, rank, how it was trained
+    path: Path  # the folder holding lowrank_config.json
+    base: str  # the base model it was made for
+    adapter: Path | None  # the LoRA adapter beside it (LoRA on the factors), if any
+
+
+def list_lowrank(root: str | Path, base: str | None = None) -> list[LowRankInfo]:
+    """Low-rank models under ``root/<run>/lowrank/`` that can load (optionally for one base).
+
+    Folders whose weights file or adapter is absent (weights are not committed) are left out,
+    as are links leading out of ``root``.
+    """
+    root = Path(root)
+    found: list[LowRankInfo] = []
+    for config_file in sorted(root.glob(f"*/{FOLDER}/{CONFIG_FILE}")) if root.is_dir() else []:
+        folder = config_file.parent
+        if not folder.resolve().is_relative_to(root.resolve()):
+            continue
+        try:
+            saved = read_lowrank_config(folder)
+        except CompressionError:
+            continue
+        adapter = folder.parent / ADAPTER_BESIDE if saved.get("adapter") else None
+        missing = (saved.get("weights") and not (folder / WEIGHTS_FILE).is_file()) or (
+            adapter is not None and not adapter.is_dir()
+        )
+        if missing or (base is not None and saved["base_model"] != base):
+            continue
+        how = "LoRA" if adapter else "fine-tuned" if saved.get("weights") else "untrained"
+        ranks = "/".join(str(r) for r in saved.get("ranks", []))
+        label = f"{folder.parent.name} (low-rank r={ranks}, {how})"
+        found.append(LowRankInfo(label, folder, saved["base_model"], adapter))
+    return found

@@ -1,0 +1,317 @@
+"""Semi-orthogonal low-rank Whisper (demo.compress.lowrank) on the real tiny.en.
+
+The constraint step, the SVD initialisation, transcription at full and at quarter rank, save
+and reload, refusal of a checkpoint made for another base, and 3-step training runs through the
+real loop (constraint on, constraint off, LoRA on the frozen factors) on espeak-ng clips.
+"""
+
+import copy
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import JFK_TEXT
+
+from demo.compress.lowrank import (
+    LowRankConfig,
+    LowRankLinear,
+    constrain_matrix,
+    count_parameters,
+    factorize,
+    lowrank_modules,
+    matrix_orthogonality_error,
+    orthogonality_error,
+    parameter_counts,
+)
+from demo.compress.lowrank_io import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    list_lowrank,
+    load_lowrank,
+    load_lowrank_whisper,
+    read_lowrank_config,
+    save_lowrank,
+)
+from demo.errors import CompressionError
+
+TINY_PARAMS = 37_760_256  # tiny.en, tied output projection counted once
+TINY_QUARTER_PARAMS = 31_272_192  # fc1/fc2 at r = 96: 16 x (1536 x 384 -> 96 x 1920)
+SENTENCES = [
+    "the old farmer carried a wooden chair near the river",
+    "my younger sister painted the red bicycle in the kitchen",
+    "a tired doctor found some fresh bread at the market",
+    "the quiet teacher opened the garden gate before dinner",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from demo.models import ModelSpec, load_model
+
+    return load_model(ModelSpec("asr", "tiny.en", "fp32", device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def jfk(jfk_path):
+    from demo.audio import load_audio
+
+    return load_audio(jfk_path)
+
+
+def _fresh_base():
+    from demo.asr.registry import get_whisper_model
+    from demo.models import load_whisper_base
+
+    model, _ = load_whisper_base(get_whisper_model("tiny.en"), "fp32", "cpu")
+    return model.eval()
+
+
+def _copy(loaded, config: LowRankConfig, max_new_tokens: int | None = None):
+    model = copy.deepcopy(loaded.model)
+    factorize(model, config)
+    if max_new_tokens is not None:
+        model.generation_config.max_new_tokens = max_new_tokens
+    return replace(loaded, model=model.eval())
+
+
+def _logits(model, loaded, audio) -> torch.Tensor:
+    features = loaded.processor.feature_extractor(
+        audio, sampling_rate=16000, return_tensors="pt"
+    ).input_features
+    prompt = torch.tensor([[50257, 50362, 400, 370]])  # <|startoftranscript|> <|notimestamps|>
+    with torch.no_grad():
+        return model(input_features=features, decoder_input_ids=prompt).logits
+
+
+# ----------------------------------------------------------------------------- the mechanism
+
+
+@pytest.mark.parametrize("shape, steps", [((64, 256), 20), ((32, 32), 40)])
+def test_constraint_drives_a_random_matrix_to_a_scaled_semi_orthogonal_one(shape, steps):
+    torch.manual_seed(0)
+    a = torch.randn(*shape) * 0.05
+    before = matrix_orthogonality_error(a)
+    for _ in range(steps):
+        constrain_matrix(a)
+    after = matrix_orthogonality_error(a)
+    assert before > 1.0
+    assert after < 1e-4 * before  # four orders of magnitude
+    p = a @ a.T
+    alpha2 = float(p.diagonal().mean())
+    assert torch.allclose(p, alpha2 * torch.eye(shape[0]), atol=1e-4 * alpha2)
+    assert 0.01 < alpha2 < 1.0  # the scale floats: not forced to 1
+
+
+def test_svd_at_full_rank_reproduces_the_weight(tiny):
+    fc1 = tiny.model.model.encoder.layers[0].fc1
+    factors = LowRankLinear.from_linear(fc1, 384)
+    assert torch.allclose(factors.dense_weight(), fc1.weight, atol=1e-5)
+    a = factors.down.weight
+    assert torch.allclose(a @ a.T, torch.eye(384), atol=1e-5)
+    x = torch.randn(3, 384)
+    assert torch.allclose(factors(x), fc1(x), atol=1e-4)
+    assert torch.equal(factors.up.bias, fc1.bias)
+
+
+def test_factorize_counts_match_the_architecture(tiny):
+    config = LowRankConfig(rank_fraction=0.25)
+    counted = parameter_counts(tiny.model, config)
+    assert counted["params_before"] == TINY_PARAMS
+    assert counted["params_after"] == TINY_QUARTER_PARAMS
+    attention = LowRankConfig(targets=("fc1", "fc2", "q_proj"), rank_fraction=0.25)
+    assert parameter_counts(tiny.model, attention)["params_after"] < TINY_QUARTER_PARAMS
+    with pytest.raises(CompressionError, match="smaller side"):
+        parameter_counts(tiny.model, LowRankConfig(rank_fraction=1.5))
+    with pytest.raises(CompressionError, match="No linear layer named"):
+        factorize(copy.deepcopy(tiny.model), LowRankConfig(targets=("ffn",)))
+
+
+# ----------------------------------------------------------------------------- transcription
+
+
+def test_full_rank_factorization_transcribes_jfk_exactly_as_the_original(tiny, jfk):
+    from demo.asr import transcribe
+
+    original = transcribe(tiny, jfk).text
+    factorized = _copy(tiny, LowRankConfig(rank_fraction=1.0))
+    assert len(lowrank_modules(factorized.model)) == 16
+    assert orthogonality_error(factorized.model) < 1e-4
+    assert transcribe(factorized, jfk).text == original
+    assert "ask not what your country can do for you" in original
+
+
+def test_quarter_rank_still_loads_and_transcribes(tiny, jfk):
+    from demo.asr import transcribe
+    from demo.measure import weights_footprint_mb
+    from demo.metrics import wer
+
+    # Untrained, r = d/4 loses the words (the paper fine-tunes): cap the loop it falls into.
+    factorized = _copy(tiny, LowRankConfig(rank_fraction=0.25), max_new_tokens=40)
+    assert count_parameters(factorized.model) == TINY_QUARTER_PARAMS
+    assert weights_footprint_mb(factorized.model) < 0.85 * tiny.weights_mb
+    text = transcribe(factorized, jfk).text
+    print(f"untrained r=d/4 fp32 WER on jfk: {100 * wer(JFK_TEXT, text):.1f}%  {text[:60]!r}")
+    assert isinstance(text, str) and wer(JFK_TEXT, text) >= 0
+
+
+def test_the_app_modes_quantize_after_factorizing(tiny, jfk, tmp_path):
+    from demo.asr import transcribe
+    from demo.metrics import wer
+
+    full_rank = _copy(tiny, LowRankConfig(rank_fraction=1.0))
+    save_lowrank(full_rank.model, tmp_path / "lowrank", "tiny.en", weights=False)
+    for quant in ("dynamic-int8", "fast-int8"):
+        loaded = load_lowrank_whisper(tmp_path / "lowrank", quant=quant, device="cpu")
+        assert loaded.spec.quant == quant and loaded.entry.name == "tiny.en"
+        assert wer(JFK_TEXT, transcribe(loaded, jfk).text) < 0.05  # int8 may move a comma
+    with pytest.raises(CompressionError, match="bitsandbytes"):
+        load_lowrank_whisper(tmp_path / "lowrank", quant="nf4", device="cpu")
+
+
+# ----------------------------------------------------------------------------- save and load
+
+
+def test_save_and_reload_give_identical_logits(tiny, jfk, tmp_path):
+    factorized = _copy(tiny, LowRankConfig(rank_fraction=0.25))
+    model = factorized.model
+    with torch.no_grad():  # stand in for training: weights that the SVD would not give
+        for module in lowrank_modules(model).values():
+            module.down.weight.add_(0.01 * torch.randn_like(module.down.weight))
+        model.model.encoder.layers[0].self_attn.q_proj.weight.mul_(1.1)
+    folder = save_lowrank(model, tmp_path / "fp32", "tiny.en")
+    saved = read_lowrank_config(folder)
+    assert saved["base_model"] == "tiny.en" and saved["ranks"] == [96]
+    assert saved["params_after"] == TINY_QUARTER_PARAMS
+    assert set(saved["modules"]) == set(lowrank_modules(model))
+    reloaded = load_lowrank(folder, _fresh_base(), "tiny.en")
+    expected = _logits(model, tiny, jfk)
+    assert torch.equal(_logits(reloaded, tiny, jfk), expected)
+
+    half = save_lowrank(model, tmp_path / "fp16", "tiny.en", dtype="fp16")
+    size = (half / WEIGHTS_FILE).stat().st_size
+    assert size < 0.55 * (folder / WEIGHTS_FILE).stat().st_size
+    assert size < 70 * 2**20  # 31.3 M parameters in fp16: ~60 MiB
+    from_half = _logits(load_lowrank(half, _fresh_base()), tiny, jfk)
+    assert torch.allclose(from_half, expected, atol=0.05 * float(expected.abs().max()))
+
+
+def test_a_checkpoint_for_another_base_is_refused_in_one_sentence(tiny, tmp_path):
+    factorized = _copy(tiny, LowRankConfig(rank_fraction=0.25))
+    folder = save_lowrank(factorized.model, tmp_path / "lowrank", "tiny.en")
+    with pytest.raises(CompressionError, match="made for tiny.en, not base"):
+        load_lowrank(folder, _fresh_base(), "base")
+    from demo.asr.registry import get_whisper_model
+    from demo.models import load_whisper_base
+
+    base, _ = load_whisper_base(get_whisper_model("base"), "fp32", "cpu")
+    with pytest.raises(CompressionError, match="doesn't fit this model") as error:
+        load_lowrank(folder, base)  # no name given: the shapes tell
+    assert "made for tiny.en" in str(error.value) and "\n" not in str(error.value)
+    (folder / WEIGHTS_FILE).write_bytes(b"not a safetensors file")
+    with pytest.raises(CompressionError, match="not a readable safetensors"):
+        load_lowrank(folder, _fresh_base())
+    (folder / CONFIG_FILE).write_text("{")
+    with pytest.raises(CompressionError, match="not valid JSON"):
+        load_lowrank(folder, _fresh_base())
+
+
+def test_structure_only_folder_refuses_a_base_whose_svd_differs(tiny, tmp_path):
+    factorized = _copy(tiny, LowRankConfig(rank=16, targets=("encoder.layers.0.fc1",)))
+    folder = save_lowrank(factorized.model, tmp_path / "lowrank", "tiny.en", weights=False)
+    assert not (folder / WEIGHTS_FILE).exists()
+    rebuilt = load_lowrank(folder, _fresh_base(), "tiny.en")
+    name = "model.encoder.layers.0.fc1"
+    assert torch.equal(
+        lowrank_modules(rebuilt)[name].down.weight,
+        lowrank_modules(factorized.model)[name].down.weight,
+    )
+    other = _fresh_base()
+    with torch.no_grad():
+        other.model.encoder.layers[0].fc1.weight.add_(0.05 * torch.randn(1536, 384))
+    with pytest.raises(CompressionError, match="SVD of model.encoder.layers.0.fc1"):
+        load_lowrank(folder, other, "tiny.en")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    """4 espeak-ng clips: 3 train, 1 validation."""
+    from demo.audio import synthesize_speech
+
+    folder = tmp_path_factory.mktemp("lowrank-speech")
+    rows = []
+    for i, text in enumerate(SENTENCES):
+        synthesize_speech(text, folder / f"clip{i}.wav", words_per_minute=170)
+        rows.append(
+            {"audio": f"clip{i}.wav", "text": text, "split": "validation" if i == 3 else "train"}
+        )
+    path = folder / "manifest.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _train(manifest: Path, out: Path, *flags: str, steps: int = 3) -> Path:
+    from training.train_asr import main
+
+    argv = [
+        "--train", str(manifest), "--output-dir", str(out), "--max-steps", str(steps),
+        "--batch-size", "1", "--max-new-tokens", "8", "--device", "cpu", "--compress", "lowrank",
+        *flags,
+    ]  # fmt: skip
+    assert main(argv) == 0
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    return run
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_full_fine_tune_with_the_constraint_runs_through_the_loop(manifest, tmp_path, jfk):
+    from demo.asr import transcribe
+
+    run = _train(manifest, tmp_path / "on", "--method", "full", "--constrain-every", "1")
+    info = json.loads((run / "run.json").read_text())
+    assert info["system"] == "lowrank" and "lowrank-full" in info["run_id"]
+    assert info["extra"]["lowrank"]["ranks"] == [96]
+    assert info["total_params"] == TINY_QUARTER_PARAMS
+    lines = _metrics(run)
+    assert len(lines) == 2 and all("orthogonality_error" in line for line in lines)
+    trained = lines[-1]["orthogonality_error"]
+    assert trained < 1e-4  # re-imposed after each of the 3 steps
+    assert not (run / "checkpoint-final").exists()
+    (listed,) = list_lowrank(tmp_path / "on", base="tiny.en")
+    assert listed.adapter is None and "r=96, fine-tuned" in listed.label
+    loaded = load_lowrank_whisper(run, quant="fp32", device="cpu")
+    assert orthogonality_error(loaded.model) == pytest.approx(trained, rel=0.1, abs=1e-6)
+    assert isinstance(transcribe(loaded, jfk).text, str)
+
+    # The ablation: plain SVD factors, no constraint; A drifts away from orthonormal.
+    ablation = _train(manifest, tmp_path / "off", "--method", "full", "--no-orthogonal", steps=2)
+    drifted = _metrics(ablation)[-1]["orthogonality_error"]
+    assert drifted > 10 * trained
+
+
+def test_lora_on_the_frozen_factors_saves_a_small_run_that_reloads(manifest, tmp_path, jfk):
+    from demo.adapters import list_adapters
+    from demo.asr import transcribe
+
+    run = _train(manifest, tmp_path, "--method", "lora", "--lr", "1e-3", steps=2)
+    info = json.loads((run / "run.json").read_text())
+    assert info["system"] == "lowrank" and info["method"] == "lora"
+    adapter = json.loads((run / "adapter" / "adapter_config.json").read_text())
+    assert set(adapter["target_modules"]) == {"down", "up"}
+    saved = read_lowrank_config(run / "lowrank")
+    assert saved["weights"] is None and saved["adapter"] is True
+    assert sum(f.stat().st_size for f in run.rglob("*") if f.is_file()) < 5 * 2**20
+    assert list_adapters(tmp_path) == []  # its adapter fits the factors, not plain tiny.en
+    (listed,) = list_lowrank(tmp_path)
+    assert listed.adapter == run / "adapter" and listed.base == "tiny.en"
+    loaded = load_lowrank_whisper(run, quant="fp32", device="cpu")
+    assert count_parameters(loaded.model) == TINY_QUARTER_PARAMS  # merged back into the factors
+    assert isinstance(transcribe(loaded, jfk).text, str)
+    assert orthogonality_error(loaded.model) > 1e-4  # the merged adapter moved the down factors

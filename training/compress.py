@@ -1,0 +1,74 @@
+"""Compression before training (``--compress``): change the base's structure, then train it.
+
+Each method is a function ``(model, config, entry) -> (model, CompressionHooks)``, registered
+in ``COMPRESSIONS``; ``training.modeling.make_trainable`` runs it after loading the base and
+before any adapter, and the loop calls the hooks (``TrainableModel`` carries them): after each
+optimizer step, for extra fields of each metrics line, for run.json, and to save the model.
+
+- ``lowrank`` (demo.compress.lowrank): fc1/fc2 (by default) become semi-orthogonal low-rank
+  factors; a full fine-tune re-imposes the constraint every ``--constrain-every`` steps and
+  saves ``<run>/lowrank/`` (config + safetensors); with LoRA on the frozen factors only the
+  config is saved beside ``adapter/`` (the factors are the SVD of the base).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class CompressionHooks:
+    """What a compression method asks of the training loop (every field optional)."""
+
+    after_optimizer_step: Callable[[int], None] | None = None  # steps taken, this one included
+    metrics: Callable[[], dict[str, Any]] | None = None  # extra fields of each metrics line
+    run_fields: dict[str, Any] = field(default_factory=dict)  # RunInfo fields: system, extra
+    # (run folder, final) -> True when it saved the model's weights itself (the loop then skips
+    # its own save of a full fine-tune; adapters are always saved by the loop).
+    save_outputs: Callable[[Path, bool], bool] | None = None
+
+
+def _lowrank(model, config, entry):
+    from demo.compress.lowrank import constrain, factorize, orthogonality_error
+    from demo.compress.lowrank_io import FOLDER, save_lowrank
+
+    lowrank = config.lowrank_config()
+    model, record = factorize(model, lowrank)
+    full = config.method == "full"
+    every = lowrank.constrain_every
+
+    def after_step(steps: int) -> None:
+        if steps % every == 0:
+            constrain(model)
+
+    def save(run_dir: Path, final: bool) -> bool:
+        # A full fine-tune's weights once, at the end (like save_pretrained in the loop); the
+        # structure of a LoRA run once too (its factors are frozen: the SVD of the base).
+        if final:
+            dtype = "fp16" if config.save_fp16 else "fp32"
+            save_lowrank(model, run_dir / FOLDER, entry.name, weights=full, dtype=dtype)
+        return full
+
+    hooks = CompressionHooks(
+        # With LoRA the factors are frozen: nothing moves A away from orthonormal.
+        after_optimizer_step=after_step if full and lowrank.orthogonal else None,
+        metrics=lambda: {"orthogonality_error": orthogonality_error(model)},
+        run_fields={"system": "lowrank", "extra": {"lowrank": record.summary()}},
+        save_outputs=save,
+    )
+    return model, hooks
+
+
+# --compress value -> method; "none" leaves the base as loaded.
+COMPRESSIONS: dict[str, Callable] = {"lowrank": _lowrank}
+
+
+def compress(model, config, entry) -> tuple[Any, CompressionHooks]:
+    """Apply the config's ``compress`` method (if any) to a freshly loaded base."""
+    name = getattr(config, "compress", "none")
+    if name == "none":
+        return model, CompressionHooks()
+    return COMPRESSIONS[name](model, config, entry)
