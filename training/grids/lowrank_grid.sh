@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Low-rank Whisper (Prasad et al. 2024) on the ASR grid's corpus: the original fine-tuned
+# (the ASR grid's full run, plus fp32 LoRA here), and the d/4 factorized model fine-tuned with
+# the semi-orthogonal constraint, without it (plain SVD, the ablation), and with LoRA on its
+# frozen factors. Untrained arms are scored by bench.score_asr at the end.
+#
+#   bash training/grids/lowrank_grid.sh          # resumable: finished runs are skipped
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+CORPUS=${CORPUS:-data/aclsum-asr}
+SIZES=${SIZES:-"tiny.en"}
+EPOCHS=${EPOCHS:-4}
+COMMON=(--epochs "$EPOCHS" --batch-size 8 --eval-batch-size 8 --max-new-tokens 64 --device cpu)
+LOWRANK=(--compress lowrank --rank-fraction 0.25 --save-fp16)
+
+run() {  # run <run-id> <flags...>: train, or resume an unfinished run, or skip a finished one
+  local id=$1; shift
+  local info="checkpoints/$id/run.json"
+  if [ -f "$info" ] && grep -q '"status": "completed"' "$info"; then
+    echo "== $id: completed, skipped"; return
+  fi
+  if [ -f "$info" ]; then
+    echo "== $id: resuming"; "$PY" -m training.train_asr --resume "checkpoints/$id"
+  else
+    echo "== $id"; "$PY" -m training.train_asr --train "$CORPUS/manifest.jsonl" --run-id "$id" \
+      "${COMMON[@]}" "$@"
+  fi
+}
+
+for model in $SIZES; do
+  run "asr-$model-lora-sci" --model "$model" --method lora --precision fp32
+  run "lowrank-$model-full-orth-sci" --model "$model" --method full "${LOWRANK[@]}"
+  run "lowrank-$model-full-svd-sci" --model "$model" --method full "${LOWRANK[@]}" --no-orthogonal
+  run "lowrank-$model-lora-sci" --model "$model" --method lora "${LOWRANK[@]}"
+done
