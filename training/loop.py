@@ -59,7 +59,13 @@ class TaskData:
 
 
 class Task(Protocol):
-    """What differs between ASR and summarization; the loop does the rest."""
+    """What differs between ASR and summarization; the loop does the rest.
+
+    A task may also define ``make_trainable(model, processor, entry, config, total_steps) ->
+    TrainableModel``: the loop then calls it instead of ``training.modeling.make_trainable``,
+    so a research system that rebuilds the loaded base (``training.train_latent``) trains in
+    this same loop. Its model needs ``forward(**batch).loss`` and ``save_pretrained(folder)``.
+    """
 
     name: str  # "asr" or "summarization" (run.json's task)
     config_cls: type  # the config dataclass, to rebuild a run's config on --resume
@@ -232,7 +238,11 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
 
-    trainable = make_trainable(model, processor, entry, config, task.name, total_steps)
+    build = getattr(task, "make_trainable", None)
+    if build is not None:
+        trainable = build(model, processor, entry, config, total_steps)
+    else:
+        trainable = make_trainable(model, processor, entry, config, task.name, total_steps)
     optimizer = torch.optim.AdamW(
         [p for p in trainable.model.parameters() if p.requires_grad],
         lr=config.lr,

@@ -1,0 +1,1 @@
+"""Model compression research systems: low-rank factorization and latent-space compression."""
