@@ -103,7 +103,8 @@ class RunInfo:
         for name, f in names.items():
             if values.get(name) is None and f.default_factory is not dataclasses.MISSING:
                 values[name] = f.default_factory()
-        return cls(**values, extra=extra)
+        values["extra"] = extra
+        return cls(**values)
 
 
 def mode_label(method: str | None, precision: str | None) -> str | None:
