@@ -69,7 +69,9 @@ class Row:
     transcribe_s: float | None = None  # all clips, encoder + decoding, minimum over rounds
     encoder_s: float | None = None  # the encoder's part, timed alone in the same rounds
     decoder_s: float | None = None  # transcribe - encoder
-    decoder_ratio: float | None = None  # to the original's decoder time
+    tokens: int | None = None  # output positions over all clips (prompt included)
+    decoder_ms_per_token: float | None = None  # decoder_s per output position
+    decoder_ratio: float | None = None  # per-token decoder time, to the original's
     example: str | None = None  # the first clip's transcript
 
 
@@ -151,15 +153,17 @@ def measure_base(name: str, runs: list[Path], clips, options) -> list[Row]:
     totals: dict[str, list[float]] = {key: [] for key in models}
     encoders: dict[str, list[float]] = {key: [] for key in timed}
     texts: dict[str, list[str]] = {}
+    tokens: dict[str, int] = {}
     with torch.no_grad():
         for _ in range(options.repeats):
             for key, model in models.items():
-                outputs, total, encoder = [], 0.0, 0.0
+                outputs, total, encoder, positions = [], 0.0, 0.0, 0
                 for feature in features:
                     start = time.perf_counter()
                     ids = model.generate(input_features=feature, **kwargs)
                     total += time.perf_counter() - start
                     outputs += processor.batch_decode(ids, skip_special_tokens=True)
+                    positions += int(ids.shape[-1])
                     if key in encoders:
                         encode = original.get_encoder() if key == "original" else model.encoder
                         start = time.perf_counter()
@@ -169,6 +173,7 @@ def measure_base(name: str, runs: list[Path], clips, options) -> list[Row]:
                 if key in encoders:
                     encoders[key].append(encoder)
                 texts[key] = [text.strip() for text in outputs]
+                tokens[key] = positions
     for key, row in rows.items():
         scores = asr_scores(references, texts[key], language="en")
         row.wer, row.cer = round(scores["wer"], 4), round(scores["cer"], 4)
@@ -177,10 +182,13 @@ def measure_base(name: str, runs: list[Path], clips, options) -> list[Row]:
             row.transcribe_s = round(min(totals[key]), 3)
             row.encoder_s = round(min(encoders[key]), 3)
             row.decoder_s = round(row.transcribe_s - row.encoder_s, 3)
-    base = rows["original"].decoder_s
+            row.tokens = tokens[key]
+            row.decoder_ms_per_token = round(1000 * row.decoder_s / tokens[key], 3)
+    # Per token: an untrained decoder that runs to max_new_tokens would otherwise look slow.
+    base = rows["original"].decoder_ms_per_token
     for row in rows.values():
-        if row.decoder_s is not None and base:
-            row.decoder_ratio = round(row.decoder_s / base, 4)
+        if row.decoder_ms_per_token is not None and base:
+            row.decoder_ratio = round(row.decoder_ms_per_token / base, 4)
     return list(rows.values())
 
 
@@ -220,7 +228,9 @@ NOTES = [
     "trained (see each run's run.json for its data and steps).",
     "WER/CER: corpus-level, normalised (demo.metrics.asr_scores).",
     "Times: batch 1 per clip, summed over the clips, minimum over interleaved rounds; "
-    "encoder_s is the encoder timed alone in the same rounds; decoder_s = transcribe - encoder.",
+    "encoder_s is the encoder timed alone in the same rounds; decoder_s = transcribe - encoder; "
+    "decoder_ratio compares decoder time per output position (an untrained decoder may run to "
+    "max_new_tokens).",
 ]
 
 
@@ -230,10 +240,12 @@ def main(argv: list[str] | None = None) -> None:
     options = from_args(LatentWhisperOptions, parser.parse_args(argv))
     path, rows = run(options, argv)
     for r in rows:
-        print(
-            f"{r['config']:60s} WER {r['wer']:.3f}  decoder {r['decoder_params'] or 0:>11,}  "
-            f"decode {r['decoder_s'] if r['decoder_s'] is not None else '-'} s"
-        )
+        params = f"{r['decoder_params'] / 1e6:.1f}M" if r["decoder_params"] else "-"
+        speed = r["decoder_ms_per_token"]
+        speed = f"{speed:.1f} ms/token" if speed is not None else "-"
+        fvu = r["reconstruction_fvu"]
+        fvu = f"  FVU {fvu:.3f}" if fvu is not None else ""
+        print(f"{r['config']:60s} WER {r['wer']:.3f}  decoder {params:>6s}  {speed}{fvu}")
     print(f"\nwritten: {path} (+ .csv)")
 
 

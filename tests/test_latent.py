@@ -216,6 +216,22 @@ def test_reconstruction_probe_trains_the_autoencoder_only(tiny_en, jfk_features)
     assert probe.pop_scores() == {}  # popped
 
 
+def test_training_config_says_what_to_give():
+    from training.train_latent import LatentAsrConfig, sweep
+
+    with pytest.raises(ValueError, match="--latent 256 or --sweep-latent"):
+        LatentAsrConfig(train="x.jsonl")
+    with pytest.raises(ValueError, match="needs --autoencoder"):
+        LatentAsrConfig(train="x.jsonl", stage="decoder")
+    with pytest.raises(ValueError, match="--method full"):
+        LatentAsrConfig(train="x.jsonl", latent=256, method="lora")
+    with pytest.raises(ValueError, match="unquantized"):  # the narrow decoder is rebuilt in float
+        LatentAsrConfig(train="x.jsonl", latent=256, precision="int8")
+    configs = sweep(LatentAsrConfig(train="x.jsonl", sweep_latent="320,128"))
+    assert [c.latent for c in configs] == [320, 128]
+    assert [c.run_id.split("-z")[1].split("-")[0] for c in configs] == ["320", "128"]
+
+
 def test_encoder_cache_skips_the_encoder_for_examples_it_has_seen():
     from training.train_latent import EncoderCache
 

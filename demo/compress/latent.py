@@ -339,10 +339,10 @@ def compress(model, latent: int, autoencoder: Autoencoder | None = None) -> Late
             f"decoder heads {original_heads} -> {heads}: {latent} is not divisible by "
             f"{original_heads}"
         )
-    dtype = next(model.parameters()).dtype
-    narrow = model_class(config)(config).to(dtype)
+    where = next(model.parameters())
+    narrow = model_class(config)(config).to(device=where.device, dtype=where.dtype)
     narrow.tie_weights()  # skipped at construction under no_init_weights (from_pretrained)
-    autoencoder = autoencoder.to(dtype)
+    autoencoder = autoencoder.to(device=where.device, dtype=where.dtype)
     inner = get_path(model, family.encoder_path)
     encoder = LatentEncoder(inner, autoencoder.encoder, family.passthrough)
     parent, _, name = family.encoder_path.rpartition(".")
