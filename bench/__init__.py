@@ -4,6 +4,10 @@
   faster-whisper on the same weights (``--quick`` for tiny.en on jfk.flac, greedy).
 - ``python -m bench.memory``: the thesis' memory table (Table 4.2) and trainable parameters
   under LoRA / AdaLoRA, measured on each Whisper size's real architecture.
+- ``python -m bench.latent``: latent-space compression (Alam Falaki & Gras) on BART, mBART and
+  T5 shapes with random weights: decoder size, generation time, fine-tuning memory.
+- ``python -m bench.latent_whisper``: trained latent-compressed Whisper runs beside the
+  original (real weights): WER, reconstruction error, decoder size and speed.
 - ``python -m bench.gpu``: batched fp16/bf16 transcription throughput on a CUDA GPU.
 - ``python -m bench.report``: ``assets/benchmarks.md`` from the result files.
 

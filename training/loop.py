@@ -64,11 +64,12 @@ class TaskData:
 class Task(Protocol):
     """What differs between ASR and summarization; the loop does the rest.
 
-    A task that is not a fine-tune of a registry model (a research system such as the
-    Q-Former bridge, ``train_bridge``) may also define ``build(config, device) ->
-    TrainableModel``, used instead of ``load_base`` + ``make_trainable``, and ``save_outputs
-    (model, run_dir, final)``, used instead of saving an adapter or full checkpoint. A model
-    whose output has a ``metrics`` dict (floats per batch) gets them averaged over the
+    A research system plugs in through optional methods: ``build(config, device) ->
+    TrainableModel`` replaces ``load_base`` + ``make_trainable`` (the Q-Former bridge,
+    ``train_bridge``); ``make_trainable(model, processor, entry, config, total_steps)``
+    replaces only ``training.modeling.make_trainable`` (a rebuilt base: ``train_latent``);
+    ``save_outputs(model, run_dir, final)`` replaces saving an adapter or full checkpoint. A
+    model whose output has a ``metrics`` dict (floats per batch) gets them averaged over the
     validation set into each metrics line.
     """
 
@@ -255,8 +256,11 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
     total_steps = config.max_steps or config.epochs * steps_per_epoch
 
+    wrap = getattr(task, "make_trainable", None)
     if build is not None:
         trainable = built
+    elif wrap is not None:
+        trainable = wrap(model, processor, entry, config, total_steps)
     else:
         trainable = make_trainable(model, processor, entry, config, task.name, total_steps)
     optimizer = torch.optim.AdamW(
