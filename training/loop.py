@@ -1,177 +1,43 @@
-"""The one training loop behind ``train_asr`` and ``train_summarizer``.
+"""The one training loop behind every training script.
 
 A task (ASR or summarization) says how to load its base, build its datasets, generate and
 score; everything else lives here: accelerate (one process or DDP under ``accelerate
 launch``), the optimizer and schedule, gradient accumulation, AdaLoRA's
 ``update_and_allocate(global_step)`` before ``zero_grad()``, evaluation with generation at
 epoch 0, every epoch and optionally every N steps, crash-safe resume, progress bars and the
-run folder. Only the main process writes files.
+run folder. Only the main process writes files. The task protocol and the session live in
+``training.session``, evaluation in ``training.evaluate``, resume state and saved outputs in
+``training.state``.
 """
 
 from __future__ import annotations
 
 import math
-import random
-import resource
 import sys
 import time
-import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
 
 from tqdm.auto import tqdm
 
-from demo.errors import DemoError
 from demo.measure import weights_footprint_mb
 from demo.options import from_dict, to_dict
 from demo.provenance import command_line, machine, now_iso, versions
-from demo.runinfo import VALIDATION_SPLIT, RunInfo, mode_label
+from demo.runinfo import RunInfo, mode_label
 from training.config import TrainConfig
-from training.data import IGNORE_INDEX, DataReport
+from training.evaluate import evaluate, evaluate_more
 from training.modeling import (
     TrainableModel,
-    adalora_allocator_state,
-    load_adalora_allocator_state,
     load_base,
-    load_trainable_state,
     make_trainable,
     precision_label,
-    trainable_state,
 )
-from training.runs import ADAPTER_DIR, FULL_MODEL_DIR, RunWriter, make_run_id, resolve_run_dir
+from training.runs import RunWriter, make_run_id, resolve_run_dir
+from training.session import EpochSampler, Session, Task, TaskData, TrainingError
+from training.state import restore_rng, resume, save_outputs, save_state
 
-MB = 1024 * 1024
-
-
-class TrainingError(DemoError):
-    """Training stopped for a reason the user can act on (out of memory, bad data...)."""
-
-
-@dataclass
-class TaskData:
-    train: Any  # map-style dataset
-    validation: Any  # map-style dataset
-    collate: Any  # collator turning items into a batch dict (with "references")
-    reports: dict[str, DataReport]
-    name: str  # dataset name for run.json
-    # More splits scored before training and once at the end (not every epoch): the corpus's
-    # test split, real speech. Split name -> map-style dataset.
-    evals: dict[str, Any] = field(default_factory=dict)
-
-
-class Task(Protocol):
-    """What differs between ASR and summarization; the loop does the rest.
-
-    A research system plugs in through optional methods: ``build(config, device) ->
-    TrainableModel`` replaces ``load_base`` + ``make_trainable`` (the Q-Former bridge,
-    ``train_bridge``); ``make_trainable(model, processor, entry, config, total_steps)``
-    replaces only ``training.modeling.make_trainable`` (a rebuilt base: ``train_latent``);
-    ``save_outputs(model, run_dir, final)`` replaces saving an adapter or full checkpoint. A
-    model whose output has a ``metrics`` dict (floats per batch) gets them averaged over the
-    validation set into each metrics line.
-    """
-
-    name: str  # "asr" or "summarization" (run.json's task)
-    config_cls: type  # the config dataclass, to rebuild a run's config on --resume
-
-    def data(self, config, processor, entry) -> TaskData: ...
-
-    def default_hparams(self, config, entry) -> tuple[float, int]:
-        """(learning rate, batch size) when the config leaves them out."""
-        ...
-
-    def prepare_batch(self, model, batch: dict) -> dict: ...
-
-    def generate(self, model, processor, entry, config, batch: dict) -> list[str]: ...
-
-    def score(self, config, references: list[str], predictions: list[str]) -> dict: ...
-
-    def run_fields(self, entry) -> dict[str, Any]:
-        """``size`` and ``family`` for run.json."""
-        ...
-
-
-class EpochSampler:
-    """Same order on every process and every restart: a permutation seeded by (seed, epoch),
-    started ``skip`` samples in when resuming mid-epoch.
-
-    It has no ``set_epoch`` on purpose: accelerate calls that with its own epoch counter,
-    which starts again at 0 in a resumed process.
-    """
-
-    def __init__(self, size: int, seed: int, shuffle: bool) -> None:
-        self.size, self.seed, self.shuffle = size, seed, shuffle
-        self.epoch, self.skip = 0, 0
-
-    def start(self, epoch: int, skip: int = 0) -> None:
-        self.epoch, self.skip = epoch, skip
-
-    def _order(self) -> list[int]:
-        order = list(range(self.size))
-        if self.shuffle:
-            random.Random(self.seed * 1_000_003 + self.epoch).shuffle(order)
-        return order[self.skip :]
-
-    def __iter__(self):
-        return iter(self._order())
-
-    def __len__(self) -> int:
-        return max(0, self.size - self.skip)
-
-
-@dataclass
-class Progress:
-    """Counters that a resume state carries."""
-
-    global_step: int = 0
-    epoch: int = 0  # the epoch being trained (0-based)
-    batches_done: int = 0  # micro-batches of this epoch already trained
-    metrics_lines: int = 0
-    train_seconds: float = 0.0  # training time, evaluation excluded, over all restarts
-    epoch_seconds: float = 0.0  # training time spent in the current epoch
-    interval_loss: float = 0.0  # train loss summed since the last evaluation (per micro-batch)
-    interval_batches: int = 0
-    interval_samples: int = 0
-    interval_seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class Session:
-    """Everything one run holds while it trains."""
-
-    config: TrainConfig
-    task: Task
-    accelerator: Any
-    writer: RunWriter
-    trainable: TrainableModel
-    model: Any  # prepared (possibly DDP-wrapped)
-    optimizer: Any
-    scheduler: Any
-    train_loader: Any
-    val_loader: Any
-    eval_loaders: dict[str, Any]  # split name -> loader, scored at step 0 and at the end
-    sampler: EpochSampler
-    batches_per_epoch: int
-    steps_per_epoch: int
-    total_steps: int
-    progress: Progress = field(default_factory=Progress)
-    pending_rng: dict[str, Any] | None = None  # RNG state to restore at the next batch
-
-    @property
-    def unwrapped(self):
-        return self.accelerator.unwrap_model(self.model)
-
-    @property
-    def main(self) -> bool:
-        return self.accelerator.is_main_process
-
-
-# ----------------------------------------------------------------------------- entry point
+__all__ = ["Task", "TaskData", "TrainingError", "run_training"]
 
 
 def run_training(config: TrainConfig, task: Task, accelerator=None) -> Path:
@@ -201,7 +67,7 @@ def run_training(config: TrainConfig, task: Task, accelerator=None) -> Path:
     writer = session.writer
     try:
         if resumed_from is not None:
-            _resume(session)
+            resume(session)
         _train(session)
     except torch.cuda.OutOfMemoryError as exc:
         writer.write_info(status="failed", ended_at=now_iso(), error="CUDA out of memory")
@@ -365,96 +231,12 @@ def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskDat
     return writer
 
 
-# ----------------------------------------------------------------------------- resume
-
-
-def _resume(session: Session) -> None:
-    """Load the latest resume state; drop metric lines written after it (they'll be redone)."""
-    writer, accelerator = session.writer, session.accelerator
-    state = RunWriter(writer.run_dir, enabled=False).load_resume()
-    keep = 0 if state is None else state["progress"]["metrics_lines"]
-    # Only the main process touches files; the others wait so they read a settled folder.
-    dropped = writer.truncate_metrics(keep)
-    accelerator.wait_for_everyone()
-    resumed = list(writer.info.resumed_at)
-    resumed.append(
-        {"at": now_iso(), "step": 0 if state is None else state["progress"]["global_step"]}
-    )
-    writer.write_info(status="running", ended_at=None, resumed_at=resumed)
-    if state is None:
-        _say(accelerator, f"{writer.run_dir.name} has no resume state yet; starting it over.")
-        return
-    unwrapped = session.unwrapped
-    load_trainable_state(unwrapped, state["model"])
-    session.optimizer.load_state_dict(state["optimizer"])
-    session.scheduler.load_state_dict(state["scheduler"])
-    if state.get("adalora") is not None:
-        load_adalora_allocator_state(unwrapped, state["adalora"])
-    session.progress = Progress(**state["progress"])
-    # Restored at the first batch: creating the data iterator draws from the RNG, and the
-    # state was saved after that draw, so restoring now would shift every dropout mask.
-    session.pending_rng = state["rng"]
-    _say(
-        accelerator,
-        f"Resuming {writer.run_dir.name} at step {session.progress.global_step} "
-        f"(epoch {session.progress.epoch + 1}, {session.progress.batches_done} batches in); "
-        f"{dropped} metric line(s) after that state will be measured again.",
-    )
-
-
-def _say(accelerator, message: str) -> None:
-    """A status line on stderr (stdout stays for results), from the main process only."""
-    if accelerator.is_main_process:
-        tqdm.write(message, file=sys.stderr)
-
-
-def _save_state(session: Session) -> None:
-    import torch
-
-    progress = session.progress
-    if not session.main:  # the weights and optimizer state are the same on every process
-        session.accelerator.wait_for_everyone()
-        return
-    state = {
-        "progress": progress.to_dict(),
-        "model": trainable_state(session.unwrapped),
-        "optimizer": session.optimizer.state_dict(),
-        "scheduler": session.scheduler.state_dict(),
-        "adalora": adalora_allocator_state(session.unwrapped),
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
-            "python": list(random.getstate()[1]),
-            "python_version": random.getstate()[0],
-        },
-    }
-    session.writer.save_resume(state, progress.global_step)
-    session.accelerator.wait_for_everyone()
-
-
-def _restore_rng(rng: dict[str, Any], session: Session) -> None:
-    import torch
-
-    if session.accelerator.process_index == 0:
-        torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state(rng["cuda"])
-        random.setstate((rng["python_version"], tuple(rng["python"]), None))
-    else:  # other processes never saved theirs; reseed them deterministically
-        torch.manual_seed(
-            session.config.seed + session.progress.global_step + session.accelerator.process_index
-        )
-
-
-# ----------------------------------------------------------------------------- training
-
-
 def _train(session: Session) -> None:
     config, accelerator, progress = session.config, session.accelerator, session.progress
     if progress.global_step == 0 and progress.metrics_lines == 0:
-        _evaluate(session, epoch_end=False)  # the base model, before any training
-        _evaluate_more(session)
-        _save_state(session)
+        evaluate(session, epoch_end=False)  # the base model, before any training
+        evaluate_more(session)
+        save_state(session)
     bar = tqdm(
         total=session.total_steps,
         initial=progress.global_step,
@@ -474,7 +256,7 @@ def _train(session: Session) -> None:
         started = time.perf_counter()
         for batch in session.train_loader:
             if session.pending_rng is not None:
-                _restore_rng(session.pending_rng, session)
+                restore_rng(session.pending_rng, session)
                 session.pending_rng = None
             group_start = (progress.batches_done // config.grad_accum) * config.grad_accum
             group_size = min(config.grad_accum, session.batches_per_epoch - group_start)
@@ -523,194 +305,29 @@ def _train(session: Session) -> None:
                 and progress.global_step % config.eval_steps == 0
                 and not (epoch_over or finished)
             ):
-                _evaluate(session, epoch_end=False)
+                evaluate(session, epoch_end=False)
                 session.model.train()
-                _save_state(session)
+                save_state(session)
                 started = time.perf_counter()  # evaluation time is not training time
             elif progress.global_step % config.save_steps == 0 and not (epoch_over or finished):
-                _save_state(session)
+                save_state(session)
                 started = time.perf_counter()
             if finished:
                 break
         # A run cut short by --max-steps ends mid-epoch: its last line is not an epoch's.
-        _evaluate(session, epoch_end=progress.batches_done >= session.batches_per_epoch)
+        evaluate(session, epoch_end=progress.batches_done >= session.batches_per_epoch)
         progress.epoch += 1
         progress.batches_done = 0
         progress.epoch_seconds = 0.0
         done = progress.global_step >= session.total_steps
         if not done:  # the last epoch's outputs are saved once, below
-            _save_outputs(session, final=False)
-            _save_state(session)
+            save_outputs(session, final=False)
+            save_state(session)
     bar.close()
-    _evaluate_more(session)  # the trained model on the test split and real speech
-    _save_outputs(session, final=True)
+    evaluate_more(session)  # the trained model on the test split and real speech
+    save_outputs(session, final=True)
     session.writer.write_info(status="completed", ended_at=now_iso())
     session.writer.clear_resume()
-    accelerator.wait_for_everyone()
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-
-def _peak_memory_mb(device: str) -> float:
-    import torch
-
-    if device == "cuda":
-        return torch.cuda.max_memory_allocated() / MB
-    # ru_maxrss is the process's peak resident set in KiB on Linux (bytes on macOS).
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / MB if sys.platform == "darwin" else peak / 1024
-
-
-def _evaluate_more(session: Session) -> None:
-    """Score the extra splits (``TaskData.evals``), each one metrics.jsonl line."""
-    for split, loader in session.eval_loaders.items():
-        _evaluate(session, epoch_end=False, split=split, loader=loader)
-
-
-def _evaluate(
-    session: Session, *, epoch_end: bool, split: str = VALIDATION_SPLIT, loader: Any = None
-) -> dict[str, Any]:
-    """Loss and generated outputs scored by the task on one split; one metrics.jsonl line.
-
-    Only validation lines carry the training interval's figures (train loss, speed), which
-    they reset."""
-    import torch
-    import torch.nn.functional as F
-
-    accelerator, task, config = session.accelerator, session.task, session.config
-    progress = session.progress
-    model = session.unwrapped
-    model.eval()
-    started = time.perf_counter()
-    loss_sum, tokens = 0.0, 0
-    metric_sums: dict[str, list[float]] = {}  # name -> [sum weighted by batch size, examples]
-    references: list[str] = []
-    predictions: list[str] = []
-    processor, entry = session.trainable.processor, session.trainable.entry
-    loader = session.val_loader if loader is None else loader
-    validation = split == VALIDATION_SPLIT
-    bar = tqdm(loader, desc=f"evaluating ({split})", leave=False, disable=not session.main)
-    for batch in bar:
-        refs = batch.pop("references")
-        batch = task.prepare_batch(model, batch)
-        with torch.no_grad(), accelerator.autocast():
-            output = model(**batch)
-            logits = output.logits.float()
-            labels = batch["labels"]
-            for name, value in (getattr(output, "metrics", None) or {}).items():
-                sums = metric_sums.setdefault(name, [0.0, 0.0])
-                sums[0] += float(value) * len(labels)
-                sums[1] += len(labels)
-            per_token = F.cross_entropy(
-                logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
-            )
-            sums = per_token.sum(dim=1)
-            counts = (labels != IGNORE_INDEX).sum(dim=1).float()
-            preds = task.generate(model, processor, entry, config, batch)
-        sums, counts = accelerator.gather_for_metrics((sums, counts))
-        loss_sum += float(sums.sum())
-        tokens += int(counts.sum())
-        predictions += accelerator.gather_for_metrics(preds, use_gather_object=True)
-        references += accelerator.gather_for_metrics(refs, use_gather_object=True)
-    scores = task.score(config, references, predictions) if accelerator.is_main_process else {}
-    scores = {**_average_metrics(accelerator, metric_sums), **scores}
-    eval_seconds = time.perf_counter() - started
-    device = accelerator.device.type
-    interval = progress.interval_seconds
-    line = {
-        "step": progress.global_step,
-        "epoch": _epoch_value(session, epoch_end),
-        "split": split,
-        "loss": loss_sum / tokens if tokens else None,
-        "train_loss": progress.interval_loss / progress.interval_batches
-        if progress.interval_batches and validation
-        else None,
-        "lr": session.scheduler.get_last_lr()[0],
-        "seconds": round(progress.train_seconds, 3),
-        "epoch_seconds": round(progress.epoch_seconds, 3) if epoch_end else None,
-        "eval_seconds": round(eval_seconds, 3),
-        "samples_per_second": (
-            round(progress.interval_samples / interval, 3) if interval and validation else None
-        ),
-        "eval_samples": len(references),
-        "peak_memory_mb": round(_peak_memory_mb(device), 1),
-        **scores,
-        **(session.trainable.hooks.metrics() if session.trainable.hooks.metrics else {}),
-        "example_prediction": predictions[0] if predictions else None,
-        "example_reference": references[0] if references else None,
-    }
-    session.writer.append_metrics(line)
-    progress.metrics_lines += 1
-    if validation:
-        progress.interval_loss, progress.interval_batches = 0.0, 0
-        progress.interval_samples, progress.interval_seconds = 0, 0.0
-    if device == "cuda":
-        import torch
-
-        torch.cuda.reset_peak_memory_stats()
-    if session.main:
-        shown = {k: v for k, v in line.items() if k in _SHOWN and v is not None}
-        text = "  ".join(
-            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items()
-        )
-        tqdm.write(f"[eval {split}] {text}", file=sys.stderr)
-    accelerator.wait_for_everyone()
-    return line
-
-
-_SHOWN = (
-    *("step", "epoch", "loss", "wer", "cer", "rouge1", "rougeL", "embedding_similarity"),
-    *("loss_stcl", "loss_stm", "loss_stg", "r_at_1", "stm_accuracy", "minilm_similarity"),
-)
-
-
-def _average_metrics(accelerator, metric_sums: dict[str, list[float]]) -> dict[str, float]:
-    """The model's per-batch metrics averaged over every process's validation examples."""
-    import torch
-
-    if not metric_sums:
-        return {}
-    names = sorted(metric_sums)
-    totals = torch.tensor([metric_sums[n] for n in names], device=accelerator.device)
-    totals = accelerator.reduce(totals, reduction="sum")
-    return {n: float(s / c) for n, (s, c) in zip(names, totals.tolist(), strict=True) if c}
-
-
-def _epoch_value(session: Session, epoch_end: bool) -> float:
-    progress = session.progress
-    if epoch_end:
-        return float(progress.epoch + 1)
-    return round(progress.epoch + progress.batches_done / session.batches_per_epoch, 4)
-
-
-def _save_outputs(session: Session, *, final: bool) -> None:
-    """The adapter after every epoch; a full fine-tune's weights once, at the end."""
-    accelerator = session.accelerator
-    accelerator.wait_for_everyone()
-    model = session.unwrapped
-    run_dir = session.writer.run_dir
-    task_save = getattr(session.task, "save_outputs", None)  # e.g. the Q-Former bridge
-    hook_save = session.trainable.hooks.save_outputs  # e.g. a low-rank model's factors
-    if task_save is not None:
-        if session.main:
-            task_save(model, run_dir, final)
-    elif session.main and hook_save is not None and hook_save(run_dir, final):
-        pass  # the compression method saved the whole model; adapters still save below
-    elif session.config.method == "full":
-        if final and session.main:
-            target = run_dir / FULL_MODEL_DIR
-            model.save_pretrained(target, safe_serialization=True)
-            session.trainable.processor.save_pretrained(target)
-    elif session.main:
-        with warnings.catch_warnings():
-            # AdaLoRA saves pruned matrices, some of rank 0, which PEFT mistakes for unsaved
-            # DeepSpeed shards; they load back fine (demo.models resizes by rank_pattern).
-            warnings.filterwarnings("ignore", message=r".*LoRA tensor\(s\) have invalid shape")
-            # save_embedding_layers=False: "auto" looks the base model up on the hub (network).
-            model.save_pretrained(
-                run_dir / ADAPTER_DIR, safe_serialization=True, save_embedding_layers=False
-            )
     accelerator.wait_for_everyone()
 
 
