@@ -124,6 +124,9 @@ def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
     widgets = {
         "asr": _later(h.model_choices(WHISPER_MODELS, asr_status), DEFAULT_ASR, "Whisper"),
         "quant": _later(available_quant_modes("asr"), AUTO, "Quantization"),
+        "compression": _later(
+            h.compression_choices(DEFAULT_ASR), h.NO_COMPRESSION, "Compression (low-rank)"
+        ),
         "asr_adapter": _later(h.adapter_choices(DEFAULT_ASR), h.NO_ADAPTER, "Whisper adapter"),
         "summarizer": _later(
             h.model_choices(SUMMARIZERS, summarizer_status), DEFAULT_SUMMARIZER, "Summarizer"
@@ -136,11 +139,16 @@ def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
         with gr.Row():
             for name in row:
                 widgets[name].render()
-    for base, adapter in (("asr", "asr_adapter"), ("summarizer", "summarizer_adapter")):
+    follows = (
+        ("asr", "asr_adapter", h.adapter_choices, h.NO_ADAPTER),
+        ("asr", "compression", h.compression_choices, h.NO_COMPRESSION),
+        ("summarizer", "summarizer_adapter", h.adapter_choices, h.NO_ADAPTER),
+    )
+    for base, widget, choices, none in follows:
         widgets[base].change(
-            lambda b: gr.Dropdown(choices=h.adapter_choices(b), value=h.NO_ADAPTER),
+            lambda b, choices=choices, none=none: gr.Dropdown(choices=choices(b), value=none),
             inputs=widgets[base],
-            outputs=widgets[adapter],
+            outputs=widgets[widget],
             queue=False,
         )
     return widgets
@@ -172,8 +180,9 @@ def _try_tab(s: Settings) -> dict[str, Any]:
             w: dict[str, Any] = {"audio": _audio(f"Clip ({limits})", "try-audio")}
             run, stop = _run_buttons("Transcribe and summarize", "run")
             w |= _pipeline_inputs(
-                (("asr", "quant"), ("summarizer", "asr_adapter"), ("summarizer_adapter",))
-            )
+                (("asr", "quant"), ("compression", "asr_adapter"),
+                 ("summarizer", "summarizer_adapter"))
+            )  # fmt: skip
             w["summary_sentences"] = gr.Slider(1, 10, value=3, step=1, label="Summary sentences")
             with gr.Accordion("References (optional): score the output", open=False):
                 w["reference_transcript"] = _text("Reference transcript", 3, s)
@@ -237,8 +246,9 @@ def _compare_tab(s: Settings, theme: gr.Radio) -> None:
                 f"clip (at most {s.max_compare_seconds:.0f} s of audio x configurations)."
             )
             pick = _pipeline_inputs(
-                (("asr", "quant", "asr_adapter"), ("summarizer", "summarizer_adapter"))
-            )
+                (("asr", "quant", "compression"), ("asr_adapter", "summarizer",
+                 "summarizer_adapter"))
+            )  # fmt: skip
             with gr.Row():
                 add = gr.Button("Add configuration", size="sm")
                 sweep = gr.Button("Add quantization sweep", size="sm")

@@ -33,8 +33,10 @@ from demo.settings import ROOT, settings
 SAMPLES = ROOT / "assets" / "samples"
 NO_ADAPTER = "none"
 SWEEP_QUANTS = ("auto", "full", "dynamic-int8", "int8", "nf4")
-CONFIG_KEYS = ("asr", "quant", "asr_adapter", "summarizer", "summarizer_adapter")
-CONFIG_HEADERS = ["#", "Whisper", "quantization", "Whisper adapter", "summarizer", "adapter"]
+CONFIG_KEYS = ("asr", "quant", "compression", "asr_adapter", "summarizer", "summarizer_adapter")
+CONFIG_HEADERS = ["#", "Whisper", "quantization", "compression", "Whisper adapter", "summarizer",
+                  "adapter"]  # fmt: skip
+NO_COMPRESSION = "none"
 TEMP_PREFIXES = ("compare-", "charts-")
 TEMP_MAX_AGE_S = 3600  # result folders older than this are removed when new ones are made
 
@@ -67,6 +69,26 @@ def adapter_choices(base: str) -> list[str]:
     return [NO_ADAPTER] + [a.label for a in list_adapters(settings().checkpoints, base=base)]
 
 
+def compression_choices(base: str) -> list[str]:
+    """Dropdown labels of the low-rank models made from ``base`` (demo.compress), plus "none"."""
+    from demo.compress.lowrank_io import list_lowrank
+
+    return [NO_COMPRESSION] + [m.label for m in list_lowrank(settings().checkpoints, base=base)]
+
+
+def resolve_compression(label: str | None) -> str | None:
+    """Map a dropdown label back to its low-rank model folder; "none" means no compression."""
+    if not label or label == NO_COMPRESSION:
+        return None
+    from demo.compress.lowrank_io import list_lowrank
+    from demo.errors import CompressionError
+
+    for info in list_lowrank(settings().checkpoints):
+        if info.label == label:
+            return str(info.path)
+    raise CompressionError(f"No low-rank model named {label!r}; refresh the list.")
+
+
 def model_choices(names, status: Callable[[str], str]) -> list[tuple[str, str]]:
     return [(f"{name} ({status(name)})", name) for name in names]
 
@@ -83,6 +105,8 @@ def options_from(values: Mapping[str, Any]) -> PipelineOptions:
     for key in ("asr_adapter", "summarizer_adapter"):
         if key in fields:
             fields[key] = resolve_adapter(fields[key], root)
+    if "compression" in fields:
+        fields["compression"] = resolve_compression(fields["compression"])
     if fields.get("language") in ("", AUTO):
         fields["language"] = None
     for key in ("num_beams", "summary_sentences"):
@@ -137,7 +161,7 @@ def add_config(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
     configs = list(configs or [])
     if len(configs) >= MAX_CONFIGS:
         raise DemoError(f"At most {MAX_CONFIGS} configurations; clear some first.")
-    config = {key: values[key] for key in CONFIG_KEYS}
+    config = {key: values.get(key, "none") for key in CONFIG_KEYS}
     options = options_from(config)
     for spec in (options.asr_spec(), options.summarizer_spec()):
         spec.resolved()  # an unknown name, or a mode the device or the model kind lacks
@@ -155,7 +179,7 @@ def add_sweep(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
 
 
 def config_rows(configs: list[dict]) -> list[list]:
-    return [[i + 1, *(c[k] for k in CONFIG_KEYS)] for i, c in enumerate(configs or [])]
+    return [[i + 1, *(c.get(k, "none") for k in CONFIG_KEYS)] for i, c in enumerate(configs or [])]
 
 
 def edit_configs(edit: Callable, values: Mapping[str, Any]) -> dict[str, Any]:

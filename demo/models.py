@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from demo.adapters import apply_adapter, check_adapter_dir
@@ -45,6 +46,7 @@ class ModelSpec:
     quant: str = "auto"  # quantization mode name (demo.quant), or "auto"
     adapter: str | None = None  # PEFT adapter directory (safetensors), or None
     device: str = "auto"  # auto, cpu or cuda
+    compression: str | None = None  # a low-rank model folder (demo.compress), or None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -156,15 +158,21 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     spec = spec.resolved()
     entry = spec.entry()
     kind = spec.kind
-    adapter = check_adapter_dir(spec.adapter, entry) if spec.adapter else None
+    mode = None if kind == "extractive" else resolve_quant(spec.quant, kind, spec.device)
+    compressed = _compression(spec, mode)
+    adapter_dir = spec.adapter or (compressed.adapter if compressed else None)
+    adapter = check_adapter_dir(adapter_dir, entry) if adapter_dir else None
     if kind == "extractive" and adapter is not None:
         raise AdapterError("The extractive summarizer has no weights to adapt; pick none.")
-    mode = None if kind == "extractive" else resolve_quant(spec.quant, kind, spec.device)
     measurements = Measurements()
     notes = [mode.note] if mode is not None and mode.note else []
     with measure("load", measurements):
         model, processor, measured = LOADERS[kind](entry, mode, spec.device)
         if model is not None:
+            if compressed is not None:  # the factors replace layers before any adapter
+                from demo.compress.lowrank_io import load_lowrank
+
+                load_lowrank(compressed.path, model, entry.name)
             if adapter is not None:
                 # Merge where weights are plain floats (faster inference); keep bnb wrapped.
                 model = apply_adapter(model, adapter, entry.name, merge=not mode.bnb)
@@ -174,6 +182,29 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     return LoadedModel(
         spec, model, processor, entry, _safe_footprint(measured), measurements, notes
     )
+
+
+def _compression(spec: ModelSpec, mode: QuantMode | None):
+    """The low-rank model ``spec.compression`` names (checked), or None."""
+    if not spec.compression:
+        return None
+    from demo.compress.lowrank_io import lowrank_info
+    from demo.errors import CompressionError
+
+    if spec.role != "asr":
+        raise CompressionError("Only Whisper models can be compressed; pick none.")
+    if mode is not None and mode.bnb:
+        raise CompressionError(
+            "bitsandbytes modes quantize while loading, before the factors exist; pick auto, "
+            "full, bf16, dynamic-int8 or fast-int8 for a low-rank model."
+        )
+    info = lowrank_info(spec.compression)
+    if info.base != spec.entry().name:
+        raise CompressionError(
+            f"The low-rank model {Path(spec.compression).name} was made from {info.base}, "
+            f"not {spec.name}; pick it with {info.base}."
+        )
+    return info
 
 
 def _safe_footprint(model) -> float:

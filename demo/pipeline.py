@@ -38,6 +38,7 @@ class PipelineOptions:
     asr: str = option(DEFAULT_ASR, "Whisper registry name, hub id or local checkpoint")
     quant: str = option(AUTO, "Whisper quantization mode; auto = fastest accurate one here")
     asr_adapter: str | None = option(None, "PEFT adapter folder for Whisper (safetensors)")
+    compression: str | None = option(None, "a low-rank Whisper run folder (checkpoints/<run>)")
     summarizer: str = option(DEFAULT_SUMMARIZER, "summarizer registry name or hub id")
     summarizer_quant: str = option(AUTO, "summarizer quantization mode")
     summarizer_adapter: str | None = option(None, "PEFT adapter folder for the summarizer")
@@ -72,7 +73,9 @@ class PipelineOptions:
         self.summary_options()
 
     def asr_spec(self) -> ModelSpec:
-        return ModelSpec("asr", self.asr, self.quant, self.asr_adapter, self.device)
+        return ModelSpec(
+            "asr", self.asr, self.quant, self.asr_adapter, self.device, self.compression
+        )
 
     def summarizer_spec(self) -> ModelSpec:
         return ModelSpec(
@@ -89,6 +92,7 @@ class PipelineOptions:
     def label(self) -> str:
         """Short name for tables and charts, e.g. ``tiny.en/auto -> extractive``."""
         asr = f"{self.asr}/{self.quant}" + ("+adapter" if self.asr_adapter else "")
+        asr += "+low-rank" if self.compression else ""
         summ = self.summarizer + ("+adapter" if self.summarizer_adapter else "")
         return f"{asr} -> {summ}"
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import JFK_TEXT
 
 from demo.compress.lowrank import (
     LowRankConfig,
@@ -142,7 +141,7 @@ def test_full_rank_factorization_transcribes_jfk_exactly_as_the_original(tiny, j
     assert "ask not what your country can do for you" in original
 
 
-def test_quarter_rank_still_loads_and_transcribes(tiny, jfk):
+def test_quarter_rank_still_loads_and_transcribes(tiny, jfk, jfk_text):
     from demo.asr import transcribe
     from demo.measure import weights_footprint_mb
     from demo.metrics import wer
@@ -152,11 +151,11 @@ def test_quarter_rank_still_loads_and_transcribes(tiny, jfk):
     assert count_parameters(factorized.model) == TINY_QUARTER_PARAMS
     assert weights_footprint_mb(factorized.model) < 0.85 * tiny.weights_mb
     text = transcribe(factorized, jfk).text
-    print(f"untrained r=d/4 fp32 WER on jfk: {100 * wer(JFK_TEXT, text):.1f}%  {text[:60]!r}")
-    assert isinstance(text, str) and wer(JFK_TEXT, text) >= 0
+    print(f"untrained r=d/4 fp32 WER on jfk: {100 * wer(jfk_text, text):.1f}%  {text[:60]!r}")
+    assert isinstance(text, str) and wer(jfk_text, text) >= 0
 
 
-def test_the_app_modes_quantize_after_factorizing(tiny, jfk, tmp_path):
+def test_the_app_modes_quantize_after_factorizing(tiny, jfk, tmp_path, jfk_text):
     from demo.asr import transcribe
     from demo.metrics import wer
 
@@ -165,7 +164,7 @@ def test_the_app_modes_quantize_after_factorizing(tiny, jfk, tmp_path):
     for quant in ("dynamic-int8", "fast-int8"):
         loaded = load_lowrank_whisper(tmp_path / "lowrank", quant=quant, device="cpu")
         assert loaded.spec.quant == quant and loaded.entry.name == "tiny.en"
-        assert wer(JFK_TEXT, transcribe(loaded, jfk).text) < 0.05  # int8 may move a comma
+        assert wer(jfk_text, transcribe(loaded, jfk).text) < 0.05  # int8 may move a comma
     with pytest.raises(CompressionError, match="bitsandbytes"):
         load_lowrank_whisper(tmp_path / "lowrank", quant="nf4", device="cpu")
 
@@ -315,3 +314,33 @@ def test_lora_on_the_frozen_factors_saves_a_small_run_that_reloads(manifest, tmp
     assert count_parameters(loaded.model) == TINY_QUARTER_PARAMS  # merged back into the factors
     assert isinstance(transcribe(loaded, jfk).text, str)
     assert orthogonality_error(loaded.model) > 1e-4  # the merged adapter moved the down factors
+
+
+def test_the_pipeline_app_and_compare_offer_a_low_rank_model(
+    tiny, tmp_path, monkeypatch, jfk_path, jfk_text
+):
+    """Product path: a low-rank run folder is a compression choice beside quantization."""
+    from dashboard import handlers as h
+    from demo.errors import CompressionError
+    from demo.metrics import wer
+    from demo.models import ModelCache
+    from demo.pipeline import PipelineOptions, run_pipeline
+
+    run = tmp_path / "checkpoints" / "lowrank-tiny.en-full-rank"
+    full_rank = _copy(tiny, LowRankConfig(rank_fraction=1.0))
+    save_lowrank(full_rank.model, run / "lowrank", "tiny.en")
+    result = run_pipeline(jfk_path, PipelineOptions(compression=str(run)), ModelCache(2))
+    assert result.memory["asr"].quant == "fast-int8"  # the default applies after the factors
+    assert wer(jfk_text, result.transcript) < 0.05
+    monkeypatch.setenv("DEMO_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    (label,) = h.compression_choices("tiny.en")[1:]
+    assert "low-rank" in label and h.compression_choices("base") == ["none"]
+    out = h.transcribe_and_summarize({"audio": str(jfk_path), "compression": label})
+    assert "ask not" in out["transcript"].lower()
+    configs = h.add_config([], {"asr": "tiny.en", "quant": "dynamic-int8", "compression": label,
+                                "summarizer": "extractive"})  # fmt: skip
+    assert configs[0]["compression"] == label
+    with pytest.raises(CompressionError, match="made from tiny.en"):
+        run_pipeline(jfk_path, PipelineOptions(asr="base", compression=str(run)), ModelCache(1))
+    with pytest.raises(CompressionError, match="bitsandbytes"):
+        run_pipeline(jfk_path, PipelineOptions(quant="nf4", compression=str(run)), ModelCache(1))

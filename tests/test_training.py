@@ -41,7 +41,9 @@ LINE_KEYS = {
     "step", "epoch", "split", "loss", "train_loss", "lr", "seconds", "epoch_seconds",
     "eval_seconds", "samples_per_second", "peak_memory_mb",
 }  # fmt: skip
-FAST_ASR = ["--max-steps", "2", "--batch-size", "1", "--max-new-tokens", "8", "--device", "cpu"]
+# Real-speech scoring (2 clips, before and after) is tested once, below; the others skip it.
+FAST_ASR = ["--max-steps", "2", "--batch-size", "1", "--max-new-tokens", "8", "--device", "cpu",
+            "--no-eval-real-speech"]  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +86,10 @@ def _only_run(root: Path) -> Path:
     return runs[0]
 
 
-def _lines(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+def _lines(run_dir: Path, split: str | None = "validation") -> list[dict]:
+    """The run's metrics lines of one split (None: every line)."""
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [line for line in lines if split is None or line["split"] == split]
 
 
 def _env() -> dict:
@@ -201,7 +205,20 @@ def test_trained_adapter_loads_in_the_app_and_transcribes(
 ):
     from demo.adapters import list_adapters
 
-    assert _asr(["--train", str(speech_corpus), "--output-dir", str(tmp_path), *FAST_ASR]) == 0
+    rows = [json.loads(line) for line in speech_corpus.read_text().splitlines()]
+    rows[-1]["split"] = "test"  # one held-out clip as the corpus's test split
+    for row in rows:
+        row["audio"] = str(speech_corpus.parent / row["audio"])
+    manifest = tmp_path / "with-test.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    flags = [f for f in FAST_ASR if f != "--no-eval-real-speech"]
+    assert _asr(["--train", str(manifest), "--output-dir", str(tmp_path), *flags]) == 0
+    run_dir = _only_run(tmp_path)
+    # The test split and the real recordings are scored before training and at the end.
+    for split in ("test", "real-speech"):
+        assert [line["step"] for line in _lines(run_dir, split)] == [0, 2]
+    real = _lines(run_dir, "real-speech")[0]
+    assert real["eval_samples"] == 2 and real["wer"] < 0.05  # jfk + the MIT licence, untrained
     adapters = list_adapters(tmp_path, base="tiny.en")
     assert len(adapters) == 1 and "lora" in adapters[0].label
     assert list_adapters(tmp_path, base="base") == []

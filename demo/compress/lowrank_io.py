@@ -291,6 +291,27 @@ class LowRankInfo:
     adapter: Path | None  # the LoRA adapter beside it (LoRA on the factors), if any
 
 
+def lowrank_info(folder: str | Path) -> LowRankInfo:
+    """What a low-rank model folder (or its run folder) holds, checked: base, label, adapter.
+
+    A folder whose weights or adapter is missing (weights are never committed) gives one
+    sentence."""
+    folder = lowrank_folder(folder)
+    saved = read_lowrank_config(folder)
+    adapter = folder.parent / ADAPTER_BESIDE if saved.get("adapter") else None
+    if saved.get("weights") and not (folder / WEIGHTS_FILE).is_file():
+        raise CompressionError(
+            f"{folder} has no {WEIGHTS_FILE} (trained weights are not committed); retrain it "
+            "with its run's command."
+        )
+    if adapter is not None and not adapter.is_dir():
+        raise CompressionError(f"{folder.parent.name}'s LoRA adapter folder is missing.")
+    how = "LoRA" if adapter else "fine-tuned" if saved.get("weights") else "untrained"
+    ranks = "/".join(str(r) for r in sorted({m["rank"] for m in saved["modules"].values()}))
+    label = f"{folder.parent.name} (low-rank r={ranks}, {how})"
+    return LowRankInfo(label, folder, saved["base_model"], adapter)
+
+
 def list_lowrank(root: str | Path, base: str | None = None) -> list[LowRankInfo]:
     """Low-rank models under ``root/<run>/lowrank/`` that can load (optionally for one base).
 
@@ -300,21 +321,12 @@ def list_lowrank(root: str | Path, base: str | None = None) -> list[LowRankInfo]
     root = Path(root)
     found: list[LowRankInfo] = []
     for config_file in sorted(root.glob(f"*/{FOLDER}/{CONFIG_FILE}")) if root.is_dir() else []:
-        folder = config_file.parent
-        if not folder.resolve().is_relative_to(root.resolve()):
+        if not config_file.resolve().is_relative_to(root.resolve()):
             continue
         try:
-            saved = read_lowrank_config(folder)
+            info = lowrank_info(config_file.parent)
         except CompressionError:
             continue
-        adapter = folder.parent / ADAPTER_BESIDE if saved.get("adapter") else None
-        missing = (saved.get("weights") and not (folder / WEIGHTS_FILE).is_file()) or (
-            adapter is not None and not adapter.is_dir()
-        )
-        if missing or (base is not None and saved["base_model"] != base):
-            continue
-        how = "LoRA" if adapter else "fine-tuned" if saved.get("weights") else "untrained"
-        ranks = "/".join(str(r) for r in saved.get("ranks", []))
-        label = f"{folder.parent.name} (low-rank r={ranks}, {how})"
-        found.append(LowRankInfo(label, folder, saved["base_model"], adapter))
+        if base is None or info.base == base:
+            found.append(info)
     return found
