@@ -128,7 +128,7 @@ class Run:
     @property
     def mode(self) -> str | None:
         """Training mode label: "full", "lora", "int8", "int8+adalora", "nf4+lora" ..."""
-        return mode_label(self.method, self.precision)
+        return mode_label(self.method, self.precision, self.system)
 
     @property
     def label(self) -> str:

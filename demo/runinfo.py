@@ -62,7 +62,7 @@ class RunInfo:
     @property
     def mode(self) -> str | None:
         """Training mode label: "full", "lora", "int8", "int8+adalora", "nf4+lora" ..."""
-        return mode_label(self.method, self.precision)
+        return mode_label(self.method, self.precision, self.system)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, the layout of run.json."""
@@ -107,14 +107,18 @@ class RunInfo:
         return cls(**values)
 
 
-def mode_label(method: str | None, precision: str | None) -> str | None:
-    """Name a training mode the way the thesis does: quantization first, then the adapter."""
+def mode_label(method: str | None, precision: str | None, system: str | None = None) -> str | None:
+    """Name a training mode the way the thesis does: quantization first, then the adapter;
+    a research system's runs are prefixed with it ("lowrank:full"), so they never share a
+    chart cell with the cascade's runs of the same method."""
     if not method:
         return None
     quantized = precision if precision in QUANTIZED_PRECISIONS else None
     if method == "full":
-        return quantized or "full"
-    return f"{quantized}+{method}" if quantized else method
+        label = quantized or "full"
+    else:
+        label = f"{quantized}+{method}" if quantized else method
+    return f"{system}:{label}" if system and system != method else label
 
 
 def _fits(value: Any, hint: Any) -> bool:

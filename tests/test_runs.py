@@ -31,6 +31,8 @@ def test_list_runs_finds_every_run_sorted_without_warnings(runs_root):
 
 def test_mode_labels_follow_the_thesis():
     assert mode_label("full", "fp32") == "full"
+    assert mode_label("full", "fp32", "lowrank") == "lowrank:full"  # never the cascade's cell
+    assert mode_label("qformer", "fp32", "qformer") == "qformer"
     assert mode_label("full", "int8") == "int8"
     assert mode_label("lora", "nf4") == "nf4+lora"
     assert mode_label("adalora", "int8") == "int8+adalora"

@@ -131,9 +131,12 @@ def reported_bar_marker(color: str) -> dict[str, Any]:
 
 
 def pretty_mode(mode: str) -> str:
-    """Mode label for legends: "int8+adalora" -> "int8+AdaLoRA"."""
-    names = {"lora": "LoRA", "adalora": "AdaLoRA"}
-    return "+".join(names.get(part, part) for part in mode.split("+"))
+    """Mode label for legends: "int8+adalora" -> "int8+AdaLoRA", "lowrank:full" ->
+    "low-rank: full"."""
+    names = {"lora": "LoRA", "adalora": "AdaLoRA", "lowrank": "low-rank", "qformer": "Q-Former"}
+    system, _, mode = mode.rpartition(":")
+    label = "+".join(names.get(part, part) for part in mode.split("+"))
+    return f"{names.get(system, system)}: {label}" if system else label
 
 
 def family_label(family: str) -> str:
