@@ -303,6 +303,8 @@ def _runs_tab(theme: gr.Radio, tab: gr.Tab) -> None:
         o |= _plots("memory_per_precision", "minutes_per_epoch")
     with gr.Tab("Benchmarks"):
         o |= _plots("bench_latency", "bench_memory", "bench_wer")
+    with gr.Tab("Research systems"):
+        o |= _plots(*training_view.SYSTEM_FIGURES)
     save = _save_row("Save these charts")
     outputs = {**o, **{k: w[k] for k in (*training_view.RUN_FILTERS, "mode", "size")}}
     for trigger in (reload.click, tab.select, theme.change):

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from dashboard.bench_files import load_bench
 from dashboard.charts import compare as compare_charts
+from dashboard.charts import systems
 from dashboard.charts import training as charts
 from dashboard.charts.style import MODE_ORDER, SIZE_ORDER
 from dashboard.runs import Run, field_values, filter_runs, list_runs
@@ -118,6 +119,24 @@ def training_figures(
         "memory_per_precision": charts.memory_per_precision(memory_rows(runs, bench_rows), **kw),
         "minutes_per_epoch": charts.minutes_per_epoch(runs, **kw),
         **bench_figures(bench_rows, template=template),
+        **system_figures(runs, bench_rows, template=template),
+    }
+
+
+# The Research systems sub-tab's figures, in order (keys of system_figures).
+SYSTEM_FIGURES = ("latent_savings", "latent_wer", "lowrank_arms", "bridge_wer_vs_queries")
+
+
+def system_figures(
+    runs: Sequence[Run], bench_rows: Sequence[Mapping[str, Any]] = (), *, template: str
+) -> dict[str, go.Figure]:
+    """Latent-space compression, low-rank Whisper and the Q-Former bridge (``systems``)."""
+    rows = list(bench_rows)
+    return {
+        "latent_savings": systems.latent_savings(rows, template=template),
+        "latent_wer": systems.latent_wer(rows, template=template),
+        "lowrank_arms": systems.lowrank_arms(runs, template=template),
+        "bridge_wer_vs_queries": systems.bridge_wer_vs_queries(rows, template=template),
     }
 
 
@@ -171,8 +190,9 @@ def training_view(
 def bench_figures(
     bench_rows: Sequence[Mapping[str, Any]], *, template: str = "plotly_white"
 ) -> dict[str, go.Figure]:
-    """Benchmark latency, memory and WER per configuration ("No runs yet" when none)."""
-    rows = list(bench_rows)
+    """Speech-recognition benchmark latency, memory and WER per configuration ("No runs yet"
+    when none); the research systems' benchmark rows have their own charts."""
+    rows = [r for r in bench_rows if r.get("kind", "asr") == "asr"]
     return {
         "bench_latency": compare_charts.bench_latency(rows, template=template),
         "bench_memory": compare_charts.bench_memory(rows, template=template),

@@ -268,3 +268,35 @@ def test_image_export_without_kaleido_says_use_html(tmp_path, monkeypatch):
     assert not (tmp_path / "latency.png").exists()
     with pytest.raises(UnknownChoiceError):
         export.save_figure(compare_charts.bench_latency(BENCH_ROWS), tmp_path / "latency.gif")
+
+
+def test_research_system_charts_from_their_rows(runs_root, write_run):
+    from dashboard.charts import systems
+    from dashboard.runs import list_runs
+
+    latent = [{"config": f"bart-base latent {z}", "kind": "latent", "model": "bart-base",
+               "variant": "latent", "latent": z, "decoder_params_ratio": z / 900,
+               "generate_ratio": 0.5, "train_ratio": 0.4, "weights": "random"}
+              for z in (128, 384)]  # fmt: skip
+    fig = systems.latent_savings(latent)
+    assert "random weights" in fig.layout.title.text
+    measured = [t for t in fig.data if t.name == "bart-base"]
+    assert len(measured) == 3 and list(measured[0].y) == pytest.approx([128 / 900, 384 / 900])
+    assert any(t.name == "bart-base (reported)" for t in fig.data)
+    recon = [{"config": "r", "kind": "latent-asr", "model": "tiny.en", "variant": "reconstruction",
+              "latent": z, "wer": w, "reconstruction_fvu": f}
+             for z, w, f in ((128, 0.5, 0.3), (256, 0.1, 0.05))]  # fmt: skip
+    assert list(systems.latent_wer(recon).data[0].y) == pytest.approx([50.0, 10.0])
+    assert is_empty(systems.lowrank_arms(list_runs(runs_root)))  # no low-rank run yet
+    write_run(runs_root, "lowrank-tiny", {"model": "tiny.en", "size": "tiny", "system": "lowrank",
+              "extra": {"lowrank": {"reduction_pct": 17.2, "orthogonal": True}}},
+              [{"step": 4, "epoch": 1.0, "split": "test", "wer": 0.2}])  # fmt: skip
+    arms = traces(systems.lowrank_arms(list_runs(runs_root)))
+    assert list(arms["low-rank, constraint"].y) == [20.0]
+    assert "17.2% fewer parameters" in arms["low-rank, constraint"].customdata[0]
+    bridge = [
+        {"num_queries": q, "wer": w, "minilm_similarity": 0.8} for q, w in ((8, 0.9), (32, 0.5))
+    ]
+    bridge.append({"num_queries": None, "wer": 0.1})
+    fig = systems.bridge_wer_vs_queries(bridge)
+    assert list(fig.data[0].y) == pytest.approx([90.0, 50.0])

@@ -1,0 +1,177 @@
+"""Charts of the research systems beside the cascade: latent-space compression, low-rank
+Whisper and the Q-Former bridge.
+
+Rows come from ``checkpoints/bench/*.json`` (``kind`` says which benchmark wrote them) and runs
+from ``checkpoints/<run>/``. Efficiency rows measured on random weights say so in the title:
+time and memory do not depend on the weights' values, quality does, so no quality number
+ever comes from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.charts.reported import final_score
+from dashboard.charts.style import (
+    REPORTED_SUFFIX,
+    check_template,
+    cycle_colors,
+    empty_figure,
+    measured_bar,
+    num,
+    reported_marker,
+    style_figure,
+)
+from dashboard.runs import Run
+
+LATENT_RATIOS = {  # row key -> subplot title
+    "decoder_params_ratio": "Decoder parameters",
+    "generate_ratio": "Generation time (64 tokens)",
+    "train_ratio": "Fine-tuning memory (one step)",
+}
+# Alam Falaki & Gras (ICMLA 2022) on bart-base at latent 384: decoder 96M -> 40M, -54% time,
+# -57% GPU memory in fine-tuning (bench.latent's "reported" block carries the same).
+LATENT_REPORTED = {"decoder_params_ratio": 40 / 96, "generate_ratio": 0.46, "train_ratio": 0.43}
+
+
+def latent_savings(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"):
+    """Each model's ratio to its plain self, per latent size (bench.latent, random weights)."""
+    check_template(template)
+    title = "Latent-space compression: ratio to the plain model (random weights, bench.latent)"
+    rows = [r for r in rows if r.get("kind") == "latent" and r.get("variant") == "latent"]
+    if not rows:
+        return empty_figure(title, template)
+    fig = make_subplots(
+        rows=1, cols=len(LATENT_RATIOS), subplot_titles=list(LATENT_RATIOS.values())
+    )
+    models = sorted({str(r["model"]) for r in rows})
+    colors = dict(zip(models, cycle_colors(len(models)), strict=True))
+    for col, key in enumerate(LATENT_RATIOS, start=1):
+        for model in models:
+            points = sorted((r["latent"], num(r.get(key))) for r in rows if r["model"] == model)
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                    name=model, legendgroup=model, showlegend=col == 1,
+                    line={"color": colors[model], "width": 3},
+                    hovertemplate=f"{model}<br>latent %{{x}}<br>%{{y:.2f}}x<extra></extra>",
+                ),
+                row=1, col=col,
+            )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[384], y=[LATENT_REPORTED[key]], mode="markers",
+                name="bart-base" + REPORTED_SUFFIX, legendgroup="reported", showlegend=col == 1,
+                marker=reported_marker(colors.get("bart-base", "#999999")),
+                hovertemplate="paper, bart-base, latent 384<br>%{y:.2f}x<extra>reported</extra>",
+            ),
+            row=1, col=col,
+        )  # fmt: skip
+    style_figure(fig, title, template, "", "")
+    fig.update_xaxes(title_text="latent size", type="category")
+    fig.update_yaxes(title_text="ratio to plain", rangemode="tozero", col=1)
+    return fig
+
+
+def latent_wer(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"):
+    """WER of the frozen Whisper reading the autoencoder's reconstruction, per latent size,
+    with the reconstruction's unexplained variance (bench.latent_whisper, real weights)."""
+    check_template(template)
+    title = "How much of Whisper's encoder space carries the words (real weights)"
+    rows = [r for r in rows if r.get("kind") == "latent-asr"]
+    recon = [
+        r for r in rows if r.get("variant") == "reconstruction" and num(r.get("wer")) is not None
+    ]
+    if not recon:
+        return empty_figure(title, template)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    models = sorted({str(r["model"]) for r in recon})
+    colors = dict(zip(models, cycle_colors(len(models)), strict=True))
+    for model in models:
+        points = sorted((r["latent"], 100 * r["wer"], num(r.get("reconstruction_fvu")))
+                        for r in recon if r["model"] == model)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+            name=f"{model} WER", line={"color": colors[model], "width": 3},
+            hovertemplate=f"{model}<br>latent %{{x}}<br>WER %{{y:.1f}}%<extra></extra>",
+        ), secondary_y=False)  # fmt: skip
+        fig.add_trace(go.Scatter(
+            x=[p[0] for p in points], y=[p[2] for p in points], mode="lines+markers",
+            name=f"{model} reconstruction FVU", line={"color": colors[model], "dash": "dot"},
+            hovertemplate=f"{model}<br>latent %{{x}}<br>FVU %{{y:.3f}}<extra></extra>",
+        ), secondary_y=True)  # fmt: skip
+        original = [r for r in rows if r["model"] == model and r.get("variant") == "original"]
+        if original and num(original[-1].get("wer")) is not None:
+            fig.add_hline(y=100 * original[-1]["wer"], line_dash="dash", line_color=colors[model],
+                          annotation_text=f"{model} original")  # fmt: skip
+    style_figure(fig, title, template, "latent size", "WER (%)")
+    fig.update_yaxes(title_text="unexplained variance (FVU)", secondary_y=True)
+    return fig
+
+
+def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Figure:
+    """Final WER (test split where measured) of the low-rank arms beside the original
+    fine-tuned the same way, with each model's parameter reduction in the hover."""
+    check_template(template)
+    title = "Low-rank Whisper: final WER, original vs factorized (ours)"
+    asr = [r for r in runs if r.task == "asr" and r.size and final_score(r, "wer") is not None]
+    lowrank = [r for r in asr if r.system == "lowrank"]
+    if not lowrank:
+        return empty_figure(title, template)
+    sizes = sorted({r.model for r in lowrank})
+    originals = [r for r in asr if not r.system and r.model in sizes and r.precision == "fp32"]
+    arms: dict[str, dict[str, tuple[float, str]]] = {}
+    for run in sorted(originals + lowrank, key=lambda r: (r.started_at, r.run_id)):
+        extra = (run.info.extra or {}).get("lowrank", {}) if run.info else {}
+        if run.system == "lowrank":
+            how = "LoRA" if run.method == "lora" else (
+                "constraint" if extra.get("orthogonal", True) else "plain SVD")  # fmt: skip
+            arm = f"low-rank, {how}"
+            note = f"{extra.get('reduction_pct', 0):.1f}% fewer parameters"
+        else:
+            arm = "original, " + ("full" if run.method == "full" else run.method)
+            note = "original size"
+        arms.setdefault(arm, {})[run.model] = (100 * final_score(run, "wer"), note)
+    fig = go.Figure()
+    for arm, color in zip(arms, cycle_colors(len(arms)), strict=True):
+        cells = [arms[arm].get(model) for model in sizes]
+        fig.add_trace(measured_bar(
+            sizes, [c[0] if c else None for c in cells], arm, color,
+            "%{x}<br>WER %{y:.1f}%<br>%{customdata}", customdata=[c[1] if c else "" for c in cells],
+        ))  # fmt: skip
+    style_figure(fig, title, template, "Whisper model", "WER (%)", barmode="group")
+    return fig
+
+
+def bridge_wer_vs_queries(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"):
+    """ASR through the Q-Former bottleneck: WER and MiniLM similarity against the number of
+    queries, with the unmodified Whisper as the upper bound (training.eval_bridge)."""
+    check_template(template)
+    title = "Q-Former bridge: WER vs number of queries (unmodified Whisper dashed)"
+    rows = [r for r in rows if "num_queries" in r and num(r.get("wer")) is not None]
+    bridges = sorted(
+        (r for r in rows if r["num_queries"] is not None), key=lambda r: r["num_queries"]
+    )
+    if not bridges:
+        return empty_figure(title, template)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    queries = [r["num_queries"] for r in bridges]
+    fig.add_trace(go.Scatter(x=queries, y=[100 * r["wer"] for r in bridges], mode="lines+markers",
+                             name="WER", hovertemplate="Nq %{x}<br>WER %{y:.1f}%<extra></extra>"),
+                  secondary_y=False)  # fmt: skip
+    if all(num(r.get("minilm_similarity")) is not None for r in bridges):
+        fig.add_trace(go.Scatter(
+            x=queries, y=[100 * r["minilm_similarity"] for r in bridges], mode="lines+markers",
+            name="MiniLM similarity (not BERTScore)", line={"dash": "dot"},
+        ), secondary_y=True)  # fmt: skip
+    upper = [r for r in rows if r["num_queries"] is None]
+    if upper:
+        fig.add_hline(y=100 * upper[-1]["wer"], line_dash="dash", annotation_text="Whisper")
+    style_figure(fig, title, template, "queries (Nq)", "WER (%)")
+    fig.update_xaxes(type="log")
+    fig.update_yaxes(title_text="similarity (x100)", secondary_y=True)
+    return fig
