@@ -21,6 +21,10 @@ class AdapterError(DemoError):
     """An adapter directory that doesn't exist, isn't safetensors, or doesn't fit the base model."""
 
 
+class SummaryInputError(DemoError):
+    """Text that can't be summarized: empty, or too short for a summary that isn't invented."""
+
+
 class QuantizationUnavailableError(DemoError):
     """A quantization mode that can't run here (missing bitsandbytes, dtype the device lacks)."""
 

@@ -544,6 +544,8 @@ def _evaluate(session: Session, *, epoch_end: bool) -> dict[str, Any]:
         with torch.no_grad(), accelerator.autocast():
             logits = model(**batch).logits.float()
             labels = batch["labels"]
+            if not _encoder_decoder(model):  # a causal LM's logit t predicts token t + 1
+                logits, labels = logits[:, :-1], labels[:, 1:]
             per_token = F.cross_entropy(
                 logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
             )
@@ -594,6 +596,11 @@ def _evaluate(session: Session, *, epoch_end: bool) -> dict[str, Any]:
         tqdm.write(f"[eval] {text}", file=sys.stderr)
     accelerator.wait_for_everyone()
     return line
+
+
+def _encoder_decoder(model) -> bool:
+    # Whisper, T5 and BART score each label at its own position; decoder-only LMs shift.
+    return bool(getattr(getattr(model, "config", None), "is_encoder_decoder", True))
 
 
 _SHOWN = ("step", "epoch", "loss", "wer", "cer", "rouge1", "rougeL", "embedding_similarity")
