@@ -69,6 +69,8 @@ AUTO_MODES: dict[tuple[str, str], str] = {
     ("asr", "cuda"): "full",
     ("seq2seq", "cpu"): "full",
     ("seq2seq", "cuda"): "full",
+    # fp32 decoded by demo.summarize.decoding: the same tokens as fp32 `generate`, faster;
+    # bf16 / int8 weights change greedy summaries (README "LLM summarizer").
     ("llm", "cpu"): "full",
     ("llm", "cuda"): "full",
 }

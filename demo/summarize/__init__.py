@@ -16,7 +16,7 @@ class SummaryOptions:
     max_words: int | None = None  # word budget (None = no budget)
     method: str = "textrank"  # extractive ranking method (demo.summarize.extractive)
     num_beams: int = 4  # abstractive beam search width
-    max_new_tokens: int = 128  # abstractive summary length per chunk
+    max_new_tokens: int = 128  # seq2seq summary length per chunk (an LLM's follows the request)
     min_new_tokens: int = 8  # abstractive: avoid empty summaries
     context_tokens: int | None = None  # llm: transcript tokens per prompt (None = the model's)
 

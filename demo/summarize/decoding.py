@@ -154,7 +154,7 @@ class _LoopState:
         positions = torch.arange(length, device=device)[None]
         like = torch.zeros((), device=device, dtype=dtype)
         cos, sin = base.model.rotary_emb(like, positions)
-        self.cos, self.sin = cos[0], sin[0]  # [length, head_dim]
+        self.cos, self.sin = cos[0], sin[0]  # [length, head_dim], in the model's dtype
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -162,8 +162,9 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def _layer(layer, index: int, x: torch.Tensor, start: int, state: _LoopState) -> torch.Tensor:
-    """One decoder block on ``x`` ``[1, n, d]`` at positions ``start...``, filling the cache."""
+def _layer(layer, index: int, x, start: int, rotary, state: _LoopState) -> torch.Tensor:
+    """One decoder block on ``x`` ``[1, n, d]`` at positions ``start...``, filling the cache;
+    ``rotary`` is the (cos, sin) of those positions."""
     attn = layer.self_attn
     length = x.shape[1]
     end = start + length
@@ -171,7 +172,7 @@ def _layer(layer, index: int, x: torch.Tensor, start: int, state: _LoopState) ->
     q = attn.q_proj(h).view(1, length, -1, state.head_dim).transpose(1, 2)
     k = attn.k_proj(h).view(1, length, state.kv_heads, state.head_dim).transpose(1, 2)
     v = attn.v_proj(h).view(1, length, state.kv_heads, state.head_dim).transpose(1, 2)
-    cos, sin = state.cos[start:end].to(q.dtype), state.sin[start:end].to(q.dtype)
+    cos, sin = rotary
     q = q * cos + _rotate_half(q) * sin
     k = k * cos + _rotate_half(k) * sin
     cache_k, cache_v = state.k[index], state.v[index]
@@ -194,8 +195,10 @@ def _layer(layer, index: int, x: torch.Tensor, start: int, state: _LoopState) ->
 def _forward(base, ids: torch.Tensor, start: int, state: _LoopState) -> torch.Tensor:
     """Logits ``[vocab]`` (fp32) after ``ids`` ``[1, n]`` placed at positions ``start...``."""
     x = base.model.embed_tokens(ids)
+    end = start + ids.shape[1]
+    rotary = (state.cos[start:end], state.sin[start:end])
     for index, layer in enumerate(base.model.layers):
-        x = _layer(layer, index, x, start, state)
+        x = _layer(layer, index, x, start, rotary, state)
     hidden = base.model.norm(x[:, -1:])
     return base.lm_head(hidden)[0, -1].float()
 

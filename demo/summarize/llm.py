@@ -18,7 +18,7 @@ import re
 from tqdm.auto import tqdm
 
 from demo.errors import SummaryInputError
-from demo.summarize.decoding import DecodeRules, greedy_decode
+from demo.summarize.decoding import Decoded, DecodeRules, greedy_decode
 from demo.summarize.extractive import split_sentences
 
 MIN_WORDS = 5  # fewer words hold nothing to summarize: a model asked anyway invents content
@@ -94,11 +94,12 @@ def stop_ids(tokenizer, model=None) -> tuple[int, ...]:
 
 
 def max_new_tokens(options) -> int:
-    """Tokens to allow for a summary of the requested length (at least ``max_new_tokens``
-    when only sentences are asked for; a word budget sets its own)."""
+    """Tokens to allow for a summary of the requested length: the length request sets the
+    budget (``SummaryOptions.max_new_tokens`` is the seq2seq models')."""
+    sentences = TOKENS_PER_SENTENCE * options.max_sentences
     if options.max_words is not None:
-        return max(16, math.ceil(options.max_words * TOKENS_PER_WORD))
-    return max(options.max_new_tokens, TOKENS_PER_SENTENCE * options.max_sentences)
+        return max(16, min(sentences, math.ceil(options.max_words * TOKENS_PER_WORD)))
+    return sentences
 
 
 def clean_summary(text: str, max_sentences: int, max_words: int | None) -> str:
@@ -168,26 +169,25 @@ def _check_input(text: str) -> None:
 def summarize_llm(loaded, text: str, options) -> str:
     """Summarize ``text`` with a loaded LLM summarizer (``SummaryOptions`` in ``options``)."""
     _check_input(text)
-    model, tokenizer, entry = loaded.model, loaded.processor, loaded.entry
-    budget = options.context_tokens or entry.context_tokens
-    rules = DecodeRules(max_new_tokens(options), stop_ids(tokenizer, model), NO_REPEAT_NGRAM)
+    tokenizer = loaded.processor
+    budget = options.context_tokens or loaded.entry.context_tokens
     chunks = _chunks(tokenizer, text, budget)
     if len(chunks) == 1:
-        return _one(model, tokenizer, entry, text, options, rules, merge=False)
+        return summarize_once(loaded, text, options)[0]
     bar = tqdm(total=len(chunks), desc="summarizing chunks", unit="chunk")
     try:
         parts = []
         for chunk in chunks:
-            parts.append(_one(model, tokenizer, entry, chunk, options, rules, merge=False))
+            parts.append(summarize_once(loaded, chunk, options)[0])
             bar.update(1)
         # Reduce: merge partial summaries that fit one prompt, until one summary is left.
         while len(parts) > 1:
-            groups = _chunks(tokenizer, "\n".join(parts), budget) if parts else []
+            groups = _chunks(tokenizer, "\n".join(parts), budget)
             bar.total += len(groups)
             bar.set_description("merging summaries")
             merged = []
             for group in groups:
-                merged.append(_one(model, tokenizer, entry, group, options, rules, merge=True))
+                merged.append(summarize_once(loaded, group, options, merge=True)[0])
                 bar.update(1)
             if len(merged) >= len(parts):  # partials longer than the budget: stop shrinking
                 return clean_summary(" ".join(merged), options.max_sentences, options.max_words)
@@ -197,8 +197,17 @@ def summarize_llm(loaded, text: str, options) -> str:
     return parts[0]
 
 
-def _one(model, tokenizer, entry, text: str, options, rules: DecodeRules, merge: bool) -> str:
+def summarize_once(
+    loaded, text: str, options, *, merge: bool = False, engine: str = "auto"
+) -> tuple[str, Decoded]:
+    """One prompt, one summary: (cleaned summary, the decoding with its timings).
+
+    No chunking: ``text`` must fit the context budget. ``engine`` as in ``greedy_decode``
+    (the benchmark compares the loop with transformers' ``generate``).
+    """
+    model, tokenizer, entry = loaded.model, loaded.processor, loaded.entry
+    rules = DecodeRules(max_new_tokens(options), stop_ids(tokenizer, model), NO_REPEAT_NGRAM)
     ids = prompt_ids(tokenizer, entry, text, options.max_sentences, options.max_words, merge=merge)
-    decoded = greedy_decode(model, ids, rules)
+    decoded = greedy_decode(model, ids, rules, engine=engine)
     raw = tokenizer.decode(decoded.tokens, skip_special_tokens=True)
-    return clean_summary(raw, options.max_sentences, options.max_words)
+    return clean_summary(raw, options.max_sentences, options.max_words), decoded
