@@ -25,6 +25,10 @@ class CompressionError(DemoError):
     """A compressed model (low-rank factors...) that can't be built, saved or loaded as asked."""
 
 
+class SummaryInputError(DemoError):
+    """Text that can't be summarized: empty, or too short for a summary that isn't invented."""
+
+
 class QuantizationUnavailableError(DemoError):
     """A quantization mode that can't run here (missing bitsandbytes, dtype the device lacks)."""
 

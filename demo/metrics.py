@@ -348,3 +348,44 @@ def summary_scores(
     scores = rouge_scores(references, predictions, language=language)
     scores["embedding_similarity"] = embedding_similarity(references, predictions)
     return scores
+
+
+# Number words a summary may write for a digit in the source (or the other way round).
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
+_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
+_TOKEN_RE = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*", re.UNICODE)
+
+
+def _numbers(text: str) -> set[str]:
+    found = {n.replace(",", "") for n in _NUMBER_RE.findall(text)}
+    words = {_NUMBER_WORDS[w] for w in _TOKEN_RE.findall(text.lower()) if w in _NUMBER_WORDS}
+    return found | words
+
+
+def _names(text: str) -> set[str]:
+    # Capitalised words (and acronyms) that don't open a sentence: names, places, systems.
+    names = set()
+    for sentence in split_sentences(text, window_words=None):
+        words = _TOKEN_RE.findall(sentence)
+        names.update(w for w in words[1:] if w[0].isupper() and w != "I")
+    return names
+
+
+def unsupported_details(source: str, summary: str) -> dict[str, list[str]]:
+    """Numbers and capitalised names in ``summary`` that ``source`` doesn't contain.
+
+    A crude faithfulness check for abstractive summaries: a number the source never states
+    (digits, or number words up to twenty) or a capitalised word inside a sentence that
+    appears nowhere in the source, in any case, was invented. It misses invented facts
+    made of ordinary words and sentence-initial names.
+    """
+    source_words = {w.lower() for w in _TOKEN_RE.findall(source)}
+    numbers = sorted(_numbers(summary) - _numbers(source))
+    names = sorted(n for n in _names(summary) if n.lower() not in source_words)
+    return {"numbers": numbers, "names": names}

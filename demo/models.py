@@ -30,7 +30,7 @@ from demo.quant import (
     resolve_device,
     resolve_quant,
 )
-from demo.summarize.registry import SummarizerModel, get_summarizer
+from demo.summarize.registry import SummarizerModel, get_summarizer, summarizer_source
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +130,31 @@ def load_seq2seq_base(entry: SummarizerModel, mode: QuantMode | str, device: str
     return model, tokenizer
 
 
+def load_llm_base(entry: SummarizerModel, mode: QuantMode | str, device: str, **extra):
+    """Load a decoder-only LM summarizer and its tokenizer at a quantization mode (no adapter).
+
+    The bundled SmolLM2 is converted from its GGUF file into the model cache on first use;
+    the others come from the hub (offline: one sentence naming the model and how to get it).
+    The tokenizer pads on the left, as batched generation from prompts needs.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    mode = resolve_quant(mode, "llm", device) if isinstance(mode, str) else mode
+    source = summarizer_source(entry)
+    tokenizer = from_pretrained(AutoTokenizer, "summarizer", source)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # lm_head stays in float under bitsandbytes (as transformers recommends for causal LMs);
+    # it is tied to the embeddings in the small models, which bnb never quantizes anyway.
+    kwargs = from_pretrained_kwargs(mode, device, skip_modules=["lm_head"])
+    kwargs.update(extra)
+    model = from_pretrained(AutoModelForCausalLM, "summarizer", source, weights=True, **kwargs)
+    if device == "cuda" and not mode.bnb:
+        model = model.to("cuda")
+    return model, tokenizer
+
+
 def _load_extractive(entry, mode: QuantMode | None, device: str):
     from demo.embeddings import load_encoder
 
@@ -149,6 +174,7 @@ def _load_weights(loader: Callable) -> Callable:
 LOADERS: dict[str, Callable] = {
     "asr": _load_weights(load_whisper_base),
     "seq2seq": _load_weights(load_seq2seq_base),
+    "llm": _load_weights(load_llm_base),
     "extractive": _load_extractive,
 }
 

@@ -69,6 +69,8 @@ AUTO_MODES: dict[tuple[str, str], str] = {
     ("asr", "cuda"): "full",
     ("seq2seq", "cpu"): "full",
     ("seq2seq", "cuda"): "full",
+    # fp32 decoded by demo.summarize.decoding: the same tokens as fp32 `generate`, faster;
+    # bf16 / int8 weights change greedy summaries (README "LLM summarizer").
     ("llm", "cpu"): "full",
     ("llm", "cuda"): "full",
 }
@@ -199,8 +201,19 @@ def post_load(mode: QuantMode, model):
 
 
 def apply_dynamic_int8(model):
-    """Quantize every ``nn.Linear`` to int8 with dynamic activation scales (CPU inference)."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
+    """Quantize every ``nn.Linear`` to int8 with dynamic activation scales (CPU inference).
 
-    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    Weights get one scale per output channel: with a single scale per matrix (torch's
+    default), SmolLM2-135M's summaries fall into loops of one sentence, while per-channel
+    scales cost nothing extra in fbgemm's kernels.
+    """
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch 2.13 warns that torch.ao eager quantization will move to torchao.
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor, torch\.quant")
+        return quantize_dynamic(
+            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )

@@ -492,3 +492,39 @@ def _pad_labels(sequences: list[list[int]]):
     for i, sequence in enumerate(sequences):
         labels[i, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
     return labels
+
+
+class PromptSummaryDataset:
+    """Causal-LM examples: the inference prompt (``demo.summarize.llm``), then summary + eos.
+
+    The prompt is the one the app sends (chat template, the default length request), so a
+    fine-tuned model is trained on exactly what it will be asked; the loss covers only the
+    summary and the end of turn (labels -100 on the prompt). ``SummaryCollator`` batches them:
+    right padding, labels -100 on padding.
+    """
+
+    def __init__(self, pairs: list[TextPair], tokenizer, entry, max_source: int, max_target: int):
+        self.pairs, self.tokenizer, self.entry = pairs, tokenizer, entry
+        self.max_source, self.max_target = max_source, max_target
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from demo.summarize.llm import prompt_ids
+
+        pair, tok = self.pairs[index], self.tokenizer
+        document = tok(pair.text, add_special_tokens=False).input_ids
+        text = (
+            tok.decode(document[: self.max_source])
+            if len(document) > self.max_source
+            else pair.text
+        )
+        prompt = prompt_ids(tok, self.entry, text)
+        target = tok(pair.summary, add_special_tokens=False).input_ids[: self.max_target]
+        target = target + [tok.eos_token_id]
+        return {
+            "input_ids": prompt + target,
+            "labels": [IGNORE_INDEX] * len(prompt) + target,
+            "text": pair.summary,
+        }

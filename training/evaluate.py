@@ -66,6 +66,8 @@ def evaluate(
             output = model(**batch)
             logits = output.logits.float()
             labels = batch["labels"]
+            if not _encoder_decoder(model):  # a causal LM's logit t predicts token t + 1
+                logits, labels = logits[:, :-1], labels[:, 1:]
             for name, value in (getattr(output, "metrics", None) or {}).items():
                 sums = metric_sums.setdefault(name, [0.0, 0.0])
                 sums[0] += float(value) * len(labels)
@@ -150,3 +152,8 @@ def _epoch_value(session: Session, epoch_end: bool) -> float:
     if epoch_end:
         return float(progress.epoch + 1)
     return round(progress.epoch + progress.batches_done / session.batches_per_epoch, 4)
+
+
+def _encoder_decoder(model) -> bool:
+    # Whisper, T5 and BART score each label at its own position; decoder-only LMs shift.
+    return bool(getattr(getattr(model, "config", None), "is_encoder_decoder", True))

@@ -17,6 +17,7 @@ from demo.errors import DemoError
 from demo.quant import get_quant_mode
 from training.compress import CompressionHooks, compress
 from training.config import (
+    LLM_LORA_TARGETS,
     LOWRANK_LORA_TARGETS,
     WHISPER_ADALORA_TARGETS,
     WHISPER_LORA_TARGETS,
@@ -60,7 +61,7 @@ def precision_label(precision: str, device: str) -> str:
 def load_base(config: TrainConfig, task: str, device: str, device_index: int | None = None):
     """(model, processor, entry) for the config's base model at its precision, via ``demo``."""
     from demo.asr.registry import get_whisper_model
-    from demo.models import load_seq2seq_base, load_whisper_base
+    from demo.models import load_llm_base, load_seq2seq_base, load_whisper_base
     from demo.summarize.registry import get_summarizer
 
     mode = get_quant_mode(config.precision)
@@ -72,12 +73,13 @@ def load_base(config: TrainConfig, task: str, device: str, device_index: int | N
         model, processor = load_whisper_base(entry, config.precision, device, **extra)
     else:
         entry = get_summarizer(config.model)
-        if entry.kind != "seq2seq":
+        loaders = {"seq2seq": load_seq2seq_base, "llm": load_llm_base}
+        if entry.kind not in loaders:
             raise DemoError(
-                f"{entry.name} has no weights to train; pick a seq2seq summarizer such as "
-                "t5-small, or a hub id or local checkpoint."
+                f"{entry.name} has no weights to train; pick a seq2seq or LLM summarizer such "
+                "as t5-small or smollm2-135m, or a hub id or local checkpoint."
             )
-        model, processor = load_seq2seq_base(entry, config.precision, device, **extra)
+        model, processor = loaders[entry.kind](entry, config.precision, device, **extra)
     if mode.bnb:
         # bitsandbytes logs a warning on every int8 matmul with fp32 inputs (expected on CPU).
         logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
@@ -102,14 +104,22 @@ def adalora_schedule(config: TrainConfig, total_steps: int) -> dict[str, int]:
     }
 
 
-def _targets(config: TrainConfig, task: str) -> list[str] | None:
+def _targets(config: TrainConfig, task: str, entry) -> list[str] | None:
     if config.target_modules:
         return [t.strip() for t in config.target_modules.split(",") if t.strip()]
     if getattr(config, "compress", "none") == "lowrank":
         return list(LOWRANK_LORA_TARGETS)
     if task == "asr":
         return list(WHISPER_ADALORA_TARGETS if config.method == "adalora" else WHISPER_LORA_TARGETS)
+    if getattr(entry, "kind", None) == "llm":
+        return list(LLM_LORA_TARGETS)
     return None  # PEFT knows the defaults of T5, BART and mBART
+
+
+def _task_type(task: str, entry) -> str | None:
+    if task == "asr":
+        return None  # PEFT's Whisper example sets none
+    return "CAUSAL_LM" if getattr(entry, "kind", None) == "llm" else "SEQ_2_SEQ_LM"
 
 
 def _keep_4bit_weights_trainable(model) -> None:
@@ -157,12 +167,11 @@ def make_trainable(
 
     from peft import AdaLoraConfig, LoraConfig, get_peft_model
 
-    task_type = "SEQ_2_SEQ_LM" if task != "asr" else None  # PEFT's Whisper example sets none
     common = {
         "lora_alpha": config.lora_alpha,
         "lora_dropout": config.lora_dropout,
-        "target_modules": _targets(config, task),
-        "task_type": task_type,
+        "target_modules": _targets(config, task, entry),
+        "task_type": _task_type(task, entry),
     }
     if config.method == "lora":
         peft_config = LoraConfig(r=config.r, **common)

@@ -1,0 +1,443 @@
+"""CPU summarizer benchmark: the LLM summarizer per quantization mode beside plain ``generate``
+and the extractive summarizer, on ACLSum abstracts or on the bundled meeting transcripts.
+
+    python -m bench.summarize --quick                 # 10 ACLSum val abstracts, 2 rounds
+    python -m bench.summarize                         # + bnb int8/nf4, 3 rounds
+    python -m bench.summarize --set meetings          # faithfulness on 5 transcripts
+    python -m bench.summarize --split test --limit 100 --repeats 1 --modes dynamic-int8 \\
+        --adapters checkpoints/sum-smollm2-135m-lora-r8-*/adapter --name summarize-aclsum-test
+
+Each engine summarizes every document once per round, the engines taking turns document by
+document, so a busy moment of the shared machine slows them alike; per document the minimum
+over the rounds is kept. ``fp32-generate`` is the baseline: fp32 weights decoded by
+transformers' ``generate`` with the same prompt and token rule; every other LLM engine decodes
+with the project's loop (``demo.summarize.decoding``), and its decode speed is reported as a
+ratio to that baseline from the same rounds. ROUGE-1/2/L/Lsum/S and the MiniLM similarity
+score against the ACLSum reference (the three aspect sentences joined); the faithfulness
+columns count numbers and capitalised names in a summary that its source lacks
+(``demo.metrics.unsupported_details``). Load time, weights and peak RSS come from a first
+pass that loads each engine alone in a forked process. Results go to
+``checkpoints/bench/<name>.json`` and ``.csv`` (``--quick``: ``checkpoints/bench/quick/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from bench.env import DEFAULT_OUT, meta, write_results
+from demo.measure import run_in_fork
+from demo.provenance import ROOT
+
+MODULE = "bench.summarize"
+BASELINE = "fp32-generate"
+QUALITY_REFERENCE = "full"  # ROUGE deltas are against fp32 weights decoded by the loop
+DEFAULT_MODES = ("full", "bf16", "dynamic-int8", "int8", "nf4")
+QUICK_MODES = ("full", "bf16", "dynamic-int8")
+SETS = ("aclsum", "meetings")
+ASPECTS = ("challenge", "approach", "outcome")
+MEETINGS = ROOT / "assets" / "transcripts" / "meetings.jsonl"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    model: str = "smollm2-135m"  # LLM summarizer registry name
+    modes: tuple[str, ...] = DEFAULT_MODES  # demo quantization modes, each with the loop
+    adapters: tuple[str, ...] = ()  # adapter folders, each run at the default (auto) mode
+    set: str = "aclsum"  # aclsum (ROUGE against references) or meetings (faithfulness only)
+    split: str = "val"  # ACLSum split: train, val, test
+    limit: int = 10  # documents (the first ones of the split)
+    repeats: int = 3  # rounds; each latency is the minimum over them
+    max_sentences: int = 3  # the app's length control
+    baseline: bool = True  # also fp32 weights decoded by transformers' generate
+    extractive: bool = True  # also the extractive summarizer
+    rss: bool = True  # load, weights and peak RSS, one engine at a time in a forked process
+    threads: int = 0  # intra-op threads (0 = torch's default); the loop decodes on one
+    out: str = str(DEFAULT_OUT)  # folder for the result files
+    name: str = "summarize-cpu"  # result file name (without suffix)
+
+    def __post_init__(self) -> None:
+        if self.set not in SETS:
+            raise ValueError(f"set must be one of {', '.join(SETS)}.")
+        if self.repeats < 1 or self.limit < 1:
+            raise ValueError("repeats and limit must be at least 1.")
+
+
+QUICK = {"modes": QUICK_MODES, "repeats": 2, "out": str(DEFAULT_OUT / "quick")}
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+    reference: str | None  # None for the meeting transcripts
+
+
+@dataclass(frozen=True)
+class Engine:
+    label: str  # what the row's config says
+    kind: str  # "llm" or "extractive"
+    quant: str  # demo mode ("-" for extractive)
+    decode: str  # "fast", "generate" or "-"
+    adapter: str | None = None
+    threads: int | None = None  # run on this many threads (None: the benchmark's)
+
+
+@dataclass
+class Row:
+    config: str
+    kind: str  # always "summarizer"
+    engine: str
+    model: str
+    quant: str
+    decode: str
+    adapter: str | None
+    set: str
+    split: str
+    docs: int
+    threads: int
+    runs: int = 0
+    latency_s: float = 0.0  # mean over documents of the per-document minimum
+    prefill_tokens_per_s: float | None = None
+    decode_tokens_per_s: float | None = None
+    decode_speedup_vs_fp32_generate: float | None = None
+    latency_ratio_to_fp32_generate: float | None = None
+    prompt_tokens: float | None = None  # mean per document
+    summary_tokens: float | None = None  # mean per document
+    summary_words: float = 0.0  # mean per document
+    summary_sentences: float = 0.0
+    scores: dict = field(default_factory=dict)  # ROUGE + embedding similarity (fractions)
+    rougeL_delta_vs_full: float | None = None  # (this - fp32 loop) ROUGE-L, x100 points
+    unsupported_numbers: int = 0  # over all documents
+    unsupported_names: int = 0
+    docs_with_unsupported: int = 0
+    unsupported: list = field(default_factory=list)  # per document: {"id", numbers, names}
+    summaries: list = field(default_factory=list)
+    load_s: float | None = None
+    weights_mb: float | None = None
+    peak_rss_mb: float | None = None
+
+
+def _detokenize(text: str) -> str:
+    # ACLSum sentences are tokenized with spaces before punctuation; undo the common cases.
+    text = re.sub(r" ([.,;:!?%)\]}])", r"\1", text)
+    text = re.sub(r"([(\[{]) ", r"\1", text)
+    return re.sub(r" (n't|'s|'re|'ve|'ll|'d|'m)\b", r"\1", text)
+
+
+def aclsum_documents(split: str, limit: int) -> list[Document]:
+    """The first ``limit`` ACLSum papers of ``split``: abstract in, the aspects joined out."""
+    spec = importlib.util.find_spec("aclsum")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("ACLSum is not installed: pip install --no-deps aclsum==0.1.2")
+    path = Path(list(spec.submodule_search_locations)[0]) / "dataset" / f"{split}.jsonl"
+    docs = []
+    for line in path.read_text(encoding="utf-8").splitlines()[:limit]:
+        row = json.loads(line)
+        text = _detokenize(" ".join(row["sentences"]["abstract"]))
+        reference = " ".join(row["summary"][a].strip() for a in ASPECTS)
+        docs.append(Document(row["id"], text, reference))
+    return docs
+
+
+def meeting_documents(limit: int) -> list[Document]:
+    """The hand-written meeting and lecture transcripts in assets/transcripts/."""
+    rows = [json.loads(line) for line in MEETINGS.read_text().splitlines() if line.strip()]
+    return [Document(r["id"], r["text"], None) for r in rows[:limit]]
+
+
+def engines(options: BenchOptions) -> list[Engine]:
+    from demo.quant import AUTO_MODES
+
+    found = []
+    if options.baseline:
+        found.append(Engine(BASELINE, "llm", "full", "generate"))
+        # Ablation: the baseline on one thread, as the loop decodes; splits the loop's gain
+        # from the thread count's.
+        found.append(Engine(f"{BASELINE}-1thread", "llm", "full", "generate", threads=1))
+    found += [Engine(mode, "llm", mode, "fast") for mode in options.modes]
+    default = AUTO_MODES[("llm", "cpu")]
+    for adapter in options.adapters:
+        run = Path(adapter).resolve().parent.name
+        found.append(Engine(f"{run} {default}", "llm", default, "fast", adapter))
+    if options.extractive:
+        found.append(Engine("extractive", "extractive", "-", "-"))
+    return found
+
+
+def _spec(engine: Engine, model: str):
+    from demo.models import ModelSpec
+
+    if engine.kind == "extractive":
+        return ModelSpec("summarizer", "extractive", "full", device="cpu")
+    return ModelSpec("summarizer", model, engine.quant, engine.adapter, "cpu")
+
+
+def summarize_doc(loaded, engine: Engine, doc: Document, options: BenchOptions) -> dict:
+    """One summary with its latency (and prefill/decode timings for the LLM engines)."""
+    from demo.summarize import SummaryOptions, summarize
+    from demo.summarize.llm import summarize_once
+
+    if engine.threads is not None:
+        with _threads(engine.threads):
+            return summarize_doc(loaded, replace(engine, threads=None), doc, options)
+    summary_options = SummaryOptions(max_sentences=options.max_sentences)
+    started = time.perf_counter()
+    if engine.kind == "extractive":
+        summary = summarize(loaded, doc.text, summary_options)
+        return {"summary": summary, "latency": time.perf_counter() - started}
+    summary, decoded = summarize_once(loaded, doc.text, summary_options, engine=engine.decode)
+    return {
+        "summary": summary,
+        "latency": time.perf_counter() - started,
+        "prefill": decoded.prefill_seconds,
+        "decode": decoded.decode_seconds,
+        "prompt_tokens": decoded.prompt_tokens,
+        "tokens": len(decoded.tokens),
+        # Steps after the first token (which the prefill produced); the eos is a step too.
+        "steps": len(decoded.tokens) + (decoded.stopped == "eos") - 1,
+    }
+
+
+def _memory(engine: Engine, model: str, doc: Document, options: BenchOptions) -> dict:
+    from demo.measure import Measurements, measure
+    from demo.models import load_model
+
+    _set_threads(options.threads)
+    m = Measurements()
+    with measure("load", m):
+        loaded = load_model(_spec(engine, model))
+    with measure("run", m):
+        summarize_doc(loaded, engine, doc, options)
+    return {
+        "load_s": m.stages["load"].seconds,
+        "weights_mb": loaded.weights_mb,
+        "peak_rss_mb": m.peak_rss_mb(),
+    }
+
+
+@contextmanager
+def _threads(count: int):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _set_threads(threads: int) -> int:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values) if values else 0.0
+
+
+def _aggregate(row: Row, results: list[dict], docs: list[Document]) -> None:
+    from demo.metrics import summary_scores, unsupported_details
+    from demo.summarize.extractive import split_sentences
+
+    summaries = [r["summary"] for r in results]
+    row.summaries = [{"id": d.id, "summary": s} for d, s in zip(docs, summaries, strict=True)]
+    row.latency_s = _mean(r["latency"] for r in results)
+    row.summary_words = _mean(len(s.split()) for s in summaries)
+    row.summary_sentences = _mean(len(split_sentences(s, window_words=None)) for s in summaries)
+    if "decode" in results[0]:
+        row.prefill_tokens_per_s = sum(r["prompt_tokens"] for r in results) / sum(
+            r["prefill"] for r in results
+        )
+        decode = sum(r["decode"] for r in results)
+        row.decode_tokens_per_s = sum(r["steps"] for r in results) / decode if decode else None
+        row.prompt_tokens = _mean(r["prompt_tokens"] for r in results)
+        row.summary_tokens = _mean(r["tokens"] for r in results)
+    if all(d.reference for d in docs):
+        row.scores = summary_scores([d.reference for d in docs], summaries)
+    for doc, summary in zip(docs, summaries, strict=True):
+        found = unsupported_details(doc.text, summary)
+        row.unsupported.append({"id": doc.id, **found})
+        row.unsupported_numbers += len(found["numbers"])
+        row.unsupported_names += len(found["names"])
+        row.docs_with_unsupported += bool(found["numbers"] or found["names"])
+
+
+def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:
+    """Run the benchmark, write its result files, and return (json path, rows)."""
+    from tqdm.auto import tqdm
+
+    threads = _set_threads(options.threads)
+    if options.set == "aclsum":
+        docs = aclsum_documents(options.split, options.limit)
+    else:
+        docs = meeting_documents(options.limit)
+    specs = engines(options)
+    import demo.models  # noqa: F401  (imports are not part of a load)
+    import demo.summarize.llm  # noqa: F401
+
+    memory = {}
+    if options.rss:
+        for engine in tqdm(specs, desc="load + memory, one engine at a time", unit="engine"):
+            memory[engine.label] = run_in_fork(_memory, engine, options.model, docs[0], options)
+    from demo.models import load_model
+
+    loaded, load_s = {}, {}
+    for engine in specs:
+        spec = _spec(engine, options.model)
+        if spec not in loaded:
+            started = time.perf_counter()
+            loaded[spec] = load_model(spec)
+            load_s[spec] = time.perf_counter() - started
+    warm = Document("warm-up", " ".join(docs[0].text.split()[:60]), None)
+    for engine in tqdm(specs, desc="warm-up", unit="engine"):  # first calls are not timed
+        summarize_doc(loaded[_spec(engine, options.model)], engine, warm, options)
+    best: dict[str, list[dict | None]] = {e.label: [None] * len(docs) for e in specs}
+    total = options.repeats * len(docs) * len(specs)
+    with tqdm(total=total, desc="summarizing, engines interleaved", unit="summary") as bar:
+        for round_ in range(options.repeats):
+            for i, doc in enumerate(docs):
+                # Rotate the order so no engine always runs first (warm caches, a quiet moment).
+                shift = (round_ + i) % len(specs)
+                for engine in specs[shift:] + specs[:shift]:
+                    result = summarize_doc(
+                        loaded[_spec(engine, options.model)], engine, doc, options
+                    )
+                    kept = best[engine.label][i]
+                    if kept is not None:
+                        for key in ("latency", "prefill", "decode"):
+                            if key in result:
+                                result[key] = min(result[key], kept[key])
+                    best[engine.label][i] = result
+                    bar.update(1)
+    rows = []
+    for engine in specs:
+        spec = _spec(engine, options.model)
+        row = Row(
+            config=f"{options.model if engine.kind == 'llm' else 'extractive'} {engine.label}",
+            kind="summarizer",
+            engine=engine.label,
+            model=options.model if engine.kind == "llm" else "extractive",
+            quant=engine.quant,
+            decode=engine.decode,
+            adapter=engine.adapter,
+            set=options.set,
+            split=options.split if options.set == "aclsum" else "-",
+            docs=len(docs),
+            threads=threads,
+            runs=options.repeats,
+            load_s=load_s[spec],
+        )
+        _aggregate(row, [r for r in best[engine.label] if r is not None], docs)
+        row.load_s = memory.get(engine.label, {}).get("load_s", row.load_s)
+        row.weights_mb = memory.get(engine.label, {}).get("weights_mb", loaded[spec].weights_mb)
+        row.peak_rss_mb = memory.get(engine.label, {}).get("peak_rss_mb")
+        rows.append(row)
+    _ratios(rows)
+    del loaded
+    gc.collect()
+    meta_ = meta(MODULE, argv, threads=threads, options=asdict(options), notes=NOTES)
+    meta_["documents"] = [d.id for d in docs]
+    data = [asdict(r) for r in rows]
+    csv_rows = [{**{k: v for k, v in r.items() if k != "scores"}, **r["scores"]} for r in data]
+    path = write_results(Path(options.out), options.name, meta_, data, csv_rows)
+    return path, data
+
+
+def _ratios(rows: list[Row]) -> None:
+    base = next((r for r in rows if r.engine == BASELINE), None)
+    reference = next((r for r in rows if r.engine == QUALITY_REFERENCE), None)
+    for row in rows:
+        if base is not None and row.decode_tokens_per_s and base.decode_tokens_per_s:
+            row.decode_speedup_vs_fp32_generate = row.decode_tokens_per_s / base.decode_tokens_per_s
+        if base is not None:
+            row.latency_ratio_to_fp32_generate = row.latency_s / base.latency_s
+        if reference is not None and row.scores and reference.scores:
+            delta = row.scores["rougeL"] - reference.scores["rougeL"]
+            row.rougeL_delta_vs_full = round(100 * delta, 3)
+
+
+NOTES = [
+    "Latency is per document, the minimum over the rounds; the machine is shared and noisy, "
+    "so compare the ratios (measured in the same interleaved rounds), not absolute times.",
+    "fp32-generate: the same weights, prompt and token rule (greedy, no repeated 4-gram of the "
+    "summary) decoded by transformers' generate; its tokens equal the 'full' engine's.",
+    "Decode tokens/s counts the tokens after the first (the prefill produces the first); the "
+    "project's loop decodes on one thread and runs the prompt on all threads.",
+    "ACLSum abstracts are detokenized with a few rules (spaces before punctuation removed).",
+]
+
+
+def format_table(rows: list[dict]) -> str:
+    """A plain-text table of the rows for the terminal."""
+    head = (
+        f"{'engine':30s} {'lat s':>6s} {'pre t/s':>8s} {'dec t/s':>8s} {'vs gen':>7s} "
+        f"{'R-1':>5s} {'R-2':>5s} {'R-L':>5s} {'dR-L':>6s} {'sim':>5s} {'words':>5s} "
+        f"{'nums':>4s} {'names':>5s} {'MB':>5s} {'RSS':>5s}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        s = r["scores"]
+        lines.append(
+            f"{r['engine'][:30]:30s} {r['latency_s']:6.2f} {_n(r['prefill_tokens_per_s'], 8, 0)} "
+            f"{_n(r['decode_tokens_per_s'], 8, 1)} {_n(r['decode_speedup_vs_fp32_generate'], 7, 2)}"
+            f" {_n(s.get('rouge1'), 5, 1, 100)} {_n(s.get('rouge2'), 5, 1, 100)} "
+            f"{_n(s.get('rougeL'), 5, 1, 100)} {_n(r['rougeL_delta_vs_full'], 6, 2)} "
+            f"{_n(s.get('embedding_similarity'), 5, 1, 100)} {r['summary_words']:5.1f} "
+            f"{r['unsupported_numbers']:4d} {r['unsupported_names']:5d} "
+            f"{_n(r['weights_mb'], 5, 0)} {_n(r['peak_rss_mb'], 5, 0)}"
+        )
+    return "\n".join(lines)
+
+
+def _n(value, width: int, digits: int, scale: float = 1.0) -> str:
+    return f"{'-':>{width}s}" if value is None else f"{value * scale:{width}.{digits}f}"
+
+
+def parse_args(argv: list[str] | None = None) -> BenchOptions:
+    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="10 val abstracts, 3 modes, 2 rounds")
+    p.add_argument("--model")
+    p.add_argument("--modes", nargs="+", help="demo quantization modes")
+    p.add_argument("--adapters", nargs="+", help="adapter folders (run at the auto mode)")
+    p.add_argument("--set", choices=SETS)
+    p.add_argument("--split", choices=("train", "val", "test"))
+    p.add_argument("--limit", type=int)
+    p.add_argument("--repeats", type=int)
+    p.add_argument("--max-sentences", type=int, dest="max_sentences")
+    p.add_argument("--no-baseline", action="store_false", dest="baseline", default=None)
+    p.add_argument("--no-extractive", action="store_false", dest="extractive", default=None)
+    p.add_argument("--no-rss", action="store_false", dest="rss", default=None)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--out")
+    p.add_argument("--name")
+    args = p.parse_args(argv)
+    fields = dict(QUICK) if args.quick else {}
+    for key in [f for f in BenchOptions.__dataclass_fields__ if f != "quick"]:
+        value = getattr(args, key, None)
+        if value is not None:
+            fields[key] = tuple(value) if isinstance(value, list) else value
+    return BenchOptions(**fields)
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse_args(argv)
+    path, rows = run(options, argv)
+    print(format_table(rows))
+    print(f"\nwritten: {path} (+ .csv)")
+
+
+if __name__ == "__main__":
+    main()

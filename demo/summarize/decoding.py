@@ -1,0 +1,306 @@
+"""Greedy decoding for decoder-only LMs: a hand-written loop with a preallocated KV cache.
+
+transformers' ``generate`` spends most of a small model's decode step outside the matmuls
+(cache objects, mask building, logits processors), so on a CPU a 135M-parameter model
+decodes about as fast in int8 as in fp32 there. This loop calls the model's own modules
+(norms, projections, rotary embedding, MLP), so it works whatever they hold (fp32, bf16,
+torch dynamic int8, bitsandbytes, an unmerged LoRA), writes keys and values into one tensor
+per layer, and applies the one token rule the summarizer uses. In fp32 it decodes the same
+tokens as ``generate`` (tests/test_llm.py); architectures it doesn't know go to ``generate``
+with the same rule.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+# Llama-shaped blocks: q/k/v/o projections, rotary embedding, RMSNorm, gated MLP. Qwen2
+# adds biases to q/k/v, which live inside the projections, so the same loop runs it.
+FAST_ARCHITECTURES = ("llama", "qwen2")
+# One token at a time is too little work to split between two threads on a shared CPU: each
+# small op waits for the other thread (README "Summarizer speed" has the measurement).
+DECODE_THREADS = 1
+
+
+@dataclass(frozen=True)
+class DecodeRules:
+    """What one greedy decoding may produce."""
+
+    max_new_tokens: int  # longest continuation
+    eos_ids: tuple[int, ...]  # tokens that end it (not returned)
+    no_repeat_ngram_size: int = 0  # ban repeating an n-gram of the *generated* text (0 = off)
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1.")
+        if self.no_repeat_ngram_size < 0:
+            raise ValueError("no_repeat_ngram_size must be 0 (off) or more.")
+
+
+@dataclass
+class Decoded:
+    tokens: list[int]  # generated ids, without the prompt and the final eos
+    prompt_tokens: int
+    prefill_seconds: float = 0.0  # prompt forward pass and first token
+    decode_seconds: float = 0.0  # every later token
+    engine: str = "fast"  # "fast" (this loop) or "generate" (transformers)
+    stopped: str = field(default="eos")  # "eos" or "length"
+
+    @property
+    def decode_tokens_per_second(self) -> float:
+        steps = len(self.tokens) + (self.stopped == "eos") - 1  # tokens after the first
+        return steps / self.decode_seconds if self.decode_seconds > 0 and steps > 0 else 0.0
+
+
+class _NGramBan:
+    """Bans the token that would repeat an n-gram already in the generated text.
+
+    Unlike transformers' ``no_repeat_ngram_size``, which for a decoder-only model also
+    counts the prompt, only generated tokens count here: a summary may copy the source's
+    phrases (that is what makes it faithful), it may not loop over its own.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.seen: dict[tuple[int, ...], set[int]] = {}
+
+    def banned(self, generated: list[int]) -> list[int]:
+        if self.size < 1 or len(generated) < self.size - 1:
+            return []
+        key = tuple(generated[len(generated) - self.size + 1 :])
+        return list(self.seen.get(key, ()))
+
+    def add(self, generated: list[int]) -> None:
+        """Record the n-gram that the last generated token completes."""
+        if self.size >= 1 and len(generated) >= self.size:
+            gram = tuple(generated[-self.size :])
+            self.seen.setdefault(gram[:-1], set()).add(gram[-1])
+
+    @classmethod
+    def of(cls, size: int, generated: list[int]) -> _NGramBan:
+        """The ban after ``generated`` (every n-gram in it recorded)."""
+        ban = cls(size)
+        for end in range(size, len(generated) + 1):
+            gram = tuple(generated[end - size : end])
+            ban.seen.setdefault(gram[:-1], set()).add(gram[-1])
+        return ban
+
+
+def _pick(logits: torch.Tensor, ban: _NGramBan, generated: list[int]) -> int:
+    banned = ban.banned(generated)
+    if banned:
+        logits = logits.clone()
+        logits[banned] = -float("inf")
+    return int(torch.argmax(logits))
+
+
+def supports_fast(model) -> bool:
+    """Whether ``greedy_decode`` can run ``model`` with the hand-written loop."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    return (
+        getattr(config, "model_type", None) in FAST_ARCHITECTURES
+        and not getattr(config, "use_sliding_window", False)
+        and hasattr(getattr(base, "model", None), "rotary_emb")
+    )
+
+
+@contextmanager
+def _threads(count: int | None):
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(min(count, before))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def greedy_decode(
+    model, prompt_ids: list[int], rules: DecodeRules, *, engine: str = "auto"
+) -> Decoded:
+    """Greedy continuation of ``prompt_ids`` (one sequence) under ``rules``.
+
+    ``engine``: ``fast`` (the loop here), ``generate`` (transformers, same token rule), or
+    ``auto`` (fast where ``supports_fast``).
+    """
+    if engine == "auto":
+        engine = "fast" if supports_fast(model) else "generate"
+    if engine not in ("fast", "generate"):
+        raise ValueError(f"engine must be auto, fast or generate, not {engine!r}.")
+    with torch.inference_mode():
+        if engine == "fast":
+            return _fast_decode(model, prompt_ids, rules)
+        return _generate(model, prompt_ids, rules)
+
+
+class _LoopState:
+    """Keys, values and rotary tables for one sequence of up to ``length`` positions."""
+
+    def __init__(self, base, length: int, device, dtype) -> None:
+        config = base.config
+        heads = config.num_attention_heads
+        self.kv_heads = config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        layers = len(base.model.layers)
+        shape = (layers, 1, self.kv_heads, length, self.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        positions = torch.arange(length, device=device)[None]
+        like = torch.zeros((), device=device, dtype=dtype)
+        cos, sin = base.model.rotary_emb(like, positions)
+        self.cos, self.sin = cos[0], sin[0]  # [length, head_dim], in the model's dtype
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def _layer(layer, index: int, x, start: int, rotary, state: _LoopState) -> torch.Tensor:
+    """One decoder block on ``x`` ``[1, n, d]`` at positions ``start...``, filling the cache;
+    ``rotary`` is the (cos, sin) of those positions."""
+    attn = layer.self_attn
+    length = x.shape[1]
+    end = start + length
+    h = layer.input_layernorm(x)
+    q = attn.q_proj(h).view(1, length, -1, state.head_dim).transpose(1, 2)
+    k = attn.k_proj(h).view(1, length, state.kv_heads, state.head_dim).transpose(1, 2)
+    v = attn.v_proj(h).view(1, length, state.kv_heads, state.head_dim).transpose(1, 2)
+    cos, sin = rotary
+    q = q * cos + _rotate_half(q) * sin
+    k = k * cos + _rotate_half(k) * sin
+    cache_k, cache_v = state.k[index], state.v[index]
+    cache_k[:, :, start:end] = k
+    cache_v[:, :, start:end] = v
+    # The prompt always starts at position 0, so the causal mask is exact for it; a single
+    # new token attends to everything written so far.
+    a = F.scaled_dot_product_attention(
+        q,
+        cache_k[:, :, :end],
+        cache_v[:, :, :end],
+        is_causal=length > 1,
+        scale=attn.scaling,
+        enable_gqa=True,
+    )
+    x = x + attn.o_proj(a.transpose(1, 2).reshape(1, length, -1))
+    return x + layer.mlp(layer.post_attention_layernorm(x))
+
+
+def _forward(base, ids: torch.Tensor, start: int, state: _LoopState) -> torch.Tensor:
+    """Logits ``[vocab]`` (fp32) after ``ids`` ``[1, n]`` placed at positions ``start...``."""
+    x = base.model.embed_tokens(ids)
+    end = start + ids.shape[1]
+    rotary = (state.cos[start:end], state.sin[start:end])
+    for index, layer in enumerate(base.model.layers):
+        x = _layer(layer, index, x, start, rotary, state)
+    hidden = base.model.norm(x[:, -1:])
+    return base.lm_head(hidden)[0, -1].float()
+
+
+def _model_dtype(base) -> torch.dtype:
+    # A bitsandbytes or dynamic-int8 model computes in the dtype its norms are held in.
+    return base.model.norm.weight.dtype
+
+
+def _fast_decode(model, prompt_ids: list[int], rules: DecodeRules) -> Decoded:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    device = base.model.embed_tokens.weight.device
+    state = _LoopState(base, len(prompt_ids) + rules.max_new_tokens, device, _model_dtype(base))
+    ban = _NGramBan(rules.no_repeat_ngram_size)
+    generated: list[int] = []
+    eos = set(rules.eos_ids)
+    started = time.perf_counter()
+    ids = torch.tensor([prompt_ids], device=device)
+    logits = _forward(base, ids, 0, state)  # prefill uses every thread
+    token = _pick(logits, ban, generated)
+    prefill = time.perf_counter() - started
+    stopped = "length"
+    started = time.perf_counter()
+    with _threads(DECODE_THREADS if device.type == "cpu" else None):
+        position = len(prompt_ids)
+        while True:
+            if token in eos:
+                stopped = "eos"
+                break
+            generated.append(token)
+            ban.add(generated)
+            if len(generated) >= rules.max_new_tokens:
+                break
+            logits = _forward(base, torch.tensor([[token]], device=device), position, state)
+            position += 1
+            token = _pick(logits, ban, generated)
+    return Decoded(
+        generated, len(prompt_ids), prefill, time.perf_counter() - started, "fast", stopped
+    )
+
+
+class _GeneratedNGramProcessor:
+    """The same n-gram rule as ``_NGramBan`` as a transformers logits processor."""
+
+    def __init__(self, prompt_length: int, size: int) -> None:
+        self.prompt_length = prompt_length
+        self.size = size
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.size < 1:
+            return scores
+        for row in range(input_ids.shape[0]):
+            generated = input_ids[row, self.prompt_length :].tolist()
+            banned = _NGramBan.of(self.size, generated).banned(generated)
+            if banned:
+                scores[row, banned] = -float("inf")
+        return scores
+
+
+class _FirstTokenClock:
+    """A stopping criterion that never stops: it notes when the first new token exists."""
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores, **kwargs) -> torch.Tensor:
+        if self.first is None:
+            self.first = time.perf_counter()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+
+def generated_ngram_processor(prompt_length: int, size: int):
+    """A transformers logits processor banning repeats of generated n-grams (``size`` 0 = off)
+    in sequences whose prompts all end at ``prompt_length`` (left padding)."""
+    return _GeneratedNGramProcessor(prompt_length, size)
+
+
+def _generate(model, prompt_ids: list[int], rules: DecodeRules) -> Decoded:
+    from transformers import LogitsProcessorList, StoppingCriteriaList
+
+    device = next(model.parameters()).device
+    ids = torch.tensor([prompt_ids], device=device)
+    processors = LogitsProcessorList(
+        [generated_ngram_processor(len(prompt_ids), rules.no_repeat_ngram_size)]
+    )
+    clock = _FirstTokenClock()
+    started = time.perf_counter()
+    out = model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=rules.max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=list(rules.eos_ids),
+        pad_token_id=rules.eos_ids[0],
+        logits_processor=processors,
+        stopping_criteria=StoppingCriteriaList([clock]),
+    )
+    ended = time.perf_counter()
+    first = clock.first or ended
+    tokens = out[0, len(prompt_ids) :].tolist()
+    stopped = "length"
+    if tokens and tokens[-1] in rules.eos_ids:
+        tokens, stopped = tokens[:-1], "eos"
+    return Decoded(tokens, len(prompt_ids), first - started, ended - first, "generate", stopped)

@@ -1,0 +1,197 @@
+"""The LLM summarizer on the real bundled SmolLM2-135M-Instruct (GGUF Q4_1, converted once).
+
+The model loads once per module (fp32 and the app's default mode); summaries are checked for
+key words, never exact text, since a 135M model paraphrases (and sometimes invents).
+"""
+
+import pytest
+
+from demo.errors import ModelUnavailableError, QuantizationUnavailableError, SummaryInputError
+from demo.models import ModelSpec, load_model
+from demo.summarize import SummaryOptions, summarize
+from demo.summarize.extractive import split_sentences
+
+MEETING = (
+    "Good morning everyone. Today we review the budget for the new library building. "
+    "Maria Lopez, the project lead, said construction will start in March and finish by "
+    "December. The total cost is estimated at four million dollars, most of it from a city "
+    "grant. Tom asked whether the parking lot is included; Maria said it is a separate project. "
+    "We agreed to meet again next Tuesday to approve the final design."
+)
+LECTURE = (
+    "Today we talk about photosynthesis, how plants turn light into chemical energy. It happens "
+    "in the chloroplasts of the leaves. In the light reactions the plant splits water and "
+    "releases oxygen, making ATP and NADPH. In the Calvin cycle it uses them to fix carbon "
+    "dioxide into sugar, with the enzyme RuBisCO. Please read chapter eight before Thursday."
+)
+TEMPLATE_MARKERS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "assistant", "system\n")
+
+
+@pytest.fixture(scope="module")
+def fp32():
+    return load_model(ModelSpec("summarizer", "smollm2-135m", "full", device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def default_llm(fp32):
+    """The mode the app uses (``auto``): the fp32 model again where auto resolves to it."""
+    spec = ModelSpec("summarizer", "smollm2-135m", "auto", device="cpu")
+    return fp32 if spec.resolved() == fp32.spec else load_model(spec)
+
+
+def test_bundled_model_is_converted_once_into_the_cache(fp32):
+    from demo.summarize.gguf import CONVERTER_VERSION, read_marker
+    from demo.summarize.registry import SUMMARIZERS, bundled_checkpoint, describe, offline_status
+
+    entry = SUMMARIZERS["smollm2-135m"]
+    path = bundled_checkpoint(entry)  # converted by the fixture's load
+    marker = read_marker(path)
+    assert marker is not None and marker["version"] == CONVERTER_VERSION
+    weights = path / "model.safetensors"
+    written = weights.stat().st_mtime_ns
+    assert bundled_checkpoint(entry) == path  # a second load reuses the conversion
+    assert weights.stat().st_mtime_ns == written
+    assert not list(path.glob("*.bin")) and not list(path.glob("*.gguf"))
+    assert "Q4_1 dequantized" in describe(entry) and "not the original bf16" in describe(entry)
+    assert offline_status("smollm2-135m") == "bundled"
+    assert fp32.model.config.model_type == "llama" and fp32.spec.quant == "full"
+
+
+def test_summarizes_a_meeting_with_its_key_words_and_no_template(default_llm):
+    summary = summarize(default_llm, MEETING, SummaryOptions())
+    lowered = summary.lower()
+    assert "library" in lowered
+    assert any(w in lowered for w in ("budget", "construction", "cost", "design"))
+    assert not any(marker in summary for marker in TEMPLATE_MARKERS)
+    assert 1 <= len(split_sentences(summary, window_words=None)) <= 3
+
+
+def test_length_control_is_honoured(default_llm):
+    one = summarize(default_llm, LECTURE, SummaryOptions(max_sentences=1))
+    assert len(split_sentences(one, window_words=None)) == 1
+    assert "photosynthesis" in one.lower() or "plants" in one.lower()
+    short = summarize(default_llm, LECTURE, SummaryOptions(max_sentences=3, max_words=12))
+    assert 1 <= len(short.split()) <= 12
+
+
+def test_fast_loop_decodes_the_same_tokens_as_generate_in_fp32(fp32):
+    from demo.summarize.decoding import DecodeRules, greedy_decode
+    from demo.summarize.llm import NO_REPEAT_NGRAM, prompt_ids, stop_ids
+
+    ids = prompt_ids(fp32.processor, fp32.entry, LECTURE)
+    rules = DecodeRules(16, stop_ids(fp32.processor, fp32.model), NO_REPEAT_NGRAM)
+    fast = greedy_decode(fp32.model, ids, rules, engine="fast")
+    reference = greedy_decode(fp32.model, ids, rules, engine="generate")
+    assert fast.engine == "fast" and reference.engine == "generate"
+    assert len(fast.tokens) >= 8
+    assert fast.tokens == reference.tokens
+
+
+def test_long_transcript_is_summarized_in_chunks_and_merged(default_llm, monkeypatch):
+    import demo.summarize.llm as llm
+
+    calls = []
+    real = llm.summarize_once
+
+    def counting(loaded, text, options, *, merge=False, engine="auto"):
+        calls.append(merge)
+        return real(loaded, text, options, merge=merge, engine=engine)
+
+    monkeypatch.setattr(llm, "summarize_once", counting)
+    options = SummaryOptions(max_sentences=1, max_words=20, context_tokens=96)
+    long_text = f"{MEETING} {LECTURE}"
+    chunks = llm._chunks(default_llm.processor, long_text, 96)
+    assert len(chunks) >= 2
+    summary = summarize(default_llm, long_text, options)
+    assert calls.count(False) == len(chunks) and True in calls  # map, then a merge prompt
+    assert summary and len(split_sentences(summary, window_words=None)) == 1
+    assert not any(marker in summary for marker in TEMPLATE_MARKERS)
+
+
+@pytest.mark.parametrize(("text", "said"), [("", "no words"), ("  Hello ", "only 1 word")])
+def test_empty_or_one_word_transcript_is_refused_in_one_sentence(default_llm, text, said):
+    with pytest.raises(SummaryInputError) as caught:
+        summarize(default_llm, text, SummaryOptions())
+    message = str(caught.value)
+    assert said in message and "at least 5 words" in message
+    assert "\n" not in message and message.count(". ") == 0 and message.endswith(".")
+
+
+def test_fast_int8_is_refused_for_the_llm():
+    with pytest.raises(QuantizationUnavailableError, match="is for asr models only"):
+        load_model(ModelSpec("summarizer", "smollm2-135m", "fast-int8", device="cpu"))
+
+
+def test_hub_llm_offline_fails_fast_with_one_sentence():
+    with pytest.raises(ModelUnavailableError, match="Qwen/Qwen2.5-0.5B-Instruct is not downloaded"):
+        load_model(ModelSpec("summarizer", "qwen2.5-0.5b", "full", device="cpu"))
+
+
+def test_hub_ids_of_chat_models_are_llms():
+    from demo.summarize.registry import get_summarizer
+
+    assert get_summarizer("Qwen/Qwen2.5-3B-Instruct").kind == "llm"
+    assert get_summarizer("HuggingFaceTB/SmolLM2-360M-Instruct").kind == "llm"
+    assert get_summarizer("facebook/bart-large-cnn").kind == "seq2seq"
+    assert get_summarizer("google/flan-t5-large").kind == "seq2seq"
+
+
+def test_training_example_is_the_inference_prompt_then_summary_and_eos(fp32):
+    from demo.summarize.llm import prompt_ids
+    from training.data import IGNORE_INDEX, PromptSummaryDataset, SummaryCollator, TextPair
+
+    tok = fp32.processor
+    pairs = [TextPair(MEETING, "The library budget was reviewed."), TextPair(LECTURE, "Plants.")]
+    data = PromptSummaryDataset(pairs, tok, fp32.entry, max_source=512, max_target=64)
+    item = data[0]
+    prompt = prompt_ids(tok, fp32.entry, MEETING)
+    assert item["input_ids"][: len(prompt)] == prompt
+    assert item["labels"][: len(prompt)] == [IGNORE_INDEX] * len(prompt)
+    assert item["labels"][len(prompt) :] == item["input_ids"][len(prompt) :]
+    assert item["input_ids"][-1] == tok.eos_token_id
+    assert tok.decode(item["input_ids"][len(prompt) : -1]) == pairs[0].summary
+    batch = SummaryCollator(tok.pad_token_id)([data[0], data[1]])
+    short = len(data[1]["input_ids"])
+    assert bool((batch["labels"][1, short:] == IGNORE_INDEX).all())
+    assert bool((batch["attention_mask"][1, short:] == 0).all())
+
+
+def test_adapter_trained_a_few_steps_saves_and_reloads_with_identical_logits(fp32, tmp_path):
+    import torch
+
+    from training.config import SummarizerConfig
+    from training.data import PromptSummaryDataset, SummaryCollator, TextPair
+    from training.modeling import load_base, make_trainable
+
+    config = SummarizerConfig(model="smollm2-135m", train="unused.jsonl", method="lora", r=4)
+    model, tok, entry = load_base(config, "summarization", "cpu")
+    trainable = make_trainable(model, tok, entry, config, "summarization", total_steps=2)
+    peft_config = trainable.model.peft_config["default"]
+    assert (
+        peft_config.task_type == "CAUSAL_LM" and peft_config.base_model_name_or_path == entry.name
+    )
+    assert {"q_proj", "v_proj", "down_proj"} <= set(peft_config.target_modules)
+    pairs = [TextPair(LECTURE, "Plants turn light into sugar in two stages.")]
+    batch = SummaryCollator(tok.pad_token_id)([PromptSummaryDataset(pairs, tok, entry, 48, 16)[0]])
+    batch.pop("references")
+    trained_params = [p for p in trainable.model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained_params, lr=1e-3)
+    trainable.model.train()
+    for _ in range(2):
+        trainable.model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    trainable.model.eval()
+    probe = tok(MEETING[:200], return_tensors="pt").input_ids
+    with torch.inference_mode():
+        trained = trainable.model(input_ids=probe).logits
+        base = fp32.model(input_ids=probe).logits
+    assert (trained - base).abs().max() > 1e-3  # the steps changed the model
+    trainable.model.save_pretrained(tmp_path, safe_serialization=True, save_embedding_layers=False)
+    assert (tmp_path / "adapter_model.safetensors").is_file()
+    assert not list(tmp_path.glob("*.bin"))
+    del trainable, model, optimizer
+    # The app's path: checked, applied and merged into the fp32 weights by load_model.
+    reloaded = load_model(ModelSpec("summarizer", "smollm2-135m", "full", str(tmp_path), "cpu"))
+    with torch.inference_mode():
+        assert torch.allclose(reloaded.model(input_ids=probe).logits, trained, atol=1e-4)
