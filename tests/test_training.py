@@ -371,7 +371,7 @@ def test_resume_after_kill_loses_and_repeats_no_metric_line(speech_corpus, tmp_p
     flags = [
         "--train", str(speech_corpus), "--epochs", "1", "--batch-size", "1", "--eval-steps", "2",
         "--save-steps", "1", "--max-val-samples", "1", "--max-new-tokens", "8", "--lr", "1e-3",
-        "--device", "cpu",
+        "--device", "cpu", "--no-eval-real-speech",
     ]  # fmt: skip
     module = [sys.executable, "-m", "training.train_asr"]
     args = [*module, *flags, "--output-dir", str(out), "--run-id", "killed"]
