@@ -180,10 +180,17 @@ def test_train_summarizer_runs_on_aclsum(tmp_path):
         ["--model", str(model), "--output-dir", str(tmp_path / "runs"), "--dataset", "aclsum",
          "--max-steps", "1", "--batch-size", "2", "--max-new-tokens", "4",
          "--max-train-samples", "4", "--max-val-samples", "2", "--max-source-tokens", "64",
-         "--device", "cpu"]
+         "--max-test-samples", "3", "--no-eval-more-at-start", "--device", "cpu"]
     )  # fmt: skip
     assert code == 0
     (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     info = json.loads((run_dir / "run.json").read_text())
     assert info["dataset"] == "aclsum"
     assert info["data"]["train"]["kept"] == 4 and info["data"]["validation"]["kept"] == 2
+    assert info["data"]["test"]["kept"] == 3  # the test split, bounded by --max-test-samples
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    # validation before and after training; the test split only after (not at the start)
+    assert [(line["step"], line["split"]) for line in lines] == [
+        (0, "validation"), (1, "validation"), (1, "test")
+    ]
+    assert lines[-1]["eval_samples"] == 3 and "rouge1" in lines[-1]

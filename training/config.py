@@ -67,6 +67,7 @@ class TrainConfig:
     val_fraction: float = _help("share of train rows held out when there is no split", default=0.1)
     max_train_samples: int | None = _help("use at most this many training rows", default=None)
     max_val_samples: int | None = _help("use at most this many validation rows", default=None)
+    max_test_samples: int | None = _help("score at most this many test rows", default=None)
     strict: bool = _help("fail on the first bad row instead of skipping and counting it", False)
     # schedule
     epochs: int = _help("passes over the training data", default=3)
@@ -83,6 +84,11 @@ class TrainConfig:
     seed: int = _help("data order, dropout and initialisation", default=0)
     # evaluation and saving
     eval_steps: int | None = _help("also evaluate every N optimizer steps", default=None)
+    eval_more_at_start: bool = _help(
+        "score the test split (and real speech) before training as well as after it; off, "
+        "only after (a grid scores its shared base model once)",
+        default=True,
+    )
     save_steps: int = _help("write resume state every N optimizer steps", default=50)
     num_beams: int = _help("beam width when generating for evaluation", default=1)
     max_new_tokens: int = _help("longest generated output during evaluation", default=128)

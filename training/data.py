@@ -232,7 +232,7 @@ class Splits:
     base_dir: Path | None  # where relative audio paths start
     name: str  # dataset name for run.json
     # Held out for one final evaluation, never for choosing a checkpoint: a manifest's
-    # split=test rows or a built-in dataset's test split (not limited by max_val_samples).
+    # split=test rows or a built-in dataset's test split (limited by max_test_samples only).
     # Its report joins ``reports`` only once a task checks these rows, so run.json never
     # shows a test split that was not used.
     test: list[tuple[int, dict]] = field(default_factory=list)
@@ -255,6 +255,9 @@ def load_splits(config) -> Splits:
         setattr(splits, split, rows)
         # Rows left out by the limit were not read for this run: they are not "dropped".
         splits.reports[split].rows = len(rows) + splits.reports[split].dropped
+    if config.max_test_samples is not None and splits.test:
+        splits.test = splits.test[: config.max_test_samples]
+        splits.test_report.rows = len(splits.test) + splits.test_report.dropped
     if not splits.train:
         raise DemoError(f"No training rows in {splits.reports[TRAIN].source}.")
     if not splits.validation:

@@ -235,7 +235,8 @@ def _train(session: Session) -> None:
     config, accelerator, progress = session.config, session.accelerator, session.progress
     if progress.global_step == 0 and progress.metrics_lines == 0:
         evaluate(session, epoch_end=False)  # the base model, before any training
-        evaluate_more(session)
+        if config.eval_more_at_start:
+            evaluate_more(session)
         save_state(session)
     bar = tqdm(
         total=session.total_steps,

@@ -49,6 +49,7 @@ class SummarizerTask:
     def data(self, config: SummarizerConfig, tokenizer, entry) -> TaskData:
         from demo.errors import DemoError
         from training.data import (
+            TEST,
             TRAIN,
             VALIDATION,
             PromptSummaryDataset,
@@ -80,12 +81,17 @@ class SummarizerTask:
                 return PromptSummaryDataset(pairs, tokenizer, entry, *lengths)
             return SummaryDataset(pairs, tokenizer, entry.prefix, *lengths)
 
+        evals = {}
+        if splits.test:  # ACLSum's test split, a manifest's split=test rows
+            splits.reports[TEST] = splits.test_report
+            evals[TEST] = dataset(text_pairs(splits.test, splits.test_report, **kwargs))
         return TaskData(
             dataset(train),
             dataset(validation),
             SummaryCollator(tokenizer.pad_token_id),
             splits.reports,
             splits.name,
+            evals,
         )
 
     def prepare_batch(self, model, batch: dict) -> dict:

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The thesis's summarizer grid (Tables 3.3/3.4, Figures 3.1-3.3) at CPU scale on real weights
+# and real data: SmolLM2-135M-Instruct (bundled) on ACLSum (abstract -> the three expert aspect
+# sentences), full fine-tuning, LoRA at r in {1..64}, AdaLoRA, LoRA on int8 and NF4 bases.
+# Validation ROUGE every epoch on VAL_SAMPLES papers; the trained model on TEST_SAMPLES test
+# papers at the end. The zero-shot model is scored once on the same test papers by
+# bench.summarize, not again by every run (--no-eval-more-at-start).
+#
+#   bash training/grids/summarizer_grid.sh          # resumable: finished runs are skipped
+#   RUNS="lora-r8 full" bash training/grids/summarizer_grid.sh
+#
+# Each run folder lands in checkpoints/ with the exact command in its run.json.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+MODEL=${MODEL:-smollm2-135m}
+EPOCHS=${EPOCHS:-2}
+VAL_SAMPLES=${VAL_SAMPLES:-10}
+TEST_SAMPLES=${TEST_SAMPLES:-40}
+# Most informative first, so a grid cut short still shows the method comparison.
+RUNS=${RUNS:-"lora-r8 full lora-r1 lora-r64 adalora-r8 nf4-lora-r8 int8-lora-r8 lora-r2 lora-r4 lora-r16 lora-r32"}
+COMMON=(--model "$MODEL" --dataset aclsum --epochs "$EPOCHS" --batch-size 4 --eval-batch-size 4
+        --max-val-samples "$VAL_SAMPLES" --max-test-samples "$TEST_SAMPLES" --device cpu
+        --no-eval-more-at-start)
+
+flags() {  # flags <arm>: lora-r8, adalora-r8, nf4-lora-r8, int8-lora-r8, full
+  case $1 in
+    full) echo "--method full --precision fp32" ;;
+    lora-r*) echo "--method lora --precision fp32 --r ${1#lora-r}" ;;
+    adalora-r*) echo "--method adalora --precision fp32 --r ${1#adalora-r}" ;;
+    int8-lora-r*|nf4-lora-r*) echo "--method lora --precision ${1%%-*} --r ${1##*-r}" ;;
+    *) echo "unknown arm $1" >&2; return 1 ;;
+  esac
+}
+
+for arm in $RUNS; do
+  id="sum-$MODEL-aclsum-$arm"
+  info="checkpoints/$id/run.json"
+  if [ -f "$info" ] && grep -q '"status": "completed"' "$info"; then
+    echo "== $id: completed, skipped"; continue
+  fi
+  if [ -f "$info" ]; then
+    echo "== $id: resuming"; "$PY" -m training.train_summarizer --resume "checkpoints/$id"
+  else
+    # shellcheck disable=SC2046
+    echo "== $id"; "$PY" -m training.train_summarizer --run-id "$id" "${COMMON[@]}" $(flags "$arm")
+  fi
+done
