@@ -191,6 +191,8 @@ def test_train_summarizer_runs_on_aclsum(tmp_path):
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     # validation before and after training; the test split only after (not at the start)
     assert [(line["step"], line["split"]) for line in lines] == [
-        (0, "validation"), (1, "validation"), (1, "test")
+        (0, "validation"),
+        (1, "validation"),
+        (1, "test"),
     ]
     assert lines[-1]["eval_samples"] == 3 and "rouge1" in lines[-1]
