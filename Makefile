@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench bench-quick bench-gpu clean
+.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize clean
 
 $(VENV)/.app-installed: requirements.txt requirements-models.txt
 	python3 -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(VENV)/.dev-installed
 
 bench-quick: $(VENV)/.dev-installed
 	$(PY) -m bench.asr --quick
+
+# SmolLM2 per mode beside plain generate and extractive on ACLSum (BENCH_ARGS: e.g. --quick)
+bench-summarize: $(VENV)/.dev-installed
+	$(PY) -m bench.summarize $(BENCH_ARGS)
 
 bench-gpu: $(VENV)/.dev-installed
 	$(PY) -m bench.gpu

@@ -195,3 +195,22 @@ def test_adapter_trained_a_few_steps_saves_and_reloads_with_identical_logits(fp3
     reloaded = load_model(ModelSpec("summarizer", "smollm2-135m", "full", str(tmp_path), "cpu"))
     with torch.inference_mode():
         assert torch.allclose(reloaded.model(input_ids=probe).logits, trained, atol=1e-4)
+
+
+def test_bench_summarize_scores_every_engine_on_aclsum(tmp_path):
+    from bench.summarize import BenchOptions, aclsum_documents, run
+
+    options = BenchOptions(
+        modes=("full",), limit=1, repeats=1, max_sentences=1, baseline=False, rss=False,
+        out=str(tmp_path), name="one",
+    )  # fmt: skip
+    path, rows = run(options, argv=["--limit", "1"])
+    assert path.is_file() and path.with_suffix(".csv").is_file()
+    by_engine = {row["engine"]: row for row in rows}
+    assert set(by_engine) == {"full", "extractive", "lead-1"}
+    (doc,) = aclsum_documents("val", 1)
+    lead = by_engine["lead-1"]["summaries"][0]["summary"]
+    assert doc.text.startswith(lead) and lead.endswith(".")
+    for row in rows:  # every engine scored against the same ACLSum reference
+        assert 0 < row["scores"]["rouge1"] < 1 and row["docs"] == 1
+    assert by_engine["full"]["decode_tokens_per_s"] > 0
