@@ -1,8 +1,12 @@
 """CPU speech-recognition benchmark: every quantization mode beside faster-whisper.
 
     python -m bench.asr --quick      # tiny.en, jfk, greedy: a few minutes
-    python -m bench.asr              # tiny.en + base, 3 clips, greedy + beam 5
+    python -m bench.asr              # tiny.en + base, jfk / 30 s / 5 min, greedy + beam 5
     python -m bench.asr --models tiny.en --modes full fast-int8 --beams 1 --repeats 5
+
+Short clips (one 30 s window) run every CPU mode; clips over 30 s (long-form) run the modes in
+``long_modes`` (the default mode, its sequential long-form, full precision) and, beside
+faster-whisper int8, its ``BatchedInferencePipeline`` (``fw-batched8``), a long-form peer only.
 
 Every engine is loaded once and the runs are interleaved (one run of each engine per round),
 so that a busy moment of the machine slows them alike; each latency is the minimum over the
@@ -22,22 +26,30 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.clips import CLIPS, QUICK_CLIPS, Clip, load_clip
+from bench.clips import CLIPS, LONG_FORM_CLIPS, QUICK_CLIPS, Clip, load_clip
 from bench.engines import (
     ABLATIONS,
     FW_BASELINE,
+    FW_BATCHED,
     FW_COMPUTE_TYPES,
+    LONG_FORM_ABLATIONS,
+    WINDOW_SAMPLES,
     EngineSpec,
     load,
     transcribe,
 )
-from bench.env import DEFAULT_OUT, meta, write_results
+from bench.env import DEFAULT_OUT, decoding_label, meta, set_threads, write_results
 from demo.measure import run_in_fork
 
 MODULE = "bench.asr"
 DEFAULT_MODELS = ("tiny.en", "base")
 QUICK_MODELS = ("tiny.en",)
 DEFAULT_BEAMS = (1, 5)
+DEFAULT_CLIPS = ("jfk", "mit-en", "long-5min")  # one short, one full window, one long-form
+# Long-form clips: only these demo modes (bitsandbytes int8 with beam 5 on 5 minutes would
+# take an hour and says nothing the short clips don't). fast-int8~sequential is the default
+# mode with the exact long-form algorithm instead of chunks.
+LONG_MODES = ("fast-int8", "fast-int8~sequential", "full")
 REPEATS = 5
 # A (engine, clip, decoding) stops repeating once its runs have taken this long, after at least
 # MIN_REPEATS runs: bitsandbytes int8 with beam 5 on the long clip would otherwise take an hour.
@@ -49,8 +61,9 @@ MIN_REPEATS = 2
 class BenchOptions:
     models: tuple[str, ...] = DEFAULT_MODELS  # bundled Whisper models
     modes: tuple[str, ...] = ()  # demo quantization modes; empty: every distinct CPU mode
-    peers: tuple[str, ...] = tuple(FW_COMPUTE_TYPES)  # faster-whisper compute types
-    clips: tuple[str, ...] = CLIPS  # bench.clips names
+    peers: tuple[str, ...] = tuple(FW_COMPUTE_TYPES)  # faster-whisper engines
+    clips: tuple[str, ...] = DEFAULT_CLIPS  # bench.clips names
+    long_modes: tuple[str, ...] = LONG_MODES  # demo modes also timed on clips over 30 s
     beams: tuple[int, ...] = DEFAULT_BEAMS  # 1 = greedy
     repeats: int = REPEATS  # runs per engine; the minimum is reported
     budget_s: float = BUDGET_S  # stop repeating after this long (at least MIN_REPEATS runs)
@@ -98,6 +111,7 @@ class Row:
     latencies_s: list[float] = field(default_factory=list)
     ratio_to_fw_int8: float | None = None  # our time / faster-whisper int8's (below 1: faster)
     speedup_vs_fw_int8: float | None = None  # the inverse
+    ratio_to_fw_batched8: float | None = None  # our time / faster-whisper batched's (long-form)
     rtfx: float = 0.0  # audio seconds per second of processing
     wer: float = 0.0  # normalized (demo.metrics.wer)
     text: str = ""
@@ -128,19 +142,20 @@ def engine_specs(options: BenchOptions) -> list[EngineSpec]:
     modes = list(options.modes) or cpu_modes()
     if options.ablation:
         modes += [name for name in ABLATIONS if name not in modes]
+    if any(name in LONG_FORM_CLIPS for name in options.clips):
+        modes += [name for name in options.long_modes if name not in modes]
     return [EngineSpec(m, q) for m in options.models for q in [*modes, *options.peers]]
 
 
-def _decoding(beams: int) -> str:
-    return "greedy" if beams == 1 else f"beam{beams}"
-
-
-def _set_threads(threads: int) -> int:
-    import torch
-
-    if threads > 0:
-        torch.set_num_threads(threads)
-    return torch.get_num_threads()
+def runs_on(spec: EngineSpec, clip: Clip, options: BenchOptions) -> bool:
+    """Whether an engine is timed on a clip: on clips over 30 s only ``long_modes`` and the
+    peers; the long-form-only peer and ablation only there."""
+    long_form = len(clip.audio) > WINDOW_SAMPLES
+    if spec.quant in FW_BATCHED or spec.quant in LONG_FORM_ABLATIONS:
+        return long_form
+    if spec.engine == "faster-whisper" or not long_form:
+        return True
+    return spec.quant in options.long_modes
 
 
 # --------------------------------------------------------------------------- memory
@@ -175,7 +190,8 @@ def warm_imports(specs: list[EngineSpec]) -> None:
 
 
 def measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> dict:
-    """Load time, weights, RSS added by the load, and peak RSS over load + one run per clip.
+    """Load time, weights, RSS added by the load, and peak RSS over load + one run per clip
+    (at the widest beam: beams take the most memory).
 
     Runs in a forked copy of this process made before any model is loaded, so every engine
     starts from the same baseline (``rss_before_mb``: interpreter and imported libraries) and
@@ -190,7 +206,7 @@ def measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> 
 def _measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> dict:
     from demo.measure import Measurements, measure, process_rss_mb
 
-    _set_threads(threads)
+    set_threads(threads)
     _release_memory()
     before = process_rss_mb()
     m = Measurements()
@@ -199,8 +215,7 @@ def _measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) ->
     after_load = process_rss_mb()
     with measure("run", m):
         for clip in clips:
-            for b in beams:
-                transcribe(loaded, clip.audio, b)
+            transcribe(loaded, clip.audio, max(beams))
     return {
         "load_s": m.stages["load"].seconds,
         "weights_mb": loaded.weights_mb,
@@ -232,19 +247,24 @@ def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> l
     from demo.metrics import wer
 
     if beams > 1:  # ablations explain the greedy speed; beam search adds nothing to that
-        loaded = {k: e for k, e in loaded.items() if e.spec.engine != "demo-ablation"}
+        loaded = {
+            k: e
+            for k, e in loaded.items()
+            if e.spec.engine != "demo-ablation" or e.spec.quant in LONG_FORM_ABLATIONS
+        }
+    loaded = {k: e for k, e in loaded.items() if runs_on(e.spec, clip, options)}
     rows = {}
     for key, engine in loaded.items():
         spec = engine.spec
         text = transcribe(engine, clip.audio, beams)
         rows[key] = Row(
-            config=f"{spec.label} {_decoding(beams)} · {clip.name}",
+            config=f"{spec.label} {decoding_label(beams)} · {clip.name}",
             kind="asr",
             engine=spec.engine,
             model=spec.model,
             size=get_whisper_model(spec.model).size,
             quant=spec.quant,
-            decoding=_decoding(beams),
+            decoding=decoding_label(beams),
             beams=beams,
             clip=clip.name,
             audio_s=round(clip.seconds, 3),
@@ -264,6 +284,9 @@ def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> l
         if base is not None:
             row.ratio_to_fw_int8 = row.latency_s / base.latency_s
             row.speedup_vs_fw_int8 = base.latency_s / row.latency_s
+        batched = rows.get((row.model, "fw-batched8"))
+        if batched is not None:
+            row.ratio_to_fw_batched8 = row.latency_s / batched.latency_s
     return list(rows.values())
 
 
@@ -271,7 +294,7 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
     """Run the benchmark, write its result files, and return (json path, rows)."""
     from tqdm.auto import tqdm
 
-    threads = _set_threads(options.threads)
+    threads = set_threads(options.threads)
     meta_ = meta(MODULE, argv, threads=threads, options=asdict(options), notes=NOTES)
     specs = engine_specs(options)
     clips = [load_clip(name) for name in options.clips]
@@ -279,8 +302,10 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
     memory = {}
     if options.rss:
         for spec in tqdm(specs, desc="load + memory, one engine at a time", unit="engine"):
-            beams = (1,) if spec.engine == "demo-ablation" else options.beams
-            memory[spec] = measure_memory(spec, clips, beams, threads)
+            greedy = spec.engine == "demo-ablation" and spec.quant not in LONG_FORM_ABLATIONS
+            beams = (1,) if greedy else options.beams
+            own = [c for c in clips if runs_on(spec, c, options)]
+            memory[spec] = measure_memory(spec, own, beams, threads)
     rows: list[Row] = []
     for model in options.models:
         loaded = {}
@@ -293,7 +318,7 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
             loaded[(spec.model, spec.quant)] = engine
         for clip in clips:
             for beams in options.beams:
-                desc = f"{model} {clip.name} {_decoding(beams)}"
+                desc = f"{model} {clip.name} {decoding_label(beams)}"
                 for row in tqdm(bench_clip(loaded, clip, beams, threads, options), desc=desc):
                     if (spec := EngineSpec(row.model, row.quant)) in memory:
                         row.peak_rss_mb = memory[spec]["peak_rss_mb"]
@@ -350,6 +375,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     p.add_argument("--modes", nargs="+", help="demo quantization modes (default: every CPU one)")
     p.add_argument("--peers", nargs="+", choices=list(FW_COMPUTE_TYPES))
     p.add_argument("--clips", nargs="+", choices=list(CLIPS))
+    p.add_argument("--long-modes", nargs="+", dest="long_modes", help="modes on long clips")
     p.add_argument("--beams", nargs="+", type=int)
     p.add_argument("--repeats", type=int)
     p.add_argument("--budget-s", type=float, dest="budget_s")
@@ -369,6 +395,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         "modes",
         "peers",
         "clips",
+        "long_modes",
         "beams",
         "repeats",
         "budget_s",

@@ -90,6 +90,7 @@ ESPEAK_CLIPS = {
     "long-5min": (" ".join([LONG_TEXT, MEETING_TEXT, LECTURE_TEXT]), LONG_VOICE, 120),
 }
 QUICK_CLIPS = ("jfk",)
+LONG_FORM_CLIPS = tuple(ESPEAK_CLIPS)  # over 30 s: the long-form path
 
 
 @dataclass

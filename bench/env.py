@@ -58,3 +58,17 @@ def read_results(path: Path) -> dict | None:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+
+
+def set_threads(threads: int) -> int:
+    """Use ``threads`` intra-op threads (0: torch's default); the count in effect."""
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def decoding_label(beams: int) -> str:
+    """``greedy`` or ``beam<N>``: how a row names its decoding."""
+    return "greedy" if beams == 1 else f"beam{beams}"

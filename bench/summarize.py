@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from bench.env import DEFAULT_OUT, meta, write_results
+from bench.env import DEFAULT_OUT, meta, set_threads, write_results
 from demo.measure import run_in_fork
 from demo.provenance import ROOT
 
@@ -205,7 +205,7 @@ def _memory(engine: Engine, model: str, doc: Document, options: BenchOptions) ->
     from demo.measure import Measurements, measure
     from demo.models import load_model
 
-    _set_threads(options.threads)
+    set_threads(options.threads)
     m = Measurements()
     with measure("load", m):
         loaded = load_model(_spec(engine, model))
@@ -228,14 +228,6 @@ def _threads(count: int):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _set_threads(threads: int) -> int:
-    import torch
-
-    if threads > 0:
-        torch.set_num_threads(threads)
-    return torch.get_num_threads()
 
 
 def _mean(values) -> float:
@@ -274,7 +266,7 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
     """Run the benchmark, write its result files, and return (json path, rows)."""
     from tqdm.auto import tqdm
 
-    threads = _set_threads(options.threads)
+    threads = set_threads(options.threads)
     if options.set == "aclsum":
         docs = aclsum_documents(options.split, options.limit)
     else:

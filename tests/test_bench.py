@@ -81,7 +81,7 @@ def test_quick_flag_selects_tiny_en_jfk_greedy():
     assert options.clips == ("jfk",) and options.beams == (1,)
     assert options.out.endswith("quick")
     full = bench_asr.parse_args(["--beams", "1", "5", "--ablation"])
-    assert full.beams == (1, 5) and full.ablation and full.clips == bench_asr.CLIPS
+    assert full.beams == (1, 5) and full.ablation and full.clips == bench_asr.DEFAULT_CLIPS
 
 
 def test_cpu_modes_drop_aliases_and_include_the_fast_path():

@@ -117,3 +117,55 @@ def test_fast_mode_is_for_whisper_only(tiny_seq2seq):
     with pytest.raises(QuantizationUnavailableError, match="for asr models only"):
         load_model(ModelSpec("summarizer", str(tiny_seq2seq["bart"]), "fast-int8", device="cpu"))
     assert "cuda" not in get_quant_mode("fast-int8").devices
+
+
+def test_long_audio_is_cut_in_pauses_into_windows_that_cover_the_speech(jfk):
+    from demo.asr.fast.chunked import FRAME, frame_db, silent_frames, speech_chunks
+    from demo.asr.fast.features import WINDOW_SAMPLES
+
+    pause = np.zeros(SAMPLE_RATE, dtype=np.float32)  # one second of silence between takes
+    audio = np.concatenate([jfk, pause, jfk, pause, jfk, pause, jfk])  # 47 s
+    chunks = speech_chunks(audio)
+    assert len(chunks) >= 2
+    assert all(0 < b - a <= WINDOW_SAMPLES for a, b in chunks)
+    assert chunks[0][0] == 0 and chunks[-1][1] == len(audio)
+    assert all(b == c for (_, b), (c, _) in zip(chunks, chunks[1:], strict=False))  # no gap
+    silent = silent_frames(frame_db(audio))
+    for _, cut in chunks[:-1]:  # every cut is in silence, never inside a word
+        assert silent[cut // FRAME]
+    assert speech_chunks(jfk) == [(0, len(jfk))]  # one window: left whole
+
+
+def test_windows_decoded_together_give_each_window_its_own_tokens(tiny_full, jfk):
+    """At fp32, so that only the batching is tested: int8's dynamic activation scales are
+    per tensor, and a batch shares them (a token can differ; bench.accuracy measures WER)."""
+    from demo.asr.fast.batched import log_mel_batch
+    from demo.asr.fast.decoding import _prompt, _rules, decode_windows
+
+    fast = to_fast(tiny_full.model, encoder="fp32", decoder="fp32")
+    filters = mel_filters_of(tiny_full.processor)
+    clips = [jfk, jfk[: 5 * SAMPLE_RATE]]  # different lengths: one ends long before the other
+    prompt = _prompt(fast, None, "transcribe", timestamps=False)
+    rules = _rules(fast, len(prompt), False)
+    with torch.inference_mode():
+        encoded = fast.encode(log_mel_batch(clips, filters))
+        for beams in (1, 3):
+            together = decode_windows(fast, encoded, prompt, rules, beams)
+            alone = [
+                decode_windows(fast, encoded[i : i + 1], prompt, rules, beams)[0] for i in (0, 1)
+            ]
+            assert together == alone, beams
+    assert len(together[1]) < len(together[0])
+
+
+def test_fast_mode_chunks_long_audio_and_stays_accurate(tiny_full, tiny_fast, jfk, jfk_text):
+    pause = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    audio = np.concatenate([jfk, pause, jfk, pause, jfk, pause, jfk])  # 45.5 s
+    chunked = transcribe(tiny_fast, audio)
+    sequential = transcribe(tiny_fast, audio, TranscribeOptions(long_form="sequential"))
+    reference = " ".join([jfk_text] * 4)
+    assert chunked.windows >= 2 and sequential.windows >= 2
+    assert wer(reference, chunked.text) <= wer(reference, sequential.text) + 0.02, chunked.text
+    assert wer(reference, chunked.text) <= 0.10
+    with pytest.raises(ValueError, match="long_form"):
+        TranscribeOptions(long_form="parallel")

@@ -18,6 +18,7 @@ from demo.errors import DemoError, unknown_choice
 WINDOW_SECONDS = 30.0
 WINDOW_FRAMES = 3000  # log-mel frames in one window
 TASKS = ("transcribe", "translate")
+LONG_FORMS = ("sequential", "chunked")  # demo.asr.fast.transcribe.LONG_FORMS
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,15 @@ class TranscribeOptions:
     language: str | None = None  # ISO code such as "en"; None detects it (multilingual models)
     task: str = "transcribe"  # or "translate" (to English, multilingual models)
     num_beams: int = 1  # 1 = greedy
+    # Over 30 s, fast mode only: "sequential" (timestamp seek, as transformers) or "chunked"
+    # (cut at pauses, batched); None: the model's rule (demo.asr.fast.transcribe).
+    long_form: str | None = None
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise unknown_choice("task", self.task, list(TASKS))
+        if self.long_form not in (None, *LONG_FORMS):
+            raise unknown_choice("long_form", self.long_form, list(LONG_FORMS))
         if self.num_beams < 1:
             raise ValueError("num_beams must be at least 1.")
 
@@ -89,6 +95,7 @@ def _transcribe_fast(loaded, fast, audio: np.ndarray, options: TranscribeOptions
         language=options.language,
         task=options.task,
         num_beams=options.num_beams,
+        long_form=options.long_form,
     )
     text = loaded.processor.tokenizer.decode(result.tokens, skip_special_tokens=True).strip()
     code = result.language or "en"

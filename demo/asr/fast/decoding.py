@@ -59,67 +59,97 @@ def _process(logits, tokens: torch.Tensor, step: int, rules: _Rules) -> torch.Te
     return logits
 
 
-def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules) -> list[int]:
-    tokens = torch.tensor([prompt])
+def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules) -> list[list[int]]:
+    """Greedy tokens of every window in ``cache`` (one sequence per window), end-of-text kept.
+
+    A window that has ended leaves the batch, so a short chunk costs no steps after its end.
+    """
+    windows = cache.cross_k[0].shape[0]
+    tokens = torch.tensor([prompt] * windows)
     logits = fast.decode(tokens, 0, cache)
-    out: list[int] = []
+    out: list[list[int]] = [[] for _ in range(windows)]
+    alive = list(range(windows))  # window of each row
     for step in range(fast.max_length - len(prompt)):
-        token = int(_process(logits, tokens, step, rules).argmax(-1))
-        out.append(token)
-        if token == rules.eos or len(prompt) + len(out) >= fast.max_length:
+        chosen = _process(logits, tokens, step, rules).argmax(-1)
+        for window, token in zip(alive, chosen.tolist(), strict=True):
+            out[window].append(token)
+        position = len(prompt) + step
+        if position + 1 >= fast.max_length:
             break
-        next_token = torch.tensor([[token]])
-        tokens = torch.cat([tokens, next_token], dim=1)
-        logits = fast.decode(next_token, len(prompt) + step, cache)
+        keep = [row for row, window in enumerate(alive) if out[window][-1] != rules.eos]
+        tokens = torch.cat([tokens, chosen[:, None]], dim=1)
+        if len(keep) < len(alive):
+            if not keep:
+                break
+            cache.select(keep, keep, position)
+            tokens, alive = tokens[keep], [alive[row] for row in keep]
+        logits = fast.decode(tokens[:, -1:], position, cache)
     return out
 
 
 def _beam(
     fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules, beams: int
-) -> list[int]:
-    """Beam search as in openai/whisper: rank finished beams by sum log-prob / length."""
-    cache.reorder(torch.zeros(beams, dtype=torch.long))
-    tokens = torch.tensor([prompt] * beams)
-    scores = torch.zeros(beams)
-    scores[1:] = -math.inf  # all beams start identical: expand only the first
+) -> list[list[int]]:
+    """Beam search as in openai/whisper (finished beams ranked by sum log-prob / length), for
+    every window in ``cache`` at once: ``beams`` sequences per window, window-major, sharing
+    the window's cross-attention keys/values. A window leaves the batch when it is done."""
+    windows = cache.cross_k[0].shape[0]
+    prompt_len, vocab = len(prompt), fast.config.vocab_size
+    tokens = torch.tensor([prompt] * (windows * beams))
+    scores = torch.full((windows, beams), -math.inf)
+    scores[:, 0] = 0.0  # all beams start identical: expand only the first
+    scores = scores.view(-1)
     logits = fast.decode(tokens, 0, cache)
-    finished: list[tuple[float, list[int]]] = []
-    prompt_len = len(prompt)
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(windows)]
+    alive = list(range(windows))  # window of each group of `beams` rows
     for step in range(fast.max_length - prompt_len):
         logprobs = F.log_softmax(_process(logits, tokens, step, rules).float(), dim=-1)
-        candidates = (scores[:, None] + logprobs).view(-1)
+        candidates = (scores[:, None] + logprobs).view(len(alive), beams * vocab)
         top_scores, top_ids = candidates.topk(2 * beams)
-        keep_beam, keep_token, keep_score = [], [], []
-        for score, flat in zip(top_scores.tolist(), top_ids.tolist(), strict=True):
-            if score == -math.inf:
-                break
-            beam, token = divmod(flat, logprobs.shape[-1])
-            if token == rules.eos:
-                generated = tokens[beam, prompt_len:].tolist()
-                finished.append((score / (len(generated) + 1), generated + [token]))
-            else:
-                keep_beam.append(beam)
-                keep_token.append(token)
-                keep_score.append(score)
-            if len(keep_beam) == beams:
-                break
-        if len(finished) >= beams or not keep_beam:
+        sources, new_tokens, new_scores, groups = [], [], [], []
+        last = prompt_len + step + 1 >= fast.max_length
+        for group, window in enumerate(alive):
+            keep_row, keep_token, keep_score = [], [], []
+            for score, flat in zip(
+                top_scores[group].tolist(), top_ids[group].tolist(), strict=True
+            ):
+                if score == -math.inf:
+                    break
+                beam, token = divmod(flat, vocab)
+                row = group * beams + beam
+                if token == rules.eos:
+                    generated = tokens[row, prompt_len:].tolist()
+                    finished[window].append((score / (len(generated) + 1), generated + [token]))
+                else:
+                    keep_row.append(row)
+                    keep_token.append(token)
+                    keep_score.append(score)
+                if len(keep_row) == beams:
+                    break
+            if len(finished[window]) >= beams or not keep_row or last:
+                if not finished[window]:  # nothing ended: rank the live beams
+                    for row in range(group * beams, (group + 1) * beams):
+                        generated = tokens[row, prompt_len:].tolist()
+                        score = float(scores[row]) / max(1, len(generated))
+                        finished[window].append((score, generated))
+                continue
+            pad = beams - len(keep_row)  # dead beams keep the group size fixed
+            sources += keep_row + keep_row[:1] * pad
+            new_tokens += keep_token + keep_token[:1] * pad
+            new_scores += keep_score + [-math.inf] * pad
+            groups.append(group)
+        if not groups:
             break
-        if prompt_len + step + 1 >= fast.max_length:
-            break
-        pad = beams - len(keep_beam)  # dead beams keep the batch size fixed
-        index = torch.tensor(keep_beam + keep_beam[:1] * pad)
-        cache.reorder(index)
-        tokens = torch.cat(
-            [tokens[index], torch.tensor(keep_token + keep_token[:1] * pad)[:, None]], 1
-        )
-        scores = torch.tensor(keep_score + [-math.inf] * pad)
-        logits = fast.decode(tokens[:, -1:], prompt_len + step, cache)
-    if not finished:  # ran out of length: rank the live beams
-        for beam in range(tokens.shape[0]):
-            generated = tokens[beam, prompt_len:].tolist()
-            finished.append((float(scores[beam]) / max(1, len(generated)), generated))
-    return max(finished, key=lambda item: item[0])[1]
+        written = prompt_len + step
+        if len(groups) < len(alive):
+            cache.select(sources, groups, written)
+            alive = [alive[group] for group in groups]
+        else:
+            cache.reorder(sources, written)
+        tokens = torch.cat([tokens[sources], torch.tensor(new_tokens)[:, None]], 1)
+        scores = torch.tensor(new_scores)
+        logits = fast.decode(tokens[:, -1:], written, cache)
+    return [max(done, key=lambda item: item[0])[1] for done in finished]
 
 
 @contextmanager
@@ -135,13 +165,21 @@ def _threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _run(fast, encoded, prompt, rules, beams) -> list[int]:
-    cache = fast.new_cache(1)
+def decode_windows(fast, encoded, prompt, rules, beams: int) -> list[list[int]]:
+    """Tokens (end-of-text kept) of every window of ``encoded`` ``[windows, 1500, d]``,
+    decoded together: greedy (``beams=1``) or beam search."""
+    windows = encoded.shape[0]
+    cache = fast.new_cache(windows * beams)
     fast.cross(encoded, cache)
-    with _threads(fast.decoder_threads):
+    threads = fast.decoder_threads if windows * beams < fast.batch_threads_from else 0
+    with _threads(threads or torch.get_num_threads()):
         if beams == 1:
             return _greedy(fast, cache, prompt, rules)
         return _beam(fast, cache, prompt, rules, beams)
+
+
+def _run(fast, encoded, prompt, rules, beams) -> list[int]:
+    return decode_windows(fast, encoded, prompt, rules, beams)[0]
 
 
 def detect_language(fast: FastWhisper, encoded: torch.Tensor) -> str:

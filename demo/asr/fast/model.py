@@ -23,6 +23,9 @@ DECODER_PRECISIONS = ("int8", "fp32", "fp16", "bf16")  # fp32 decodes exactly as
 # One token at a time is too little work to share between threads: with two, every small op
 # waits for the other thread, which on a busy machine costs more than the op (measured 20x).
 DECODER_THREADS = 1
+# From this many sequences decoded together (batched long-form chunks, beams of several
+# windows) a step is enough work to share: it runs on every thread.
+BATCH_THREADS_FROM = 16
 _DTYPES = {
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
@@ -209,7 +212,19 @@ class _DecoderLayer(nn.Module):
         x = x + self.out(a.transpose(1, 2).reshape(batch, length, dim)).float()
         q = self.cross_q(self.ln2(x).to(self.dtype))
         q = q.view(batch, length, self.heads, dim // self.heads).transpose(1, 2)
-        a = F.scaled_dot_product_attention(q, cross_k, cross_v, scale=1.0)
+        groups = cross_k.shape[0]
+        if groups == batch:
+            a = F.scaled_dot_product_attention(q, cross_k, cross_v, scale=1.0)
+        else:
+            # Beams of one window share its keys/values: fold the beams into the query axis
+            # (sequences are window-major) rather than expanding the keys, which the
+            # attention kernel would copy at every step.
+            beams, head_dim = batch // groups, dim // self.heads
+            folded = q.reshape(groups, beams, self.heads, length, head_dim).transpose(1, 2)
+            folded = folded.reshape(groups, self.heads, beams * length, head_dim)
+            a = F.scaled_dot_product_attention(folded, cross_k, cross_v, scale=1.0)
+            a = a.view(groups, self.heads, beams, length, head_dim).transpose(1, 2)
+            a = a.reshape(batch, self.heads, length, head_dim)
         x = x + self.cross_out(a.transpose(1, 2).reshape(batch, length, dim)).float()
         h = F.gelu(self.fc1(self.ln3(x).to(self.dtype)))
         return x + self.fc2(h).float()
@@ -235,6 +250,11 @@ class FastWhisper(nn.Module):
             encoder = "bf16" if native_bf16() else "int8"
         self.precision = {"encoder": encoder, "decoder": decoder}
         self.decoder_threads = DECODER_THREADS  # intra-op threads while decoding on a CPU
+        self.batch_threads_from = BATCH_THREADS_FROM  # sequences from which all threads decode
+        # Long-form algorithm (demo.asr.fast.transcribe): the exact build decodes as
+        # transformers does; every other build cuts at pauses and decodes chunks in batches.
+        exact = (encoder, decoder) == ("fp32", "fp32")
+        self.long_form = "sequential" if exact else "chunked"
         dtype = self.compute_dtype = _DTYPES[encoder]
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self.config = base.config
@@ -297,12 +317,8 @@ class FastWhisper(nn.Module):
         """Logits ``[batch, vocab]`` after ``tokens`` (``[batch, n]`` at positions start...)."""
         length = tokens.shape[1]
         x = self.embed[tokens].float() + self.dec_pos[start : start + length]
-        batch = tokens.shape[0]
         for i, layer in enumerate(self.dec_layers):
-            k, v = cache.cross_k[i], cache.cross_v[i]
-            if k.shape[0] != batch:  # beams share one window's keys/values
-                k, v = k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)
-            x = layer(x, start, cache.k[i], cache.v[i], k, v)
+            x = layer(x, start, cache.k[i], cache.v[i], cache.cross_k[i], cache.cross_v[i])
         return self.logits(x[:, -1])
 
     def step(self, tokens, position, mask, cache: KVCache) -> torch.Tensor:
@@ -322,14 +338,41 @@ class FastWhisper(nn.Module):
 
 @dataclass
 class KVCache:
-    k: torch.Tensor  # [layers, batch, heads, max_length, head_dim]
+    """Self-attention keys/values of every sequence, and cross-attention keys/values of every
+    window; with beams, sequence ``i`` belongs to window ``i // beams`` (window-major)."""
+
+    k: torch.Tensor  # [layers, sequences, heads, max_length, head_dim]
     v: torch.Tensor
-    cross_k: list[torch.Tensor]  # per layer [1 or batch, heads, 1500, head_dim]
+    cross_k: list[torch.Tensor]  # per layer [windows, heads, 1500, head_dim]
     cross_v: list[torch.Tensor]
 
-    def reorder(self, index: torch.Tensor) -> None:
-        self.k = self.k.index_select(1, index)
-        self.v = self.v.index_select(1, index)
+    def reorder(self, index: list[int], length: int) -> None:
+        """Make sequence ``i`` continue sequence ``index[i]``, in place: only the sequences
+        that change and only the ``length`` positions written so far are copied."""
+        moved = [i for i, source in enumerate(index) if i != source]
+        if not moved:
+            return
+        rows, sources = torch.tensor(moved), torch.tensor([index[i] for i in moved])
+        # The right-hand side is gathered before it is written: a swap of two rows is safe.
+        self.k[:, rows, :, :length] = self.k[:, sources, :, :length]
+        self.v[:, rows, :, :length] = self.v[:, sources, :, :length]
+
+    def select(self, sequences: list[int], windows: list[int], length: int) -> None:
+        """Keep only ``sequences`` (and the cross keys/values of ``windows``), in that order;
+        the batch shrinks (finished windows of a batch stop costing decode steps)."""
+        rows = torch.tensor(sequences)
+        self.k, self.v = (self._gather(cache, rows, length) for cache in (self.k, self.v))
+        keep = torch.tensor(windows)
+        self.cross_k = [k.index_select(0, keep) for k in self.cross_k]
+        self.cross_v = [v.index_select(0, keep) for v in self.cross_v]
+
+    @staticmethod
+    def _gather(cache: torch.Tensor, rows: torch.Tensor, length: int) -> torch.Tensor:
+        shape = list(cache.shape)
+        shape[1] = len(rows)
+        out = cache.new_empty(shape)
+        out[:, :, :, :length] = cache[:, rows, :, :length]
+        return out
 
 
 def to_fast(model, encoder: str = "auto", decoder: str = "int8") -> FastWhisper:

@@ -1,7 +1,17 @@
-"""Transcribe audio with the fast model: one window, or sequential long-form over 30 s.
+"""Transcribe audio with the fast model: one window, or long-form over 30 s.
 
-Long-form follows transformers' algorithm: timestamp tokens decide where the next window
-starts, and a window's unfinished last segment is decoded again in the next one.
+Two long-form algorithms, chosen per request (``LONG_FORMS``):
+
+- ``sequential`` follows transformers' algorithm: timestamp tokens decide where the next window
+  starts, and a window's unfinished last segment is decoded again in the next one. Exact: at
+  fp32 it decodes what ``generate`` decodes. Windows wait for each other.
+- ``chunked`` (``demo.asr.fast.chunked``) cuts the audio at pauses into chunks of at most 30 s
+  and encodes and decodes them in batches, without timestamps. Several times faster on long
+  audio and as accurate where the audio has pauses (speech does; bench.accuracy checks it).
+
+The rule (``long_form=None``): the model's own ``long_form``, which is ``chunked`` for the
+quantized builds (the app's fast mode) and ``sequential`` for the exact fp32 build, whose
+purpose is to decode as transformers does.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from demo.asr.fast.chunked import transcribe_chunked
 from demo.asr.fast.decoding import _prompt, _rules, _run, detect_language
 from demo.asr.fast.features import WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
 from demo.asr.fast.model import FastWhisper
@@ -20,6 +31,7 @@ from demo.cancel import check
 
 INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
 TIME_PRECISION = 0.02  # seconds per timestamp token
+LONG_FORMS = ("sequential", "chunked")
 
 
 @dataclass
@@ -27,7 +39,8 @@ class FastResult:
     tokens: list[int]  # text and timestamp tokens, prompts and end-of-text removed
     language: str | None  # ISO code used (detected or given); None for English-only models
     detected: bool
-    windows: int  # 30 s windows decoded
+    windows: int  # 30 s windows (sequential) or chunks (chunked) decoded
+    long_form: str | None = None  # the long-form algorithm used; None for one window
 
 
 def transcribe_fast(
@@ -38,14 +51,23 @@ def transcribe_fast(
     language: str | None = None,
     task: str = "transcribe",
     num_beams: int = 1,
+    long_form: str | None = None,
 ) -> FastResult:
-    """Decode 16 kHz mono audio; over 30 s, sequential long-form decoding with timestamps."""
+    """Decode 16 kHz mono audio; over 30 s, ``long_form`` decoding (``LONG_FORMS``; None:
+    the model's ``long_form``, see the module docstring)."""
+    long_form = long_form or fast.long_form
+    if long_form not in LONG_FORMS:
+        raise ValueError(f"long_form must be one of {LONG_FORMS}, got {long_form!r}.")
     multilingual = bool(getattr(fast.generation_config, "is_multilingual", False))
-    long_form = len(audio) > WINDOW_SAMPLES
-    features = log_mel(audio, mel_filters, pad_to_window=not long_form)
     detected = False
     with torch.inference_mode():
-        if not long_form:
+        if len(audio) > WINDOW_SAMPLES and long_form == "chunked":
+            tokens, language, detected, chunks = transcribe_chunked(
+                fast, mel_filters, audio, language=language, task=task, num_beams=num_beams
+            )
+            return FastResult(tokens, language, detected, chunks, "chunked")
+        features = log_mel(audio, mel_filters, pad_to_window=len(audio) <= WINDOW_SAMPLES)
+        if len(audio) <= WINDOW_SAMPLES:
             encoded = fast.encode(features)
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded), True
@@ -90,7 +112,7 @@ def _long_form(fast, features, language, task, num_beams) -> FastResult:
             check()
             seek += advance
             windows += 1
-    return FastResult(out, language, detected, windows)
+    return FastResult(out, language, detected, windows, "sequential")
 
 
 def _segments(tokens: list[int], timestamp_begin: int, seek_frames: int) -> tuple[list[int], int]:
