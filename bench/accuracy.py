@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.clips import CLIPS, load_clip
 from bench.engines import EngineSpec, load, transcribe
-from bench.env import DEFAULT_OUT, meta, write_results
+from bench.env import DEFAULT_OUT, meta, report, write_results
 from demo.options import add_flags, from_args, option
 
 MODULE = "bench.accuracy"
@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     add_flags(parser, AccuracyOptions)
     options = from_args(AccuracyOptions, parser.parse_args(argv))
     path, rows = run(options, argv)
-    print("WER % (points vs full precision)\n" + format_table(rows))
-    print(f"\nwritten: {path} (+ .csv)")
+    report(path, "WER % (points vs full precision)\n" + format_table(rows))
 
 
 if __name__ == "__main__":

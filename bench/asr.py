@@ -38,7 +38,7 @@ from bench.engines import (
     load,
     transcribe,
 )
-from bench.env import DEFAULT_OUT, decoding_label, meta, set_threads, write_results
+from bench.env import DEFAULT_OUT, decoding_label, meta, report, set_threads, write_results
 from demo.measure import run_in_fork
 
 MODULE = "bench.asr"
@@ -414,8 +414,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
 def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     path, rows = run(options, argv)
-    print(format_table(rows))
-    print(f"\nwritten: {path} (+ .csv)")
+    report(path, format_table(rows))
 
 
 if __name__ == "__main__":

@@ -72,3 +72,25 @@ def set_threads(threads: int) -> int:
 def decoding_label(beams: int) -> str:
     """``greedy`` or ``beam<N>``: how a row names its decoding."""
     return "greedy" if beams == 1 else f"beam{beams}"
+
+
+def report(path: Path, table: str) -> None:
+    """What a benchmark's command prints at the end: its table and where the files went."""
+    print(table)
+    print(f"\nwritten: {path} (+ .csv)")
+
+
+def parse_options(options_cls: type, module: str, doc: str, argv, quick: tuple[str, dict]):
+    """A benchmark's options from its flags (one per field, ``demo.options``) plus ``--quick``,
+    which changes the defaults to ``quick[1]`` (``quick[0]`` is its help)."""
+    import argparse
+    import sys
+
+    from demo.options import add_flags, from_args
+
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick[0])
+    add_flags(parser, options_cls)
+    if "--quick" in (sys.argv[1:] if argv is None else argv):
+        parser.set_defaults(**quick[1])
+    return from_args(options_cls, parser.parse_args(argv))

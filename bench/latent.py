@@ -23,18 +23,16 @@ plain model. Results: ``checkpoints/bench/latent.json`` / ``.csv`` (``--quick``:
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import gc
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.env import DEFAULT_OUT, meta, write_results
+from bench.env import DEFAULT_OUT, meta, parse_options, report, write_results
 from demo.measure import run_in_fork
-from demo.options import add_flags, from_args, option
+from demo.options import option
 
 MODULE = "bench.latent"
 # Hyperparameters copied from each model's hub config.json (no download here); values not
@@ -425,20 +423,15 @@ def format_table(rows: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> LatentBenchOptions:
-    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="t5-small + bart-base, latent 256")
-    add_flags(parser, LatentBenchOptions)
-    quick = "--quick" in (sys.argv[1:] if argv is None else argv)
-    if quick:
-        parser.set_defaults(**QUICK)
-    return from_args(LatentBenchOptions, parser.parse_args(argv))
+    return parse_options(
+        LatentBenchOptions, MODULE, __doc__, argv, ("t5-small + bart-base, latent 256", QUICK)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     path, rows = run(options, argv)
-    print(format_table(rows))
-    print(f"\nwritten: {path} (+ .csv)")
+    report(path, format_table(rows))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ pass that loads each engine alone in a forked process. Results go to
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import time
@@ -32,8 +31,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from bench.env import DEFAULT_OUT, meta, set_threads, write_results
+from bench.env import DEFAULT_OUT, meta, parse_options, report, set_threads, write_results
 from demo.measure import run_in_fork
+from demo.options import option
 from demo.provenance import ROOT
 
 MODULE = "bench.summarize"
@@ -48,21 +48,21 @@ MEETINGS = ROOT / "assets" / "transcripts" / "meetings.jsonl"
 
 @dataclass(frozen=True)
 class BenchOptions:
-    model: str = "smollm2-135m"  # LLM summarizer registry name
-    modes: tuple[str, ...] = DEFAULT_MODES  # demo quantization modes, each with the loop
-    adapters: tuple[str, ...] = ()  # adapter folders, each run at the default (auto) mode
-    set: str = "aclsum"  # aclsum (ROUGE against references) or meetings (faithfulness only)
-    split: str = "val"  # ACLSum split: train, val, test
-    limit: int = 10  # documents (the first ones of the split)
-    repeats: int = 3  # rounds; each latency is the minimum over them
-    timing_docs: int | None = 3  # rounds after the first re-time only these first documents
-    max_sentences: int = 3  # the app's length control
-    baseline: bool = True  # also fp32 weights decoded by transformers' generate
-    extractive: bool = True  # also the extractive summarizer
-    rss: bool = True  # load, weights and peak RSS, one engine at a time in a forked process
-    threads: int = 0  # intra-op threads (0 = torch's default); the loop decodes on one
-    out: str = str(DEFAULT_OUT)  # folder for the result files
-    name: str = "summarize-cpu"  # result file name (without suffix)
+    model: str = option("smollm2-135m", "LLM summarizer registry name")
+    modes: tuple[str, ...] = option(DEFAULT_MODES, "demo quantization modes, each with the loop")
+    adapters: tuple[str, ...] = option((), "adapter folders, each run at the default (auto) mode")
+    set: str = option("aclsum", "aclsum (ROUGE against references) or meetings (faithfulness only)")
+    split: str = option("val", "ACLSum split: train, val, test")
+    limit: int = option(10, "documents (the first ones of the split)")
+    repeats: int = option(3, "rounds; each latency is the minimum over them")
+    timing_docs: int | None = option(3, "rounds after the first re-time only these first documents")
+    max_sentences: int = option(3, "the app's length control")
+    baseline: bool = option(True, "also fp32 weights decoded by transformers' generate")
+    extractive: bool = option(True, "also the extractive summarizer")
+    rss: bool = option(True, "load, weights and peak RSS, one engine at a time in a forked process")
+    threads: int = option(0, "intra-op threads (0 = torch's default); the loop decodes on one")
+    out: str = option(str(DEFAULT_OUT), "folder for the result files")
+    name: str = option("summarize-cpu", "result file name (without suffix)")
 
     def __post_init__(self) -> None:
         if self.set not in SETS:
@@ -400,37 +400,13 @@ def _n(value, width: int, digits: int, scale: float = 1.0) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:
-    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="10 val abstracts, 3 modes")
-    p.add_argument("--model")
-    p.add_argument("--modes", nargs="+", help="demo quantization modes")
-    p.add_argument("--adapters", nargs="+", help="adapter folders (run at the auto mode)")
-    p.add_argument("--set", choices=SETS)
-    p.add_argument("--split", choices=("train", "val", "test"))
-    p.add_argument("--limit", type=int)
-    p.add_argument("--repeats", type=int)
-    p.add_argument("--timing-docs", type=int, dest="timing_docs")
-    p.add_argument("--max-sentences", type=int, dest="max_sentences")
-    p.add_argument("--no-baseline", action="store_false", dest="baseline", default=None)
-    p.add_argument("--no-extractive", action="store_false", dest="extractive", default=None)
-    p.add_argument("--no-rss", action="store_false", dest="rss", default=None)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--out")
-    p.add_argument("--name")
-    args = p.parse_args(argv)
-    fields = dict(QUICK) if args.quick else {}
-    for key in [f for f in BenchOptions.__dataclass_fields__ if f != "quick"]:
-        value = getattr(args, key, None)
-        if value is not None:
-            fields[key] = tuple(value) if isinstance(value, list) else value
-    return BenchOptions(**fields)
+    return parse_options(BenchOptions, MODULE, __doc__, argv, ("10 val abstracts, 3 modes", QUICK))
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parse_args(argv)
     path, rows = run(options, argv)
-    print(format_table(rows))
-    print(f"\nwritten: {path} (+ .csv)")
+    report(path, format_table(rows))
 
 
 if __name__ == "__main__":

@@ -214,3 +214,12 @@ def test_bench_summarize_scores_every_engine_on_aclsum(tmp_path):
     for row in rows:  # every engine scored against the same ACLSum reference
         assert 0 < row["scores"]["rouge1"] < 1 and row["docs"] == 1
     assert by_engine["full"]["decode_tokens_per_s"] > 0
+
+
+def test_bench_summarize_flags_are_its_options():
+    from bench.summarize import QUICK_MODES, parse_args
+
+    quick = parse_args(["--quick"])
+    assert quick.modes == QUICK_MODES and quick.out.endswith("quick")
+    options = parse_args(["--modes", "full", "bf16", "--no-baseline", "--limit", "4"])
+    assert (options.modes, options.baseline, options.limit) == (("full", "bf16"), False, 4)
