@@ -101,6 +101,24 @@ def test_rouge_vs_rank_lines_and_reported_references(runs):
         training.rouge_vs_rank(runs, metric="bleu")
 
 
+def test_rouge_vs_rank_prefers_the_test_split_once_scored(runs_root, write_run):
+    lines = [
+        {"step": 0, "epoch": 0.0, "split": "validation", "loss": 3.0, "rouge1": 0.1},
+        {"step": 50, "epoch": 1.0, "split": "validation", "loss": 2.0, "rouge1": 0.30},
+        {"step": 50, "epoch": 1.0, "split": "test", "loss": 2.1, "rouge1": 0.26},
+    ]  # fmt: skip
+    info = {"task": "summarization", "model": "smollm2-135m", "family": "smollm2",
+            "method": "lora", "precision": "fp32", "rank": 2, "dataset": "aclsum",
+            "status": "completed", "started_at": "2026-12-01T10:00:00"}  # fmt: skip
+    write_run(runs_root, "sum-smollm2-lora-r2", info, lines)
+    still = dict(info, rank=4, status="running")
+    write_run(runs_root, "sum-smollm2-lora-r4", still, lines[:2])
+    fig = training.rouge_vs_rank(list_runs(runs_root), dataset="aclsum")
+    (line,) = [t for t in fig.data if "(reported)" not in t.name]
+    assert list(line.x) == [2, 4] and list(line.y) == pytest.approx([26.0, 30.0])
+    assert [c.rsplit(" ", 1)[1] for c in line.customdata] == ["(test)", "(validation)"]
+
+
 def test_final_metrics_table(runs):
     table = training.final_metrics_table(runs)
     assert len(table) == 12

@@ -50,6 +50,7 @@ from dashboard.charts.thesis import (
 from dashboard.runs import Run
 from demo.errors import unknown_choice
 from demo.metrics import METRICS, SUMMARY_METRICS
+from demo.runinfo import TEST_SPLIT, VALIDATION_SPLIT
 
 
 def wer_per_epoch(
@@ -145,7 +146,8 @@ def rouge_vs_rank(
     show_reported: bool = True,
     template: str = "plotly_white",
 ) -> go.Figure:
-    """Final ROUGE (x100) vs LoRA rank r on a log2 axis, one line per model x method (Figs 3.2/3.3).
+    """Final ROUGE (x100; the test split where scored, else the last validation) vs LoRA rank r
+    on a log2 axis, one line per model x method (Figs 3.2/3.3).
 
     When several runs share a rank the most recent one is drawn. With ``show_reported`` the
     thesis' full / best-rank LoRA / AdaLoRA values (Tables 3.3/3.4) are dashed horizontal
@@ -159,7 +161,7 @@ def rouge_vs_rank(
         if r.task == "summarization"
         and r.method in ("lora", "adalora")
         and r.rank is not None
-        and num(r.final.get(metric)) is not None
+        and held_out_score(r, metric) is not None
         and (dataset is None or r.dataset == dataset)
     ]
     title = f"{label} vs LoRA rank" + (f" ({dataset})" if dataset else "")
@@ -181,8 +183,8 @@ def rouge_vs_rank(
         fig.add_trace(
             go.Scatter(
                 x=[rank for rank, _ in points],
-                y=[num(run.final.get(metric)) * 100 for _, run in points],
-                customdata=[run.run_id for _, run in points],
+                y=[held_out_score(run, metric) * 100 for _, run in points],
+                customdata=[f"{run.run_id} ({held_out_split(run)})" for _, run in points],
                 mode="lines+markers",
                 name=name,
                 legendgroup=name,
@@ -399,6 +401,18 @@ def minutes_per_epoch(
     )
     fig.update_yaxes(type="log")
     return fig
+
+
+def held_out_split(run: Run) -> str:
+    """The split a run's final score comes from: its test split once scored, else validation."""
+    return TEST_SPLIT if run.split(TEST_SPLIT) else VALIDATION_SPLIT
+
+
+def held_out_score(run: Run, metric: str) -> float | None:
+    """A run's final ``metric`` on the test split when it was scored there, else the last
+    validation value (a run still training, or data without a test split)."""
+    line = run.split(TEST_SPLIT) or run.final
+    return num(line.get(metric))
 
 
 def curve(run: Run, key: str) -> tuple[list[float], list[float]]:
