@@ -254,6 +254,40 @@ def _memory_section(data: dict, image: str | None) -> list[str]:
     return out + [""]
 
 
+def _accuracy_section(data: dict) -> list[str]:
+    meta, rows = data["meta"], data["rows"]
+    clips = list(dict.fromkeys(r["clip"] for r in rows))
+    out = ["## Accuracy of each CPU mode against full precision", ""]
+    out += [
+        f"`python -m bench.accuracy` ({meta.get('command', '')}): WER % per clip, greedy, with "
+        "the gap to full precision in points. A mode may be the `auto` default when its WER "
+        f"pooled over all clips is within {meta.get('max_gap_points')} points of full "
+        f"precision's and it loses at most {meta.get('max_clip_words')} word on any one clip.",
+        "",
+    ]
+    table = []
+    verdicts = {(v["model"], v["quant"]): v for v in meta.get("verdicts", [])}
+    for key in dict.fromkeys((r["model"], r["quant"]) for r in rows):
+        cells = {r["clip"]: r for r in rows if (r["model"], r["quant"]) == key}
+        verdict = verdicts.get(key, {})
+        table.append(
+            [f"{key[0]} {key[1]}"]
+            + [
+                f"{100 * cells[c]['wer']:.2f} ({cells[c]['gap_points']:+.1f})"
+                if c in cells
+                else "–"
+                for c in clips
+            ]
+            + [
+                _num(100 * verdict["pooled_wer"]) if verdict else "–",
+                _num(verdict.get("pooled_gap_points"), "+.2f"),
+                {True: "yes", False: "no"}.get(verdict.get("may_be_default"), "–"),
+            ]
+        )
+    out += _table(["model / mode", *clips, "pooled WER", "gap", "default?"], table)
+    return out + [""]
+
+
 def _gpu_section(data: dict) -> list[str]:
     meta, rows = data["meta"], data["rows"]
     out = ["## GPU throughput", ""] + _machine(meta) + [""]
@@ -323,6 +357,9 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
             lines += [f"![Latency per configuration, jfk greedy]({rel('asr-cpu-latency')})", ""]
     else:
         lines += ["## CPU speech recognition", "", "No results yet: run `make bench`.", ""]
+    accuracy = read_results(folder / "accuracy.json")
+    if accuracy:
+        lines += _accuracy_section(accuracy)
     if memory:
         lines += _memory_section(memory, rel("memory"))
     if gpu:

@@ -156,3 +156,33 @@ def test_gpu_bench_runs_tiny_en_on_cuda(tmp_path):
     _, rows = bench_gpu.run(options)
     assert rows and all(r["error"] is None for r in rows), rows
     assert all(r["wer"] <= 0.10 for r in rows if r["workload"] == "jfk")
+
+
+def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
+    from bench import accuracy, report
+
+    def row(mode, clip, wer, words):
+        return {"config": f"tiny.en {mode} · {clip}", "model": "tiny.en", "quant": mode,
+                "clip": clip, "wer": wer, "reference_words": words, "gap_points": 0.0}  # fmt: skip
+
+    rows = [
+        row("full", "short", 0.10, 100), row("full", "long", 0.10, 900),
+        row("one-word", "short", 0.11, 100), row("one-word", "long", 0.09, 900),
+        row("two-words", "short", 0.12, 100), row("two-words", "long", 0.10, 900),
+        row("drifts", "short", 0.10, 100), row("drifts", "long", 0.11, 900),
+    ]  # fmt: skip
+    by_mode = {v["quant"]: v for v in accuracy.verdicts(rows)}
+    assert by_mode["full"]["may_be_default"] and by_mode["full"]["pooled_gap_points"] == 0
+    one = by_mode["one-word"]  # +1 word on one clip, -9 on the other: pooled better
+    assert one["may_be_default"] and one["worst_clip_words_lost"] == 1.0
+    assert one["pooled_gap_points"] == pytest.approx(-0.8)
+    assert not by_mode["two-words"]["may_be_default"]  # 2 words lost on one clip
+    assert by_mode["drifts"]["pooled_gap_points"] == pytest.approx(0.9)
+    assert not by_mode["drifts"]["may_be_default"]  # pooled gap over 0.5 points
+
+    meta = {"command": "python -m bench.accuracy", "max_gap_points": 0.5, "max_clip_words": 1,
+            "verdicts": list(by_mode.values())}  # fmt: skip
+    lines = report._accuracy_section({"meta": meta, "rows": rows})
+    text = "\n".join(lines)
+    assert "| tiny.en one-word | 11.00 (+0.0) | 9.00 (+0.0) | 9.20 | -0.80 | yes |" in text
+    assert "| tiny.en two-words |" in text and text.count("| no |") == 2
