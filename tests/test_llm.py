@@ -4,6 +4,8 @@ The model loads once per module (fp32 and the app's default mode); summaries are
 key words, never exact text, since a 135M model paraphrases (and sometimes invents).
 """
 
+import re
+
 import pytest
 
 from demo.errors import ModelUnavailableError, QuantizationUnavailableError, SummaryInputError
@@ -223,3 +225,21 @@ def test_bench_summarize_flags_are_its_options():
     assert quick.modes == QUICK_MODES and quick.out.endswith("quick")
     options = parse_args(["--modes", "full", "bf16", "--no-baseline", "--limit", "4"])
     assert (options.modes, options.baseline, options.limit) == (("full", "bf16"), False, 4)
+
+
+@pytest.mark.parametrize("mode", ["dynamic-int8", "nf4"])  # torch.ao and bitsandbytes
+def test_quantized_modes_load_and_summarize_from_the_transcript(mode, fp32):
+    """Quality per mode is bench.summarize's job (NF4 costs the 135M model a lot); here: the
+    mode loads, and its summary is a clean sentence made of the transcript's words."""
+    loaded = load_model(ModelSpec("summarizer", "smollm2-135m", mode, device="cpu"))
+    assert loaded.spec.quant == mode
+    summary = summarize(loaded, MEETING, SummaryOptions(max_sentences=1))
+    assert (
+        summary and summary[-1] in ".!?" and len(split_sentences(summary, window_words=None)) == 1
+    )
+    assert not any(marker in summary for marker in TEMPLATE_MARKERS)
+    vocabulary = set(re.findall(r"[a-z]+", MEETING.lower()))
+    words = re.findall(r"[a-z]+", summary.lower())
+    assert sum(w in vocabulary for w in words) >= 0.6 * len(words), summary
+    if mode == "nf4":  # bitsandbytes stores the linears in 4 bits
+        assert loaded.weights_mb < 0.8 * fp32.weights_mb
