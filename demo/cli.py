@@ -63,17 +63,17 @@ def quiet_libraries(verbose: bool, progress: bool) -> Iterator[None]:
         kwargs["disable"] = True
         original_init(self, *args, **kwargs)
 
+    try:  # imported first: importing transformers resets its logger to WARNING
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
     levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name in NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
-        try:
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
-        except ImportError:
-            pass
         if not progress:
             std.tqdm.__init__ = silent_init
         try:

@@ -8,13 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from dashboard import compare_view
 from dashboard import handlers as h
 from demo.audio import load_audio, write_wav
+from demo.cancel import Cancelled, cancellable
 from demo.compare import compare
 from demo.errors import DemoError
 from demo.models import ModelCache
@@ -92,11 +95,70 @@ def test_reference_fields_are_bounded_in_the_app(monkeypatch, jfk_path):
         h.transcribe_and_summarize({"audio": str(jfk_path), "reference_summary": "x" * 101})
 
 
+def test_references_at_the_limit_are_scored_in_seconds(jfk_path):
+    words = "and so my fellow americans ask not what your country can do for you".split()
+    reference = " ".join(words[i * 7 % len(words)] for i in range(4000))[:20_000]
+    h.transcribe_and_summarize({"audio": str(jfk_path)})  # models loaded outside the timing
+    start = time.perf_counter()
+    out = h.transcribe_and_summarize({"audio": str(jfk_path), "summary_sentences": 10,
+                                      "reference_transcript": reference,
+                                      "reference_summary": reference})  # fmt: skip
+    assert time.perf_counter() - start < 30  # about 3 s: no quadratic ROUGE-S or word diff
+    assert {name for name, _ in out["scores"]} >= {"WER (%)", "ROUGE-S (x100)"}
+    assert out["transcript_diff"].visible is True
+
+
 def test_compare_keeps_going_when_one_configuration_fails(jfk_path):
-    configs = [PipelineOptions(quant="fp16", device="cpu"), PipelineOptions(quant="full")]
+    configs = [PipelineOptions(quant="fp16", device="cpu"),
+               PipelineOptions(summarizer="bart-large-cnn"),  # a hub model, offline
+               PipelineOptions(quant="full")]  # fmt: skip
     rows = compare(jfk_path, configs, References(), cache=ModelCache(2))
     assert not rows[0].ok and "only on cuda" in rows[0].error
-    assert rows[1].ok and "ask not" in rows[1].result.transcript.lower()
+    assert not rows[1].ok and "is not downloaded" in rows[1].error
+    assert rows[2].ok and "ask not" in rows[2].result.transcript.lower()
+    cards = compare_view.compare_cards_html(rows)
+    assert "only on cuda" in cards and "is not downloaded" in cards  # the sentence, not "Error"
+
+
+def test_compare_is_bounded_cancellable_and_leaves_no_old_folders(jfk_path, tmp_path, monkeypatch):
+    import app
+    from demo import compare as compare_module
+
+    config = {"asr": "tiny.en", "quant": "auto", "asr_adapter": "none",
+              "summarizer": "extractive", "summarizer_adapter": "none"}  # fmt: skip
+    monkeypatch.setenv("DEMO_MAX_COMPARE_SECONDS", "20")
+    with pytest.raises(DemoError, match="22 s of audio .* over the 20 s limit"):
+        h.run_compare({"audio": str(jfk_path), "configs": [config] * 2})  # before any model
+    monkeypatch.delenv("DEMO_MAX_COMPARE_SECONDS")
+
+    # Stop during the first configuration: the second one never starts.
+    stop, ran = threading.Event(), []
+    real = compare_module.run_pipeline
+
+    def run_then_stop(*args, **kwargs):
+        ran.append(1)
+        result = real(*args, **kwargs)
+        stop.set()
+        return result
+
+    monkeypatch.setattr(compare_module, "run_pipeline", run_then_stop)
+    with cancellable(stop), pytest.raises(Cancelled, match="cancelled"):
+        h.run_compare({"audio": str(jfk_path), "configs": [config] * 2})
+    assert ran == [1]
+    monkeypatch.setattr(compare_module, "run_pipeline", real)
+
+    # Result folders older than an hour go when a new one is made; gradio ages out uploads.
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    old, young, other = (tmp_path / n for n in ("stt-demo-compare-old", "stt-demo-charts-new",
+                                                "stt-demo-mine"))  # fmt: skip
+    for folder in (old, young, other):
+        folder.mkdir()
+    os.utime(old, (time.time() - 2 * 3600,) * 2)
+    os.utime(other, (time.time() - 2 * 3600,) * 2)
+    out = h.run_compare({"audio": str(jfk_path), "configs": [config]})
+    assert Path(out["csv"]).parent.parent == tmp_path
+    assert not old.exists() and young.exists() and other.exists()
+    assert app.build_demo().delete_cache == (3600, 3600)
 
 
 def test_add_config_refuses_what_cannot_run(monkeypatch):
@@ -108,13 +170,66 @@ def test_add_config_refuses_what_cannot_run(monkeypatch):
 
 
 def test_damaged_adapter_in_checkpoints_is_one_sentence(tmp_path, monkeypatch, write_run):
-    run = write_run(tmp_path, "asr-tiny.en-lora-broken", {"method": "lora"}, [])
-    _adapter(run / "adapter", {"peft_type": "LORA", "base_model_name_or_path": "tiny.en"},
+    import gradio as gr
+
+    import app
+
+    broken = write_run(tmp_path, "asr-tiny.en-lora-broken", {"method": "lora"}, [])
+    _adapter(broken / "adapter", {"peft_type": "LORA", "base_model_name_or_path": "tiny.en"},
              b"\x00" * 64)  # fmt: skip
+    listed = write_run(tmp_path, "asr-tiny.en-lora-listed", {"method": "lora"}, [])
+    _adapter(listed / "adapter", "[1, 2]", b"")
     monkeypatch.setenv("DEMO_CHECKPOINTS", str(tmp_path))
-    (label,) = [c for c in h.adapter_choices("tiny.en") if c != h.NO_ADAPTER]
-    with pytest.raises(DemoError, match="not a readable safetensors file"):
-        h.transcribe_and_summarize({"audio": "tests/data/jfk.flac", "asr_adapter": label})
+    labels = sorted(c for c in h.adapter_choices("tiny.en") if c != h.NO_ADAPTER)
+    assert len(labels) == 2, labels
+    run = app.user_errors(h.transcribe_and_summarize)
+    phrases = ("not a readable safetensors file", "JSON object")  # broken, listed
+    for label, phrase in zip(labels, phrases, strict=True):
+        with pytest.raises(gr.Error) as raised:
+            run({"audio": "tests/data/jfk.flac", "asr_adapter": label})
+        message = raised.value.message
+        assert phrase in message and "Traceback" not in message and message.count(". ") == 0
+
+
+def _pty_cli(*args) -> str:
+    """What ``python -m demo run`` writes to a terminal (progress bars on), as text."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo", "run", *args], stdin=slave, stdout=subprocess.DEVNULL,
+        stderr=slave, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=300) in (0, 2)
+    return out.decode(errors="replace")
+
+
+def test_cli_on_a_terminal_shows_progress_then_errors_on_a_line_of_their_own(jfk_path, tmp_path):
+    garbage = _adapter(tmp_path / "garbage", {"peft_type": "LORA"}, b"\x00garbage" * 100)
+    screen = _pty_cli(str(jfk_path), "--asr-adapter", str(garbage))
+    assert "loading models" in screen  # the error came while the bar was up
+    before, error = screen.split("error: ", 1)
+    assert before.endswith(("\r", "\n")) and before.rstrip("\r\n").split("\r")[-1].strip() == ""
+    assert "safetensors" in error and "Traceback" not in screen
+    # The transformers path (full) on a terminal: bars only, no library warning among them.
+    screen = _pty_cli(str(jfk_path), "--quant", "full")
+    assert "summarizing" in screen
+    assert "transformers" not in screen and "deprecated" not in screen, screen[-800:]
 
 
 def _train(*args):
@@ -125,7 +240,7 @@ def _train(*args):
 
 
 def test_training_input_problems_are_sentences_or_counted(tmp_path, jfk_path):
-    from training.data import DataReport, read_manifest, speech_examples
+    from training.data import DataReport, read_manifest, speech_examples, text_pairs
 
     manifest = tmp_path / "manifest.jsonl"
     rows = [{"audio": str(jfk_path), "text": "ask not", "split": "train"},
@@ -137,9 +252,23 @@ def test_training_input_problems_are_sentences_or_counted(tmp_path, jfk_path):
     kept = speech_examples(read, report, audio_column="audio", text_column="text",
                            base_dir=None, strict=False)  # fmt: skip
     assert [e.text for e in kept] == ["ask not"] and report.bad["empty text"] == 1
+    pairs = [(1, {"text": "a paper", "summary": "a summary"}), (2, {"text": "b", "summary": "—;"}),
+             (3, {"text": " ?! ", "summary": "c"})]  # fmt: skip
+    report = DataReport("pairs")
+    kept = text_pairs(pairs, report, text_column="text", summary_column="summary", strict=False)
+    assert [p.summary for p in kept] == ["a summary"]
+    assert report.bad["empty summary"] == 1 and report.bad["empty text"] == 1
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"run_id": "run", "config": [1, 2]}))
     proc = _train("--resume", str(run))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "config" in proc.stderr.splitlines()[-1]
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep me")
+    proc = subprocess.run(
+        [sys.executable, "-m", "training.make_speech_corpus", "--out", str(notes)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    _one_sentence(proc, "is a file; name a folder")
+    assert notes.read_text() == "keep me"
