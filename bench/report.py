@@ -259,7 +259,7 @@ def _accuracy_section(data: dict) -> list[str]:
     clips = list(dict.fromkeys(r["clip"] for r in rows))
     out = ["## Accuracy of each CPU mode against full precision", ""]
     out += [
-        f"`python -m bench.accuracy` ({meta.get('command', '')}): WER % per clip, greedy, with "
+        f"`{meta.get('command', 'python -m bench.accuracy')}`: WER % per clip, greedy, with "
         "the gap to full precision in points. A mode may be the `auto` default when its WER "
         f"pooled over all clips is within {meta.get('max_gap_points')} points of full "
         f"precision's and it loses at most {meta.get('max_clip_words')} word on any one clip.",
