@@ -101,6 +101,21 @@ def test_rouge_vs_rank_lines_and_reported_references(runs):
         training.rouge_vs_rank(runs, metric="bleu")
 
 
+def test_wer_per_epoch_never_mixes_datasets_on_one_axis(runs_root, write_run):
+    info = {"task": "asr", "model": "tiny.en", "size": "tiny", "method": "lora",
+            "precision": "fp32", "rank": 8, "dataset": "espeak-hi", "status": "completed",
+            "started_at": "2026-12-01T10:00:00"}  # fmt: skip
+    lines = [{"step": 0, "epoch": 0.0, "split": "validation", "wer": 0.3},
+             {"step": 9, "epoch": 1.0, "split": "validation", "wer": 0.0}]  # fmt: skip
+    write_run(runs_root, "asr-tiny-lora-hi", info, lines)
+    runs = list_runs(runs_root)
+    fig = training.wer_per_epoch(runs, group_by="mode", size="tiny", show_reported=False)
+    assert "(how2)" in fig.layout.title.text  # the dataset 6 tiny runs used, named
+    assert "LoRA" not in traces(fig)
+    other = training.wer_per_epoch(runs, group_by="mode", size="tiny", dataset="espeak-hi")
+    assert list(traces(other)["LoRA"].y) == [30.0, 0.0] and "(espeak-hi)" in other.layout.title.text
+
+
 def test_rouge_vs_rank_prefers_the_test_split_once_scored(runs_root, write_run):
     lines = [
         {"step": 0, "epoch": 0.0, "split": "validation", "loss": 3.0, "rouge1": 0.1},

@@ -78,14 +78,16 @@ def wer_per_epoch(
     line_order = SIZE_ORDER if group_by == "size" else MODE_ORDER
 
     asr = [r for r in runs if r.task == "asr" and curve(r, "wer")[0]]
-    if dataset is not None:
-        asr = [r for r in asr if r.dataset == dataset]
+    if dataset is None:  # never one line per dataset on one axis: the most used one
+        dataset = main_dataset(asr)
+    asr = [r for r in asr if r.dataset == dataset]
     if fixed_value is None:
         present = [getattr(r, fixed_field) for r in asr]
         fixed_value = next(iter(ordered({v for v in present if v}, fixed_order)), None)
     chosen = [r for r in asr if getattr(r, fixed_field) == fixed_value]
     title = (
         f"WER per epoch: {pretty_mode(fixed_value) if fixed_value else 'no runs'}, by {group_by}"
+        + (f" ({dataset})" if dataset else "")
     )
     if not chosen:
         return empty_figure(title, template)
@@ -401,6 +403,15 @@ def minutes_per_epoch(
     )
     fig.update_yaxes(type="log")
     return fig
+
+
+def main_dataset(runs: Iterable[Run]) -> str | None:
+    """The dataset most runs used (the latest started wins a tie), or None without runs."""
+    counts: dict[str | None, tuple[int, str]] = {}
+    for run in runs:
+        count, latest = counts.get(run.dataset, (0, ""))
+        counts[run.dataset] = (count + 1, max(latest, run.started_at or ""))
+    return max(counts, key=lambda d: counts[d]) if counts else None
 
 
 def held_out_split(run: Run) -> str:
