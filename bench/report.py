@@ -288,6 +288,31 @@ def _accuracy_section(data: dict) -> list[str]:
     return out + [""]
 
 
+def _latent_section(data: dict) -> list[str]:
+    """Latent-space compression of summarizer decoders (bench.latent): size, time, memory."""
+    meta, rows = data["meta"], data["rows"]
+    out = ["## Latent-space decoder compression: sizes, speed and training memory", ""]
+    out += [f"`{meta.get('command', 'python -m bench.latent')}`; ratios are to the plain "
+            "model of the same rounds.", ""]  # fmt: skip
+    table = [
+        [
+            r["model"],
+            r["variant"] if r["latent"] is None else f"latent {r['latent']}",
+            _num(r["decoder_params"] / 1e6, ".1f") + " M",
+            _num(r["decoder_params_ratio"]),
+            _num(r["generate_ratio"]),
+            _num(r["train_ratio"]),
+            _num(r["train_step_ratio"]),
+        ]
+        for r in rows
+    ]
+    header = ["model", "variant", "decoder params", "params ratio", "generate time ratio",
+              "training memory ratio", "step time ratio"]  # fmt: skip
+    out += _table(header, table) + [""]
+    out += [f"- {note}" for note in meta.get("notes", [])]
+    return out + [""]
+
+
 def _gpu_section(data: dict) -> list[str]:
     meta, rows = data["meta"], data["rows"]
     out = ["## GPU throughput", ""] + _machine(meta) + [""]
@@ -362,6 +387,9 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
         lines += _accuracy_section(accuracy)
     if memory:
         lines += _memory_section(memory, rel("memory"))
+    latent = read_results(folder / "latent.json")
+    if latent:
+        lines += _latent_section(latent)
     if gpu:
         lines += _gpu_section(gpu)
     else:

@@ -186,3 +186,18 @@ def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
     text = "\n".join(lines)
     assert "| tiny.en one-word | 11.00 (+0.0) | 9.00 (+0.0) | 9.20 | -0.80 | yes |" in text
     assert "| tiny.en two-words |" in text and text.count("| no |") == 2
+
+
+def test_latent_section_shows_ratios_and_says_the_weights_are_random():
+    from bench import report
+
+    plain = {"model": "bart-base", "variant": "plain", "latent": None, "decoder_params": 96.1e6,
+             "decoder_params_ratio": 1.0, "generate_ratio": 1.0, "train_ratio": 1.0,
+             "train_step_ratio": 1.0}  # fmt: skip
+    latent = dict(plain, variant="latent", latent=384, decoder_params=41.0e6,
+                  decoder_params_ratio=0.427, generate_ratio=0.62, train_ratio=0.47,
+                  train_step_ratio=0.68)  # fmt: skip
+    meta = {"command": "python -m bench.latent", "notes": ["RANDOM WEIGHTS: no quality claim."]}
+    text = "\n".join(report._latent_section({"meta": meta, "rows": [plain, latent]}))
+    assert "| bart-base | latent 384 | 41.0 M | 0.43 | 0.62 | 0.47 | 0.68 |" in text
+    assert "| bart-base | plain | 96.1 M | 1.00 |" in text and "RANDOM WEIGHTS" in text
