@@ -140,7 +140,8 @@ def test_hub_ids_of_chat_models_are_llms():
 
 def test_training_example_is_the_inference_prompt_then_summary_and_eos(fp32):
     from demo.summarize.llm import prompt_ids
-    from training.data import IGNORE_INDEX, PromptSummaryDataset, SummaryCollator, TextPair
+    from training.data import IGNORE_INDEX, TextPair
+    from training.datasets import PromptSummaryDataset, SummaryCollator
 
     tok = fp32.processor
     pairs = [TextPair(MEETING, "The library budget was reviewed."), TextPair(LECTURE, "Plants.")]
@@ -162,7 +163,8 @@ def test_adapter_trained_a_few_steps_saves_and_reloads_with_identical_logits(fp3
     import torch
 
     from training.config import SummarizerConfig
-    from training.data import PromptSummaryDataset, SummaryCollator, TextPair
+    from training.data import TextPair
+    from training.datasets import PromptSummaryDataset, SummaryCollator
     from training.modeling import load_base, make_trainable
 
     config = SummarizerConfig(model="smollm2-135m", train="unused.jsonl", method="lora", r=4)

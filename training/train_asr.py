@@ -52,11 +52,10 @@ class AsrTask:
             TRAIN,
             VALIDATION,
             DataReport,
-            SpeechCollator,
-            SpeechDataset,
             load_splits,
             speech_examples,
         )
+        from training.datasets import SpeechCollator, SpeechDataset
 
         if entry.multilingual:
             processor.tokenizer.set_prefix_tokens(

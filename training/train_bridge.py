@@ -128,7 +128,7 @@ class BridgeCollator:
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         from demo.bridge.features import pad_features
         from demo.bridge.model import stg_labels
-        from training.data import _pad_labels
+        from training.datasets import pad_labels
 
         features, mask = pad_features([item["features"] for item in items])
         texts = [item["text"] for item in items]
@@ -153,7 +153,7 @@ class BridgeCollator:
             if len(ids) > self.max_label_tokens:
                 ids = ids[: self.max_label_tokens - 1] + ids[-1:]  # keep end-of-text
             labels.append(ids)
-        batch["labels"] = _pad_labels(labels)
+        batch["labels"] = pad_labels(labels)
         return batch
 
 

@@ -52,12 +52,10 @@ class SummarizerTask:
             TEST,
             TRAIN,
             VALIDATION,
-            PromptSummaryDataset,
-            SummaryCollator,
-            SummaryDataset,
             load_splits,
             text_pairs,
         )
+        from training.datasets import PromptSummaryDataset, SummaryCollator, SummaryDataset
 
         if entry.family == "mbart" and entry.language and hasattr(tokenizer, "src_lang"):
             tokenizer.src_lang = tokenizer.tgt_lang = entry.language
