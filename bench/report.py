@@ -54,9 +54,10 @@ def _machine(meta: dict) -> list[str]:
     ]
 
 
-def _asr_section(data: dict, quick: bool) -> list[str]:
+def _asr_section(data: dict, quick: bool, title: str = "") -> list[str]:
     meta, rows = data["meta"], data["rows"]
-    out = ["## CPU speech recognition beside faster-whisper", ""]
+    out = [title or "## CPU speech recognition beside faster-whisper", ""]
+    out += [f"`{meta['command']}`", ""] if meta.get("command") else []
     if quick:
         out += ["*From the quick run (tiny.en, jfk, greedy); run `make bench` for all of it.*", ""]
     out += _machine(meta)
@@ -382,6 +383,10 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
             lines += [f"![Latency per configuration, jfk greedy]({rel('asr-cpu-latency')})", ""]
     else:
         lines += ["## CPU speech recognition", "", "No results yet: run `make bench`.", ""]
+    longform = read_results(folder / "asr-cpu-longform.json")
+    if longform:  # the default mode on short and 5-minute clips beside both faster-whisper peers
+        title = "## The default mode on short and long-form audio, beam search included"
+        lines += _asr_section(longform, False, title)
     accuracy = read_results(folder / "accuracy.json")
     if accuracy:
         lines += _accuracy_section(accuracy)
