@@ -9,6 +9,8 @@
 #
 # Each run folder lands in checkpoints/ with the exact command in its run.json.
 set -euo pipefail
+# shellcheck source=training/grids/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 CORPUS=${CORPUS:-data/aclsum-asr}
@@ -22,18 +24,9 @@ if [ ! -f "$CORPUS/manifest.jsonl" ]; then
     --snr-db 10,20,inf --num-utterances 200 --val-clips 40 --test-clips 60 --seed 0
 fi
 
-run() {  # run <run-id> <flags...>: train, or resume an unfinished run, or skip a finished one
+run() {  # run <run-id> <flags...>: one resumable run on the corpus (training/grids/lib.sh)
   local id=$1; shift
-  local info="checkpoints/$id/run.json"
-  if [ -f "$info" ] && grep -q '"status": "completed"' "$info"; then
-    echo "== $id: completed, skipped"; return
-  fi
-  if [ -f "$info" ]; then
-    echo "== $id: resuming"; "$PY" -m training.train_asr --resume "checkpoints/$id"
-  else
-    echo "== $id"; "$PY" -m training.train_asr --train "$CORPUS/manifest.jsonl" --run-id "$id" \
-      "${COMMON[@]}" "$@"
-  fi
+  run_one training.train_asr "$id" --train "$CORPUS/manifest.jsonl" "${COMMON[@]}" "$@"
 }
 
 for model in $SIZES; do

@@ -6,6 +6,8 @@
 #
 #   bash training/grids/lowrank_grid.sh          # resumable: finished runs are skipped
 set -euo pipefail
+# shellcheck source=training/grids/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 CORPUS=${CORPUS:-data/aclsum-asr}
@@ -14,18 +16,9 @@ EPOCHS=${EPOCHS:-4}
 COMMON=(--epochs "$EPOCHS" --batch-size 8 --eval-batch-size 8 --max-new-tokens 64 --device cpu)
 LOWRANK=(--compress lowrank --rank-fraction 0.25 --save-fp16)
 
-run() {  # run <run-id> <flags...>: train, or resume an unfinished run, or skip a finished one
+run() {  # run <run-id> <flags...>: one resumable run on the corpus (training/grids/lib.sh)
   local id=$1; shift
-  local info="checkpoints/$id/run.json"
-  if [ -f "$info" ] && grep -q '"status": "completed"' "$info"; then
-    echo "== $id: completed, skipped"; return
-  fi
-  if [ -f "$info" ]; then
-    echo "== $id: resuming"; "$PY" -m training.train_asr --resume "checkpoints/$id"
-  else
-    echo "== $id"; "$PY" -m training.train_asr --train "$CORPUS/manifest.jsonl" --run-id "$id" \
-      "${COMMON[@]}" "$@"
-  fi
+  run_one training.train_asr "$id" --train "$CORPUS/manifest.jsonl" "${COMMON[@]}" "$@"
 }
 
 for model in $SIZES; do

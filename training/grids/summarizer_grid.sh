@@ -11,6 +11,8 @@
 #
 # Each run folder lands in checkpoints/ with the exact command in its run.json.
 set -euo pipefail
+# shellcheck source=training/grids/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 MODEL=${MODEL:-smollm2-135m}
@@ -34,15 +36,6 @@ flags() {  # flags <arm>: lora-r8, adalora-r8, nf4-lora-r8, int8-lora-r8, full
 }
 
 for arm in $RUNS; do
-  id="sum-$MODEL-aclsum-$arm"
-  info="checkpoints/$id/run.json"
-  if [ -f "$info" ] && grep -q '"status": "completed"' "$info"; then
-    echo "== $id: completed, skipped"; continue
-  fi
-  if [ -f "$info" ]; then
-    echo "== $id: resuming"; "$PY" -m training.train_summarizer --resume "checkpoints/$id"
-  else
-    # shellcheck disable=SC2046
-    echo "== $id"; "$PY" -m training.train_summarizer --run-id "$id" "${COMMON[@]}" $(flags "$arm")
-  fi
+  # shellcheck disable=SC2046
+  run_one training.train_summarizer "sum-$MODEL-aclsum-$arm" "${COMMON[@]}" $(flags "$arm")
 done
