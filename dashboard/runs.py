@@ -156,6 +156,15 @@ class Run:
         return lines[-1] if lines else {}
 
 
+def main_dataset(runs: Iterable[Run]) -> str | None:
+    """The dataset most runs used (the latest started wins a tie), or None without runs."""
+    counts: dict[str | None, tuple[int, str]] = {}
+    for run in runs:
+        count, latest = counts.get(run.dataset, (0, ""))
+        counts[run.dataset] = (count + 1, max(latest, run.started_at or ""))
+    return max(counts, key=lambda d: counts[d]) if counts else None
+
+
 def load_run(path: str | Path, *, root: str | Path | None = None) -> Run:
     """Read one run folder; problems become ``Run.warnings`` instead of exceptions.
 

@@ -114,6 +114,9 @@ def test_wer_per_epoch_never_mixes_datasets_on_one_axis(runs_root, write_run):
     assert "LoRA" not in traces(fig)
     other = training.wer_per_epoch(runs, group_by="mode", size="tiny", dataset="espeak-hi")
     assert list(traces(other)["LoRA"].y) == [30.0, 0.0] and "(espeak-hi)" in other.layout.title.text
+    # ratios pair runs of one dataset: the espeak-hi LoRA run is not divided by how2's full
+    assert "LoRA" not in traces(reported_charts.relative_wer(runs))
+    assert "LoRA" not in traces(reported_charts.time_ratios(runs))
 
 
 def test_rouge_vs_rank_prefers_the_test_split_once_scored(runs_root, write_run):

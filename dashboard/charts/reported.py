@@ -39,7 +39,7 @@ from dashboard.charts.thesis import (
     reported_wer,
 )
 from dashboard.charts.training import minutes_per_epoch_of, summary_label
-from dashboard.runs import Run
+from dashboard.runs import Run, main_dataset
 
 THESIS_SPEECH = "How2"
 THESIS_TEXT = "Gazeta, WikiHow"
@@ -66,6 +66,12 @@ def latest_by(runs: Iterable[Run], key: Callable[[Run], Any | None]) -> dict[Any
 def _datasets(runs: Iterable[Run]) -> str:
     names = sorted({r.dataset for r in runs if r.dataset})
     return ", ".join(names) or "our data"
+
+
+def _one_dataset(runs: list[Run]) -> list[Run]:
+    """Ratios pair runs of one dataset only: the one most runs used."""
+    dataset = main_dataset(runs)
+    return [r for r in runs if r.dataset == dataset]
 
 
 def paired_bars(
@@ -96,7 +102,7 @@ def relative_wer(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
     """Each PEFT mode's final WER over the same size's full fine-tuning (1.0 = as good),
     measured on our corpus beside the thesis's Table 4.4 on How2."""
     check_template(template)
-    asr = [r for r in runs if r.task == "asr" and r.size and r.mode]
+    asr = _one_dataset([r for r in runs if r.task == "asr" and r.size and r.mode])
     best = latest_by(asr, lambda r: (r.size, r.mode) if final_score(r, "wer") is not None else None)
     title = (
         f"WER relative to full fine-tuning (ours: {_datasets(best.values())}; "
@@ -211,7 +217,7 @@ def time_ratios(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Fi
     than fp32, so above 1 here is what we measure, not a fault.
     """
     check_template(template)
-    asr = [r for r in runs if r.task == "asr" and r.size and r.mode]
+    asr = _one_dataset([r for r in runs if r.task == "asr" and r.size and r.mode])
     best = latest_by(asr, lambda r: (r.size, r.mode) if minutes_per_epoch_of(r) else None)
     title = (
         f"Minutes per epoch relative to full precision (ours: {_datasets(best.values())}, CPU; "

@@ -47,7 +47,7 @@ from dashboard.charts.thesis import (
     reported_rouge_columns,
     reported_wer,
 )
-from dashboard.runs import Run
+from dashboard.runs import Run, main_dataset
 from demo.errors import unknown_choice
 from demo.metrics import METRICS, SUMMARY_METRICS
 from demo.runinfo import TEST_SPLIT, VALIDATION_SPLIT
@@ -403,15 +403,6 @@ def minutes_per_epoch(
     )
     fig.update_yaxes(type="log")
     return fig
-
-
-def main_dataset(runs: Iterable[Run]) -> str | None:
-    """The dataset most runs used (the latest started wins a tie), or None without runs."""
-    counts: dict[str | None, tuple[int, str]] = {}
-    for run in runs:
-        count, latest = counts.get(run.dataset, (0, ""))
-        counts[run.dataset] = (count + 1, max(latest, run.started_at or ""))
-    return max(counts, key=lambda d: counts[d]) if counts else None
 
 
 def held_out_split(run: Run) -> str:
