@@ -133,6 +133,7 @@ def test_rouge_vs_rank_prefers_the_test_split_once_scored(runs_root, write_run):
     write_run(runs_root, "sum-smollm2-lora-r4", still, lines[:2])
     fig = training.rouge_vs_rank(list_runs(runs_root), dataset="aclsum")
     (line,) = [t for t in fig.data if "(reported)" not in t.name]
+    assert line.name == "SmolLM2 LoRA"
     assert list(line.x) == [2, 4] and list(line.y) == pytest.approx([26.0, 30.0])
     assert [c.rsplit(" ", 1)[1] for c in line.customdata] == ["(test)", "(validation)"]
 

@@ -57,7 +57,14 @@ MODE_ORDER = (
 )
 PRECISION_ORDER = ("fp32", "fp16", "bf16", "int8", "nf4")
 METHOD_ORDER = ("full", "lora", "adalora")
-FAMILY_LABELS = {"t5": "T5", "bart": "BART", "mbart": "mBART"}
+FAMILY_LABELS = {
+    "t5": "T5",
+    "bart": "BART",
+    "mbart": "mBART",
+    "smollm2": "SmolLM2",
+    "qwen2.5": "Qwen2.5",
+    "llama-3.2": "Llama-3.2",
+}
 
 
 def style_figure(
