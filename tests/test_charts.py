@@ -136,6 +136,11 @@ def test_rouge_vs_rank_prefers_the_test_split_once_scored(runs_root, write_run):
     assert line.name == "SmolLM2 LoRA"
     assert list(line.x) == [2, 4] and list(line.y) == pytest.approx([26.0, 30.0])
     assert [c.rsplit(" ", 1)[1] for c in line.customdata] == ["(test)", "(validation)"]
+    table = training.final_metrics_table(list_runs(runs_root)).set_index("Run")
+    assert table.loc["sum-smollm2-lora-r2", "Test ROUGE-1 (x100)"] == pytest.approx(26.0)
+    assert table.loc["sum-smollm2-lora-r2", "ROUGE-1 (x100)"] == pytest.approx(30.0)
+    assert table.loc["sum-smollm2-lora-r4", "Test ROUGE-1 (x100)"] != 26.0  # not scored yet
+    assert "Test WER (%)" not in table.columns  # no ASR run has a test split here
 
 
 def test_final_metrics_table(runs):

@@ -226,8 +226,13 @@ def rouge_vs_rank(
     return fig
 
 
+# Test-split scores the final table shows beside the validation ones.
+HELD_OUT_METRICS = ("wer", "rouge1", "rougeL")
+
+
 def final_metrics_table(runs: Iterable[Run]) -> pd.DataFrame:
-    """One row per run with its last validation metrics, as in Tables 3.3/3.4/4.4 (measured only).
+    """One row per run with its last validation metrics and its test-split WER / ROUGE where
+    scored, as in Tables 3.3/3.4/4.4 (measured only).
 
     Error rates are in %, ROUGE and embedding similarity x100, rounded to 0.1; sorted by task,
     dataset, model, mode and rank.
@@ -258,6 +263,11 @@ def final_metrics_table(runs: Iterable[Run]) -> pd.DataFrame:
         }
         for key in present:
             row[METRICS[key].title] = METRICS[key].shown(num(final.get(key)))
+        for key in HELD_OUT_METRICS:  # the held-out test split, scored once after training
+            if any(num(r.split(TEST_SPLIT).get(key)) is not None for r in runs):
+                row[f"Test {METRICS[key].title}"] = METRICS[key].shown(
+                    num(run.split(TEST_SPLIT).get(key))
+                )
         row["Trainable (%)"] = rounded(getattr(run.info, "trainable_pct", None), 2)
         row["Minutes/epoch"] = rounded(minutes_per_epoch_of(run), 1)
         rows.append(row)
