@@ -7,6 +7,7 @@ run killed mid-write is normal. Only files that resolve inside the runs root are
 """
 
 import json
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -163,6 +164,20 @@ def main_dataset(runs: Iterable[Run]) -> str | None:
         count, latest = counts.get(run.dataset, (0, ""))
         counts[run.dataset] = (count + 1, max(latest, run.started_at or ""))
     return max(counts, key=lambda d: counts[d]) if counts else None
+
+
+def held_out_split(run: Run) -> str:
+    """The split a run's final score comes from: its test split once scored, else validation."""
+    return TEST_SPLIT if run.split(TEST_SPLIT) else VALIDATION_SPLIT
+
+
+def held_out_score(run: Run, metric: str) -> float | None:
+    """A run's final ``metric`` on the test split when it was scored there, else the last
+    validation value (a run still training, or data without a test split)."""
+    value = (run.split(TEST_SPLIT) or run.final).get(metric)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def load_run(path: str | Path, *, root: str | Path | None = None) -> Run:

@@ -47,10 +47,10 @@ from dashboard.charts.thesis import (
     reported_rouge_columns,
     reported_wer,
 )
-from dashboard.runs import Run, main_dataset
+from dashboard.runs import Run, held_out_score, held_out_split, main_dataset
 from demo.errors import unknown_choice
 from demo.metrics import METRICS, SUMMARY_METRICS
-from demo.runinfo import TEST_SPLIT, VALIDATION_SPLIT
+from demo.runinfo import TEST_SPLIT
 
 
 def wer_per_epoch(
@@ -413,18 +413,6 @@ def minutes_per_epoch(
     )
     fig.update_yaxes(type="log")
     return fig
-
-
-def held_out_split(run: Run) -> str:
-    """The split a run's final score comes from: its test split once scored, else validation."""
-    return TEST_SPLIT if run.split(TEST_SPLIT) else VALIDATION_SPLIT
-
-
-def held_out_score(run: Run, metric: str) -> float | None:
-    """A run's final ``metric`` on the test split when it was scored there, else the last
-    validation value (a run still training, or data without a test split)."""
-    line = run.split(TEST_SPLIT) or run.final
-    return num(line.get(metric))
 
 
 def curve(run: Run, key: str) -> tuple[list[float], list[float]]:
