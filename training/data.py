@@ -183,6 +183,16 @@ def speech_examples(
     return examples
 
 
+def speech_columns(config, splits: Splits) -> dict[str, Any]:
+    """The ``speech_examples`` keyword arguments an ASR config and its splits give."""
+    return {
+        "audio_column": config.audio_column,
+        "text_column": config.text_column,
+        "base_dir": splits.base_dir,
+        "strict": config.strict,
+    }
+
+
 def _audio_source(value: Any, base_dir: Path | None) -> Path | bytes | None:
     # A manifest gives a path; a Hugging Face Audio column (decode=False) gives {path, bytes}.
     if isinstance(value, dict):

@@ -53,6 +53,7 @@ class AsrTask:
             VALIDATION,
             DataReport,
             load_splits,
+            speech_columns,
             speech_examples,
         )
         from training.datasets import SpeechCollator, SpeechDataset
@@ -62,12 +63,7 @@ class AsrTask:
                 language=config.language or DEFAULT_LANGUAGE, task="transcribe"
             )
         splits = load_splits(config)
-        kwargs = {
-            "audio_column": config.audio_column,
-            "text_column": config.text_column,
-            "base_dir": splits.base_dir,
-            "strict": config.strict,
-        }
+        kwargs = speech_columns(config, splits)
         train = speech_examples(splits.train, splits.reports[TRAIN], **kwargs)
         validation = speech_examples(splits.validation, splits.reports[VALIDATION], **kwargs)
         _require(train, validation, splits.reports)

@@ -219,19 +219,14 @@ class BridgeTask:
 
         from demo.bridge.features import CacheItem, CacheOptions, FeatureCache
         from demo.metrics import asr_scores
-        from training.data import TRAIN, VALIDATION, load_splits, speech_examples
+        from training.data import TRAIN, VALIDATION, load_splits, speech_columns, speech_examples
 
         if entry.whisper.multilingual:
             processor.whisper_processor.tokenizer.set_prefix_tokens(
                 language=config.language or "en", task="transcribe"
             )
         splits = load_splits(config)
-        kwargs = {
-            "audio_column": config.audio_column,
-            "text_column": config.text_column,
-            "base_dir": splits.base_dir,
-            "strict": config.strict,
-        }
+        kwargs = speech_columns(config, splits)
         items = []
         for split, rows in ((TRAIN, splits.train), (VALIDATION, splits.validation)):
             examples = speech_examples(rows, splits.reports[split], **kwargs)
