@@ -74,6 +74,16 @@ def _one_dataset(runs: list[Run]) -> list[Run]:
     return [r for r in runs if r.dataset == dataset]
 
 
+def _over_full(best: Mapping[tuple[str, str], Run], value: Callable[[Run], Any]) -> dict:
+    """(size, mode) -> value of that run / value of the same size's full fine-tuning."""
+    measured = {}
+    for (size, mode), run in best.items():
+        full = best.get((size, "full"))
+        if mode != "full" and full is not None and value(full):
+            measured[(size, mode)] = value(run) / value(full)
+    return measured
+
+
 def paired_bars(
     title: str, x_title: str, y_title: str, groups: list[str], series: list[str],
     measured: Mapping[tuple[str, str], float], reported: Mapping[tuple[str, str], float],
@@ -108,11 +118,7 @@ def relative_wer(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
         f"WER relative to full fine-tuning (ours: {_datasets(best.values())}; "
         f"thesis: {THESIS_SPEECH}, Table 4.4)"
     )
-    measured = {}
-    for (size, mode), run in best.items():
-        full = best.get((size, "full"))
-        if mode != "full" and full is not None and final_score(full, "wer"):
-            measured[(size, mode)] = final_score(run, "wer") / final_score(full, "wer")
+    measured = _over_full(best, lambda run: final_score(run, "wer"))
     thesis = reported_wer()
     reported = {
         (size, mode): value / thesis[(size, "full")]
@@ -223,11 +229,7 @@ def time_ratios(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Fi
         f"Minutes per epoch relative to full precision (ours: {_datasets(best.values())}, CPU; "
         f"thesis: {THESIS_SPEECH}, GPU, Table 4.3)"
     )
-    measured = {}
-    for (size, mode), run in best.items():
-        full = best.get((size, "full"))
-        if mode != "full" and full is not None:
-            measured[(size, mode)] = minutes_per_epoch_of(run) / minutes_per_epoch_of(full)
+    measured = _over_full(best, minutes_per_epoch_of)  # best keeps runs with minutes only
     thesis = reported_by_size("whisper_train_time", TRAIN_TIME_REPORTED_COLUMNS)
     reported = {}
     for size, mode in measured:
