@@ -22,8 +22,9 @@ run() {  # run <run-id> <flags...>: one resumable run on the corpus (training/gr
 }
 
 for model in $SIZES; do
-  run "asr-$model-lora-sci" --model "$model" --method lora --precision fp32
+  # The headline arm first: its baseline (asr-$model-full-sci) comes from the ASR grid.
   run "lowrank-$model-full-orth-sci" --model "$model" --method full "${LOWRANK[@]}"
-  run "lowrank-$model-full-svd-sci" --model "$model" --method full "${LOWRANK[@]}" --no-orthogonal
   run "lowrank-$model-lora-sci" --model "$model" --method lora "${LOWRANK[@]}"
+  run "asr-$model-lora-sci" --model "$model" --method lora --precision fp32
+  run "lowrank-$model-full-svd-sci" --model "$model" --method full "${LOWRANK[@]}" --no-orthogonal
 done
