@@ -4,7 +4,8 @@
     python -m bench.report --no-images        # tables only (no kaleido / browser needed)
 
 Reads ``asr-cpu.json`` (or, if there is none, the quick run's ``quick/asr-cpu.json``),
-``memory.json`` and ``gpu.json`` where they exist; every number in the report comes from them.
+``memory.json``, ``gpu.json`` and the research systems' files (bench.report_systems) where
+they exist; every number in the report comes from them.
 """
 
 from __future__ import annotations
@@ -14,20 +15,13 @@ import os
 from pathlib import Path
 
 from bench.env import DEFAULT_OUT, ROOT, read_results
+from bench.markdown import fmt as _num
+from bench.markdown import table as _table
+from bench.report_systems import systems_sections
 
 MODULE = "bench.report"
 DEFAULT_REPORT = ROOT / "assets" / "benchmarks.md"
 FAST_MODE = "fast-int8"
-
-
-def _num(value, spec: str = ".2f", missing: str = "–") -> str:
-    return missing if value is None else f"{value:{spec}}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
 
 
 def _ratio(part, whole) -> str:
@@ -289,31 +283,6 @@ def _accuracy_section(data: dict) -> list[str]:
     return out + [""]
 
 
-def _latent_section(data: dict) -> list[str]:
-    """Latent-space compression of summarizer decoders (bench.latent): size, time, memory."""
-    meta, rows = data["meta"], data["rows"]
-    out = ["## Latent-space decoder compression: sizes, speed and training memory", ""]
-    out += [f"`{meta.get('command', 'python -m bench.latent')}`; ratios are to the plain "
-            "model of the same rounds.", ""]  # fmt: skip
-    table = [
-        [
-            r["model"],
-            r["variant"] if r["latent"] is None else f"latent {r['latent']}",
-            _num(r["decoder_params"] / 1e6, ".1f") + " M",
-            _num(r["decoder_params_ratio"]),
-            _num(r["generate_ratio"]),
-            _num(r["train_ratio"]),
-            _num(r["train_step_ratio"]),
-        ]
-        for r in rows
-    ]
-    header = ["model", "variant", "decoder params", "params ratio", "generate time ratio",
-              "training memory ratio", "step time ratio"]  # fmt: skip
-    out += _table(header, table) + [""]
-    out += [f"- {note}" for note in meta.get("notes", [])]
-    return out + [""]
-
-
 def _gpu_section(data: dict) -> list[str]:
     meta, rows = data["meta"], data["rows"]
     out = ["## GPU throughput", ""] + _machine(meta) + [""]
@@ -392,9 +361,7 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
         lines += _accuracy_section(accuracy)
     if memory:
         lines += _memory_section(memory, rel("memory"))
-    latent = read_results(folder / "latent.json")
-    if latent:
-        lines += _latent_section(latent)
+    lines += systems_sections(folder)
     if gpu:
         lines += _gpu_section(gpu)
     else:

@@ -17,6 +17,7 @@ from bench import asr as bench_asr
 from bench import gpu as bench_gpu
 from bench import memory as bench_memory
 from bench import report as bench_report
+from bench.env import write_results
 from demo.audio import SAMPLE_RATE, load_audio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,7 +190,7 @@ def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
 
 
 def test_latent_section_shows_ratios_and_says_the_weights_are_random():
-    from bench import report
+    from bench import report_systems
 
     plain = {"model": "bart-base", "variant": "plain", "latent": None, "decoder_params": 96.1e6,
              "decoder_params_ratio": 1.0, "generate_ratio": 1.0, "train_ratio": 1.0,
@@ -198,6 +199,29 @@ def test_latent_section_shows_ratios_and_says_the_weights_are_random():
                   decoder_params_ratio=0.427, generate_ratio=0.62, train_ratio=0.47,
                   train_step_ratio=0.68)  # fmt: skip
     meta = {"command": "python -m bench.latent", "notes": ["RANDOM WEIGHTS: no quality claim."]}
-    text = "\n".join(report._latent_section({"meta": meta, "rows": [plain, latent]}))
+    text = "\n".join(report_systems.latent_section({"meta": meta, "rows": [plain, latent]}))
     assert "| bart-base | latent 384 | 41.0 M | 0.43 | 0.62 | 0.47 | 0.68 |" in text
     assert "| bart-base | plain | 96.1 M | 1.00 |" in text and "RANDOM WEIGHTS" in text
+
+
+def test_latent_whisper_section_orders_the_sweep_from_wide_to_narrow(tmp_path):
+    from bench import report_systems
+
+    def row(variant, latent=None, wer=0.1, fvu=None):
+        return {"config": variant, "kind": "latent-asr", "model": "tiny.en", "variant": variant,
+                "weights": "real", "clips": 60, "latent": latent, "run_id": f"r{latent}",
+                "wer": wer, "cer": wer / 2, "reconstruction_fvu": fvu}  # fmt: skip
+
+    rows = [row("reconstruction", 64, 0.9, 0.4), row("original", None, 0.5),
+            row("reconstruction", 256, 0.55, 0.05)]  # fmt: skip
+    meta = {"command": "python -m bench.latent_whisper --split test", "options": {"split": "test"}}
+    write_results(tmp_path, "latent-whisper-tiny.en", meta, rows)
+    text = "\n".join(report_systems.systems_sections(tmp_path))
+    assert "60 clips of the manifest's test split" in text
+    lines = [line for line in text.splitlines() if line.startswith("| tiny.en")]
+    assert [line.split(" | ")[1] for line in lines] == [
+        "original",
+        "reconstruction 256",
+        "reconstruction 64",
+    ]
+    assert lines[2].startswith("| tiny.en | reconstruction 64 | 90.0 | 45.0 | 0.400 |")
