@@ -4,19 +4,22 @@
   shapes with random weights: sizes, generation time and training memory as ratios.
 - ``latent-whisper*.json`` (bench.latent_whisper): Whisper's real weights reading an
   autoencoder's reconstruction of the encoder output (WER per latent), and narrow decoders.
+- The low-rank study's conditions, from the run folders in checkpoints/ (lowrank_grid.sh).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.env import read_results
+from bench.env import ROOT, read_results
 from bench.markdown import fmt, table
+from dashboard.runs import list_runs
 
 
-def systems_sections(folder: Path) -> list[str]:
-    """Every research-system section whose result file is in ``folder``."""
-    lines: list[str] = []
+def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
+    """Every research-system section whose result file is in ``folder`` (bench results) or
+    whose runs are in ``runs_root`` (default: the repository's checkpoints/)."""
+    lines = lowrank_section(list_runs(runs_root or ROOT / "checkpoints"))
     latent = read_results(folder / "latent.json")
     if latent:
         lines += latent_section(latent)
@@ -87,3 +90,91 @@ def latent_whisper_section(data: dict) -> list[str]:
     out += table(header, body) + [""]
     out += [f"- {note}" for note in meta.get("notes", [])]
     return out + [""]
+
+
+def _first(run, split: str) -> dict:
+    """The step-0 evaluation line of ``split`` (the model before training), or {}."""
+    lines = [m for m in run.metrics if m.get("split") == split and m.get("step") == 0]
+    return lines[0] if lines else {}
+
+
+def _arm(run) -> str:
+    if run.system != "lowrank":
+        return f"original, {'full fine-tuning' if run.method == 'full' else run.method}"
+    extra = (run.info.extra or {}).get("lowrank", {}) if run.info else {}
+    if run.method != "full":
+        return f"low-rank + {run.method} on the frozen factors"
+    return "low-rank, " + ("semi-orthogonal" if extra.get("orthogonal", True) else "plain SVD")
+
+
+def lowrank_rows(runs) -> list[dict]:
+    """The low-rank study's conditions per Whisper model, from the checked-in runs: the
+    original and the factorization before training (each run's step-0 evaluation), then every
+    fine-tuned arm (its final test and real-speech scores)."""
+    lowrank = [r for r in runs if r.system == "lowrank" and r.task == "asr"]
+    models = sorted({r.model for r in lowrank})
+    out = []
+    for model in models:
+        datasets = {r.dataset for r in lowrank if r.model == model}
+        originals = [
+            r for r in runs if r.task == "asr" and r.model == model and not r.system
+            and r.precision == "fp32" and r.dataset in datasets
+        ]  # fmt: skip
+        arms = sorted(originals, key=lambda r: r.method != "full") + sorted(
+            (r for r in lowrank if r.model == model), key=lambda r: r.started_at
+        )
+        untrained = [(r, "original, not fine-tuned") for r in originals[:1] if r.method == "full"]
+        untrained += [(r, "low-rank, not fine-tuned") for r in lowrank if r.model == model][:1]
+        for run, name in untrained:
+            test, real = _first(run, "test"), _first(run, "real-speech")
+            if test:
+                out.append(_condition(model, name, run, test, real, trained=False))
+        for run in arms:
+            test = run.split("test")
+            if test and test.get("step"):
+                out.append(_condition(model, _arm(run), run, test, run.split("real-speech")))
+    return out
+
+
+def _condition(model, name, run, test, real, trained=True) -> dict:
+    info = run.info
+    final = run.final if trained else {}
+    steps = final.get("step") or 0
+    return {
+        "model": model, "condition": name,
+        "run_id": run.run_id if trained else f"{run.run_id} (step 0)",
+        "params": info.total_params if info else None,
+        "weights_mb": info.weights_footprint_mb if info else None,
+        "trainable_pct": info.trainable_pct if (info and trained) else None,
+        "test_wer": test.get("wer"), "real_wer": real.get("wer"),
+        "orthogonality_error": test.get("orthogonality_error"),
+        "seconds_per_step": final.get("seconds") / steps if steps else None,
+        "peak_memory_mb": final.get("peak_memory_mb") if trained else None,
+    }  # fmt: skip
+
+
+def lowrank_section(runs) -> list[str]:
+    """The low-rank conditions table (runs of training/grids/lowrank_grid.sh and the ASR grid)."""
+    rows = lowrank_rows(runs)
+    if not rows:
+        return []
+    out = ["## Low-rank Whisper: the conditions, from the checked-in runs", ""]
+    out += ["`bash training/grids/lowrank_grid.sh` (each run's command is in its run.json); "
+            "WER on the corpus test split and on the real-speech clips. Seconds per step are "
+            "wall time on a shared 2-core CPU (`python -m bench.lowrank --parts train` times "
+            "them alone).", ""]  # fmt: skip
+    body = [
+        [
+            r["model"], r["condition"],
+            fmt(None if r["params"] is None else r["params"] / 1e6, ".2f"),
+            fmt(r["weights_mb"], ".0f"), fmt(r["trainable_pct"], ".1f"),
+            _pct(r["test_wer"]), _pct(r["real_wer"]), fmt(r["orthogonality_error"], ".2g"),
+            fmt(r["seconds_per_step"], ".0f"), fmt(r["peak_memory_mb"], ".0f"),
+            r["run_id"],
+        ]
+        for r in rows
+    ]  # fmt: skip
+    header = ["model", "condition", "params (M)", "weights MB", "trainable %", "test WER %",
+              "real-speech WER %", "orthogonality error", "s / step", "peak RSS MB",
+              "run"]  # fmt: skip
+    return out + table(header, body) + [""]

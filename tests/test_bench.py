@@ -225,3 +225,34 @@ def test_latent_whisper_section_orders_the_sweep_from_wide_to_narrow(tmp_path):
         "reconstruction 64",
     ]
     assert lines[2].startswith("| tiny.en | reconstruction 64 | 90.0 | 45.0 | 0.400 |")
+
+
+def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, write_run):
+    from bench import report_systems
+
+    def lines(wer0, wer, real, **extra):
+        test0 = {"step": 0, "epoch": 0.0, "split": "test", "wer": wer0, **extra}
+        final = {"step": 100, "epoch": 4.0, "split": "validation", "wer": wer, "seconds": 1500.0,
+                 "peak_memory_mb": 6000.0}  # fmt: skip
+        test = {"step": 100, "epoch": 4.0, "split": "test", "wer": wer, **extra}
+        return [test0, {"step": 0, "split": "real-speech", "wer": 0.01}, final, test,
+                {"step": 100, "split": "real-speech", "wer": real}]  # fmt: skip
+
+    sci = {"dataset": "aclsum-asr", "size": "tiny"}
+    write_run(tmp_path, "asr-tiny.en-full-sci", {**sci, "total_params": 37_760_256},
+              lines(0.53, 0.156, 0.0093))  # fmt: skip
+    lowrank = {**sci, "system": "lowrank", "total_params": 31_272_192, "trainable_pct": 100.0,
+               "extra": {"lowrank": {"orthogonal": True, "reduction_pct": 17.2}}}  # fmt: skip
+    write_run(tmp_path, "lowrank-tiny.en-full-orth-sci", lowrank,
+              lines(1.0, 0.17, 0.02, orthogonality_error=3e-6))  # fmt: skip
+    write_run(tmp_path, "asr-base-full-other", {"dataset": "espeak", "model": "base"}, [])
+    text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
+    rows = [line.split(" | ")[1:7] for line in text.splitlines() if line.startswith("| tiny.en")]
+    assert rows == [
+        ["original, not fine-tuned", "37.76", "–", "–", "53.0", "1.0"],
+        ["low-rank, not fine-tuned", "31.27", "–", "–", "100.0", "1.0"],
+        ["original, full fine-tuning", "37.76", "–", "–", "15.6", "0.9"],
+        ["low-rank, semi-orthogonal", "31.27", "–", "100.0", "17.0", "2.0"],
+    ]
+    assert "| 3e-06 | 15 | 6000 | lowrank-tiny.en-full-orth-sci |" in text
+    assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []
