@@ -336,6 +336,8 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
     arms = traces(systems.lowrank_arms(list_runs(runs_root)))
     assert list(arms["low-rank, constraint"].y) == [20.0]
     assert "17.2% fewer parameters" in arms["low-rank, constraint"].customdata[0]
+    notes = [a.text for a in systems.lowrank_arms(list_runs(runs_root)).layout.annotations]
+    assert any("−24% parameters" in n and "reported" in n for n in notes)
     bridge = [
         {"num_queries": q, "wer": w, "minilm_similarity": 0.8} for q, w in ((8, 0.9), (32, 0.5))
     ]

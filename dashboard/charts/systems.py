@@ -36,6 +36,8 @@ LATENT_RATIOS = {  # row key -> subplot title
 # Alam Falaki & Gras (ICMLA 2022) on bart-base at latent 384: decoder 96M -> 40M, -54% time,
 # -57% GPU memory in fine-tuning (bench.latent's "reported" block carries the same).
 LATENT_REPORTED = {"decoder_params_ratio": 40 / 96, "generate_ratio": 0.46, "train_ratio": 0.43}
+# Prasad et al. (Interspeech 2024), their own Whisper data: the relative effect to compare.
+LOWRANK_REPORTED = "Prasad et al. 2024 (reported, their data): −24% parameters, no WER drop"
 
 
 def latent_savings(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"):
@@ -144,6 +146,8 @@ def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
             "%{x}<br>WER %{y:.1f}%<br>%{customdata}", customdata=[c[1] if c else "" for c in cells],
         ))  # fmt: skip
     style_figure(fig, title, template, "Whisper model", "WER (%)", barmode="group")
+    fig.add_annotation(text=LOWRANK_REPORTED + REPORTED_SUFFIX, xref="paper", yref="paper",
+                       x=0, y=1.08, showarrow=False, xanchor="left")  # fmt: skip
     return fig
 
 
