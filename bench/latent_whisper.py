@@ -2,12 +2,16 @@
 decoder size and decode time, on the clips of one manifest split.
 
     python -m bench.latent_whisper --manifest data/sci/manifest.jsonl --split test \\
-        --runs checkpoints/asr-tiny.en-latent-ae-z* checkpoints/asr-tiny.en-latent-dec-z256-*
+        --runs checkpoints/asr-tiny.en-latent-ae-z* checkpoints/asr-tiny.en-latent-dec-z256-* \
+        --pca-latents 256 128 64 32
     python -m bench.latent_whisper --manifest data/sci/manifest.jsonl --runs <run> --max-clips 20
 
 ``--runs`` are run folders of ``training.train_latent``. A stage-autoencoder run is scored as
 the original (frozen) Whisper reading the autoencoder's reconstruction of its encoder output:
 WER, and the reconstruction's MSE and share of the encoder output's variance (FVU). A
+``--pca-latents`` adds the same frozen decoder reading a PCA projection of the encoder output
+(fitted on train-split clips): the best linear map through that many dimensions, the reference
+the autoencoders are read against. A
 stage-decoder run is the compressed model (``LatentModel``): WER, decoder parameters, and the
 time to transcribe each clip (batch 1, greedy unless ``--num-beams``) with the encoder's share
 measured alone, so the decoder's time is the rest. The original model of each base runs in the
@@ -39,6 +43,10 @@ class LatentWhisperOptions:
     repeats: int = option(2, "timed rounds over the clips; the minimum is reported")
     num_beams: int = option(1, "beam width (1: greedy, as the app transcribes)")
     max_new_tokens: int = option(128, "longest transcript")
+    pca_latents: tuple[int, ...] = option(
+        (), "also the frozen decoder reading a PCA projection at these widths (linear reference)"
+    )
+    pca_clips: int = option(40, "clips of the manifest's train split the PCA is fitted on")
     threads: int = option(1, "torch intra-op threads (one: stable on a shared machine)")
     out: str = option(str(DEFAULT_OUT), "folder for the result files")
     name: str = option("latent-whisper", "result file name (without suffix)")
@@ -48,6 +56,10 @@ class LatentWhisperOptions:
             raise ValueError("Give --runs: run folders of training.train_latent.")
         if self.repeats < 1 or self.num_beams < 1:
             raise ValueError("repeats and num_beams must be at least 1.")
+
+
+# Variants that only reconstruct the encoder output for the original decoder (not timed).
+RECONSTRUCTIONS = ("reconstruction", "pca")
 
 
 @dataclass
@@ -75,19 +87,23 @@ class Row:
     example: str | None = None  # the first clip's transcript
 
 
-def read_clips(options: LatentWhisperOptions) -> list[tuple[Any, str]]:
-    """(16 kHz audio, transcript) of the split's rows."""
+def read_clips(
+    options: LatentWhisperOptions, split: str | None = None, limit: int | None = None
+) -> list[tuple[Any, str]]:
+    """(16 kHz audio, transcript) of the rows of ``split`` (default: the scored split)."""
     from demo.audio import load_audio
     from demo.errors import DemoError
     from training.data import DataReport, read_manifest
 
     path = Path(options.manifest)
     rows = read_manifest(path, DataReport(str(path)), strict=False)
-    chosen = [row for _, row in rows if row.get("split") == options.split]
-    if options.max_clips:
-        chosen = chosen[: options.max_clips]
+    split = split or options.split
+    chosen = [row for _, row in rows if row.get("split") == split]
+    limit = limit if split != options.split else options.max_clips
+    if limit:
+        chosen = chosen[:limit]
     if not chosen:
-        raise DemoError(f"{path} has no rows with split {options.split!r}.")
+        raise DemoError(f"{path} has no rows with split {split!r}.")
     return [(load_audio(path.parent / row["audio"]), row["text"]) for row in chosen]
 
 
@@ -103,9 +119,11 @@ def _run_info(folder: Path) -> dict[str, Any]:
 
 def measure_base(name: str, runs: list[Path], clips, options) -> list[Row]:
     """The original Whisper ``name`` and every run trained from it."""
+    from functools import cache
+
     import torch
 
-    from demo.compress.autoencoder import load_autoencoder
+    from demo.compress.autoencoder import PcaProjection, load_autoencoder
     from demo.compress.latent import LatentModel, ReconstructionProbe, decoder_parameters
     from demo.metrics import asr_scores
     from demo.models import ModelSpec, load_model
@@ -125,6 +143,15 @@ def measure_base(name: str, runs: list[Path], clips, options) -> list[Row]:
     if getattr(original.generation_config, "is_multilingual", False):
         kwargs.update(language="en", task="transcribe")
     models: dict[str, Any] = {"original": original}
+
+    @cache
+    def pca_fit():  # the original encoder's outputs on train clips, once for every width
+        fit = read_clips(options, "train", options.pca_clips)
+        with torch.no_grad():
+            return torch.cat([original.get_encoder()(
+                processor(audio, sampling_rate=16000, return_tensors="pt").input_features
+            ).last_hidden_state[0] for audio, _ in fit])  # fmt: skip
+
     rows = {"original": Row(f"{name} original", "latent-asr", name, "original", "real", len(clips))}
     rows["original"].decoder_params = decoder_parameters(original)
     for folder in runs:
@@ -149,7 +176,13 @@ def measure_base(name: str, runs: list[Path], clips, options) -> list[Row]:
             )
             models[run_id] = model
         rows[run_id] = row
-    timed = [key for key, row in rows.items() if row.variant != "reconstruction"]
+    for width in options.pca_latents:
+        key = f"pca-{width}"
+        probe = ReconstructionProbe(original, PcaProjection.fit(pca_fit(), width)).eval()
+        row = Row(f"{name} PCA {width}", "latent-asr", name, "pca", "real", len(clips), width)
+        row.reconstruction_mse, row.reconstruction_fvu = _reconstruction(probe, features)
+        models[key], rows[key] = probe, row
+    timed = [key for key, row in rows.items() if row.variant not in RECONSTRUCTIONS]
     totals: dict[str, list[float]] = {key: [] for key in models}
     encoders: dict[str, list[float]] = {key: [] for key in timed}
     texts: dict[str, list[str]] = {}

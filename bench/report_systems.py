@@ -68,9 +68,11 @@ def latent_whisper_section(data: dict) -> list[str]:
     out += [f"`{meta.get('command', 'python -m bench.latent_whisper')}`: {clips} clips of the "
             f"manifest's {meta.get('options', {}).get('split', 'test')} split. *reconstruction*: "
             "the frozen decoder reads the autoencoder's reconstruction of the encoder output; "
-            "*latent*: a decoder rebuilt at the latent width. FVU: the share of the encoder "
-            "output's variance the reconstruction misses.", ""]  # fmt: skip
-    order = {"original": 0, "reconstruction": 1, "latent": 2}
+            "*pca*: the same decoder reading the best linear projection through as many "
+            "dimensions (fitted on train clips); *latent*: a decoder rebuilt at the latent "
+            "width. FVU: the share of the encoder output's variance the reconstruction "
+            "misses.", ""]  # fmt: skip
+    order = {"original": 0, "reconstruction": 1, "pca": 2, "latent": 3}
     rows = sorted(rows, key=lambda r: (r["model"], order.get(r["variant"], 3), -(r["latent"] or 0)))
     body = [
         [

@@ -329,6 +329,9 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
               "latent": z, "wer": w, "reconstruction_fvu": f}
              for z, w, f in ((128, 0.5, 0.3), (256, 0.1, 0.05))]  # fmt: skip
     assert list(systems.latent_wer(recon).data[0].y) == pytest.approx([50.0, 10.0])
+    pca = [dict(r, variant="pca", wer=r["wer"] / 2) for r in recon]
+    lines = {t.name: t for t in systems.latent_wer(recon + pca).data}
+    assert list(lines["tiny.en WER, PCA (linear reference)"].y) == pytest.approx([25.0, 5.0])
     assert is_empty(systems.lowrank_arms(list_runs(runs_root)))  # no low-rank run yet
     write_run(runs_root, "lowrank-tiny", {"model": "tiny.en", "size": "tiny", "system": "lowrank",
               "extra": {"lowrank": {"reduction_pct": 17.2, "orthogonal": True}}},

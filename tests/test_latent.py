@@ -18,6 +18,7 @@ from transformers import AutoModelForSeq2SeqLM, GPT2Config, LlamaConfig, Pegasus
 from demo.compress.autoencoder import (
     Autoencoder,
     LatentError,
+    PcaProjection,
     autoencoder_widths,
     load_autoencoder,
     masked_mse,
@@ -91,6 +92,20 @@ def test_autoencoder_shapes_no_biases_and_it_learns_a_toy_input():
         loss.backward()
         optimizer.step()
     assert float(masked_mse(ae(x), x)) < 0.3 * first  # 0.14 when written
+
+
+def test_pca_projection_keeps_a_low_rank_input_and_loses_the_discarded_energy():
+    torch.manual_seed(0)
+    basis = torch.linalg.qr(torch.randn(16, 16))[0]
+    scales = torch.tensor([8.0, 4.0, 2.0, 1.0] + [0.0] * 12)
+    hidden = (torch.randn(2000, 16) * scales) @ basis.T + 3.0  # rank 4 around a mean of 3
+    exact = PcaProjection.fit(hidden, 4)
+    assert exact.latent == 4 and torch.allclose(exact(hidden), hidden, atol=1e-4)
+    two = PcaProjection.fit(hidden, 2)
+    lost = ((two(hidden) - hidden) ** 2).sum() / ((hidden - hidden.mean(0)) ** 2).sum()
+    assert lost.item() == pytest.approx((4 + 1) / (64 + 16 + 4 + 1), rel=0.1)
+    with pytest.raises(LatentError, match="between 1 and the model width 15"):
+        PcaProjection.fit(hidden, 16)
 
 
 def test_masked_mse_ignores_padding():
@@ -304,3 +319,17 @@ def test_both_stages_train_in_the_one_loop_and_the_result_reloads(corpus, tmp_pa
     latent = LatentModel.from_pretrained(dec_run / "checkpoint-final")
     ids = latent.generate(input_features=jfk_features, max_new_tokens=4)
     assert ids.shape[0] == 1 and ids.shape[1] > 1
+
+    from bench.latent_whisper import LatentWhisperOptions, run
+
+    options = LatentWhisperOptions(
+        manifest=str(corpus), split="validation", runs=(str(ae_run), str(dec_run)), repeats=1,
+        max_new_tokens=4, pca_latents=(192,), pca_clips=1, out=str(tmp_path / "bench"),
+    )  # fmt: skip
+    _, rows = run(options)
+    by = {r["variant"]: r for r in rows}
+    assert set(by) == {"original", "reconstruction", "latent", "pca"}
+    assert by["pca"]["latent"] == 192 and by["pca"]["transcribe_s"] is None  # not timed
+    # One training step leaves the autoencoder far from the best linear map of its width.
+    assert 0 < by["pca"]["reconstruction_fvu"] < by["reconstruction"]["reconstruction_fvu"]
+    assert by["latent"]["decoder_params_ratio"] < 0.7 and by["original"]["transcribe_s"] > 0

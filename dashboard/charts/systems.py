@@ -106,6 +106,15 @@ def latent_wer(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_whi
             name=f"{model} reconstruction FVU", line={"color": colors[model], "dash": "dot"},
             hovertemplate=f"{model}<br>latent %{{x}}<br>FVU %{{y:.3f}}<extra></extra>",
         ), secondary_y=True)  # fmt: skip
+        pca = sorted((r["latent"], 100 * r["wer"]) for r in rows if r["model"] == model
+                     and r.get("variant") == "pca" and num(r.get("wer")) is not None)  # fmt: skip
+        if pca:
+            fig.add_trace(go.Scatter(
+                x=[p[0] for p in pca], y=[p[1] for p in pca], mode="lines+markers",
+                name=f"{model} WER, PCA (linear reference)",
+                line={"color": colors[model], "dash": "dash", "width": 2},
+                hovertemplate=f"{model} PCA<br>latent %{{x}}<br>WER %{{y:.1f}}%<extra></extra>",
+            ), secondary_y=False)  # fmt: skip
         original = [r for r in rows if r["model"] == model and r.get("variant") == "original"]
         if original and num(original[-1].get("wer")) is not None:
             fig.add_hline(y=100 * original[-1]["wer"], line_dash="dash", line_color=colors[model],

@@ -124,3 +124,37 @@ def read_info(folder: str | Path) -> dict[str, Any]:
             f"{path} has format {info.get('format')}; this version reads {FORMAT_VERSION}."
         )
     return info
+
+
+class PcaProjection(nn.Module):
+    """The best linear stand-in for an autoencoder at ``latent`` width: projection onto the
+    top principal directions of encoder outputs and back (``(h - mean) Pᵀ P + mean``). A
+    reference for the trained autoencoders: no map through ``latent`` dimensions has a smaller
+    squared error on the data it was fitted to, so what it loses, an autoencoder of the same
+    width trained on MSE loses at least as badly, up to the nonlinear gain."""
+
+    def __init__(self, mean: torch.Tensor, directions: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("directions", directions)  # [latent, d_model], orthonormal rows
+
+    @property
+    def latent(self) -> int:
+        return int(self.directions.shape[0])
+
+    @classmethod
+    def fit(cls, hidden: torch.Tensor, latent: int) -> PcaProjection:
+        """Fit on ``hidden`` ``[tokens, d_model]`` (the encoder outputs of some clips)."""
+        if not 0 < latent < hidden.shape[-1]:
+            raise LatentError(
+                f"The latent size must be between 1 and the model width {hidden.shape[-1] - 1}, "
+                f"not {latent}."
+            )
+        hidden = hidden.double()
+        mean = hidden.mean(dim=0)
+        _, _, vh = torch.linalg.svd(hidden - mean, full_matrices=False)
+        return cls(mean.float(), vh[:latent].float().contiguous())
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        centred = hidden - self.mean
+        return centred @ self.directions.T @ self.directions + self.mean

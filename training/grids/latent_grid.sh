@@ -29,5 +29,5 @@ for model in $SIZES; do
     runs+=("checkpoints/$id")
   done
   "$PY" -m bench.latent_whisper --manifest "$CORPUS/manifest.jsonl" --split test \
-    --runs "${runs[@]}" --repeats 1 --name "latent-whisper-$model"
+    --runs "${runs[@]}" --repeats 1 --pca-latents $LATENTS --name "latent-whisper-$model"
 done
