@@ -23,12 +23,14 @@ from dashboard.charts.training import final_metrics_table
 from dashboard.diff import word_diff
 from demo.adapters import list_adapters, resolve_adapter
 from demo.asr import language_names
+from demo.asr.registry import DEFAULT_ASR
 from demo.compare import MAX_CONFIGS, compare
 from demo.errors import DemoError
 from demo.models import check_available
 from demo.pipeline import CASCADE, PIPELINES, PipelineOptions, References, run_pipeline
 from demo.quant import AUTO
 from demo.settings import ROOT, settings
+from demo.summarize.registry import DEFAULT_SUMMARIZER
 
 SAMPLES = ROOT / "assets" / "samples"
 NO_ADAPTER = "none"
@@ -39,7 +41,10 @@ CONFIG_HEADERS = ["#", "Whisper", "quantization", "compression", "Whisper adapte
                   "adapter", "pipeline", "end-to-end model"]  # fmt: skip
 NO_COMPRESSION = "none"
 NEWEST_E2E = "newest trained"  # the e2e pipeline's default: the newest summarizing E2E model
-CONFIG_DEFAULTS = {"pipeline": CASCADE, "e2e_model": NEWEST_E2E}  # others: "none"
+# A configuration's value where the caller gave none (an API client's end-to-end one need not
+# name a Whisper); the adapters and compression: "none".
+CONFIG_DEFAULTS = {"asr": DEFAULT_ASR, "quant": AUTO, "summarizer": DEFAULT_SUMMARIZER,
+                   "pipeline": CASCADE, "e2e_model": NEWEST_E2E}  # fmt: skip
 TEMP_PREFIXES = ("compare-", "charts-")
 TEMP_MAX_AGE_S = 3600  # result folders older than this are removed when new ones are made
 

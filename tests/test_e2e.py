@@ -122,7 +122,7 @@ def test_windows_are_30_s_and_a_short_tail_is_dropped():
 
 
 def test_prefix_shapes_and_answer_masks(trainable, batch):
-    model = trainable
+    model = trainable.eval()  # no dropout: the same window gives the same queries
     windows = torch.tensor([2, 1, 1])  # the first "clip" has two windows, in order
     features, mask = batch["features"][:4], batch["feature_mask"][:4]
     prefixes = model.prefixes(features, mask, windows)
@@ -151,11 +151,13 @@ def test_loss_decreases_on_cached_features(trainable, batch):
     import copy
 
     model = copy.deepcopy(trainable).train()
-    labels = model.full_labels(batch["windows"], batch["targets"])
+    two = {"features": batch["features"][:2], "feature_mask": batch["feature_mask"][:2],
+           "windows": batch["windows"][:2], "targets": batch["targets"][:2]}  # fmt: skip
+    labels = model.full_labels(two["windows"], two["targets"])
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     losses = []
     for _ in range(3):
-        loss = model(**batch, labels=labels).loss
+        loss = model(**two, labels=labels).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
