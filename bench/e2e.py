@@ -179,9 +179,13 @@ def run(options: E2EBenchOptions) -> list[Row]:
         e2e = str(latest_e2e(root))
     references = [clip["summary"] for clip in clips]
     minutes = sum(clip["seconds"] for clip in clips) / 60
+    # Every system runs before anything is scored here: a fork after this process has run
+    # torch (the MiniLM of the similarity score) can deadlock in its thread pool.
+    outputs = {
+        s: run_in_fork(_run_system, s, clips, options, adapter, e2e) for s in options.systems
+    }
     rows = []
-    for system in options.systems:
-        out = run_in_fork(_run_system, system, clips, options, adapter, e2e)
+    for system, out in outputs.items():
         scores = summary_scores(references, out["predictions"])
         trained = _e2e_trained(e2e) if system == "e2e" else adapter_params
         rows.append(Row(
