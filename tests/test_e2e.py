@@ -20,6 +20,7 @@ from demo.bridge.features import FeatureCache
 from demo.errors import DemoError
 from demo.pipeline import PipelineOptions, References, run_pipeline
 
+pytestmark = pytest.mark.slow  # two training runs and real-model loads: minutes on 2 cores
 ROOT = Path(__file__).resolve().parents[1]
 NUM_QUERIES = 4
 SENTENCES = [
