@@ -31,6 +31,7 @@ from demo.cancel import cancellable
 from demo.compare import MAX_CONFIGS
 from demo.errors import DemoError
 from demo.metrics import METRICS, SUMMARY_METRICS
+from demo.pipeline import CASCADE
 from demo.quant import AUTO, available_quant_modes
 from demo.settings import Settings, settings
 from demo.summarize.registry import DEFAULT_SUMMARIZER, SUMMARIZERS
@@ -134,6 +135,8 @@ def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
         "summarizer_adapter": _later(
             h.adapter_choices(DEFAULT_SUMMARIZER), h.NO_ADAPTER, "Summarizer adapter"
         ),
+        "pipeline": _later(h.pipeline_choices(), CASCADE, "Pipeline"),
+        "e2e_model": _later(h.e2e_choices(), h.NEWEST_E2E, "End-to-end model (e2e pipeline)"),
     }
     for row in rows:
         with gr.Row():
@@ -180,7 +183,7 @@ def _try_tab(s: Settings) -> dict[str, Any]:
             w: dict[str, Any] = {"audio": _audio(f"Clip ({limits})", "try-audio")}
             run, stop = _run_buttons("Transcribe and summarize", "run")
             w |= _pipeline_inputs(
-                (("asr", "quant"), ("compression", "asr_adapter"),
+                (("pipeline", "e2e_model"), ("asr", "quant"), ("compression", "asr_adapter"),
                  ("summarizer", "summarizer_adapter"))
             )  # fmt: skip
             w["summary_sentences"] = gr.Slider(1, 10, value=3, step=1, label="Summary sentences")
@@ -195,6 +198,9 @@ def _try_tab(s: Settings) -> dict[str, Any]:
                 w["num_beams"] = gr.Slider(1, 5, value=1, step=1, label="Beam width")
                 w["summary_words"] = gr.Number(
                     0, precision=0, minimum=0, maximum=2000, label="Summary word budget (0: none)"
+                )
+                w["e2e_transcript"] = gr.Checkbox(
+                    False, label="End-to-end: also ask the model for its own transcript"
                 )
         with gr.Column(scale=3):
             o: dict[str, Any] = {
@@ -246,8 +252,8 @@ def _compare_tab(s: Settings, theme: gr.Radio) -> None:
                 f"clip (at most {s.max_compare_seconds:.0f} s of audio x configurations)."
             )
             pick = _pipeline_inputs(
-                (("asr", "quant", "compression"), ("asr_adapter", "summarizer",
-                 "summarizer_adapter"))
+                (("pipeline", "e2e_model"), ("asr", "quant", "compression"),
+                 ("asr_adapter", "summarizer", "summarizer_adapter"))
             )  # fmt: skip
             with gr.Row():
                 add = gr.Button("Add configuration", size="sm")

@@ -23,20 +23,28 @@ from dashboard.charts.training import final_metrics_table
 from dashboard.diff import word_diff
 from demo.adapters import list_adapters, resolve_adapter
 from demo.asr import language_names
+from demo.asr.registry import DEFAULT_ASR
 from demo.compare import MAX_CONFIGS, compare
 from demo.errors import DemoError
 from demo.models import check_available
-from demo.pipeline import PipelineOptions, References, run_pipeline
+from demo.pipeline import CASCADE, PIPELINES, PipelineOptions, References, run_pipeline
 from demo.quant import AUTO
 from demo.settings import ROOT, settings
+from demo.summarize.registry import DEFAULT_SUMMARIZER
 
 SAMPLES = ROOT / "assets" / "samples"
 NO_ADAPTER = "none"
 SWEEP_QUANTS = ("auto", "full", "dynamic-int8", "int8", "nf4")
-CONFIG_KEYS = ("asr", "quant", "compression", "asr_adapter", "summarizer", "summarizer_adapter")
+CONFIG_KEYS = ("asr", "quant", "compression", "asr_adapter", "summarizer", "summarizer_adapter",
+               "pipeline", "e2e_model")  # fmt: skip
 CONFIG_HEADERS = ["#", "Whisper", "quantization", "compression", "Whisper adapter", "summarizer",
-                  "adapter"]  # fmt: skip
+                  "adapter", "pipeline", "end-to-end model"]  # fmt: skip
 NO_COMPRESSION = "none"
+NEWEST_E2E = "newest trained"  # the e2e pipeline's default: the newest summarizing E2E model
+# A configuration's value where the caller gave none (an API client's end-to-end one need not
+# name a Whisper); the adapters and compression: "none".
+CONFIG_DEFAULTS = {"asr": DEFAULT_ASR, "quant": AUTO, "summarizer": DEFAULT_SUMMARIZER,
+                   "pipeline": CASCADE, "e2e_model": NEWEST_E2E}  # fmt: skip
 TEMP_PREFIXES = ("compare-", "charts-")
 TEMP_MAX_AGE_S = 3600  # result folders older than this are removed when new ones are made
 
@@ -89,6 +97,30 @@ def resolve_compression(label: str | None) -> str | None:
     raise CompressionError(f"No low-rank model named {label!r}; refresh the list.")
 
 
+def pipeline_choices() -> list[tuple[str, str]]:
+    """(label, name) of every way from audio to summary (``demo.pipeline.PIPELINES``)."""
+    return [(p.label, name) for name, p in PIPELINES.items()]
+
+
+def e2e_choices() -> list[str]:
+    """Dropdown labels of the trained end-to-end models in checkpoints/, after "newest"."""
+    from demo.bridge.e2e_io import list_e2e
+
+    return [NEWEST_E2E] + [e.label for e in list_e2e(settings().checkpoints)]
+
+
+def resolve_e2e(label: str | None) -> str | None:
+    """Map a dropdown label back to its E2E folder; "newest trained" means the newest."""
+    if not label or label in (NEWEST_E2E, "none"):
+        return None
+    from demo.bridge.e2e_io import E2EError, list_e2e
+
+    for entry in list_e2e(settings().checkpoints):
+        if entry.label == label:
+            return entry.name
+    raise E2EError(f"No end-to-end model named {label!r}; refresh the list.")
+
+
 def model_choices(names, status: Callable[[str], str]) -> list[tuple[str, str]]:
     return [(f"{name} ({status(name)})", name) for name in names]
 
@@ -107,6 +139,10 @@ def options_from(values: Mapping[str, Any]) -> PipelineOptions:
             fields[key] = resolve_adapter(fields[key], root)
     if "compression" in fields:
         fields["compression"] = resolve_compression(fields["compression"])
+    if "e2e_model" in fields:
+        fields["e2e_model"] = resolve_e2e(fields["e2e_model"])
+    if "e2e_transcript" in fields:
+        fields["e2e_transcript"] = bool(fields["e2e_transcript"])
     if fields.get("language") in ("", AUTO):
         fields["language"] = None
     for key in ("num_beams", "summary_sentences"):
@@ -144,14 +180,22 @@ def transcribe_and_summarize(values: Mapping[str, Any]) -> dict[str, Any]:
     audio = _require_audio(values.get("audio"))
     options, references = options_from(values), references_from(values)
     result = run_pipeline(audio, options, references=references)
+    transcript = result.transcript
+    if not transcript and options.pipeline != CASCADE:
+        from demo.bridge.serve import NO_TRANSCRIPT
+
+        transcript = f"({NO_TRANSCRIPT})"
     return {
-        "transcript": result.transcript,
+        "transcript": transcript,
         "summary": result.summary,
         "latency": try_it.latency_table(result),
         "memory": try_it.memory_table(result),
         "info": try_it.info_markdown(result),
         "scores": try_it.score_table(result.scores),
-        "transcript_diff": _diff_update(references.transcript, result.transcript),
+        "transcript_diff": _diff_update(
+            references.transcript if result.transcript or options.pipeline == CASCADE else None,
+            result.transcript,
+        ),
         "summary_diff": _diff_update(references.summary, result.summary),
     }
 
@@ -161,9 +205,9 @@ def add_config(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
     configs = list(configs or [])
     if len(configs) >= MAX_CONFIGS:
         raise DemoError(f"At most {MAX_CONFIGS} configurations; clear some first.")
-    config = {key: values.get(key, "none") for key in CONFIG_KEYS}
+    config = {key: values.get(key, CONFIG_DEFAULTS.get(key, "none")) for key in CONFIG_KEYS}
     options = options_from(config)
-    for spec in (options.asr_spec(), options.summarizer_spec()):
+    for spec in options.specs():
         spec.resolved()  # an unknown name, or a mode the device or the model kind lacks
         check_available(spec)  # a hub model that is not downloaded while offline
     return [*configs, config]
@@ -179,7 +223,10 @@ def add_sweep(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
 
 
 def config_rows(configs: list[dict]) -> list[list]:
-    return [[i + 1, *(c.get(k, "none") for k in CONFIG_KEYS)] for i, c in enumerate(configs or [])]
+    return [
+        [i + 1, *(c.get(k, CONFIG_DEFAULTS.get(k, "none")) for k in CONFIG_KEYS)]
+        for i, c in enumerate(configs or [])
+    ]
 
 
 def edit_configs(edit: Callable, values: Mapping[str, Any]) -> dict[str, Any]:

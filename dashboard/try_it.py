@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from demo.metrics import ASR_METRICS, METRICS, SUMMARY_METRICS
-from demo.pipeline import PipelineResult
+from demo.pipeline import PIPELINES, PipelineResult
 
 LATENCY_HEADERS = ["stage", "s"]
 
@@ -16,9 +16,10 @@ SCORE_HEADERS = ["score", "value"]
 
 
 def latency_table(result: PipelineResult) -> list[list[Any]]:
-    """Rows ``[stage, seconds]`` for load, ASR, summary, total, then the real-time factor."""
+    """Rows ``[stage, seconds]`` for load, ASR, summary, total, then the real-time factor
+    (stages named as the chosen pipeline calls them)."""
     t = result.timings
-    names = {"load": "load models", "asr": "transcribe", "summarize": "summarize"}
+    names = PIPELINES[result.options.pipeline].stage_labels
     rows = [[names.get(s, s), round(t[s], 2)] for s in ("load", "asr", "summarize", "total")]
     rows.append(["RTFx", round(result.rtfx, 1)])  # audio seconds per transcription second
     return rows
@@ -27,8 +28,12 @@ def latency_table(result: PipelineResult) -> list[list[Any]]:
 def memory_table(result: PipelineResult) -> list[list[Any]]:
     """Rows ``[what, MB, cached]``: weights of each model, then the process peaks."""
     o, mem = result.options, result.memory
-    asr_name = f"Whisper {o.asr} ({mem['asr'].quant}{' + adapter' if o.asr_adapter else ''})"
-    summ_name = f"Summarizer {o.summarizer}{' + adapter' if o.summarizer_adapter else ''}"
+    asr_name = mem["asr"].label or (
+        f"Whisper {o.asr} ({mem['asr'].quant}{' + adapter' if o.asr_adapter else ''})"
+    )
+    summ_name = mem["summarizer"].label or (
+        f"Summarizer {o.summarizer}{' + adapter' if o.summarizer_adapter else ''}"
+    )
     rows = [
         [asr_name, round(mem["asr"].weights_mb, 1), _yes(mem["asr"].cached)],
         [summ_name, round(mem["summarizer"].weights_mb, 1), _yes(mem["summarizer"].cached)],

@@ -94,19 +94,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return 0
-    print(f"Transcript ({result.language_name or result.language}):\n{result.transcript}\n")
+    from demo.pipeline import PIPELINES
+
+    stages = PIPELINES[options.pipeline].stage_labels
+    shown = result.transcript or "(none)"
+    print(f"Transcript ({result.language_name or result.language}):\n{shown}\n")
     print(f"Summary:\n{result.summary}\n")
     t, mem = result.timings, result.memory
+    timed = "  ".join(f"{stages[s]} {t[s]:.2f}s" for s in ("load", "asr", "summarize"))
     print(
-        f"Latency: load {t['load']:.2f}s  asr {t['asr']:.2f}s  summarize {t['summarize']:.2f}s  "
-        f"total {t['total']:.2f}s  (RTFx {result.rtfx:.1f}, {result.audio_seconds:.1f}s audio)"
+        f"Latency: {timed}  total {t['total']:.2f}s  "
+        f"(RTFx {result.rtfx:.1f}, {result.audio_seconds:.1f}s audio)"
     )
+    names = {
+        "asr": mem["asr"].label or f"Whisper {options.asr} ({mem['asr'].quant})",
+        "summarizer": mem["summarizer"].label or f"summarizer {options.summarizer}",
+    }
     print(
-        f"Memory: Whisper {options.asr} ({mem['asr'].quant}) {mem['asr'].weights_mb:.0f} MB, "
-        f"summarizer {options.summarizer} {mem['summarizer'].weights_mb:.0f} MB, "
-        f"peak RSS {result.peak_rss_mb:.0f} MB"
+        "Memory: " + ", ".join(f"{names[k]} {mem[k].weights_mb:.0f} MB" for k in names)
+        + f", peak RSS {result.peak_rss_mb:.0f} MB"
         + (f", CUDA peak {result.cuda_peak_mb:.0f} MB" if result.cuda_peak_mb else "")
-    )
+    )  # fmt: skip
     for key, value in result.scores.items():
         print(f"Score {key}: {value:.3f}")
     for note in result.notes:

@@ -33,7 +33,8 @@ from demo.pipeline import PipelineOptions, PipelineResult, References, decode_cl
 MAX_CONFIGS = 6
 # Flat record columns: what the table, the charts and the CSV use, in that order.
 RECORD_COLUMNS = (
-    "config", "status", "asr", "quant", "asr_quant", "asr_adapter", "compression", "summarizer",
+    "config", "status", "pipeline", "e2e_model", "asr", "quant", "asr_quant", "asr_adapter",
+    "compression", "summarizer",
     "summarizer_quant", "summarizer_adapter", "device", "language", "audio_s", "load_s",
     "asr_s", "summarize_s", "total_s", "rtfx", "asr_weights_mb", "summarizer_weights_mb",
     "weights_mb", "peak_rss_mb", "cuda_peak_mb", "models_cached", *ASR_METRICS,
@@ -65,6 +66,8 @@ class CompareRow:
         row.update(
             config=self.config,
             status="ok" if r else f"error: {self.error}",
+            pipeline=o.pipeline,
+            e2e_model=adapter_name(o.e2e_model),
             asr=o.asr,
             quant=o.quant,
             asr_adapter=adapter_name(o.asr_adapter),
@@ -103,6 +106,8 @@ class CompareRow:
 
 def config_label(options: PipelineOptions) -> str:
     """Short, readable name such as ``tiny.en/nf4+run-3 → extractive``."""
+    if options.pipeline != "cascade":
+        return f"end-to-end {adapter_name(options.e2e_model) or 'newest'}"
     asr = f"{options.asr}/{options.quant}"
     if options.compression:
         asr += f"+{adapter_name(options.compression)}"
@@ -188,8 +193,9 @@ def records(rows: Sequence[CompareRow]) -> list[dict[str, Any]]:
 
 
 def adapter_name(adapter: str | None) -> str | None:
-    """checkpoints/<run>/adapter (or /lowrank) -> <run>: the run id says which training made it."""
+    """checkpoints/<run>/adapter (or /lowrank, /e2e) -> <run>: the run id says which training
+    made it."""
     if not adapter:
         return None
     path = Path(adapter)
-    return path.parent.name if path.name in ("adapter", "lowrank") else path.name
+    return path.parent.name if path.name in ("adapter", "lowrank", "e2e") else path.name

@@ -34,15 +34,18 @@ from demo.summarize.registry import SummarizerModel, get_summarizer, summarizer_
 
 log = logging.getLogger(__name__)
 
-ROLES = ("asr", "summarizer")
+ROLES = ("asr", "summarizer", "e2e")
+# Kinds that run in fp32 whatever the quantization asked: nothing to quantize (MiniLM) or a
+# trained end-to-end model whose Q-Former and prefix were trained against fp32 weights.
+FP32_KINDS = ("extractive", "e2e")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything that decides which weights end up in memory; the cache key."""
 
-    role: str  # "asr" or "summarizer"
-    name: str  # registry name, hub id, or local checkpoint directory
+    role: str  # "asr", "summarizer" or "e2e" (an end-to-end speech -> summary model)
+    name: str  # registry name, hub id, or local checkpoint directory (e2e: its folder)
     quant: str = "auto"  # quantization mode name (demo.quant), or "auto"
     adapter: str | None = None  # PEFT adapter directory (safetensors), or None
     device: str = "auto"  # auto, cpu or cuda
@@ -54,19 +57,23 @@ class ModelSpec:
         self.entry()  # an unknown name lists the valid ones now, before anything loads
         check_quant_name(self.quant)
 
-    def entry(self) -> WhisperModel | SummarizerModel:
-        """The registry entry this spec names."""
+    def entry(self):
+        """The registry entry this spec names (an E2E model: what its ``e2e.json`` says)."""
+        if self.role == "e2e":
+            from demo.bridge.e2e_io import e2e_entry
+
+            return e2e_entry(self.name)
         return get_whisper_model(self.name) if self.role == "asr" else get_summarizer(self.name)
 
     @property
     def kind(self) -> str:
-        """What loads and runs it: "asr", or the summarizer's kind (extractive, seq2seq...)."""
-        return "asr" if self.role == "asr" else self.entry().kind
+        """What loads and runs it: "asr", "e2e", or the summarizer's kind (extractive...)."""
+        return self.role if self.role in ("asr", "e2e") else self.entry().kind
 
     def resolved(self) -> ModelSpec:
         """The same spec with device and quantization mode made concrete (and checked)."""
         device = resolve_device(self.device)
-        if self.kind == "extractive":  # MiniLM runs in fp32; there is nothing to quantize
+        if self.kind in FP32_KINDS:
             return replace(self, quant="full", device=device)
         return replace(self, quant=resolve_quant(self.quant, self.kind, device).name, device=device)
 
@@ -162,6 +169,13 @@ def _load_extractive(entry, mode: QuantMode | None, device: str):
     return None, None, model  # (model, processor, what to measure)
 
 
+def _load_e2e(entry, mode: QuantMode | None, device: str):
+    from demo.bridge.e2e_io import load_e2e
+
+    model = load_e2e(entry.name, device=device)
+    return model, model.tokenizer, model
+
+
 def _load_weights(loader: Callable) -> Callable:
     def load(entry, mode: QuantMode, device: str):
         model, processor = loader(entry, mode, device)
@@ -176,6 +190,7 @@ LOADERS: dict[str, Callable] = {
     "seq2seq": _load_weights(load_seq2seq_base),
     "llm": _load_weights(load_llm_base),
     "extractive": _load_extractive,
+    "e2e": _load_e2e,
 }
 
 
@@ -184,7 +199,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     spec = spec.resolved()
     entry = spec.entry()
     kind = spec.kind
-    mode = None if kind == "extractive" else resolve_quant(spec.quant, kind, spec.device)
+    mode = None if kind in FP32_KINDS else resolve_quant(spec.quant, kind, spec.device)
     compressed = _compression(spec, mode)
     adapter_dir = spec.adapter or (compressed.adapter if compressed else None)
     adapter = check_adapter_dir(adapter_dir, entry) if adapter_dir else None
@@ -202,7 +217,7 @@ def load_model(spec: ModelSpec) -> LoadedModel:
             if adapter is not None:
                 # Merge where weights are plain floats (faster inference); keep bnb wrapped.
                 model = apply_adapter(model, adapter, entry.name, merge=not mode.bnb)
-            model = post_load(mode, model)
+            model = post_load(mode, model) if mode is not None else model
             model.eval()
             measured = model
     return LoadedModel(

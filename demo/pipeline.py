@@ -1,13 +1,17 @@
 """Audio -> transcript -> summary, with latency per stage and memory per model.
 
 ``PipelineOptions`` is the one description of a configuration: the CLI's flags, the app's
-inputs and the Compare view's rows all map onto its fields by name.
+inputs and the Compare view's rows all map onto its fields by name. ``PIPELINES`` holds the
+ways from audio to summary: the cascade (Whisper, then a summarizer) and the end-to-end model
+(``demo.bridge.serve``: Q-Former -> SmolLM2, no transcript stage). Both time the same stages
+(load, asr = the speech stage, summarize, total) and report the memory of their two sides.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from demo.summarize import SummaryOptions, summarize
 from demo.summarize.registry import DEFAULT_SUMMARIZER
 
 STAGES = ("load", "asr", "summarize", "total")
+CASCADE, E2E = "cascade", "e2e"
 MAX_BEAMS = 10
 MAX_SUMMARY_SENTENCES = 50
 MAX_SUMMARY_WORDS = 2000
@@ -48,9 +53,16 @@ class PipelineOptions:
     summary_sentences: int = option(3, "summary length in sentences")
     summary_words: int | None = option(None, "summary word budget (none = no budget)")
     max_seconds: float = option(DEFAULT_MAX_SECONDS, "refuse longer audio (seconds)")
+    pipeline: str = option(CASCADE, "cascade (Whisper -> summarizer) or e2e (Q-Former -> LM)")
+    e2e_model: str | None = option(
+        None, "e2e: a trained end-to-end model folder (none = the newest in checkpoints/)"
+    )
+    e2e_transcript: bool = option(False, "e2e: also ask the end-to-end model for a transcript")
 
     def __post_init__(self) -> None:
         # Fail fast with the list of valid names, before any audio is decoded or model loaded.
+        if self.pipeline not in PIPELINES:
+            raise unknown_choice("pipeline", self.pipeline, list(PIPELINES))
         entry = get_whisper_model(self.asr)
         self.asr_spec()
         self.summarizer_spec()
@@ -83,6 +95,21 @@ class PipelineOptions:
             self.device,
         )  # fmt: skip
 
+    def e2e_spec(self) -> ModelSpec:
+        """The end-to-end model: ``e2e_model``, or the newest trained one (one sentence on how
+        to train one when there is none)."""
+        from demo.bridge.e2e_io import e2e_folder, latest_e2e
+        from demo.settings import settings
+
+        folder = (
+            e2e_folder(self.e2e_model) if self.e2e_model else latest_e2e(settings().checkpoints)
+        )
+        return ModelSpec("e2e", str(folder), "full", None, self.device)
+
+    def specs(self) -> list[ModelSpec]:
+        """What this configuration's pipeline loads."""
+        return PIPELINES[self.pipeline].specs(self)
+
     def transcribe_options(self) -> TranscribeOptions:
         return TranscribeOptions(language=self.language, num_beams=self.num_beams)
 
@@ -91,6 +118,9 @@ class PipelineOptions:
 
     def label(self) -> str:
         """Short name for tables and charts, e.g. ``tiny.en/auto -> extractive``."""
+        if self.pipeline != CASCADE:
+            folder = Path(self.e2e_model or "newest")
+            return f"{self.pipeline}: {folder.parent.name if folder.name == E2E else folder.name}"
         asr = f"{self.asr}/{self.quant}" + ("+adapter" if self.asr_adapter else "")
         asr += "+low-rank" if self.compression else ""
         summ = self.summarizer + ("+adapter" if self.summarizer_adapter else "")
@@ -122,14 +152,17 @@ class References:
     def __bool__(self) -> bool:
         return bool((self.transcript or "").strip() or (self.summary or "").strip())
 
-    def scores(self, transcript: str, summary: str, language: str | None) -> dict[str, float]:
+    def scores(
+        self, transcript: str | None, summary: str, language: str | None
+    ) -> dict[str, float]:
         """WER/CER of the transcript, ROUGE F1 and embedding similarity of the summary
-        (fractions); only the references given are scored."""
+        (fractions); only the references given are scored, and no WER without a transcript
+        (the end-to-end pipeline's)."""
         from demo.metrics import SUMMARY_METRICS, cer, summary_scores, wer
 
         scores: dict[str, float] = {}
         language = language or "en"
-        if self.transcript and self.transcript.strip():
+        if self.transcript and self.transcript.strip() and transcript is not None:
             scores["wer"] = wer(self.transcript, transcript, language=language)
             scores["cer"] = cer(self.transcript, transcript, language=language)
         if self.summary and self.summary.strip():
@@ -143,6 +176,7 @@ class ModelInfo:
     weights_mb: float  # weights + buffers footprint
     cached: bool  # already in memory (load time ~0)
     quant: str  # the concrete mode it runs in (what "auto" resolved to)
+    label: str = ""  # what the part is, where the options don't say (the end-to-end model's)
 
 
 @dataclass
@@ -153,17 +187,20 @@ class PipelineResult:
     language_name: str | None
     summary: str
     audio_seconds: float
-    timings: dict[str, float]  # load, asr, summarize, total (seconds)
+    # load, asr, summarize, total (seconds); end-to-end: asr is the speech stage (encoder +
+    # Q-Former, and its own transcript when asked), summarize the LM's generation
+    timings: dict[str, float]
     peak_rss_mb: float  # highest process RSS seen during the run
     cuda_peak_mb: float | None
-    memory: dict[str, ModelInfo]  # "asr" / "summarizer"
+    # "asr" / "summarizer"; end-to-end: its speech side (encoder + Q-Former) and its LM
+    memory: dict[str, ModelInfo]
     device: str
     notes: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)  # against the references, if any
 
     @property
     def rtfx(self) -> float:
-        """Audio seconds per second of transcription."""
+        """Audio seconds per second of transcription (end-to-end: of the speech stage)."""
         return self.audio_seconds / self.timings["asr"] if self.timings.get("asr") else 0.0
 
     def to_dict(self) -> dict:
@@ -194,14 +231,93 @@ def decode_clip(
     return load_audio(source, max_seconds=max_seconds, notes=notes)
 
 
+@dataclass
+class StageOutputs:
+    """What a pipeline's own stages produce; ``run_pipeline`` measures and wraps them."""
+
+    transcript: str  # "" when the pipeline made none
+    language: str | None
+    language_name: str | None
+    summary: str
+    memory: dict[str, ModelInfo]
+    device: str
+    notes: list[str] = field(default_factory=list)
+    has_transcript: bool = True  # False: nothing to score against a reference transcript
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One way from audio to summary."""
+
+    name: str
+    label: str  # what the app's choice shows
+    run: Callable[..., StageOutputs]  # (samples, options, cache, measurements, steps)
+    specs: Callable[[PipelineOptions], list[ModelSpec]]  # what it loads
+    stage_labels: dict[str, str]  # what its timed stages are called in tables
+
+
+def _cascade(samples: np.ndarray, options: PipelineOptions, cache: ModelCache, m, steps):
+    with measure("load", m):
+        asr_model, asr_cached = cache.get(options.asr_spec())
+        summ_model, summ_cached = cache.get(options.summarizer_spec())
+    check()
+    steps.set_description("transcribing")
+    steps.update(1)
+    with measure("asr", m):
+        transcript = transcribe(asr_model, samples, options.transcribe_options())
+    check()
+    steps.set_description("summarizing")
+    steps.update(1)
+    with measure("summarize", m):
+        summary = summarize(summ_model, transcript.text, options.summary_options())
+    notes = asr_model.notes + summ_model.notes
+    if not transcript.text:
+        notes.append("Whisper heard no words in this clip.")
+    return StageOutputs(
+        transcript=transcript.text,
+        language=transcript.language,
+        language_name=transcript.language_name,
+        summary=summary,
+        memory={
+            "asr": ModelInfo(asr_model.weights_mb, asr_cached, asr_model.spec.quant),
+            "summarizer": ModelInfo(summ_model.weights_mb, summ_cached, summ_model.spec.quant),
+        },
+        device=asr_model.spec.device,
+        notes=notes,
+    )
+
+
+def _run_e2e(*args) -> StageOutputs:
+    from demo.bridge.serve import run_e2e
+
+    return run_e2e(*args)
+
+
+PIPELINES: dict[str, Pipeline] = {
+    p.name: p
+    for p in (
+        Pipeline(
+            CASCADE, "cascade (Whisper → summarizer)", _cascade,
+            lambda o: [o.asr_spec(), o.summarizer_spec()],
+            {"load": "load models", "asr": "transcribe", "summarize": "summarize"},
+        ),
+        Pipeline(
+            E2E, "end-to-end (Q-Former → SmolLM2)", _run_e2e, lambda o: [o.e2e_spec()],
+            {"load": "load model", "asr": "encode speech (encoder + Q-Former)",
+             "summarize": "generate summary (LM)"},
+        ),
+    )
+}  # fmt: skip
+
+
 def run_pipeline(
     audio: str | os.PathLike | bytes | np.ndarray,
     options: PipelineOptions | None = None,
     cache: ModelCache | None = None,
     references: References | None = None,
 ) -> PipelineResult:
-    """Transcribe and summarize one clip, measuring each stage, and score it against
-    ``references`` when given.
+    """Transcribe and summarize one clip (or summarize it end to end), measuring each stage,
+    and score it against ``references`` when given.
 
     ``audio`` is a path, raw file bytes, or 16 kHz mono float32 samples.
     """
@@ -215,39 +331,23 @@ def run_pipeline(
             check()
             steps.set_description("loading models")
             steps.update(1)
-            with measure("load", m):
-                asr_model, asr_cached = cache.get(options.asr_spec())
-                summ_model, summ_cached = cache.get(options.summarizer_spec())
-            check()
-            steps.set_description("transcribing")
+            out = PIPELINES[options.pipeline].run(samples, options, cache, m, steps)
             steps.update(1)
-            with measure("asr", m):
-                transcript = transcribe(asr_model, samples, options.transcribe_options())
-            check()
-            steps.set_description("summarizing")
-            steps.update(1)
-            with measure("summarize", m):
-                summary = summarize(summ_model, transcript.text, options.summary_options())
-            steps.update(1)
-    notes = list(dict.fromkeys(notes + asr_model.notes + summ_model.notes))
-    if not transcript.text:
-        notes.append("Whisper heard no words in this clip.")
-    scores = references.scores(transcript.text, summary, transcript.language) if references else {}
+    notes = list(dict.fromkeys(notes + out.notes))
+    said = out.transcript if out.has_transcript else None
+    scores = references.scores(said, out.summary, out.language) if references else {}
     return PipelineResult(
         options=options,
-        transcript=transcript.text,
-        language=transcript.language,
-        language_name=transcript.language_name,
-        summary=summary,
+        transcript=out.transcript,
+        language=out.language,
+        language_name=out.language_name,
+        summary=out.summary,
         audio_seconds=len(samples) / SAMPLE_RATE,
         timings={stage: m.stages[stage].seconds for stage in STAGES},
         peak_rss_mb=m.peak_rss_mb(),
         cuda_peak_mb=m.cuda_peak_mb(),
-        memory={
-            "asr": ModelInfo(asr_model.weights_mb, asr_cached, asr_model.spec.quant),
-            "summarizer": ModelInfo(summ_model.weights_mb, summ_cached, summ_model.spec.quant),
-        },
-        device=asr_model.spec.device,
+        memory=out.memory,
+        device=out.device,
         notes=notes,
         scores=scores,
     )

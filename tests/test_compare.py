@@ -81,7 +81,9 @@ def test_table_charts_cards_and_csv(two_rows, tmp_path, jfk_text):
 
 def test_compare_handler_by_name_returns_rows_csv_and_charts(jfk_path, jfk_text):
     configs = h.add_config([], CONFIG)
-    assert h.config_rows(configs) == [[1, "tiny.en", "full", "none", "none", "extractive", "none"]]
+    assert h.config_rows(configs) == [
+        [1, "tiny.en", "full", "none", "none", "extractive", "none", "cascade", h.NEWEST_E2E]
+    ]
     out = h.run_compare({"audio": str(jfk_path), "configs": configs, "theme": "dark",
                          "reference_transcript": jfk_text, "summary_sentences": 3})  # fmt: skip
     assert out["status"] == "Ran 1 configurations."

@@ -40,6 +40,9 @@ class CacheItem:
     audio: str | bytes  # audio file path, or encoded audio bytes
     text: str  # its transcript
     split: str  # train / validation / test
+    # A window of a longer clip: (start, end) in seconds (the end-to-end model's 30 s windows);
+    # None = the whole clip.
+    span: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,10 @@ def _fingerprint(encoder: str, options: CacheOptions, items: list[CacheItem]) ->
     # Everything that changes a shard's contents; the batch size and shard size don't.
     parts = [CACHE_VERSION, encoder, options.margin_frames, options.dtype]
     parts.append([options.language, options.max_new_tokens, list(options.reference_splits)])
-    parts += [[i.key, _audio_identity(i.audio), i.text, i.split] for i in items]
+    parts += [
+        [i.key, _audio_identity(i.audio), i.text, i.split, *([list(i.span)] if i.span else [])]
+        for i in items
+    ]
     return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
 
@@ -234,6 +240,12 @@ class FeatureCache:
         return cls(folder, index)
 
 
+def _window(audio: np.ndarray, span: tuple[float, float] | None) -> np.ndarray:
+    if span is None:
+        return audio
+    return audio[int(span[0] * SAMPLE_RATE) : int(span[1] * SAMPLE_RATE)]
+
+
 def _built_shard(path: Path, fingerprint: str) -> dict[str, Any] | None:
     """The rows of a shard already built from the same inputs, else None."""
     from safetensors import SafetensorError, safe_open
@@ -258,7 +270,7 @@ def _build_shard(path, chunk, whisper, processor, encoder, options, load_audio, 
     dtype = DTYPES[options.dtype]
     for start in range(0, len(chunk), options.batch_size):
         batch = chunk[start : start + options.batch_size]
-        audios = [load_audio(item.audio, max_seconds=None) for item in batch]
+        audios = [_window(load_audio(item.audio, max_seconds=None), item.span) for item in batch]
         hidden = encode(whisper, processor, audios)
         refs = [i for i, item in enumerate(batch) if item.split in options.reference_splits]
         texts = {}

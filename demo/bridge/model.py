@@ -320,19 +320,23 @@ def read_bridge_config(folder: str | Path) -> BridgeConfig:
     if not path.is_file():
         raise BridgeError(f"{folder} has no {CONFIG_FILE}; it is not a saved bridge.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("format") != FORMAT:
-            raise ValueError("not a bridge config")
-        return BridgeConfig(
-            encoder=data["encoder"],
-            qformer=QFormerConfig(**data["qformer"]),
-            embed_dim=data["embed_dim"],
-            heads={str(k): int(v) for k, v in data["heads"].items()},
-            text_model=data.get("text_model", MINILM_NAME),
-            stg_label_smoothing=data.get("stg_label_smoothing", 0.1),
-        )
+        return bridge_config_from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BridgeError(f"{path} is not a valid bridge config ({exc}).") from exc
+
+
+def bridge_config_from_dict(data: dict[str, Any]) -> BridgeConfig:
+    """The ``BridgeConfig`` that ``BridgeConfig.to_dict`` wrote (ValueError/KeyError if not)."""
+    if data.get("format") != FORMAT:
+        raise ValueError("not a bridge config")
+    return BridgeConfig(
+        encoder=data["encoder"],
+        qformer=QFormerConfig(**data["qformer"]),
+        embed_dim=data["embed_dim"],
+        heads={str(k): int(v) for k, v in data["heads"].items()},
+        text_model=data.get("text_model", MINILM_NAME),
+        stg_label_smoothing=data.get("stg_label_smoothing", 0.1),
+    )
 
 
 def load_bridge(

@@ -139,6 +139,21 @@ def greedy_decode(
         return _generate(model, prompt_ids, rules)
 
 
+def greedy_decode_embeds(
+    model, embeds: torch.Tensor, rules: DecodeRules, *, engine: str = "auto"
+) -> Decoded:
+    """``greedy_decode`` from prompt embeddings ``[1, n, d]`` instead of ids: a prompt holding
+    vectors no token has (the end-to-end model's speech prefix, ``demo.bridge.e2e``)."""
+    if engine == "auto":
+        engine = "fast" if supports_fast(model) else "generate"
+    if engine not in ("fast", "generate"):
+        raise ValueError(f"engine must be auto, fast or generate, not {engine!r}.")
+    with torch.inference_mode():
+        if engine == "fast":
+            return _fast_decode(model, [], rules, embeds)
+        return _generate(model, [], rules, embeds)
+
+
 class _LoopState:
     """Keys, values and rotary tables for one sequence of up to ``length`` positions."""
 
@@ -194,8 +209,12 @@ def _layer(layer, index: int, x, start: int, rotary, state: _LoopState) -> torch
 
 def _forward(base, ids: torch.Tensor, start: int, state: _LoopState) -> torch.Tensor:
     """Logits ``[vocab]`` (fp32) after ``ids`` ``[1, n]`` placed at positions ``start...``."""
-    x = base.model.embed_tokens(ids)
-    end = start + ids.shape[1]
+    return _forward_embeds(base, base.model.embed_tokens(ids), start, state)
+
+
+def _forward_embeds(base, x: torch.Tensor, start: int, state: _LoopState) -> torch.Tensor:
+    """``_forward`` from input embeddings ``[1, n, d]`` (a speech prefix among them)."""
+    end = start + x.shape[1]
     rotary = (state.cos[start:end], state.sin[start:end])
     for index, layer in enumerate(base.model.layers):
         x = _layer(layer, index, x, start, rotary, state)
@@ -208,22 +227,27 @@ def _model_dtype(base) -> torch.dtype:
     return base.model.norm.weight.dtype
 
 
-def _fast_decode(model, prompt_ids: list[int], rules: DecodeRules) -> Decoded:
+def _fast_decode(
+    model, prompt_ids: list[int], rules: DecodeRules, embeds: torch.Tensor | None = None
+) -> Decoded:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     device = base.model.embed_tokens.weight.device
-    state = _LoopState(base, len(prompt_ids) + rules.max_new_tokens, device, _model_dtype(base))
+    length = len(prompt_ids) if embeds is None else embeds.shape[1]
+    state = _LoopState(base, length + rules.max_new_tokens, device, _model_dtype(base))
     ban = _NGramBan(rules.no_repeat_ngram_size)
     generated: list[int] = []
     eos = set(rules.eos_ids)
     started = time.perf_counter()
-    ids = torch.tensor([prompt_ids], device=device)
-    logits = _forward(base, ids, 0, state)  # prefill uses every thread
+    if embeds is None:
+        logits = _forward(base, torch.tensor([prompt_ids], device=device), 0, state)
+    else:  # prefill uses every thread
+        logits = _forward_embeds(base, embeds.to(device, _model_dtype(base)), 0, state)
     token = _pick(logits, ban, generated)
     prefill = time.perf_counter() - started
     stopped = "length"
     started = time.perf_counter()
     with _threads(DECODE_THREADS if device.type == "cpu" else None):
-        position = len(prompt_ids)
+        position = length
         while True:
             if token in eos:
                 stopped = "eos"
@@ -235,9 +259,7 @@ def _fast_decode(model, prompt_ids: list[int], rules: DecodeRules) -> Decoded:
             logits = _forward(base, torch.tensor([[token]], device=device), position, state)
             position += 1
             token = _pick(logits, ban, generated)
-    return Decoded(
-        generated, len(prompt_ids), prefill, time.perf_counter() - started, "fast", stopped
-    )
+    return Decoded(generated, length, prefill, time.perf_counter() - started, "fast", stopped)
 
 
 class _GeneratedNGramProcessor:
@@ -276,19 +298,27 @@ def generated_ngram_processor(prompt_length: int, size: int):
     return _GeneratedNGramProcessor(prompt_length, size)
 
 
-def _generate(model, prompt_ids: list[int], rules: DecodeRules) -> Decoded:
+def _generate(
+    model, prompt_ids: list[int], rules: DecodeRules, embeds: torch.Tensor | None = None
+) -> Decoded:
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
     device = next(model.parameters()).device
-    ids = torch.tensor([prompt_ids], device=device)
+    if embeds is None:
+        ids = torch.tensor([prompt_ids], device=device)
+        inputs, length = {"input_ids": ids}, len(prompt_ids)
+    else:  # generate returns only the new tokens when it starts from embeddings
+        inputs, length = {"inputs_embeds": embeds.to(device)}, 0
+    given = next(iter(inputs.values()))
+    mask = torch.ones(given.shape[:2], dtype=torch.long, device=device)
     processors = LogitsProcessorList(
-        [generated_ngram_processor(len(prompt_ids), rules.no_repeat_ngram_size)]
+        [generated_ngram_processor(length, rules.no_repeat_ngram_size)]
     )
     clock = _FirstTokenClock()
     started = time.perf_counter()
     out = model.generate(
-        ids,
-        attention_mask=torch.ones_like(ids),
+        **inputs,
+        attention_mask=mask,
         max_new_tokens=rules.max_new_tokens,
         do_sample=False,
         num_beams=1,
@@ -299,8 +329,9 @@ def _generate(model, prompt_ids: list[int], rules: DecodeRules) -> Decoded:
     )
     ended = time.perf_counter()
     first = clock.first or ended
-    tokens = out[0, len(prompt_ids) :].tolist()
+    tokens = out[0, length:].tolist()
     stopped = "length"
     if tokens and tokens[-1] in rules.eos_ids:
         tokens, stopped = tokens[:-1], "eos"
-    return Decoded(tokens, len(prompt_ids), first - started, ended - first, "generate", stopped)
+    prompt_tokens = length if embeds is None else embeds.shape[1]
+    return Decoded(tokens, prompt_tokens, first - started, ended - first, "generate", stopped)

@@ -1,0 +1,216 @@
+"""Speech -> summary three ways on the abstract-clip test split: oracle, cascade, end-to-end.
+
+    python -m bench.e2e --clips data/aclsum-talks/abstracts.jsonl          # every test clip
+    python -m bench.e2e --clips /tmp/e2e-corpus/abstracts.jsonl --max-clips 2 --name e2e-smoke
+
+- ``oracle``: the gold abstract text (what was spoken) -> SmolLM2 with its best adapter in
+  checkpoints/ (highest validation ROUGE-1 of a ``smollm2-135m`` LoRA run), else zero-shot;
+  the ceiling a perfect transcript would give.
+- ``cascade``: Whisper (the E2E model's encoder size, the app's auto mode) -> the same SmolLM2.
+- ``e2e``: the end-to-end model (``--e2e``, else the newest summarizing one in checkpoints/).
+
+Per system: ROUGE-1/2/L/Lsum/S and MiniLM similarity against the clip's ACLSum summary (its
+three aspect sentences joined), seconds per audio minute (ASR/speech + summary stages, load
+excluded: the app's own pipeline timings), peak RSS, and the parameters trained for it. Each
+system runs in a forked process of its own, so its memory peak is its own. Results go to
+``checkpoints/bench/<name>.json`` and ``.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.env import DEFAULT_OUT, meta, parse_options, report, write_results
+from demo.measure import run_in_fork
+from demo.options import option
+
+MODULE = "bench.e2e"
+SYSTEMS = ("oracle", "cascade", "e2e")
+LM = "smollm2-135m"
+
+
+@dataclass(frozen=True)
+class E2EBenchOptions:
+    clips: str = option("data/aclsum-talks/abstracts.jsonl", "abstract-clip manifest")
+    split: str = option("test", "manifest split scored")
+    max_clips: int | None = option(None, "score only the first N clips of the split")
+    e2e: str | None = option(None, "end-to-end model folder (none: the newest in checkpoints/)")
+    lm_adapter: str | None = option("auto", "SmolLM2 adapter: auto (best in checkpoints/), none")
+    summary_sentences: int = option(3, "the app's length control (ACLSum: three aspects)")
+    systems: tuple[str, ...] = option(SYSTEMS, "which of oracle, cascade, e2e to run")
+    name: str = option("e2e", "result file name under checkpoints/bench/")
+    out: str = option(str(DEFAULT_OUT), "result folder")
+
+
+@dataclass
+class Row:
+    system: str
+    clips: int
+    audio_minutes: float
+    rouge1: float
+    rouge2: float
+    rougeL: float
+    rougeLsum: float
+    rougeS: float
+    embedding_similarity: float
+    s_per_audio_minute: float  # speech + summary stages, model loading excluded
+    peak_rss_mb: float
+    trained_params: int  # 0: nothing trained for it
+    lm_adapter: str | None
+    example: str
+
+
+def _clips(options: E2EBenchOptions) -> list[dict]:
+    path = Path(options.clips)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    rows = [r for r in rows if r.get("split") == options.split][: options.max_clips]
+    if not rows:
+        from demo.errors import DemoError
+
+        raise DemoError(f"{path} has no {options.split} clips; make them with --abstract-clips.")
+    for row in rows:
+        row["audio"] = str((path.parent / row["audio"]).resolve())
+    return rows
+
+
+def best_adapter(root: Path) -> tuple[str | None, int]:
+    """(adapter folder, its trained parameters) of the SmolLM2 LoRA run with the highest final
+    validation ROUGE-1, or (None, 0)."""
+    from demo.adapters import list_adapters
+
+    best: tuple[float, str | None, int] = (-1.0, None, 0)
+    for info in list_adapters(root, base=LM):
+        run = info.path.parent
+        try:
+            lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+            score = max(x["rouge1"] for x in lines if x.get("split") == "validation")
+            trained = json.loads((run / "run.json").read_text()).get("trainable_params", 0)
+        except (OSError, ValueError, KeyError):
+            continue
+        if score > best[0]:
+            best = (score, str(info.path), int(trained or 0))
+    return best[1], best[2]
+
+
+def _run_system(system: str, clips: list[dict], options: E2EBenchOptions, adapter, e2e) -> dict:
+    """Predictions, stage seconds and peak RSS of one system over every clip (in a fork)."""
+    from demo.measure import Measurements, measure
+    from demo.pipeline import PipelineOptions, run_pipeline
+
+    predictions, seconds, peaks = [], 0.0, []
+    if system == "oracle":
+        from demo.models import ModelSpec, load_model
+        from demo.summarize import SummaryOptions, summarize
+
+        loaded = load_model(ModelSpec("summarizer", LM, "full", adapter))
+        for clip in clips:
+            m = Measurements()
+            with measure("summarize", m):
+                started = time.perf_counter()
+                predictions.append(
+                    summarize(
+                        loaded,
+                        clip["text"],
+                        SummaryOptions(max_sentences=options.summary_sentences),
+                    )
+                )
+                seconds += time.perf_counter() - started  # fmt: skip
+            peaks.append(m.peak_rss_mb())
+        return {"predictions": predictions, "seconds": seconds, "peak_rss_mb": max(peaks)}
+    if system == "cascade":
+        from demo.bridge.e2e_io import read_e2e_config
+
+        encoder = read_e2e_config(e2e)[0].encoder if e2e else "tiny.en"
+        pipeline = PipelineOptions(asr=encoder, summarizer=LM, summarizer_quant="full",
+                                   summarizer_adapter=adapter,
+                                   summary_sentences=options.summary_sentences)  # fmt: skip
+    else:
+        pipeline = PipelineOptions(pipeline="e2e", e2e_model=e2e,
+                                   summary_sentences=options.summary_sentences)  # fmt: skip
+    for clip in clips:
+        result = run_pipeline(clip["audio"], pipeline)
+        predictions.append(result.summary)
+        seconds += result.timings["asr"] + result.timings["summarize"]
+        peaks.append(result.peak_rss_mb)
+    return {"predictions": predictions, "seconds": seconds, "peak_rss_mb": max(peaks)}
+
+
+def _e2e_trained(e2e: str) -> int:
+    """Parameters the E2E model trained: its run's count, else the sizes of its saved tensors
+    (the Q-Former's query path, the projection and any adapter: all of them train)."""
+    from safetensors import safe_open
+
+    from demo.bridge.e2e_io import ADAPTER_DIR, E2E_DIR, WEIGHTS_FILE, e2e_folder
+
+    folder = e2e_folder(e2e)
+    run = folder.parent / "run.json"
+    if folder.name == E2E_DIR and run.is_file():
+        return int(json.loads(run.read_text()).get("trainable_params") or 0)
+    total = 0
+    for path in (folder / WEIGHTS_FILE, folder / ADAPTER_DIR / "adapter_model.safetensors"):
+        if path.is_file():
+            with safe_open(str(path), framework="pt") as handle:
+                for key in handle.keys():
+                    count = 1
+                    for size in handle.get_slice(key).get_shape():
+                        count *= size
+                    total += count
+    return total
+
+
+def run(options: E2EBenchOptions) -> list[Row]:
+    from demo.metrics import summary_scores
+    from demo.settings import settings
+
+    clips = _clips(options)
+    root = settings().checkpoints
+    adapter, adapter_params = (None, 0)
+    if options.lm_adapter == "auto":
+        adapter, adapter_params = best_adapter(root)
+    elif options.lm_adapter not in (None, "none"):
+        adapter = options.lm_adapter
+    e2e = options.e2e
+    if "e2e" in options.systems and e2e is None:
+        from demo.bridge.e2e_io import latest_e2e
+
+        e2e = str(latest_e2e(root))
+    references = [clip["summary"] for clip in clips]
+    minutes = sum(clip["seconds"] for clip in clips) / 60
+    # Every system runs before anything is scored here: a fork after this process has run
+    # torch (the MiniLM of the similarity score) can deadlock in its thread pool.
+    outputs = {
+        s: run_in_fork(_run_system, s, clips, options, adapter, e2e) for s in options.systems
+    }
+    rows = []
+    for system, out in outputs.items():
+        scores = summary_scores(references, out["predictions"])
+        trained = _e2e_trained(e2e) if system == "e2e" else adapter_params
+        rows.append(Row(
+            system, len(clips), round(minutes, 3), *(round(scores[k], 4) for k in (
+                "rouge1", "rouge2", "rougeL", "rougeLsum", "rougeS", "embedding_similarity")),
+            round(out["seconds"] / minutes, 2), round(out["peak_rss_mb"], 1), trained,
+            adapter if system != "e2e" else None, out["predictions"][0],
+        ))  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(E2EBenchOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
+    rows = run(options)
+    path = write_results(Path(options.out), options.name, meta(MODULE, argv, **asdict(options)),
+                         [asdict(r) for r in rows])  # fmt: skip
+    table = "\n".join(
+        f"{r.system:8} R1 {r.rouge1:.3f} R2 {r.rouge2:.3f} RL {r.rougeL:.3f} "
+        f"sim {r.embedding_similarity:.3f}  {r.s_per_audio_minute:.1f} s/audio-min  "
+        f"{r.peak_rss_mb:.0f} MB  trained {r.trained_params:,}"
+        for r in rows
+    )
+    report(path, table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
