@@ -252,13 +252,13 @@ class E2EModel(nn.Module):
         max_new_tokens: int = 128, engine: str = "auto",
     ) -> list[str]:  # fmt: skip
         """Greedy answers, one per clip (the task's: a transcript or a summary)."""
-        from demo.summarize.decoding import DecodeRules, greedy_decode_embeds
+        from demo.summarize.decoding import DecodeRules, greedy_decode
         from demo.summarize.llm import stop_ids
 
         rules = DecodeRules(max_new_tokens, stop_ids(self.tokenizer, self.lm), NO_REPEAT_NGRAM)
         texts = []
         for prefix in self.prefixes(features, feature_mask, windows):
-            decoded = greedy_decode_embeds(self.lm, self.prompt_embeds(prefix, task), rules,
-                                           engine=engine)  # fmt: skip
+            embeds = self.prompt_embeds(prefix, task)
+            decoded = greedy_decode(self.lm, [], rules, engine=engine, embeds=embeds)
             texts.append(self.tokenizer.decode(decoded.tokens, skip_special_tokens=True).strip())
         return texts

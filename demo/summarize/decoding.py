@@ -122,9 +122,16 @@ def _threads(count: int | None):
 
 
 def greedy_decode(
-    model, prompt_ids: list[int], rules: DecodeRules, *, engine: str = "auto"
+    model,
+    prompt_ids: list[int],
+    rules: DecodeRules,
+    *,
+    engine: str = "auto",
+    embeds: torch.Tensor | None = None,
 ) -> Decoded:
-    """Greedy continuation of ``prompt_ids`` (one sequence) under ``rules``.
+    """Greedy continuation of ``prompt_ids`` (one sequence) under ``rules``; or, with
+    ``embeds`` ``[1, n, d]`` (and ``prompt_ids`` empty), of prompt embeddings: a prompt holding
+    vectors no token has (the end-to-end model's speech prefix, ``demo.bridge.e2e``).
 
     ``engine``: ``fast`` (the loop here), ``generate`` (transformers, same token rule), or
     ``auto`` (fast where ``supports_fast``).
@@ -135,23 +142,8 @@ def greedy_decode(
         raise ValueError(f"engine must be auto, fast or generate, not {engine!r}.")
     with torch.inference_mode():
         if engine == "fast":
-            return _fast_decode(model, prompt_ids, rules)
-        return _generate(model, prompt_ids, rules)
-
-
-def greedy_decode_embeds(
-    model, embeds: torch.Tensor, rules: DecodeRules, *, engine: str = "auto"
-) -> Decoded:
-    """``greedy_decode`` from prompt embeddings ``[1, n, d]`` instead of ids: a prompt holding
-    vectors no token has (the end-to-end model's speech prefix, ``demo.bridge.e2e``)."""
-    if engine == "auto":
-        engine = "fast" if supports_fast(model) else "generate"
-    if engine not in ("fast", "generate"):
-        raise ValueError(f"engine must be auto, fast or generate, not {engine!r}.")
-    with torch.inference_mode():
-        if engine == "fast":
-            return _fast_decode(model, [], rules, embeds)
-        return _generate(model, [], rules, embeds)
+            return _fast_decode(model, prompt_ids, rules, embeds)
+        return _generate(model, prompt_ids, rules, embeds)
 
 
 class _LoopState:

@@ -8,12 +8,8 @@
 #   SIZES="tiny.en" bash training/grids/asr_grid.sh
 #
 # Each run folder lands in checkpoints/ with the exact command in its run.json.
-set -euo pipefail
 # shellcheck source=training/grids/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$(dirname "$0")/../.."
-PY=${PY:-.venv/bin/python}
-CORPUS=${CORPUS:-data/aclsum-asr}
 SIZES=${SIZES:-"tiny.en base"}
 EPOCHS=${EPOCHS:-4}
 COMMON=(--epochs "$EPOCHS" --batch-size 8 --eval-batch-size 8 --max-new-tokens 64 --device cpu)

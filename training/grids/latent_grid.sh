@@ -6,12 +6,8 @@
 #
 #   bash training/grids/latent_grid.sh           # resumable: finished runs are skipped
 #   LATENTS="256 64" bash training/grids/latent_grid.sh
-set -euo pipefail
 # shellcheck source=training/grids/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$(dirname "$0")/../.."
-PY=${PY:-.venv/bin/python}
-CORPUS=${CORPUS:-data/aclsum-asr}
 SIZES=${SIZES:-"tiny.en"}
 LATENTS=${LATENTS:-"256 128 64 32"}
 # The autoencoder is cheap once the encoder outputs are cached (epoch 1): 3 epochs left its

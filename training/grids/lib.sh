@@ -1,4 +1,10 @@
-# Shared by the grid scripts: one run of a grid, resumable.
+# Shared by the grid scripts: the repo root as working directory, the interpreter (PY) and the
+# speech corpus (CORPUS), and one run of a grid, resumable.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+CORPUS=${CORPUS:-data/aclsum-asr}
+
 # run_one <training module> <run-id> <flags...>: train it, or resume it if it was cut short,
 # or skip it if it completed. PY and the working directory (the repo root) come from the caller.
 run_one() {

@@ -5,12 +5,8 @@
 # frozen factors. Untrained arms are scored by bench.score_asr at the end.
 #
 #   bash training/grids/lowrank_grid.sh          # resumable: finished runs are skipped
-set -euo pipefail
 # shellcheck source=training/grids/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$(dirname "$0")/../.."
-PY=${PY:-.venv/bin/python}
-CORPUS=${CORPUS:-data/aclsum-asr}
 SIZES=${SIZES:-"tiny.en"}
 EPOCHS=${EPOCHS:-4}
 COMMON=(--epochs "$EPOCHS" --batch-size 8 --eval-batch-size 8 --max-new-tokens 64 --device cpu)

@@ -10,11 +10,8 @@
 #   RUNS="lora-r8 full" bash training/grids/summarizer_grid.sh
 #
 # Each run folder lands in checkpoints/ with the exact command in its run.json.
-set -euo pipefail
 # shellcheck source=training/grids/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$(dirname "$0")/../.."
-PY=${PY:-.venv/bin/python}
 MODEL=${MODEL:-smollm2-135m}
 EPOCHS=${EPOCHS:-2}
 VAL_SAMPLES=${VAL_SAMPLES:-10}
