@@ -117,6 +117,10 @@ def test_wer_per_epoch_never_mixes_datasets_on_one_axis(runs_root, write_run):
     # ratios pair runs of one dataset: the espeak-hi LoRA run is not divided by how2's full
     assert "LoRA" not in traces(reported_charts.relative_wer(runs))
     assert "LoRA" not in traces(reported_charts.time_ratios(runs))
+    probe = {**info, "method": "full", "system": "latent", "dataset": "how2"}
+    write_run(runs_root, "asr-tiny-latent-ae", probe, [dict(lines[0], wer=2.3)])
+    fig = training.wer_per_epoch(list_runs(runs_root), group_by="mode", size="tiny")
+    assert not any("latent" in name for name in traces(fig))  # systems have their own charts
 
 
 def test_rouge_vs_rank_prefers_the_test_split_once_scored(runs_root, write_run):

@@ -77,7 +77,9 @@ def wer_per_epoch(
     fixed_field, fixed_value, fixed_order = groupings[group_by]
     line_order = SIZE_ORDER if group_by == "size" else MODE_ORDER
 
-    asr = [r for r in runs if r.task == "asr" and curve(r, "wer")[0]]
+    # The thesis's cascade only: research systems' runs have their own charts (systems.py),
+    # and an autoencoder probe's 200% WER would flatten the thesis's curves.
+    asr = [r for r in runs if r.task == "asr" and not r.system and curve(r, "wer")[0]]
     if dataset is None:  # never one line per dataset on one axis: the most used one
         dataset = main_dataset(asr)
     asr = [r for r in asr if r.dataset == dataset]
