@@ -27,6 +27,7 @@ class QuantMode:
     double_quant: bool = False  # NF4 double quantization of the scales
     dynamic_int8: bool = False  # torch.ao dynamic int8 of every nn.Linear after loading
     fast: bool = False  # Whisper rebuilt by demo.asr.fast after loading (CPU speed path)
+    int4: str | None = None  # LLM decode path of demo.summarize.int4 (its activation rounding)
     kinds: tuple[str, ...] = ("asr", "seq2seq", "llm")  # model kinds the mode applies to
     note: str = ""  # caveat shown beside results
 
@@ -51,6 +52,24 @@ QUANT_MODES: dict[str, QuantMode] = {
             "nf4-dq", "4-bit NF4 + double quant", ("cpu", "cuda"), bnb="nf4", double_quant=True
         ),  # fmt: skip
         QuantMode("dynamic-int8", "torch dynamic int8 (CPU)", ("cpu",), dynamic_int8=True),
+        QuantMode(
+            "int4",
+            "weight-only int4 decode, fp32 activations (CPU)",
+            ("cpu",),
+            int4="split",
+            kinds=("llm",),
+            note="New tokens are decoded with int4 weights (the bundled SmolLM2's own Q4_1 "
+            "grid) and split-bf16 activations; the prompt runs in fp32.",
+        ),
+        QuantMode(
+            "int4-bf16",
+            "weight-only int4 decode, bf16 activations (CPU)",
+            ("cpu",),
+            int4="bf16",
+            kinds=("llm",),
+            note="New tokens are decoded with int4 weights and bf16 activations; "
+            "the prompt runs in fp32.",
+        ),
         QuantMode(
             "fast-int8",
             "fast CPU (int8 decoder, bf16/int8 encoder)",
@@ -197,6 +216,10 @@ def post_load(mode: QuantMode, model):
         return to_fast(model)
     if mode.dynamic_int8:
         return apply_dynamic_int8(model)
+    if mode.int4:
+        from demo.summarize.int4 import apply_int4
+
+        return apply_int4(model, mode.int4)
     return model
 
 

@@ -222,6 +222,9 @@ def _fast_decode(model, prompt_ids: list[int], rules: DecodeRules) -> Decoded:
     prefill = time.perf_counter() - started
     stopped = "length"
     started = time.perf_counter()
+    # The int4 modes attach a weight-only int4 decoder (demo.summarize.int4): the prompt ran
+    # through the float model above, new tokens go through it.
+    int4 = getattr(base, "int4_decoder", None)
     with _threads(DECODE_THREADS if device.type == "cpu" else None):
         position = len(prompt_ids)
         while True:
@@ -232,7 +235,10 @@ def _fast_decode(model, prompt_ids: list[int], rules: DecodeRules) -> Decoded:
             ban.add(generated)
             if len(generated) >= rules.max_new_tokens:
                 break
-            logits = _forward(base, torch.tensor([[token]], device=device), position, state)
+            if int4 is not None:
+                logits = int4.step(token, position, state)
+            else:
+                logits = _forward(base, torch.tensor([[token]], device=device), position, state)
             position += 1
             token = _pick(logits, ban, generated)
     return Decoded(
