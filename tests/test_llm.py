@@ -315,6 +315,18 @@ def test_int4_decoder_picks_the_fp32_tokens_step_by_step(fp32, int4):
     assert max(gaps) < 0.5, max(gaps)  # logits span ~30; an unrelated model is units off
 
 
+def test_auto_with_an_adapter_is_full_and_int4_refuses_one(tmp_path):
+    """A merged adapter leaves the 4-bit grid (README: -9.6 ROUGE-L), so auto keeps fp32."""
+    from demo.quant import AUTO_MODES
+
+    assert AUTO_MODES[("llm", "cpu")] == "int4"
+    plain = ModelSpec("summarizer", "smollm2-135m", "auto", device="cpu")
+    adapted = ModelSpec("summarizer", "smollm2-135m", "auto", str(tmp_path), "cpu")
+    assert plain.resolved().quant == "int4" and adapted.resolved().quant == "full"
+    with pytest.raises(QuantizationUnavailableError, match="pick full or auto for an adapter"):
+        ModelSpec("summarizer", "smollm2-135m", "int4", str(tmp_path), "cpu").resolved()
+
+
 def test_int4_modes_are_refused_where_they_cannot_run():
     from transformers import GPT2Config, GPT2LMHeadModel
 

@@ -7,7 +7,8 @@ decodes about as fast in int8 as in fp32 there. This loop calls the model's own 
 torch dynamic int8, bitsandbytes, an unmerged LoRA), writes keys and values into one tensor
 per layer, and applies the one token rule the summarizer uses. In fp32 it decodes the same
 tokens as ``generate`` (tests/test_llm.py); architectures it doesn't know go to ``generate``
-with the same rule.
+with the same rule. A model loaded in an int4 mode carries an ``int4_decoder``
+(``demo.summarize.int4``) that decodes the new tokens after the fp32 prompt pass.
 """
 
 from __future__ import annotations
