@@ -129,7 +129,7 @@ def cpu_modes() -> list[str]:
 
     seen, names = set(), []
     for name, mode in QUANT_MODES.items():
-        if "cpu" not in mode.devices:
+        if "cpu" not in mode.devices or "asr" not in mode.kinds:
             continue
         key = (mode.cpu_dtype, mode.bnb, mode.double_quant, mode.dynamic_int8, mode.fast)
         if key not in seen:

@@ -144,7 +144,7 @@ def meeting_documents(limit: int) -> list[Document]:
 
 
 def engines(options: BenchOptions) -> list[Engine]:
-    from demo.quant import AUTO_MODES
+    from demo.quant import AUTO, resolve_quant
 
     found = []
     if options.baseline:
@@ -153,7 +153,7 @@ def engines(options: BenchOptions) -> list[Engine]:
         # from the thread count's.
         found.append(Engine(f"{BASELINE}-1thread", "llm", "full", "generate", threads=1))
     found += [Engine(mode, "llm", mode, "fast") for mode in options.modes]
-    default = AUTO_MODES[("llm", "cpu")]
+    default = resolve_quant(AUTO, "llm", "cpu", adapter=True).name  # what the app runs
     for adapter in options.adapters:
         run = Path(adapter).resolve().parent.name
         found.append(Engine(f"{run} {default}", "llm", default, "fast", adapter))

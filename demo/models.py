@@ -75,7 +75,8 @@ class ModelSpec:
         device = resolve_device(self.device)
         if self.kind in FP32_KINDS:
             return replace(self, quant="full", device=device)
-        return replace(self, quant=resolve_quant(self.quant, self.kind, device).name, device=device)
+        mode = resolve_quant(self.quant, self.kind, device, adapter=self.adapter is not None)
+        return replace(self, quant=mode.name, device=device)
 
 
 @dataclass
@@ -199,7 +200,12 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     spec = spec.resolved()
     entry = spec.entry()
     kind = spec.kind
-    mode = None if kind in FP32_KINDS else resolve_quant(spec.quant, kind, spec.device)
+    adapted = spec.adapter is not None
+    mode = (
+        None
+        if kind in FP32_KINDS
+        else resolve_quant(spec.quant, kind, spec.device, adapter=adapted)
+    )
     compressed = _compression(spec, mode)
     adapter_dir = spec.adapter or (compressed.adapter if compressed else None)
     adapter = check_adapter_dir(adapter_dir, entry) if adapter_dir else None

@@ -35,6 +35,11 @@ def fp32():
 
 
 @pytest.fixture(scope="module")
+def int4():
+    return load_model(ModelSpec("summarizer", "smollm2-135m", "int4", device="cpu"))
+
+
+@pytest.fixture(scope="module")
 def default_llm(fp32):
     """The mode the app uses (``auto``): the fp32 model again where auto resolves to it."""
     spec = ModelSpec("summarizer", "smollm2-135m", "auto", device="cpu")
@@ -229,7 +234,7 @@ def test_bench_summarize_flags_are_its_options():
     assert (options.modes, options.baseline, options.limit) == (("full", "bf16"), False, 4)
 
 
-@pytest.mark.parametrize("mode", ["dynamic-int8", "nf4"])  # torch.ao and bitsandbytes
+@pytest.mark.parametrize("mode", ["dynamic-int8", "nf4", "int4"])  # torch.ao, bnb, ours
 def test_quantized_modes_load_and_summarize_from_the_transcript(mode, fp32):
     """Quality per mode is bench.summarize's job (NF4 costs the 135M model a lot); here: the
     mode loads, and its summary is a clean sentence made of the transcript's words."""
@@ -245,3 +250,91 @@ def test_quantized_modes_load_and_summarize_from_the_transcript(mode, fp32):
     assert sum(w in vocabulary for w in words) >= 0.6 * len(words), summary
     if mode == "nf4":  # bitsandbytes stores the linears in 4 bits
         assert loaded.weights_mb < 0.8 * fp32.weights_mb
+
+
+def test_int4_regrouping_recovers_the_bundled_q4_1_grid(fp32):
+    """The bundled weights are GGUF Q4_1 expanded to fp32: groups of 32 give them back exactly
+    (up to fp32 rounding), which a weight off that grid does not."""
+    import torch
+
+    from demo.summarize.int4 import GROUP, quantize_int4
+
+    def error(weight):
+        codes, scale_zero = quantize_int4(weight)
+        rows, cols = weight.shape
+        scale, zero = scale_zero[..., 0].T[..., None], scale_zero[..., 1].T[..., None]
+        back = (codes.view(rows, cols // GROUP, GROUP) - 8) * scale + zero
+        return float((back.view(rows, cols) - weight).abs().max() / weight.abs().max())
+
+    layer = fp32.model.model.layers[3]
+    for weight in (layer.self_attn.q_proj.weight, layer.mlp.down_proj.weight):
+        assert error(weight.detach()) < 1e-5
+    assert error(torch.randn(64, 128)) > 1e-3
+
+
+def test_int4_head_rechecks_its_top_logits_in_fp32(fp32):
+    import torch
+
+    from demo.summarize.int4 import HEAD_RECHECK, RecheckedHead
+
+    head = RecheckedHead(fp32.model.lm_head.weight)
+    probe = fp32.processor(LECTURE, return_tensors="pt").input_ids[:, :40]
+    with torch.inference_mode():
+        hidden = fp32.model(input_ids=probe, output_hidden_states=True).hidden_states[-1][0]
+        for state in hidden[::8]:  # the model's own final-norm outputs at 5 positions
+            exact = fp32.model.lm_head.weight @ state
+            logits = head(state[None])
+            top = torch.topk(exact, HEAD_RECHECK // 8).indices
+            assert int(logits.argmax()) == int(exact.argmax())
+            assert torch.allclose(logits[top], exact[top], atol=1e-4)
+
+
+def test_int4_decoder_picks_the_fp32_tokens_step_by_step(fp32, int4):
+    """Teacher-forced on fp32's own greedy continuation: the int4 step (its keys and values
+    written over fp32's) picks the same next token almost everywhere."""
+    import torch
+
+    from demo.summarize import decoding
+    from demo.summarize.llm import prompt_ids
+
+    ids = prompt_ids(fp32.processor, fp32.entry, LECTURE)
+    rules = decoding.DecodeRules(16, (), 0)
+    tokens = decoding.greedy_decode(fp32.model, ids, rules, engine="fast").tokens
+    state = decoding._LoopState(fp32.model, len(ids) + 16, torch.device("cpu"), torch.float32)
+    agree, gaps = 0, []
+    with torch.inference_mode():
+        decoding._forward(fp32.model, torch.tensor([ids]), 0, state)
+        for step, token in enumerate(tokens[:-1]):
+            position = len(ids) + step
+            approximate = int4.model.int4_decoder.step(token, position, state)
+            exact = decoding._forward(fp32.model, torch.tensor([[token]]), position, state)
+            agree += int(approximate.argmax()) == int(exact.argmax()) == tokens[step + 1]
+            top = torch.topk(exact, 8).indices  # rechecked in fp32 from the int4 hidden state
+            gaps.append(float((approximate[top] - exact[top]).abs().max()))
+    assert agree >= len(tokens) - 3, (agree, len(tokens))  # 15 steps
+    assert max(gaps) < 0.5, max(gaps)  # logits span ~30; an unrelated model is units off
+
+
+def test_auto_with_an_adapter_is_full_and_int4_refuses_one(tmp_path):
+    """A merged adapter leaves the 4-bit grid (README: -9.6 ROUGE-L), so auto keeps fp32."""
+    from demo.quant import AUTO_MODES
+
+    assert AUTO_MODES[("llm", "cpu")] == "int4"
+    plain = ModelSpec("summarizer", "smollm2-135m", "auto", device="cpu")
+    adapted = ModelSpec("summarizer", "smollm2-135m", "auto", str(tmp_path), "cpu")
+    assert plain.resolved().quant == "int4" and adapted.resolved().quant == "full"
+    with pytest.raises(QuantizationUnavailableError, match="pick full or auto for an adapter"):
+        ModelSpec("summarizer", "smollm2-135m", "int4", str(tmp_path), "cpu").resolved()
+
+
+def test_int4_modes_are_refused_where_they_cannot_run():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from demo.summarize.int4 import apply_int4
+
+    with pytest.raises(QuantizationUnavailableError, match="is for llm models only"):
+        load_model(ModelSpec("asr", "tiny.en", "int4", device="cpu"))
+    # A tiny random GPT-2 (no Llama-shaped blocks): only its shape matters here.
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64))
+    with pytest.raises(QuantizationUnavailableError, match="need a Llama- or Qwen2-shaped"):
+        apply_int4(gpt2)

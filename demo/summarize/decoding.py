@@ -7,7 +7,8 @@ decodes about as fast in int8 as in fp32 there. This loop calls the model's own 
 torch dynamic int8, bitsandbytes, an unmerged LoRA), writes keys and values into one tensor
 per layer, and applies the one token rule the summarizer uses. In fp32 it decodes the same
 tokens as ``generate`` (tests/test_llm.py); architectures it doesn't know go to ``generate``
-with the same rule.
+with the same rule. A model loaded in an int4 mode carries an ``int4_decoder``
+(``demo.summarize.int4``) that decodes the new tokens after the fp32 prompt pass.
 """
 
 from __future__ import annotations
@@ -238,6 +239,9 @@ def _fast_decode(
     prefill = time.perf_counter() - started
     stopped = "length"
     started = time.perf_counter()
+    # The int4 modes attach a weight-only int4 decoder (demo.summarize.int4): the prompt ran
+    # through the float model above, new tokens go through it.
+    int4 = getattr(base, "int4_decoder", None)
     with _threads(DECODE_THREADS if device.type == "cpu" else None):
         position = length
         while True:
@@ -248,7 +252,10 @@ def _fast_decode(
             ban.add(generated)
             if len(generated) >= rules.max_new_tokens:
                 break
-            logits = _forward(base, torch.tensor([[token]], device=device), position, state)
+            if int4 is not None:
+                logits = int4.step(token, position, state)
+            else:
+                logits = _forward(base, torch.tensor([[token]], device=device), position, state)
             position += 1
             token = _pick(logits, ban, generated)
     return Decoded(generated, length, prefill, time.perf_counter() - started, "fast", stopped)
