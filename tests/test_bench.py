@@ -216,7 +216,7 @@ def test_latent_whisper_section_orders_the_sweep_from_wide_to_narrow(tmp_path):
             row("reconstruction", 256, 0.55, 0.05)]  # fmt: skip
     meta = {"command": "python -m bench.latent_whisper --split test", "options": {"split": "test"}}
     write_results(tmp_path, "latent-whisper-tiny.en", meta, rows)
-    text = "\n".join(report_systems.systems_sections(tmp_path))
+    text = "\n".join(report_systems.systems_sections(tmp_path, runs_root=tmp_path))
     assert "60 clips of the manifest's test split" in text
     lines = [line for line in text.splitlines() if line.startswith("| tiny.en")]
     assert [line.split(" | ")[1] for line in lines] == [
