@@ -310,8 +310,8 @@ def _gpu_section(data: dict) -> list[str]:
 
 def _images(memory: dict | None, asr: dict | None, folder: Path) -> dict[str, Path]:
     from dashboard.charts.compare import bench_latency
+    from dashboard.charts.cost import memory_per_precision
     from dashboard.charts.export import save_figures
-    from dashboard.charts.training import memory_per_precision
 
     figures = {}
     if memory:

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.charts import cost
 from dashboard.charts import reported as reported_charts
-from dashboard.charts import training as charts
 from dashboard.findings import findings_markdown
 from dashboard.runs import Run
 from dashboard.training_view import memory_rows
@@ -55,7 +55,7 @@ def reported_figures(
             runs, metric=metric, template=template
         ),
         "memory_relative_to_fp16": reported_charts.memory_ratios(memory, template=template),
-        "memory_measured_vs_reported": charts.memory_per_precision(
+        "memory_measured_vs_reported": cost.memory_per_precision(
             memory, show_reported=True, template=template
         ),
         "minutes_relative_to_full": reported_charts.time_ratios(runs, template=template),

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from dashboard.bench_files import load_bench
 from dashboard.charts import compare as compare_charts
-from dashboard.charts import systems
+from dashboard.charts import cost, systems
 from dashboard.charts import training as charts
 from dashboard.charts.style import MODE_ORDER, SIZE_ORDER
 from dashboard.runs import Run, field_values, filter_runs, list_runs
@@ -84,7 +84,7 @@ def runs_summary_markdown(run_set: RunSet, shown: int) -> str:
 
 
 def memory_rows(runs: Iterable[Run], bench_rows: Iterable[Mapping[str, Any]] = ()) -> list[dict]:
-    """``{"size", "precision", "weights_mb"}`` rows for ``charts.memory_per_precision``.
+    """``{"size", "precision", "weights_mb"}`` rows for ``cost.memory_per_precision``.
 
     From each Whisper run's ``weights_footprint_mb`` and any benchmark row that names a size
     and a precision.
@@ -116,8 +116,8 @@ def training_figures(
         "wer_per_epoch_by_size": charts.wer_per_epoch(runs, group_by="size", mode=mode, **kw),
         "wer_per_epoch_by_mode": charts.wer_per_epoch(runs, group_by="mode", size=size, **kw),
         "rouge_vs_rank": charts.rouge_vs_rank(runs, metric=metric, **kw),
-        "memory_per_precision": charts.memory_per_precision(memory_rows(runs, bench_rows), **kw),
-        "minutes_per_epoch": charts.minutes_per_epoch(runs, **kw),
+        "memory_per_precision": cost.memory_per_precision(memory_rows(runs, bench_rows), **kw),
+        "minutes_per_epoch": cost.minutes_per_epoch(runs, **kw),
         **bench_figures(bench_rows, template=template),
         **system_figures(runs, bench_rows, template=template),
     }

@@ -6,7 +6,7 @@ import plotly.io as pio
 import pytest
 
 from dashboard.charts import compare as compare_charts
-from dashboard.charts import export, style, training
+from dashboard.charts import cost, export, style, training
 from dashboard.charts import reported as reported_charts
 from dashboard.runs import list_runs
 from demo.errors import DemoError, UnknownChoiceError
@@ -228,7 +228,7 @@ def test_memory_per_precision_log_axis_with_reported(runs):
         {"size": "tiny", "precision": "int8", "weights_mb": 41.0},
         {"size": "base", "precision": "fp16", "weights_mb": 139.0},
     ]
-    fig = training.memory_per_precision(rows)
+    fig = cost.memory_per_precision(rows)
     by_name = traces(fig)
     assert list(by_name["fp16"].y) == [72.0, 139.0]
     assert list(by_name["fp16 (reported)"].y) == [75, 142]
@@ -236,12 +236,12 @@ def test_memory_per_precision_log_axis_with_reported(runs):
     assert "nf4" not in by_name
     assert fig.layout.yaxis.type == "log"
     assert not any(
-        "reported" in t.name for t in training.memory_per_precision(rows, show_reported=False).data
+        "reported" in t.name for t in cost.memory_per_precision(rows, show_reported=False).data
     )
 
 
 def test_minutes_per_epoch(runs):
-    fig = training.minutes_per_epoch(runs)
+    fig = cost.minutes_per_epoch(runs)
     by_name = traces(fig)
     assert list(by_name["full"].x) == ["tiny", "base"]
     assert list(by_name["full"].y) == pytest.approx([1.0, 2.0])
@@ -277,8 +277,8 @@ def test_empty_input_gives_placeholder():
         reported_charts.memory_ratios([]),
         reported_charts.time_ratios([]),
         reported_charts.trainable_share([]),
-        training.memory_per_precision([]),
-        training.minutes_per_epoch([]),
+        cost.memory_per_precision([]),
+        cost.minutes_per_epoch([]),
         compare_charts.bench_latency([]),
         compare_charts.bench_memory([]),
         compare_charts.compare_bars([], "latency"),

@@ -15,6 +15,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from dashboard.charts.cost import minutes_per_epoch_of
 from dashboard.charts.style import (
     MODE_ORDER,
     SIZE_ORDER,
@@ -38,7 +39,7 @@ from dashboard.charts.thesis import (
     reported_rouge,
     reported_wer,
 )
-from dashboard.charts.training import minutes_per_epoch_of, summary_label
+from dashboard.charts.training import summary_label
 from dashboard.runs import Run, main_dataset
 
 THESIS_SPEECH = "How2"

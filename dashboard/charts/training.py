@@ -1,6 +1,6 @@
 """Training-run charts, modelled on the thesis's figures: WER per epoch (Figs 4.1/4.2),
-ROUGE vs LoRA rank (Figs 3.2/3.3), memory per precision (Table 4.2), minutes per epoch
-(Table 4.3), and the final-metrics table (Tables 3.3/3.4/4.4).
+ROUGE vs LoRA rank (Figs 3.2/3.3) and the final-metrics table (Tables 3.3/3.4/4.4). What
+training costs (memory per precision, minutes per epoch) is ``dashboard.charts.cost``.
 
 Every builder is a pure function: runs (``dashboard.runs.Run``) or rows in, a figure out.
 Metric fractions (0..1, as in metrics.jsonl) are shown x100.
@@ -8,16 +8,16 @@ Metric fractions (0..1, as in metrics.jsonl) are shown x100.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.charts.cost import minutes_per_epoch_of
 from dashboard.charts.style import (
     METHOD_ORDER,
     MODE_ORDER,
-    PRECISION_ORDER,
     REFERENCE_COLOR,
     REPORTED_EXTRA,
     REPORTED_SUFFIX,
@@ -31,18 +31,13 @@ from dashboard.charts.style import (
     order_index,
     ordered,
     pretty_mode,
-    quantization_of,
-    reported_bar_marker,
     reported_marker,
     rounded,
     size_family,
     style_figure,
 )
 from dashboard.charts.thesis import (
-    MEMORY_REPORTED_COLUMNS,
     REPORTED_WER_EPOCH,
-    TRAIN_TIME_REPORTED_COLUMNS,
-    reported_by_size,
     reported_rouge,
     reported_rouge_columns,
     reported_wer,
@@ -278,145 +273,6 @@ def final_metrics_table(runs: Iterable[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def memory_per_precision(
-    rows: Iterable[Mapping[str, Any]],
-    *,
-    show_reported: bool = True,
-    template: str = "plotly_white",
-) -> go.Figure:
-    """Weights memory (MB, log axis) per Whisper size x precision (Table 4.2).
-
-    ``rows`` are benchmark dicts ``{"size", "precision", "weights_mb"}``; a repeated
-    size x precision keeps its last row. Reported bars (thesis full precision = fp16, int8,
-    int4 = nf4) are drawn for the sizes measured.
-    """
-    check_template(template)
-    title = "Model weights per precision (Table 4.2)"
-    measured: dict[tuple[str, str], float] = {}
-    for row in rows:
-        value = num(row.get("weights_mb"))
-        if value is not None and row.get("size") and row.get("precision"):
-            measured[(str(row["size"]), str(row["precision"]))] = value
-    if not measured:
-        return empty_figure(title, template)
-    sizes = ordered({s for s, _ in measured}, SIZE_ORDER, key=size_family)
-    precisions = ordered({p for _, p in measured}, PRECISION_ORDER)
-    if show_reported:
-        precisions = ordered(set(precisions) | set(MEMORY_REPORTED_COLUMNS), PRECISION_ORDER)
-    colors = colors_for(precisions, PRECISION_ORDER)
-    reported = reported_by_size("whisper_memory", MEMORY_REPORTED_COLUMNS)
-    fig = go.Figure()
-    for precision in precisions:
-        values = [measured.get((size, precision)) for size in sizes]
-        if any(v is not None for v in values):
-            fig.add_trace(
-                go.Bar(
-                    x=sizes,
-                    y=values,
-                    name=precision,
-                    legendgroup=precision,
-                    offsetgroup=precision,
-                    marker={"color": colors[precision]},
-                    texttemplate="%{y:.0f}",
-                    textposition="outside",
-                    hovertemplate=f"{precision}<br>%{{y:.0f}} MB<extra></extra>",
-                )
-            )
-        values = [reported.get((size_family(size), precision)) for size in sizes]
-        if show_reported and any(v is not None for v in values):
-            fig.add_trace(
-                go.Bar(
-                    x=sizes,
-                    y=values,
-                    name=precision + REPORTED_SUFFIX,
-                    legendgroup=precision,
-                    offsetgroup=precision + REPORTED_SUFFIX,
-                    marker=reported_bar_marker(colors[precision]),
-                    texttemplate="%{y:.0f}",
-                    textposition="outside",
-                    hovertemplate=f"thesis Table 4.2, {precision}<br>%{{y:.0f}} MB"
-                    + REPORTED_EXTRA,
-                )
-            )
-    style_figure(fig, title, template, "Whisper size", "Weights (MB, log scale)", barmode="group")
-    fig.update_yaxes(type="log")
-    return fig
-
-
-def minutes_per_epoch(
-    runs: Iterable[Run],
-    *,
-    show_reported: bool = True,
-    template: str = "plotly_white",
-) -> go.Figure:
-    """Training minutes per epoch (log axis) per Whisper size x mode, from ``epoch_seconds``.
-
-    A run's value is the median of its ``epoch_seconds``; the most recent run of each
-    size x mode is drawn. Reported bars (Table 4.3) are per quantization (full, int8, nf4) and
-    were measured on 40 h of audio per epoch, so only their ratios compare.
-    """
-    check_template(template)
-    title = "Minutes per epoch (Table 4.3: thesis epochs are 40 h of audio)"
-    measured: dict[tuple[str, str], tuple[float, Run]] = {}
-    for run in sorted(runs, key=lambda r: (r.started_at, r.run_id)):
-        minutes = minutes_per_epoch_of(run)
-        if run.task == "asr" and run.size and run.mode and minutes is not None:
-            measured[(run.size, run.mode)] = (minutes, run)
-    if not measured:
-        return empty_figure(title, template)
-    sizes = ordered({s for s, _ in measured}, SIZE_ORDER)
-    modes = ordered({m for _, m in measured}, MODE_ORDER)
-    colors = colors_for(modes, MODE_ORDER)
-    fig = go.Figure()
-    for mode in modes:
-        cells = [measured.get((size, mode)) for size in sizes]
-        fig.add_trace(
-            go.Bar(
-                x=sizes,
-                y=[cell[0] if cell else None for cell in cells],
-                customdata=[cell[1].run_id if cell else "" for cell in cells],
-                name=pretty_mode(mode),
-                legendgroup=mode,
-                offsetgroup=mode,
-                marker={"color": colors[mode]},
-                texttemplate="%{y:.1f}",
-                textposition="outside",
-                hovertemplate="%{customdata}<br>%{y:.1f} min/epoch<extra></extra>",
-            )
-        )
-    if show_reported:
-        reported = reported_by_size("whisper_train_time", TRAIN_TIME_REPORTED_COLUMNS)
-        # Each reported bar takes the colour of the first measured mode with its quantization.
-        qcolors: dict[str, str] = {}
-        for mode in modes:
-            qcolors.setdefault(quantization_of(mode), colors[mode])
-        for quant in ordered(set(qcolors), tuple(TRAIN_TIME_REPORTED_COLUMNS)):
-            values = [reported.get((size, quant)) for size in sizes]
-            if not any(v is not None for v in values):
-                continue
-            fig.add_trace(
-                go.Bar(
-                    x=sizes,
-                    y=values,
-                    name=quant + REPORTED_SUFFIX,
-                    legendgroup=quant + REPORTED_SUFFIX,
-                    offsetgroup=quant + REPORTED_SUFFIX,
-                    marker=reported_bar_marker(qcolors[quant]),
-                    texttemplate="%{y:.0f}",
-                    textposition="outside",
-                    hovertemplate=(
-                        f"thesis Table 4.3, {quant}, 40 h of audio<br>%{{y:.0f}} min/epoch"
-                        "" + REPORTED_EXTRA
-                    ),
-                )
-            )
-    style_figure(
-        fig, title, template, "Whisper size", "Minutes per epoch (log scale)", barmode="group"
-    )
-    fig.update_yaxes(type="log")
-    return fig
-
-
 def curve(run: Run, key: str) -> tuple[list[float], list[float]]:
     """(epochs, values) of one validation metric, by step; a repeated step keeps its last line."""
     points: dict[Any, tuple[float, float]] = {}
@@ -427,17 +283,6 @@ def curve(run: Run, key: str) -> tuple[list[float], list[float]]:
             points[step if step is not None else ("line", index)] = (epoch, value)
     ordered = sorted(points.values(), key=lambda p: p[0])
     return [p[0] for p in ordered], [p[1] for p in ordered]
-
-
-def minutes_per_epoch_of(run: Run) -> float | None:
-    seconds = sorted(
-        s for s in (num(m.get("epoch_seconds")) for m in run.validation) if s is not None and s > 0
-    )
-    if not seconds:
-        return None
-    middle = len(seconds) // 2
-    median = seconds[middle] if len(seconds) % 2 else (seconds[middle - 1] + seconds[middle]) / 2
-    return median / 60
 
 
 def summary_label(metric: str) -> str:
