@@ -131,10 +131,12 @@ def measure_base(name: str, runs: list[Path], clips, options) -> list[Row]:
 
     loaded = load_model(ModelSpec("asr", name, "full", device="cpu"))
     original, processor = loaded.model.eval(), loaded.processor
-    features = [
-        processor(audio, sampling_rate=16000, return_tensors="pt").input_features
-        for audio, _ in clips
-    ]
+
+    def features_of(some):  # log-mel input of each (audio, text) clip
+        return [processor(a, sampling_rate=16000, return_tensors="pt").input_features
+                for a, _ in some]  # fmt: skip
+
+    features = features_of(clips)
     references = [text for _, text in clips]
     kwargs: dict[str, Any] = {
         "max_new_tokens": options.max_new_tokens,
@@ -146,11 +148,10 @@ def measure_base(name: str, runs: list[Path], clips, options) -> list[Row]:
 
     @cache
     def pca_fit():  # the original encoder's outputs on train clips, once for every width
-        fit = read_clips(options, "train", options.pca_clips)
+        fit = features_of(read_clips(options, "train", options.pca_clips))
+        encoder = original.get_encoder()
         with torch.no_grad():
-            return torch.cat([original.get_encoder()(
-                processor(audio, sampling_rate=16000, return_tensors="pt").input_features
-            ).last_hidden_state[0] for audio, _ in fit])  # fmt: skip
+            return torch.cat([encoder(feature).last_hidden_state[0] for feature in fit])
 
     rows = {"original": Row(f"{name} original", "latent-asr", name, "original", "real", len(clips))}
     rows["original"].decoder_params = decoder_parameters(original)

@@ -39,6 +39,23 @@ BRIDGE_BATCH_SIZE = 16
 SYSTEM = "qformer"
 
 
+def feature_cache_folder(config, items, options, dataset: str | None = None) -> Path:
+    """Where a run caches its frozen encoder's features (the bridge's and the E2E model's):
+    ``--feature-cache``, else ``features/`` beside the training manifest, else under the
+    output folder (per ``dataset`` name when given); ``demo.bridge.features.cache_folder``
+    names the cache inside by model, options and clips."""
+    from demo.bridge.features import cache_folder
+
+    if config.feature_cache:
+        return Path(config.feature_cache)
+    if config.train is not None:
+        root = Path(config.train).parent / FEATURES_DIR
+    else:
+        root = Path(config.output_dir) / FEATURES_DIR
+        root = root / dataset if dataset else root
+    return cache_folder(root, config.model, options, items)
+
+
 @dataclass(frozen=True)
 class BridgeTrainConfig(AsrConfig):
     methods: ClassVar[tuple[str, ...]] = (SYSTEM,)
@@ -243,7 +260,7 @@ class BridgeTask:
             reference_splits=(VALIDATION,),
             language=config.language,
         )
-        folder = self._cache_folder(config, splits, items, options)
+        folder = feature_cache_folder(config, items, options, splits.name)
         # One process encodes; the others then find the finished cache.
         with PartialState().main_process_first():
             cache = FeatureCache.build(
@@ -273,18 +290,6 @@ class BridgeTask:
             splits.reports,
             splits.name,
         )
-
-    @staticmethod
-    def _cache_folder(config: BridgeTrainConfig, splits, items, options) -> Path:
-        from demo.bridge.features import cache_folder
-
-        if config.feature_cache:
-            return Path(config.feature_cache)
-        if config.train is not None:
-            root = Path(config.train).parent / FEATURES_DIR
-        else:
-            root = Path(config.output_dir) / FEATURES_DIR / splits.name
-        return cache_folder(root, config.model, options, items)
 
     def prepare_batch(self, model, batch: dict) -> dict:
         return batch

@@ -40,7 +40,6 @@ SYSTEM = "qformer-e2e"
 E2E_LR = 1e-4  # BLIP-2's Q-Former learning rate
 BATCH_SIZES = {TRANSCRIBE_TASK: 8, SUMMARY_TASK: 4}  # a summary clip holds 2-3 windows
 TEXT_COLUMNS = {TRANSCRIBE_TASK: "text", SUMMARY_TASK: "summary"}
-FEATURES_DIR = "features"
 
 
 @dataclass(frozen=True)
@@ -190,9 +189,10 @@ class E2ETask:
     def data(self, config: E2ETrainConfig, processor: E2EProcessor, entry) -> TaskData:
         from accelerate import PartialState
 
-        from demo.bridge.features import CacheOptions, FeatureCache, cache_folder
+        from demo.bridge.features import CacheOptions, FeatureCache
         from training.data import TEST, TRAIN, VALIDATION, load_splits
         from training.e2e_data import window_items
+        from training.train_bridge import feature_cache_folder
 
         splits = load_splits(config)
         named = [(TRAIN, splits.train), (VALIDATION, splits.validation)]
@@ -213,11 +213,7 @@ class E2ETask:
             reference_splits=(VALIDATION,) if asr else (),  # plain Whisper: the upper bound
             language=config.language,
         )
-        if config.feature_cache:
-            folder = Path(config.feature_cache)
-        else:
-            root = Path(config.train).parent if config.train else Path(config.output_dir)
-            folder = cache_folder(root / FEATURES_DIR, config.model, options, items)
+        folder = feature_cache_folder(config, items, options)
         with PartialState().main_process_first():  # one process encodes
             whisper = (processor.whisper, processor.whisper_processor)
             cache = FeatureCache.build(folder, items, *whisper, config.model, options)
