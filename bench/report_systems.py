@@ -118,15 +118,15 @@ def lowrank_rows(runs) -> list[dict]:
     out = []
     for model in models:
         datasets = {r.dataset for r in lowrank if r.model == model}
-        originals = [
-            r for r in runs if r.task == "asr" and r.model == model and not r.system
-            and r.precision == "fp32" and r.dataset in datasets
-        ]  # fmt: skip
-        arms = sorted(originals, key=lambda r: r.method != "full") + sorted(
-            (r for r in lowrank if r.model == model), key=lambda r: r.started_at
-        )
+        originals = sorted(  # full fine-tuning first: its step 0 is the untrained original
+            (r for r in runs if r.task == "asr" and r.model == model and not r.system
+             and r.precision == "fp32" and r.dataset in datasets),
+            key=lambda r: r.method != "full",
+        )  # fmt: skip
+        factorized = sorted((r for r in lowrank if r.model == model), key=lambda r: r.started_at)
         untrained = [(r, "original, not fine-tuned") for r in originals[:1] if r.method == "full"]
-        untrained += [(r, "low-rank, not fine-tuned") for r in lowrank if r.model == model][:1]
+        untrained += [(r, "low-rank, not fine-tuned") for r in factorized[:1]]
+        arms = originals + factorized
         for run, name in untrained:
             test, real = _first(run, "test"), _first(run, "real-speech")
             if test:
