@@ -57,23 +57,41 @@ def feature_cache_folder(config, items, options, dataset: str | None = None) -> 
 
 
 @dataclass(frozen=True)
-class BridgeTrainConfig(AsrConfig):
+class QFormerConfig(AsrConfig):
+    """What a Q-Former on cached frozen-Whisper features takes: the bridge's and the E2E
+    model's shared options and their checks."""
+
+    num_queries: int = option(32, "Nq, the learned queries (per 30 s window)")
+    init_bridge: str | None = option(None, "start the Q-Former from this saved bridge folder")
+    feature_cache: str | None = option(None, "encoder feature cache folder (default: by the data)")
+    margin_frames: int = option(10, "encoder frames kept after each clip's end (20 ms each)")
+    encode_batch_size: int = option(8, "clips per frozen-encoder call when building the cache")
+    cache_dtype: str = option("float16", "feature cache precision: float16, bfloat16 or float32")
+    cross_attention_freq: int = option(2, "queries cross-attend to speech every N layers")
+    dropout: float = option(0.1, "Q-Former dropout (MiniLM's 0.1)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.precision not in ("fp32", "full"):
+            raise ValueError(
+                "The Q-Former trains in fp32; --precision is the frozen models': fp32 or full."
+            )
+        if self.num_queries < 1 or self.encode_batch_size < 1:
+            raise ValueError("num_queries and encode_batch_size must be at least 1.")
+        if self.margin_frames < 0:
+            raise ValueError("margin_frames must be at least 0.")
+
+
+@dataclass(frozen=True)
+class BridgeTrainConfig(QFormerConfig):
     methods: ClassVar[tuple[str, ...]] = (SYSTEM,)
 
     method: str = option(SYSTEM, "training method (the bridge trains whole; only qformer)")
     stage: str = option(
         "pretrain", "pretrain (STCL + STM + STG) or asr (frozen Whisper decoder CE)"
     )
-    num_queries: int = option(32, "Nq, the learned query vectors")
-    init_bridge: str | None = option(None, "start from this saved bridge folder (e.g. stage 1's)")
-    feature_cache: str | None = option(None, "encoder feature cache folder (default: by the data)")
-    margin_frames: int = option(10, "encoder frames kept after each clip's end (20 ms each)")
-    encode_batch_size: int = option(8, "clips per frozen-encoder call when building the cache")
-    cache_dtype: str = option("float16", "feature cache precision: float16, bfloat16 or float32")
     max_text_tokens: int = option(128, "Q-Former text is cut to this many tokens")
     embed_dim: int = option(256, "STCL projection width")
-    cross_attention_freq: int = option(2, "queries cross-attend to speech every N layers")
-    dropout: float = option(0.1, "Q-Former dropout (MiniLM's 0.1)")
     objectives: tuple[str, ...] = option(
         ("stcl", "stm", "stg"), "pre-training losses summed (any subset, for ablations)"
     )
@@ -82,15 +100,9 @@ class BridgeTrainConfig(AsrConfig):
         super().__post_init__()
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {', '.join(STAGES)}, not {self.stage!r}.")
-        if self.precision not in ("fp32", "full"):
-            raise ValueError(
-                "The bridge trains in fp32; --precision is the frozen Whisper's: fp32 or full."
-            )
-        for name in ("num_queries", "encode_batch_size", "max_text_tokens", "embed_dim"):
+        for name in ("max_text_tokens", "embed_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1.")
-        if self.margin_frames < 0:
-            raise ValueError("margin_frames must be at least 0.")
         if not self.objectives or set(self.objectives) - {"stcl", "stm", "stg"}:
             raise ValueError("objectives must be one or more of stcl, stm, stg.")
 

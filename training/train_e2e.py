@@ -33,8 +33,8 @@ from typing import Any, ClassVar
 from demo.bridge.e2e import SUMMARY_TASK, TASKS, TRANSCRIBE_TASK
 from demo.errors import DemoError
 from demo.options import option
-from training.config import AsrConfig
 from training.loop import TaskData
+from training.train_bridge import QFormerConfig
 
 SYSTEM = "qformer-e2e"
 E2E_LR = 1e-4  # BLIP-2's Q-Former learning rate
@@ -43,39 +43,29 @@ TEXT_COLUMNS = {TRANSCRIBE_TASK: "text", SUMMARY_TASK: "summary"}
 
 
 @dataclass(frozen=True)
-class E2ETrainConfig(AsrConfig):
+class E2ETrainConfig(QFormerConfig):
     methods: ClassVar[tuple[str, ...]] = (SYSTEM,)
 
     method: str = option(SYSTEM, "training method (only qformer-e2e: Q-Former + projection)")
     stage: str = option(TRANSCRIBE_TASK, "e2e-asr (clips -> transcript) or e2e-summary")
     lm: str = option("smollm2-135m", "the frozen decoder-only LM (summarizer registry name)")
-    num_queries: int = option(32, "Nq, the learned queries per 30 s window")
-    init_bridge: str | None = option(None, "start the Q-Former from this saved bridge folder")
     init_e2e: str | None = option(None, "continue from this saved E2E folder (the last stage's)")
     lora_rank: int | None = option(None, "LoRA rank on the LM's q/v projections (none: frozen)")
     text_column: str | None = option(None, "target column (default: text, or summary)")
     max_label_tokens: int = option(256, "targets longer than this many LM tokens are cut")
     max_new_tokens: int = option(160, "longest generated output during evaluation")
-    feature_cache: str | None = option(None, "encoder feature cache folder (default: by the data)")
-    margin_frames: int = option(10, "encoder frames kept after each window's end (20 ms each)")
-    encode_batch_size: int = option(8, "windows per frozen-encoder call when building the cache")
-    cache_dtype: str = option("float16", "feature cache precision: float16, bfloat16 or float32")
-    cross_attention_freq: int = option(2, "queries cross-attend to speech every N layers")
-    dropout: float = option(0.1, "Q-Former dropout (MiniLM's 0.1)")
     eval_real_speech: bool = option(False, "unused: the E2E model is scored on its corpus")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.stage not in TASKS:
             raise ValueError(f"stage must be one of {', '.join(TASKS)}, not {self.stage!r}.")
-        if self.precision not in ("fp32", "full"):
-            raise ValueError("The E2E model trains in fp32; --precision is fp32 or full.")
         if self.init_bridge and self.init_e2e:
             raise ValueError("Give --init-bridge or --init-e2e, not both.")
         if self.lora_rank is not None and self.lora_rank < 1:
             raise ValueError("lora_rank must be at least 1 (or none).")
-        if self.num_queries < 1 or self.encode_batch_size < 1 or self.max_label_tokens < 2:
-            raise ValueError("num_queries and encode_batch_size >= 1, max_label_tokens >= 2.")
+        if self.max_label_tokens < 2:
+            raise ValueError("max_label_tokens must be at least 2.")
 
     @property
     def rank(self) -> int | None:
