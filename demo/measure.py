@@ -133,6 +133,23 @@ def process_rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
 
+@contextmanager
+def at_most_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op threads capped at ``count`` inside the block (None or 0: unchanged),
+    restored after it."""
+    import torch
+
+    before = torch.get_num_threads()
+    if not count or count >= before:
+        yield
+        return
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def best_time(function: Callable[[], Any], repeats: int, sync: Callable[[], None] | None = None):
     """(minimum seconds over ``repeats`` calls, last result), after one untimed warm-up call.
 

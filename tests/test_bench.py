@@ -256,3 +256,16 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
     ]
     assert "| 3e-06 | 15 | 6000 | lowrank-tiny.en-full-orth-sci |" in text
     assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []
+
+
+def test_at_most_threads_caps_inside_and_restores_after():
+    import torch
+
+    from demo.measure import at_most_threads
+
+    before = torch.get_num_threads()
+    with at_most_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with at_most_threads(before + 4), at_most_threads(0):  # never raises the count
+        assert torch.get_num_threads() == before

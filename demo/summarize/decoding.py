@@ -14,7 +14,6 @@ with the same rule. A model loaded in an int4 mode carries an ``int4_decoder``
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -23,9 +22,6 @@ import torch.nn.functional as F
 # Llama-shaped blocks: q/k/v/o projections, rotary embedding, RMSNorm, gated MLP. Qwen2
 # adds biases to q/k/v, which live inside the projections, so the same loop runs it.
 FAST_ARCHITECTURES = ("llama", "qwen2")
-# One token at a time is too little work to split between two threads on a shared CPU: each
-# small op waits for the other thread (README "Summarizer speed" has the measurement).
-DECODE_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -109,17 +105,6 @@ def supports_fast(model) -> bool:
         and not getattr(config, "use_sliding_window", False)
         and hasattr(getattr(base, "model", None), "rotary_emb")
     )
-
-
-@contextmanager
-def _threads(count: int | None):
-    before = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(min(count, before))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def greedy_decode(
@@ -242,22 +227,24 @@ def _fast_decode(
     # The int4 modes attach a weight-only int4 decoder (demo.summarize.int4): the prompt ran
     # through the float model above, new tokens go through it.
     int4 = getattr(base, "int4_decoder", None)
-    with _threads(DECODE_THREADS if device.type == "cpu" else None):
-        position = length
-        while True:
-            if token in eos:
-                stopped = "eos"
-                break
-            generated.append(token)
-            ban.add(generated)
-            if len(generated) >= rules.max_new_tokens:
-                break
-            if int4 is not None:
-                logits = int4.step(token, position, state)
-            else:
-                logits = _forward(base, torch.tensor([[token]], device=device), position, state)
-            position += 1
-            token = _pick(logits, ban, generated)
+    # Decoding uses torch's threads, as the prompt does: on a quiet 2-core machine two threads
+    # decode int4 1.4x faster than one (README "LLM summarizer"); a busy machine is another
+    # matter, where torch.set_num_threads(1) (bench --threads 1) is the better choice.
+    position = length
+    while True:
+        if token in eos:
+            stopped = "eos"
+            break
+        generated.append(token)
+        ban.add(generated)
+        if len(generated) >= rules.max_new_tokens:
+            break
+        if int4 is not None:
+            logits = int4.step(token, position, state)
+        else:
+            logits = _forward(base, torch.tensor([[token]], device=device), position, state)
+        position += 1
+        token = _pick(logits, ban, generated)
     return Decoded(generated, length, prefill, time.perf_counter() - started, "fast", stopped)
 
 

@@ -7,14 +7,13 @@ detection on the first window, and ``WhisperTimeStampLogitsProcessor`` for times
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from demo.asr.fast.model import FastWhisper, KVCache
+from demo.measure import at_most_threads
 
 
 @dataclass(frozen=True)
@@ -152,19 +151,6 @@ def _beam(
     return [max(done, key=lambda item: item[0])[1] for done in finished]
 
 
-@contextmanager
-def _threads(count: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if count >= before:
-        yield
-        return
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def decode_windows(fast, encoded, prompt, rules, beams: int) -> list[list[int]]:
     """Tokens (end-of-text kept) of every window of ``encoded`` ``[windows, 1500, d]``,
     decoded together: greedy (``beams=1``) or beam search."""
@@ -172,7 +158,7 @@ def decode_windows(fast, encoded, prompt, rules, beams: int) -> list[list[int]]:
     cache = fast.new_cache(windows * beams)
     fast.cross(encoded, cache)
     threads = fast.decoder_threads if windows * beams < fast.batch_threads_from else 0
-    with _threads(threads or torch.get_num_threads()):
+    with at_most_threads(threads):
         if beams == 1:
             return _greedy(fast, cache, prompt, rules)
         return _beam(fast, cache, prompt, rules, beams)
