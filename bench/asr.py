@@ -38,7 +38,7 @@ from bench.engines import (
     load,
     transcribe,
 )
-from bench.env import DEFAULT_OUT, decoding_label, meta, report, set_threads, write_results
+from bench.env import DEFAULT_OUT, bench_main, decoding_label, meta, set_threads, write_results
 from demo.measure import run_in_fork
 
 MODULE = "bench.asr"
@@ -411,10 +411,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     return BenchOptions(**fields)
 
 
-def main(argv: list[str] | None = None) -> None:
-    options = parse_args(argv)
-    path, rows = run(options, argv)
-    report(path, format_table(rows))
+main = bench_main(parse_args, run, format_table)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,17 @@ def report(path: Path, table: str) -> None:
     print(f"\nwritten: {path} (+ .csv)")
 
 
+def bench_main(parse_args, run, format_table):
+    """A benchmark's ``main(argv)``: parse its flags, run it, print its table and files."""
+
+    def main(argv: list[str] | None = None) -> None:
+        options = parse_args(argv)
+        path, rows = run(options, argv)
+        report(path, format_table(rows))
+
+    return main
+
+
 def parse_options(options_cls: type, module: str, doc: str, argv, quick: tuple[str, dict]):
     """A benchmark's options from its flags (one per field, ``demo.options``) plus ``--quick``,
     which changes the defaults to ``quick[1]`` (``quick[0]`` is its help)."""

@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.env import DEFAULT_OUT, meta, parse_options, report, write_results
+from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, write_results
+from bench.markdown import fmt
 from demo.measure import run_in_fork
 from demo.options import option
 
@@ -404,9 +405,6 @@ def run(options: LatentBenchOptions, argv: list[str] | None = None) -> tuple[Pat
 def format_table(rows: list[dict]) -> str:
     """Measured rows for the terminal."""
 
-    def num(value, spec):
-        return "-" if value is None else f"{value:{spec}}"
-
     head = (
         f"{'configuration':34s} {'dec. M':>7s} {'ratio':>6s} {'gen s':>7s} {'ratio':>6s} "
         f"{'train MB':>9s} {'ratio':>6s} {'step s':>7s}"
@@ -415,9 +413,9 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(
             f"{r['config']:34s} {r['decoder_params'] / 1e6:7.1f} "
-            f"{num(r['decoder_params_ratio'], '.2f'):>6s} {num(r['generate_s'], '.3f'):>7s} "
-            f"{num(r['generate_ratio'], '.2f'):>6s} {num(r['train_peak_mb'], '.0f'):>9s} "
-            f"{num(r['train_ratio'], '.2f'):>6s} {num(r['train_step_s'], '.2f'):>7s}"
+            f"{fmt(r['decoder_params_ratio'], '.2f'):>6s} {fmt(r['generate_s'], '.3f'):>7s} "
+            f"{fmt(r['generate_ratio'], '.2f'):>6s} {fmt(r['train_peak_mb'], '.0f'):>9s} "
+            f"{fmt(r['train_ratio'], '.2f'):>6s} {fmt(r['train_step_s'], '.2f'):>7s}"
         )
     return "\n".join(lines)
 
@@ -428,10 +426,7 @@ def parse_args(argv: list[str] | None = None) -> LatentBenchOptions:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    options = parse_args(argv)
-    path, rows = run(options, argv)
-    report(path, format_table(rows))
+main = bench_main(parse_args, run, format_table)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.env import DEFAULT_OUT, meta, write_results
+from bench.markdown import fmt
 from demo.measure import run_in_fork
 from demo.provenance import ROOT
 
@@ -300,23 +301,24 @@ def main(argv: list[str] | None = None) -> None:
 
 def format_comparison(table: list[dict]) -> str:
     """Measured vs thesis, one line per size, for the terminal."""
-
-    def num(v, spec=".0f"):
-        return "-" if v is None else f"{v:{spec}}"
-
-    head = (
-        f"{'size':9s} {'params M':>8s} {'fp32':>7s} {'fp16':>7s} {'thesis':>7s} {'int8':>7s} "
-        f"{'thesis':>7s} {'nf4':>7s} {'thesis':>7s} {'LoRA %':>7s} {'AdaLoRA %':>9s} {'thesis':>7s}"
-    )
+    columns = [  # (heading, field, format, width)
+        ("params M", "params_m", ".1f", 8),
+        ("fp32", "fp32_mb", ".0f", 7),
+        ("fp16", "fp16_mb", ".0f", 7),
+        ("thesis", "thesis_fp16_mb", ".0f", 7),
+        ("int8", "int8_mb", ".0f", 7),
+        ("thesis", "thesis_int8_mb", ".0f", 7),
+        ("nf4", "nf4_mb", ".0f", 7),
+        ("thesis", "thesis_nf4_mb", ".0f", 7),
+        ("LoRA %", "lora_pct", ".2f", 7),
+        ("AdaLoRA %", "adalora_pct", ".2f", 9),
+        ("thesis", "thesis_adalora_pct", ".1f", 7),
+    ]
+    head = f"{'size':9s} " + " ".join(f"{name:>{width}s}" for name, _, _, width in columns)
     lines = [head, "-" * len(head)]
     for e in table:
-        lines.append(
-            f"{e['size']:9s} {num(e['params_m'], '.1f'):>8s} {num(e['fp32_mb']):>7s} "
-            f"{num(e['fp16_mb']):>7s} {num(e['thesis_fp16_mb']):>7s} {num(e['int8_mb']):>7s} "
-            f"{num(e['thesis_int8_mb']):>7s} {num(e['nf4_mb']):>7s} {num(e['thesis_nf4_mb']):>7s} "
-            f"{num(e['lora_pct'], '.2f'):>7s} {num(e['adalora_pct'], '.2f'):>9s} "
-            f"{num(e['thesis_adalora_pct'], '.1f'):>7s}"
-        )
+        cells = (f"{fmt(e[key], spec):>{width}s}" for _, key, spec, width in columns)
+        lines.append(f"{e['size']:9s} " + " ".join(cells))
     return "\n".join(lines)
 
 

@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from bench.env import DEFAULT_OUT, meta, parse_options, report, set_threads, write_results
+from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, set_threads, write_results
 from demo.measure import at_most_threads, run_in_fork
 from demo.options import option
 from demo.provenance import ROOT
@@ -390,10 +390,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     return parse_options(BenchOptions, MODULE, __doc__, argv, ("10 val abstracts, 3 modes", QUICK))
 
 
-def main(argv: list[str] | None = None) -> None:
-    options = parse_args(argv)
-    path, rows = run(options, argv)
-    report(path, format_table(rows))
+main = bench_main(parse_args, run, format_table)
 
 
 if __name__ == "__main__":

@@ -53,20 +53,8 @@ RUN_COLUMNS = (
     "weights_footprint_mb",
     "device",
 )
-# Names filter_runs accepts; each is a Run property.
-FILTER_FIELDS = (
-    "task",
-    "model",
-    "size",
-    "family",
-    "method",
-    "precision",
-    "mode",
-    "rank",
-    "dataset",
-    "system",
-    "status",
-)
+# Names filter_runs accepts (task ... status); each is a Run property.
+FILTER_FIELDS = RUN_COLUMNS[RUN_COLUMNS.index("task") : RUN_COLUMNS.index("status") + 1]
 
 _SIZE_PATTERN = re.compile(r"(?<![a-z])(" + "|".join(WHISPER_SIZES) + r")(?![a-z])")
 

@@ -36,6 +36,21 @@ def is_hub_cached(hub_id: str) -> bool:
     return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
 
 
+def offline_word(find_bundle, hub_id: str | None) -> str:
+    """One word for ``python -m demo models``: ``bundled`` (``find_bundle()`` finds the
+    packaged files, or there is no hub id), ``missing`` (it raises ModelUnavailableError),
+    else ``cached`` or ``download`` by the hub cache. ``find_bundle`` None: nothing bundled."""
+    if find_bundle is not None:
+        try:
+            find_bundle()
+            return "bundled"
+        except ModelUnavailableError:
+            return "missing"
+    if hub_id is None:
+        return "bundled"
+    return "cached" if is_hub_cached(hub_id) else "download"
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the model hub answers a TCP connection quickly (False when offline)."""
     if os.environ.get("HF_HUB_OFFLINE") == "1":

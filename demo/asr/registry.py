@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo.errors import ModelUnavailableError, unknown_choice
-from demo.hub import is_checkpoint_dir, is_hub_cached, looks_like_hub_id
+from demo.hub import is_checkpoint_dir, looks_like_hub_id, offline_word
 
 
 @dataclass(frozen=True)
@@ -129,10 +129,5 @@ def whisper_source(entry: WhisperModel) -> str:
 def offline_status(name: str) -> str:
     """One word for ``python -m demo models``: bundled, missing, cached, or download."""
     model = get_whisper_model(name)
-    if model.bundled is not None:
-        try:
-            bundled_source(model.bundled)
-            return "bundled"
-        except ModelUnavailableError:
-            return "missing"
-    return "cached" if is_hub_cached(model.hub_id) else "download"
+    bundle = model.bundled
+    return offline_word(bundle and (lambda: bundled_source(bundle)), model.hub_id)

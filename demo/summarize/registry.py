@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo.errors import ModelUnavailableError, unknown_choice
-from demo.hub import is_checkpoint_dir, is_hub_cached, looks_like_hub_id
+from demo.hub import is_checkpoint_dir, looks_like_hub_id, offline_word
 
 KINDS = ("extractive", "seq2seq", "llm")
 SEQ2SEQ_FAMILIES = ("mbart", "bart", "t5")  # in this order: "mbart" contains "bart"
@@ -161,15 +161,8 @@ def summarizer_source(entry: SummarizerModel) -> str:
 def offline_status(name: str) -> str:
     """One word for ``python -m demo models``: bundled, missing, cached, or download."""
     entry = get_summarizer(name)
-    if entry.bundled is not None:
-        try:
-            bundled_gguf_file(entry.bundled)
-            return "bundled"
-        except ModelUnavailableError:
-            return "missing"
-    if entry.hub_id is None:
-        return "bundled"
-    return "cached" if is_hub_cached(entry.hub_id) else "download"
+    bundle = entry.bundled
+    return offline_word(bundle and (lambda: bundled_gguf_file(bundle)), entry.hub_id)
 
 
 def describe(entry: SummarizerModel) -> str:
