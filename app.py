@@ -308,7 +308,7 @@ def _runs_tab(theme: gr.Radio, tab: gr.Tab) -> None:
     with gr.Tab("Memory and time"):
         o |= _plots("memory_per_precision", "minutes_per_epoch")
     with gr.Tab("Benchmarks"):
-        o |= _plots("bench_latency", "bench_memory", "bench_wer")
+        o |= _plots("bench_latency", "bench_memory", "bench_wer", "bench_summarizer")
     with gr.Tab("Research systems"):
         o |= _plots(*training_view.SYSTEM_FIGURES)
     save = _save_row("Save these charts")

@@ -4,7 +4,8 @@
     python -m bench.report --no-images        # tables only (no kaleido / browser needed)
 
 Reads ``asr-cpu.json`` (or, if there is none, the quick run's ``quick/asr-cpu.json``),
-``memory.json``, ``gpu.json`` and the research systems' files (bench.report_systems) where
+``memory.json``, ``gpu.json``, the summarizers' ``summarize-*.json`` (bench.report_summarize)
+and the research systems' files (bench.report_systems) where
 they exist; every number in the report comes from them.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from bench.env import DEFAULT_OUT, ROOT, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
+from bench.report_summarize import summarizer_section
 from bench.report_systems import systems_sections
 
 MODULE = "bench.report"
@@ -361,6 +363,7 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
         lines += _accuracy_section(accuracy)
     if memory:
         lines += _memory_section(memory, rel("memory"))
+    lines += summarizer_section(folder)
     lines += systems_sections(folder)
     if gpu:
         lines += _gpu_section(gpu)

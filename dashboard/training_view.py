@@ -190,13 +190,15 @@ def training_view(
 def bench_figures(
     bench_rows: Sequence[Mapping[str, Any]], *, template: str = "plotly_white"
 ) -> dict[str, go.Figure]:
-    """Speech-recognition benchmark latency, memory and WER per configuration ("No runs yet"
-    when none); the research systems' benchmark rows have their own charts."""
+    """Speech-recognition benchmark latency, memory and WER per configuration, and the LLM
+    summarizer's speed and ROUGE-L per engine ("No runs yet" when none); the research
+    systems' benchmark rows have their own charts."""
     rows = [r for r in bench_rows if r.get("kind", "asr") == "asr"]
     return {
         "bench_latency": compare_charts.bench_latency(rows, template=template),
         "bench_memory": compare_charts.bench_memory(rows, template=template),
         "bench_wer": compare_charts.compare_bars(rows, "wer", template=template),
+        "bench_summarizer": compare_charts.summarizer_bench(bench_rows, template=template),
     }
 
 

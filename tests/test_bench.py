@@ -269,3 +269,29 @@ def test_at_most_threads_caps_inside_and_restores_after():
     assert torch.get_num_threads() == before
     with at_most_threads(before + 4), at_most_threads(0):  # never raises the count
         assert torch.get_num_threads() == before
+
+
+def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_path):
+    from bench.report_summarize import summarizer_section
+
+    def row(engine, docs, speedup=None):
+        return {"config": engine, "kind": "summarizer", "engine": engine, "docs": docs,
+                "decode_tokens_per_s": 20.0 * (speedup or 1), "latency_s": 3.0,
+                "decode_speedup_vs_fp32_generate": speedup, "summary_words": 60.0,
+                "scores": {"rouge1": 0.4, "rouge2": 0.14, "rougeL": 0.257,
+                           "embedding_similarity": 0.75},
+                "rougeL_delta_vs_full": None, "unsupported_numbers": 1,
+                "unsupported_names": 2, "weights_mb": 513.0}  # fmt: skip
+
+    assert summarizer_section(tmp_path) == []
+    speed = [row("fp32-generate", 2, 1.0), row("int4", 2, 2.21)]
+    write_results(tmp_path, "summarize-cpu", {"command": "python -m bench.summarize --limit 2"},
+                  speed)  # fmt: skip
+    write_results(tmp_path, "summarize-q40", {"command": "python -m bench.summarize --limit 40"},
+                  [row("full", 40)])  # fmt: skip
+    text = "\n".join(summarizer_section(tmp_path))
+    assert "`python -m bench.summarize --limit 2`" in text and "### summarize-q40" in text
+    speed_table, quality_table = text.split("### summarize-q40")
+    assert "| int4 | 2 | 44.2 | 2.21 | 3.00 | 40.0 |" in speed_table
+    assert "x fp32 generate" not in quality_table
+    assert "| full | 40 | 40.0 | 14.0 | 25.7 | – | 75.0 | 60.0 | 3 | 513 |" in quality_table

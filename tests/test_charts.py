@@ -282,8 +282,31 @@ def test_empty_input_gives_placeholder():
         compare_charts.bench_latency([]),
         compare_charts.bench_memory([]),
         compare_charts.compare_bars([], "latency"),
+        compare_charts.summarizer_bench(BENCH_ROWS),  # ASR rows only: nothing to draw
     ]
     assert all(is_empty(fig) and len(fig.data) == 0 for fig in figures)
+
+
+def _summary_row(engine, docs, rouge_l, speedup=None):
+    return {"config": f"smollm2-135m {engine}", "kind": "summarizer", "engine": engine,
+            "docs": docs, "scores": {"rougeL": rouge_l},
+            "decode_speedup_vs_fp32_generate": speedup}  # fmt: skip
+
+
+def test_summarizer_bench_speed_from_speed_runs_rouge_only_from_the_largest_paper_count():
+    rows = [
+        _summary_row("fp32-generate", 2, 0.23, 1.0),
+        _summary_row("int4", 2, 0.21, 2.2),  # a speed run: its 2-paper ROUGE is no measurement
+        _summary_row("full", 40, 0.2575),
+        _summary_row("int4", 40, 0.2543),
+        _summary_row("extractive", 40, 0.2822),
+    ]
+    fig = compare_charts.summarizer_bench(rows + BENCH_ROWS)
+    speed, quality = fig.data
+    assert list(speed.x) == ["fp32-generate", "int4"] and list(speed.y) == [1.0, 2.2]
+    assert list(quality.x) == ["full", "int4", "extractive"]
+    assert list(quality.y) == pytest.approx([25.75, 25.43, 28.22])
+    assert "40 ACLSum test papers" in fig.layout.annotations[1].text
 
 
 def test_presentation_style_and_templates(runs):

@@ -130,3 +130,51 @@ def _bar_chart(rows: list[Mapping[str, Any]], spec: _BarSpec, template: str) -> 
         )
     style_figure(fig, spec.title, template, "Configuration", spec.y_title, barmode=spec.barmode)
     return fig
+
+
+SPEED_BASELINE = "fp32-generate"  # bench.summarize's reference engine
+
+
+def summarizer_bench(
+    rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"
+) -> go.Figure:
+    """bench.summarize's rows: decode speed per engine as a ratio to fp32 ``generate`` (the
+    speed runs, measured side by side) and ROUGE-L of the engines scored on the largest paper
+    count (the quality runs; a speed run's two papers are no ROUGE measurement)."""
+    from plotly.subplots import make_subplots
+
+    check_template(template)
+    rows = [r for r in rows if r.get("kind") == "summarizer"]
+    speed = {r["engine"]: r for r in rows if num(r.get("decode_speedup_vs_fp32_generate"))}
+    scored = [r for r in rows if num((r.get("scores") or {}).get("rougeL")) is not None]
+    most = max((int(r.get("docs") or 0) for r in scored), default=0)  # a 2-paper speed run's
+    quality = {r["engine"]: r for r in scored if int(r.get("docs") or 0) == most}  # ROUGE: no
+    title = "LLM summarizer per engine (bench.summarize, ACLSum)"
+    if not speed and not quality:
+        return empty_figure(title, template)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            "Decode speed (x fp32 generate, same rounds)",
+            f"ROUGE-L (x100) on {most} ACLSum test papers",
+        ),
+    )
+    color = cycle_colors(2)
+    fig.add_trace(
+        go.Bar(x=list(speed), y=[speed[e]["decode_speedup_vs_fp32_generate"] for e in speed],
+               name="decode speed", marker={"color": color[0]}, texttemplate="%{y:.2f}x",
+               textposition="outside",
+               hovertemplate="%{x}<br>%{y:.2f}x fp32 generate<extra></extra>"),
+        row=1, col=1,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Bar(x=list(quality), y=[scaled(quality[e]["scores"]["rougeL"]) for e in quality],
+               name="ROUGE-L", marker={"color": color[1]}, texttemplate="%{y:.1f}",
+               textposition="outside",
+               customdata=[quality[e].get("docs") for e in quality],
+               hovertemplate="%{x}<br>ROUGE-L %{y:.1f} on %{customdata} papers<extra></extra>"),
+        row=1, col=2,
+    )  # fmt: skip
+    style_figure(fig, title, template, "", "")
+    return fig

@@ -1,0 +1,72 @@
+"""The summarizers' section of ``assets/benchmarks.md`` (written by bench.report): one table per
+``summarize-*.json`` (bench.summarize), each with the command that measured it.
+
+A file with an ``fp32-generate`` row is a speed run (decode tokens/s as a ratio to plain
+``generate`` in the same interleaved rounds); the others score more papers once each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.env import read_results
+from bench.markdown import fmt, table
+
+HEADER = ["engine", "papers", "decode tok/s", "x fp32 generate", "s / paper", "ROUGE-1",
+          "ROUGE-2", "ROUGE-L", "ROUGE-L vs full", "MiniLM sim.", "words",
+          "invented numbers + names", "weights MB"]  # fmt: skip
+SPEED_COLUMNS = slice(2, 5)  # shown only for a speed run: the others ran on a busy machine once
+BASELINE = "fp32-generate"
+
+
+def _x100(value) -> str:
+    return fmt(None if value is None else 100 * value, ".1f")
+
+
+def _row(r: dict) -> list[str]:
+    scores = r.get("scores") or {}
+    return [
+        r["engine"],
+        str(r["docs"]),
+        fmt(r.get("decode_tokens_per_s"), ".1f"),
+        fmt(r.get("decode_speedup_vs_fp32_generate")),
+        fmt(r.get("latency_s")),
+        _x100(scores.get("rouge1")),
+        _x100(scores.get("rouge2")),
+        _x100(scores.get("rougeL")),
+        fmt(r.get("rougeL_delta_vs_full"), "+.2f"),
+        _x100(scores.get("embedding_similarity")),
+        fmt(r.get("summary_words"), ".1f"),
+        str(r.get("unsupported_numbers", 0) + r.get("unsupported_names", 0)),
+        fmt(r.get("weights_mb"), ".0f"),
+    ]
+
+
+def summarizer_section(folder: Path) -> list[str]:
+    """Every ``summarize-*.json`` in ``folder`` as a table (none: no section)."""
+    files = [(p, read_results(p)) for p in sorted(folder.glob("summarize-*.json"))]
+    files = [(p, d) for p, d in files if d and d.get("rows")]
+    if not files:
+        return []
+    out = [
+        "## Summarizers on ACLSum: quality and decode speed",
+        "",
+        "ACLSum abstracts (detokenized) against the three expert aspect sentences joined; "
+        "ROUGE and MiniLM similarity x100. Files with an `fp32-generate` row time the engines "
+        "side by side in interleaved rounds (minimum per paper) and show decode speed as the "
+        "ratio to it (their 2 papers say nothing about quality); the quality files score 40 "
+        "papers once each, so their timings are left out.",
+        "",
+    ]
+    for path, data in files:
+        meta, rows = data["meta"], [_row(r) for r in data["rows"]]
+        header = HEADER
+        if not any(r["engine"] == BASELINE for r in data["rows"]):
+            header, rows = _without_speed(header), [_without_speed(row) for row in rows]
+        out += [f"### {path.stem}", "", f"`{meta.get('command', 'python -m bench.summarize')}`"]
+        out += [""] + table(header, rows) + [""]
+    return out
+
+
+def _without_speed(cells: list[str]) -> list[str]:
+    return cells[: SPEED_COLUMNS.start] + cells[SPEED_COLUMNS.stop :]
