@@ -64,7 +64,13 @@ def latent_whisper_section(data: dict) -> list[str]:
     meta, rows = data["meta"], data["rows"]
     models = ", ".join(sorted({r["model"] for r in rows}))
     clips = max(r["clips"] for r in rows)
-    out = [f"## How much of Whisper's encoder space carries the words ({models}, real weights)", ""]
+    probes = any(r["variant"] in ("reconstruction", "pca") for r in rows)
+    title = (
+        "How much of Whisper's encoder space carries the words"
+        if probes
+        else "Whisper with its decoder rebuilt at the latent width"
+    )
+    out = [f"## {title} ({models}, real weights)", ""]
     out += [f"`{meta.get('command', 'python -m bench.latent_whisper')}`: {clips} clips of the "
             f"manifest's {meta.get('options', {}).get('split', 'test')} split. *reconstruction*: "
             "the frozen decoder reads the autoencoder's reconstruction of the encoder output; "

@@ -359,6 +359,10 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
     pca = [dict(r, variant="pca", wer=r["wer"] / 2) for r in recon]
     lines = {t.name: t for t in systems.latent_wer(recon + pca).data}
     assert list(lines["tiny.en WER, PCA (linear reference)"].y) == pytest.approx([25.0, 5.0])
+    narrow = [dict(recon[1], variant="latent", wer=1.05, reconstruction_fvu=None)]
+    lines = {t.name: t for t in systems.latent_wer(recon + narrow).data}
+    marker = lines["tiny.en WER, decoder rebuilt at the latent (trained)"]
+    assert list(marker.x) == [256] and list(marker.y) == pytest.approx([105.0])
     assert is_empty(systems.lowrank_arms(list_runs(runs_root)))  # no low-rank run yet
     write_run(runs_root, "lowrank-tiny", {"model": "tiny.en", "size": "tiny", "system": "lowrank",
               "extra": {"lowrank": {"reduction_pct": 17.2, "orthogonal": True}}},

@@ -81,7 +81,8 @@ def latent_savings(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly
 
 def latent_wer(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"):
     """WER of the frozen Whisper reading the autoencoder's reconstruction, per latent size,
-    with the reconstruction's unexplained variance (bench.latent_whisper, real weights)."""
+    with the reconstruction's unexplained variance, the PCA reference and any decoder rebuilt
+    at a latent width and trained (bench.latent_whisper, real weights)."""
     check_template(template)
     title = "How much of Whisper's encoder space carries the words (real weights)"
     rows = [r for r in rows if r.get("kind") == "latent-asr"]
@@ -114,6 +115,21 @@ def latent_wer(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_whi
                 name=f"{model} WER, PCA (linear reference)",
                 line={"color": colors[model], "dash": "dash", "width": 2},
                 hovertemplate=f"{model} PCA<br>latent %{{x}}<br>WER %{{y:.1f}}%<extra></extra>",
+            ), secondary_y=False)  # fmt: skip
+        narrow = sorted(
+            (r["latent"], 100 * r["wer"])
+            for r in rows
+            if r["model"] == model
+            and r.get("variant") == "latent"
+            and num(r.get("wer")) is not None
+        )
+        if narrow:  # stage (2b): a decoder rebuilt at the latent width and trained on it
+            fig.add_trace(go.Scatter(
+                x=[p[0] for p in narrow], y=[p[1] for p in narrow], mode="markers",
+                name=f"{model} WER, decoder rebuilt at the latent (trained)",
+                marker={"color": colors[model], "symbol": "diamond", "size": 13},
+                hovertemplate=f"{model} narrow decoder<br>latent %{{x}}<br>WER %{{y:.1f}}%"
+                "<extra></extra>",
             ), secondary_y=False)  # fmt: skip
         original = [r for r in rows if r["model"] == model and r.get("variant") == "original"]
         if original and num(original[-1].get("wer")) is not None:
