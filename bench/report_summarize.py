@@ -11,12 +11,12 @@ from pathlib import Path
 
 from bench.env import read_results
 from bench.markdown import fmt, table
+from bench.summarize import BASELINE
 
 HEADER = ["engine", "papers", "decode tok/s", "x fp32 generate", "s / paper", "ROUGE-1",
           "ROUGE-2", "ROUGE-L", "ROUGE-L vs full", "MiniLM sim.", "words",
           "invented numbers + names", "weights MB"]  # fmt: skip
-SPEED_COLUMNS = slice(2, 5)  # shown only for a speed run: the others ran on a busy machine once
-BASELINE = "fp32-generate"
+SPEED_COLUMNS = slice(2, 5)  # shown only for a speed run: the others time each paper once
 
 
 def _x100(value) -> str:
@@ -52,10 +52,10 @@ def summarizer_section(folder: Path) -> list[str]:
         "## Summarizers on ACLSum: quality and decode speed",
         "",
         "ACLSum abstracts (detokenized) against the three expert aspect sentences joined; "
-        "ROUGE and MiniLM similarity x100. Files with an `fp32-generate` row time the engines "
+        f"ROUGE and MiniLM similarity x100. Files with an `{BASELINE}` row time the engines "
         "side by side in interleaved rounds (minimum per paper) and show decode speed as the "
-        "ratio to it (their 2 papers say nothing about quality); the quality files score 40 "
-        "papers once each, so their timings are left out.",
+        "ratio to it (their few papers say little about quality); the quality files score "
+        "each paper once, so their timings are left out.",
         "",
     ]
     for path, data in files:

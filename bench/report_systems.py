@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.env import ROOT, read_results
+from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
 from dashboard.runs import list_runs
 
@@ -64,7 +65,7 @@ def latent_whisper_section(data: dict) -> list[str]:
     meta, rows = data["meta"], data["rows"]
     models = ", ".join(sorted({r["model"] for r in rows}))
     clips = max(r["clips"] for r in rows)
-    probes = any(r["variant"] in ("reconstruction", "pca") for r in rows)
+    probes = any(r["variant"] in RECONSTRUCTIONS for r in rows)
     title = (
         "How much of Whisper's encoder space carries the words"
         if probes

@@ -91,9 +91,9 @@ AUTO_MODES: dict[tuple[str, str], str] = {
     ("asr", "cuda"): "full",
     ("seq2seq", "cpu"): "full",
     ("seq2seq", "cuda"): "full",
-    # New tokens in int4 on the model's own Q4_1 grid: ~2x fp32 decode at ROUGE-L -0.37 on
-    # 10 ACLSum test papers; bf16 / dynamic-int8 cost 7-18 points (README "LLM summarizer").
-    # With an adapter auto is full (``ADAPTER_AUTO``).
+    # New tokens in int4 on the model's own Q4_1 grid: the one mode at 2x fp32 `generate`
+    # within 0.5 ROUGE-L (README "LLM summarizer" has the measurements). With an adapter auto
+    # is full (``ADAPTER_AUTO``).
     ("llm", "cpu"): "int4",
     ("llm", "cuda"): "full",
 }

@@ -132,9 +132,6 @@ def _bar_chart(rows: list[Mapping[str, Any]], spec: _BarSpec, template: str) -> 
     return fig
 
 
-SPEED_BASELINE = "fp32-generate"  # bench.summarize's reference engine
-
-
 def summarizer_bench(
     rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"
 ) -> go.Figure:

@@ -6,6 +6,7 @@ Every builder is a pure function: runs (``dashboard.runs.Run``) or rows in, a fi
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -176,11 +177,5 @@ def minutes_per_epoch(
 
 
 def minutes_per_epoch_of(run: Run) -> float | None:
-    seconds = sorted(
-        s for s in (num(m.get("epoch_seconds")) for m in run.validation) if s is not None and s > 0
-    )
-    if not seconds:
-        return None
-    middle = len(seconds) // 2
-    median = seconds[middle] if len(seconds) % 2 else (seconds[middle - 1] + seconds[middle]) / 2
-    return median / 60
+    seconds = [s for s in (num(m.get("epoch_seconds")) for m in run.validation) if s and s > 0]
+    return statistics.median(seconds) / 60 if seconds else None

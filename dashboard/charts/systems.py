@@ -107,8 +107,7 @@ def latent_wer(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_whi
             name=f"{model} reconstruction FVU", line={"color": colors[model], "dash": "dot"},
             hovertemplate=f"{model}<br>latent %{{x}}<br>FVU %{{y:.3f}}<extra></extra>",
         ), secondary_y=True)  # fmt: skip
-        pca = sorted((r["latent"], 100 * r["wer"]) for r in rows if r["model"] == model
-                     and r.get("variant") == "pca" and num(r.get("wer")) is not None)  # fmt: skip
+        pca = _wer_points(rows, model, "pca")
         if pca:
             fig.add_trace(go.Scatter(
                 x=[p[0] for p in pca], y=[p[1] for p in pca], mode="lines+markers",
@@ -116,13 +115,7 @@ def latent_wer(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_whi
                 line={"color": colors[model], "dash": "dash", "width": 2},
                 hovertemplate=f"{model} PCA<br>latent %{{x}}<br>WER %{{y:.1f}}%<extra></extra>",
             ), secondary_y=False)  # fmt: skip
-        narrow = sorted(
-            (r["latent"], 100 * r["wer"])
-            for r in rows
-            if r["model"] == model
-            and r.get("variant") == "latent"
-            and num(r.get("wer")) is not None
-        )
+        narrow = _wer_points(rows, model, "latent")
         if narrow:  # stage (2b): a decoder rebuilt at the latent width and trained on it
             fig.add_trace(go.Scatter(
                 x=[p[0] for p in narrow], y=[p[1] for p in narrow], mode="markers",
@@ -138,6 +131,12 @@ def latent_wer(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_whi
     style_figure(fig, title, template, "latent size", "WER (%)")
     fig.update_yaxes(title_text="unexplained variance (FVU)", secondary_y=True)
     return fig
+
+
+def _wer_points(rows, model: str, variant: str) -> list[tuple[int, float]]:
+    """(latent, WER %) of ``model``'s ``variant`` rows, by latent."""
+    return sorted((r["latent"], 100 * r["wer"]) for r in rows if r["model"] == model
+                  and r.get("variant") == variant and num(r.get("wer")) is not None)  # fmt: skip
 
 
 def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Figure:

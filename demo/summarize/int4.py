@@ -34,7 +34,9 @@ ACTIVATIONS = ("split", "bf16")  # how activations enter the bf16 kernel
 
 def _kernels_available() -> bool:
     ops = torch.ops.aten
-    return hasattr(ops, "_weight_int4pack_mm_for_cpu") and hasattr(ops, "_weight_int8pack_mm")
+    return hasattr(ops, "_weight_int4pack_mm_for_cpu") and hasattr(
+        ops, "_convert_weight_to_int4pack_for_cpu"
+    )
 
 
 def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
