@@ -30,6 +30,7 @@ from demo.asr.registry import offline_status as asr_status
 from demo.cancel import cancellable
 from demo.compare import MAX_CONFIGS
 from demo.errors import DemoError
+from demo.measure import release_freed_memory
 from demo.metrics import METRICS, SUMMARY_METRICS
 from demo.pipeline import CASCADE
 from demo.quant import AUTO, available_quant_modes
@@ -76,7 +77,10 @@ def wire(event, handler: Callable, inputs: dict[str, Any], outputs: dict[str, An
 
     def work(stop: threading.Event, values: tuple) -> dict:
         with cancellable(stop):
-            result = handler(dict(zip(names, values, strict=True)))
+            try:
+                result = handler(dict(zip(names, values, strict=True)))
+            finally:
+                release_freed_memory(collect=False)  # a request's buffers go back to the system
         return {
             outputs[name]: gr.update(**value.as_kwargs()) if isinstance(value, h.Update) else value
             for name, value in result.items()

@@ -8,7 +8,6 @@ conversion (the fast Whisper rebuild, dynamic int8) runs inside the measured "lo
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from collections import OrderedDict
@@ -21,7 +20,7 @@ from demo.adapters import apply_adapter, check_adapter_dir
 from demo.asr.registry import WhisperModel, get_whisper_model, whisper_source
 from demo.errors import AdapterError, unknown_choice
 from demo.hub import from_pretrained
-from demo.measure import Measurements, measure, weights_footprint_mb
+from demo.measure import Measurements, measure, release_freed_memory, weights_footprint_mb
 from demo.quant import (
     QuantMode,
     check_quant_name,
@@ -304,7 +303,7 @@ class ModelCache:
     def _evict(self) -> None:
         _, loaded = self._models.popitem(last=False)
         del loaded
-        gc.collect()
+        release_freed_memory()
         try:
             import torch
 

@@ -271,6 +271,21 @@ def test_at_most_threads_caps_inside_and_restores_after():
         assert torch.get_num_threads() == before
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
+def test_freed_heap_pages_go_back_to_the_system():
+    """Chunks freed between live ones stay resident until ``release_freed_memory`` trims them
+    (the server's growth over a soak of model reloads)."""
+    from demo.measure import process_rss_mb, release_freed_memory
+
+    chunks = [bytearray(64 * 1024) for _ in range(2000)]  # 125 MiB on the heap, under mmap size
+    kept = chunks[::10]
+    del chunks
+    freed = process_rss_mb()
+    release_freed_memory(collect=False)
+    assert process_rss_mb() < freed - 60, "the freed 112 MiB stayed resident"
+    assert len(kept) == 200
+
+
 def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_path):
     from bench.report_summarize import summarizer_section
 
