@@ -3,6 +3,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# pytest-xdist processes; each test file stays in one, so its fixtures are built once.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint format bench bench-quick bench-gpu bench-summarize clean
 
@@ -20,7 +22,7 @@ run: $(VENV)/.app-installed
 	$(PY) app.py
 
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest -m "not requires_cuda" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not requires_cuda" -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

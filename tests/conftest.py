@@ -33,6 +33,13 @@ BENCH_ROWS = [
      "wer": 0.05},
 ]  # fmt: skip
 
+# Under pytest-xdist (`make test` runs two workers) each worker gets its share of the cores,
+# so that two torch processes on a 2-core machine do not each spin two threads. The apps and
+# trainings the tests start inherit it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
+
 # No test touches the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
