@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The bridge's WER-vs-Nq table (issue: Q-Former bridge, stage 2a): the Q-Former (from the
+# bundled MiniLM) reads the frozen tiny.en encoder's features and the frozen tiny.en decoder
+# reads its Nq query vectors, for Nq in {8, 16, 32, 64, 100}; unmodified Whisper (every frame)
+# is the upper bound each run reports (its run.json "whisper_wer").
+#
+# 200 sentence clips were far too few (bridge-asr-tiny.en-q32: WER 179% after 65 steps), so the
+# bridge gets its own, larger corpus: 2000 training clips of the same ACLSum sentences (each
+# spoken two or three times with other voices, speeds and noise), the same filters.
+#
+#   bash training/grids/bridge_grid.sh            # resumable: finished runs are skipped
+#   NQS="32" EPOCHS=6 bash training/grids/bridge_grid.sh
+# shellcheck source=training/grids/lib.sh
+source "$(dirname "$0")/lib.sh"
+BRIDGE_CORPUS=${BRIDGE_CORPUS:-data/aclsum-asr-2k}
+NQS=${NQS:-"32 8 100 16 64"}  # the middle first, then the ends: a cut-short grid still spans
+EPOCHS=${EPOCHS:-6}
+LR=${LR:-3e-4}
+
+if [ ! -f "$BRIDGE_CORPUS/manifest.jsonl" ]; then
+  "$PY" -m training.make_speech_corpus --out "$BRIDGE_CORPUS" --source aclsum \
+    --num-utterances 2000 --val-clips 40 --test-clips 60 --voices en-us,en-gb,fr \
+    --speeds 150,175,200 --min-words 9 --max-words 22 --snr-db 10,20,inf --noise pink
+fi
+for nq in $NQS; do
+  run_one training.train_bridge "bridge-asr-tiny.en-q$nq-2k" --stage asr \
+    --train "$BRIDGE_CORPUS/manifest.jsonl" --num-queries "$nq" --epochs "$EPOCHS" --lr "$LR" \
+    --warmup-steps 50 --max-new-tokens 64 --device cpu --max-val-samples 40
+done
