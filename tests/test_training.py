@@ -132,6 +132,10 @@ def test_config_refuses_full_fine_tuning_of_a_quantized_base():
         AsrConfig(train="x.jsonl", method="full", precision="int8")
     with pytest.raises(ValueError, match="sweep-r"):
         SummarizerConfig(train="x.jsonl", sweep_r="4,eight")
+    with pytest.raises(ValueError, match="lr must be above 0"):
+        AsrConfig(train="x.jsonl", lr=-1e-4)
+    with pytest.raises(ValueError, match="warmup_steps must be 0 or more"):
+        AsrConfig(train="x.jsonl", warmup_steps=-5)
 
 
 # ----------------------------------------------------------------------------- ASR matrix

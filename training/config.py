@@ -139,6 +139,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1 (or left out).")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError("val_fraction must be in [0, 1).")
+        if self.lr is not None and not 0.0 < self.lr < 1.0:
+            raise ValueError(f"lr must be above 0 and below 1 (or left out), not {self.lr}.")
+        for name in ("weight_decay", "warmup_steps", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more.")
         if self.init_r is not None and self.init_r < self.r:
             raise ValueError("init_r must be at least r (AdaLoRA prunes from init_r down to r).")
 
