@@ -230,6 +230,11 @@ def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch
         model.bridge, whisper_model, whisper.processor, features, mask, max_new_tokens=12
     )
     assert len(texts) == 4 and any(t.strip() for t in texts)
+    guarded = transcribe_bridge(
+        model.bridge, whisper_model, whisper.processor, features, mask, max_new_tokens=12,
+        no_repeat_ngram=1,
+    )  # fmt: skip
+    assert all(len(set(t.split())) == len(t.split()) for t in guarded), guarded  # no token twice
     # The decoder reads the queries: other speech gives other next-token scores.
     model.eval()
     with torch.no_grad():
@@ -246,6 +251,7 @@ def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch
     bridge_row, whisper_row = json.loads(out.read_text())["rows"]
     assert (bridge_row["num_queries"], bridge_row["clips"]) == (NUM_QUERIES, 2)
     assert whisper_row["num_queries"] is None and whisper_row["wer"] < bridge_row["wer"]
+    assert main([*argv, "--bridges", str(tmp_path / "asr-bridge"), "--no-repeat-ngram", "-1"]) == 2
 
 
 def test_stg_labels_are_the_next_tokens():

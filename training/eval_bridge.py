@@ -37,6 +37,7 @@ class EvalBridgeConfig:
     batch_size: int = option(16, "clips per transcription batch")
     max_new_tokens: int = option(128, "longest bridge transcript (references: 224)")
     num_beams: int = option(1, "beam width (1 = greedy, as the upper bound decodes)")
+    no_repeat_ngram: int = option(0, "forbid repeating n-grams of this many tokens (0 = off)")
     max_samples: int | None = option(None, "score at most this many rows")
     device: str = option("auto", "auto, cpu or cuda")
     out: str | None = option(None, "write the result rows here (JSON)")
@@ -46,6 +47,8 @@ class EvalBridgeConfig:
             raise ValueError("Give --manifest data/.../manifest.jsonl.")
         if not self.bridges:
             raise ValueError("Give one or more --bridges folders.")
+        if self.no_repeat_ngram < 0:
+            raise ValueError("no_repeat_ngram must be 0 (off) or more.")
 
 
 def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
@@ -107,7 +110,7 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
                 predictions += transcribe_bridge(
                     bridge, whisper, processor, features.to(device), mask.to(device),
                     language=config.language, max_new_tokens=config.max_new_tokens,
-                    num_beams=config.num_beams,
+                    num_beams=config.num_beams, no_repeat_ngram=config.no_repeat_ngram,
                 )  # fmt: skip
         results.append(_row(path, bridge.num_queries, references, predictions, config))
     whisper_texts = [cache.reference_text(k) or "" for k in keys]
@@ -128,6 +131,7 @@ def _row(name, num_queries, references, predictions, config) -> dict[str, Any]:
         "clips": len(references),
         "wer": scores["wer"],
         "cer": scores["cer"],
+        "no_repeat_ngram": config.no_repeat_ngram if num_queries is not None else None,
         "example": predictions[0],
         "_predictions": predictions,
     }
