@@ -14,11 +14,7 @@ SIZES=${SIZES:-"tiny.en base"}
 EPOCHS=${EPOCHS:-4}
 COMMON=(--epochs "$EPOCHS" --batch-size 8 --eval-batch-size 8 --max-new-tokens 64 --device cpu)
 
-if [ ! -f "$CORPUS/manifest.jsonl" ]; then
-  "$PY" -m training.make_speech_corpus --out "$CORPUS" --source aclsum \
-    --voices en-us,en-gb,fr --speeds 150,175,200 --min-words 9 --max-words 22 \
-    --snr-db 10,20,inf --num-utterances 200 --val-clips 40 --test-clips 60 --seed 0
-fi
+sentence_corpus "$CORPUS" 200
 
 run() {  # run <run-id> <flags...>: one resumable run on the corpus (training/grids/lib.sh)
   local id=$1; shift

@@ -17,11 +17,7 @@ NQS=${NQS:-"32 8 100 16 64"}  # the middle first, then the ends: a cut-short gri
 EPOCHS=${EPOCHS:-6}
 LR=${LR:-3e-4}
 
-if [ ! -f "$BRIDGE_CORPUS/manifest.jsonl" ]; then
-  "$PY" -m training.make_speech_corpus --out "$BRIDGE_CORPUS" --source aclsum \
-    --num-utterances 2000 --val-clips 40 --test-clips 60 --voices en-us,en-gb,fr \
-    --speeds 150,175,200 --min-words 9 --max-words 22 --snr-db 10,20,inf --noise pink
-fi
+sentence_corpus "$BRIDGE_CORPUS" 2000
 for nq in $NQS; do
   run_one training.train_bridge "bridge-asr-tiny.en-q$nq-2k" --stage asr \
     --train "$BRIDGE_CORPUS/manifest.jsonl" --num-queries "$nq" --epochs "$EPOCHS" --lr "$LR" \
