@@ -408,7 +408,10 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         value = getattr(args, key)
         if value is not None:
             fields[key] = tuple(value) if isinstance(value, list) else value
-    return BenchOptions(**fields)
+    try:
+        return BenchOptions(**fields)
+    except ValueError as exc:  # a value the options refuse: argparse's one-line error, exit 2
+        p.error(str(exc))
 
 
 main = bench_main(parse_args, run, format_table)

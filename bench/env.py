@@ -84,8 +84,16 @@ def bench_main(parse_args, run, format_table):
     """A benchmark's ``main(argv)``: parse its flags, run it, print its table and files."""
 
     def main(argv: list[str] | None = None) -> None:
-        options = parse_args(argv)
-        path, rows = run(options, argv)
+        import sys
+
+        from demo.errors import DemoError
+
+        try:  # bad flags (the options refuse them) or bad input: one line, no traceback
+            options = parse_args(argv)
+            path, rows = run(options, argv)
+        except DemoError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         report(path, format_table(rows))
 
     return main
@@ -104,4 +112,8 @@ def parse_options(options_cls: type, module: str, doc: str, argv, quick: tuple[s
     add_flags(parser, options_cls)
     if "--quick" in (sys.argv[1:] if argv is None else argv):
         parser.set_defaults(**quick[1])
-    return from_args(options_cls, parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        return from_args(options_cls, args)
+    except ValueError as exc:  # a value the options refuse: argparse's one-line error, exit 2
+        parser.error(str(exc))

@@ -97,6 +97,26 @@ def test_bench_options_keep_the_baseline():
         bench_asr.BenchOptions(peers=("fw-fp32",))
 
 
+@pytest.mark.parametrize(
+    ("module", "argv", "message"),
+    [
+        ("bench.asr", ["--beams", "0"], "beams must be at least 1."),
+        ("bench.asr", ["--clips", "nope"], "invalid choice: 'nope'"),
+        ("bench.summarize", ["--timing-docs", "0"], "timing_docs must be at least 1"),
+        ("bench.latent", ["--models", "nope"], "Unknown models"),
+    ],
+)
+def test_bench_commands_refuse_bad_flags_in_one_line(module, argv, message, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as exit_info:
+        importlib.import_module(module).main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(f"python -m {module}: error: ")
+
+
 def test_report_is_built_from_result_files(quick_results, tmp_path):
     out, _, _ = quick_results
     report = bench_report.build(out, tmp_path / "benchmarks.md", images=False)
