@@ -169,3 +169,20 @@ def test_fast_mode_chunks_long_audio_and_stays_accurate(tiny_full, tiny_fast, jf
     assert wer(reference, chunked.text) <= 0.10
     with pytest.raises(ValueError, match="long_form"):
         TranscribeOptions(long_form="parallel")
+
+
+def test_block_top_k_matches_torch_topk_wherever_the_winners_are():
+    from demo.asr.fast.decoding import top_k
+
+    generator = torch.Generator().manual_seed(0)
+    for rows, length in ((1, 5 * 51864), (3, 2 * 51864), (2, 9000), (1, 300)):
+        values = torch.randn(rows, length, generator=generator)
+        values[0, -3:] = 50.0 + torch.arange(3.0)  # winners in the partial last block
+        if rows > 1:
+            values[1, :4] = 40.0  # and in the first block, tied there
+            values[1, 4] = 41.0
+        expected, got = values.topk(10), top_k(values, 10)
+        assert torch.equal(expected.values, got[0])
+        # Indices agree except among tied values; those must point at the same values.
+        assert torch.equal(values.gather(1, got[1]), expected.values)
+        assert all(row.unique().numel() == 10 for row in got[1])  # ten distinct positions
