@@ -169,6 +169,38 @@ def test_the_app_modes_quantize_after_factorizing(tiny, jfk, tmp_path, jfk_text)
         load_lowrank_whisper(tmp_path / "lowrank", quant="nf4", device="cpu")
 
 
+def test_the_tied_vocabulary_projection_factorizes_with_its_embedding(tiny, jfk, tmp_path):
+    from demo.asr import transcribe
+    from demo.compress.lowrank import TiedLowRankEmbedding
+
+    # Full rank: the same words, with proj_out and embed_tokens reading the same two factors.
+    full = _copy(tiny, LowRankConfig(targets=("proj_out",), rank_fraction=1.0))
+    embed = full.model.model.decoder.embed_tokens
+    assert isinstance(embed, TiedLowRankEmbedding)
+    assert count_parameters(full.model) == count_parameters(tiny.model) + 384 * 384
+    assert transcribe(full, jfk).text == transcribe(tiny, jfk).text
+
+    # Half rank: the embedding is half of tiny.en, so this is -26% of the whole model.
+    half = _copy(tiny, LowRankConfig(targets=("proj_out",), rank_fraction=0.5))
+    assert 0.73 < count_parameters(half.model) / count_parameters(tiny.model) < 0.75
+    record = read_lowrank_config(save_lowrank(half.model, tmp_path / "s", "tiny.en", weights=False))
+    assert record["modules"]["proj_out"]["tied"] == ["model.decoder.embed_tokens"]
+    projection = half.model.proj_out
+    with torch.no_grad():  # as training moves the factors, the embedding moves with them
+        projection.up.weight.add_(0.01 * torch.randn_like(projection.up.weight))
+    embed = half.model.model.decoder.embed_tokens
+    ids = torch.tensor([[50257, 400, 370]])
+    assert torch.allclose(embed(ids), projection.dense_weight()[ids], atol=1e-6)
+    folder = save_lowrank(half.model, tmp_path / "w", "tiny.en")
+    reloaded = load_lowrank(folder, _fresh_base(), "tiny.en")
+    assert isinstance(reloaded.model.decoder.embed_tokens, TiedLowRankEmbedding)
+    assert torch.equal(_logits(reloaded, tiny, jfk), _logits(half.model, tiny, jfk))
+    # The fast path keeps the projection as two thin int8 linears.
+    fast = load_lowrank_whisper(folder, quant="fast-int8", device="cpu")
+    assert isinstance(fast.model.proj_out, torch.nn.Sequential)
+    assert isinstance(transcribe(fast, jfk).text, str)
+
+
 # ----------------------------------------------------------------------------- save and load
 
 

@@ -137,6 +137,51 @@ class LowRankLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}"
 
 
+class TiedLowRankEmbedding(nn.Module):
+    """A token embedding that was tied to a linear now factorized: row ``t`` of ``B A``.
+
+    Whisper's vocabulary projection ``proj_out`` *is* its token embedding (51864 x d_model,
+    half of tiny.en's parameters). Factorized, both read the same two factors: the projection
+    multiplies by ``B A``, the embedding looks up ``B[t]`` and multiplies by ``A``. The factors
+    are held as the projection's own Parameter objects, not registered here, so they are saved,
+    trained and counted once, with the projection.
+    """
+
+    def __init__(self, projection: LowRankLinear, padding_idx: int | None = None) -> None:
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = projection.out_features, projection.in_features
+        self.padding_idx = padding_idx
+        # Plain attributes: the same Parameters as the projection's (a quantization that swaps
+        # the projection's modules later leaves the embedding on the float factors).
+        object.__setattr__(self, "_up", _weight(projection.up))
+        object.__setattr__(self, "_down", _weight(projection.down))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.embedding(ids, self._up, self.padding_idx) @ self._down
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dense table ``B A`` (for code that reads an embedding's weight)."""
+        return self._up @ self._down
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, rank={self._down.shape[0]}, tied"
+
+
+def replace_linear(root: nn.Module, path: str, module: LowRankLinear) -> list[str]:
+    """Put ``module`` at ``path`` in place of the ``nn.Linear`` there, and re-tie every
+    ``nn.Embedding`` that shared that linear's weight to the factors; their paths."""
+    old = root.get_submodule(path).weight
+    tied = [
+        name for name, m in root.named_modules() if isinstance(m, nn.Embedding) and m.weight is old
+    ]
+    _set_module(root, path, module)
+    for name in tied:
+        embedding = root.get_submodule(name)
+        _set_module(root, name, TiedLowRankEmbedding(module, embedding.padding_idx))
+    return tied
+
+
 def svd_factors(weight: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(A, B)`` with ``A = V_rᵀ`` (orthonormal rows) and ``B = U_r Σ_r``, in float64 on CPU.
 
@@ -283,8 +328,10 @@ def factorize(
                 "(quantize after factorizing)."
             )
         rank = config.rank_for(d_model, linear)
-        _set_module(base, name, LowRankLinear.from_linear(linear, rank))
+        tied = replace_linear(base, name, LowRankLinear.from_linear(linear, rank))
         modules[name] = {"in": linear.in_features, "out": linear.out_features, "rank": rank}
+        if tied:  # recorded for the reader; load_lowrank re-ties from the base itself
+            modules[name]["tied"] = tied
     record = Factorization(config, modules, before, count_parameters(base))
     base.lowrank_factorization = record
     return model, record

@@ -25,12 +25,12 @@ from demo.compress.lowrank import (
     Factorization,
     LowRankConfig,
     LowRankLinear,
-    _set_module,
     _unwrap,
     _weight,
     count_parameters,
     factorization_of,
     lowrank_modules,
+    replace_linear,
 )
 from demo.errors import CompressionError
 
@@ -223,9 +223,9 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
         if saved.get("weights"):  # the file overwrites them: skip the SVD
             like = {"dtype": linear.weight.dtype, "device": linear.weight.device}
             args = (shape["in"], shape["out"], shape["rank"], linear.bias is not None)
-            _set_module(base, name, LowRankLinear(*args, **like))
+            replace_linear(base, name, LowRankLinear(*args, **like))
         else:
-            _set_module(base, name, LowRankLinear.from_linear(linear, shape["rank"]))
+            replace_linear(base, name, LowRankLinear.from_linear(linear, shape["rank"]))
     if saved.get("weights"):
         _load_weights(base, folder / WEIGHTS_FILE, made_for)
     else:

@@ -282,7 +282,9 @@ class FastWhisper(nn.Module):
         self.decoder_dtype = _DTYPES[decoder]
         self.register_buffer("embed", dec.embed_tokens.weight.detach().to(embed_dtype).clone())
         self.register_buffer("dec_pos", dec.embed_positions.weight.detach().float().clone())
-        self.proj_out = _linear(*_weights(base.proj_out), decoder)
+        # A factorized projection (demo.compress.lowrank) stays two thin linears: at rank r it
+        # reads r/d_model of the bytes, and the projection is most of a small decoder's step.
+        self.proj_out = _projection(base.proj_out, decoder)
         self.eval()
 
     @property
