@@ -30,6 +30,9 @@ for model in $SIZES; do
     --no-orthogonal
   # The tied vocabulary projection / token embedding instead (half of tiny.en's parameters):
   # at 2/3 d its SVD leaves 1.4% of the energy against 34-50% for fc1/fc2 at d/4, for -17.3%.
+  # Every other layer is intact and starts where the original does, so this arm keeps the
+  # original's full fine-tuning recipe (asr-$model-full-sci: default rate, no warm-up) and
+  # compares like with like.
   run "lowrank-$model-full-orth-emb0.67-sci" --model "$model" --method full --compress lowrank \
-    --compress-targets proj_out --rank-fraction 0.667 --save-fp16 "${FULL_LR[@]}"
+    --compress-targets proj_out --rank-fraction 0.667 --save-fp16
 done
