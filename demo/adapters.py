@@ -106,6 +106,29 @@ def _check_weights(weights: Path) -> None:
         raise AdapterError(f"{weights} holds no tensors; retrain or pick another adapter.")
 
 
+def halve_adapter(adapter: Path) -> int:
+    """Rewrite the adapter's fp32 weights as fp16 (half the file; PEFT casts them back to the
+    model's dtype on load). Returns how many tensors changed; an interrupted rewrite leaves the
+    old file, since the new one replaces it only once written."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    weights = adapter / ADAPTER_WEIGHTS
+    _check_weights(weights)
+    with safe_open(str(weights), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    changed = [key for key, value in tensors.items() if value.dtype == torch.float32]
+    for key in changed:
+        tensors[key] = tensors[key].to(torch.float16)
+    if changed:
+        partial = weights.with_name(weights.name + ".partial")
+        save_file(tensors, str(partial), metadata={**metadata, "dtype": "fp16"})
+        os.replace(partial, weights)
+    return len(changed)
+
+
 def check_adapter_dir(adapter: str | os.PathLike, base) -> Path:
     """Validate a PEFT adapter directory: exists, readable safetensors, made for ``base``.
 

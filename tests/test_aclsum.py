@@ -171,6 +171,8 @@ def test_manifest_split_column_exposes_test_rows(tmp_path):
 
 
 def test_train_summarizer_runs_on_aclsum(tmp_path):
+    import torch
+    from safetensors import safe_open
     from tiny_models import make_tiny_seq2seq
 
     from training.train_summarizer import main
@@ -180,10 +182,12 @@ def test_train_summarizer_runs_on_aclsum(tmp_path):
         ["--model", str(model), "--output-dir", str(tmp_path / "runs"), "--dataset", "aclsum",
          "--max-steps", "1", "--batch-size", "2", "--max-new-tokens", "4",
          "--max-train-samples", "4", "--max-val-samples", "2", "--max-source-tokens", "64",
-         "--max-test-samples", "3", "--no-eval-more-at-start", "--device", "cpu"]
+         "--max-test-samples", "3", "--no-eval-more-at-start", "--device", "cpu", "--save-fp16"]
     )  # fmt: skip
     assert code == 0
     (run_dir,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    with safe_open(str(run_dir / "adapter" / "adapter_model.safetensors"), "pt") as handle:
+        assert {handle.get_tensor(key).dtype for key in handle.keys()} == {torch.float16}
     info = json.loads((run_dir / "run.json").read_text())
     assert info["dataset"] == "aclsum"
     assert info["data"]["train"]["kept"] == 4 and info["data"]["validation"]["kept"] == 2

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from demo.adapters import halve_adapter
 from demo.errors import ModelUnavailableError, QuantizationUnavailableError, SummaryInputError
 from demo.models import ModelSpec, load_model
 from demo.summarize import SummaryOptions, summarize
@@ -204,6 +205,17 @@ def test_adapter_trained_a_few_steps_saves_and_reloads_with_identical_logits(fp3
     reloaded = load_model(ModelSpec("summarizer", "smollm2-135m", "full", str(tmp_path), "cpu"))
     with torch.inference_mode():
         assert torch.allclose(reloaded.model(input_ids=probe).logits, trained, atol=1e-4)
+    # --save-fp16 halves the file; PEFT casts the weights back, so the trained change survives.
+    weights = tmp_path / "adapter_model.safetensors"
+    fp32_bytes = weights.stat().st_size
+    assert halve_adapter(tmp_path) > 0
+    assert weights.stat().st_size < 0.55 * fp32_bytes
+    assert halve_adapter(tmp_path) == 0  # already fp16: nothing left to change
+    del reloaded
+    halved = load_model(ModelSpec("summarizer", "smollm2-135m", "full", str(tmp_path), "cpu"))
+    with torch.inference_mode():
+        error = (halved.model(input_ids=probe).logits - trained).abs().max()
+    assert error < 0.05 * (trained - base).abs().max()
 
 
 def test_bench_summarize_scores_every_engine_on_aclsum(tmp_path):

@@ -108,6 +108,9 @@ class TrainConfig:
     run_id: str | None = _help("run folder name (default: task-model-mode-time)", default=None)
     resume: str | None = _help("continue the run in this folder (or run id) from its state", None)
     num_workers: int = _help("DataLoader worker processes", default=0)
+    save_fp16: bool = _help(
+        "save the trained weights in fp16, half the size (an adapter, or a low-rank model)", False
+    )
 
     def __post_init__(self) -> None:
         if self.method not in self.methods:
@@ -173,7 +176,6 @@ class AsrConfig(TrainConfig):
     )
     orthogonal: bool = _help("low-rank: keep the down factor semi-orthogonal (full tuning)", True)
     constrain_every: int = _help("low-rank: optimizer steps between constraint steps", 4)
-    save_fp16: bool = _help("low-rank: save a full fine-tune's weights in fp16 (half size)", False)
 
     def __post_init__(self) -> None:
         super().__post_init__()

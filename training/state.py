@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from demo.adapters import halve_adapter
 from demo.provenance import now_iso
 from training.modeling import (
     adalora_allocator_state,
@@ -131,4 +132,6 @@ def save_outputs(session: Session, *, final: bool) -> None:
             model.save_pretrained(
                 run_dir / ADAPTER_DIR, safe_serialization=True, save_embedding_layers=False
             )
+        if session.config.save_fp16:
+            halve_adapter(run_dir / ADAPTER_DIR)
     accelerator.wait_for_everyone()
