@@ -35,4 +35,8 @@ for model in $SIZES; do
   # compares like with like.
   run "lowrank-$model-full-orth-emb0.67-sci" --model "$model" --method full --compress lowrank \
     --compress-targets proj_out --rank-fraction 0.667 --save-fp16
+  # The same factorization frozen, with LoRA, against asr-$model-lora-sci: the factors are the
+  # base's SVD, so the run keeps only its adapter (a few MB) and the app rebuilds the rest.
+  run "lowrank-$model-lora-emb0.67-sci" --model "$model" --method lora --compress lowrank \
+    --compress-targets proj_out --rank-fraction 0.667
 done
