@@ -35,8 +35,9 @@ for model in $SIZES; do
   # compares like with like.
   run "lowrank-$model-full-orth-emb0.67-sci" --model "$model" --method full --compress lowrank \
     --compress-targets proj_out --rank-fraction 0.667 --save-fp16
-  # The same factorization frozen, with LoRA, against asr-$model-lora-sci: the factors are the
-  # base's SVD, so the run keeps only its adapter (a few MB) and the app rebuilds the rest.
+  # The same factorization frozen, with the original's LoRA (q_proj, v_proj: asr-$model-lora-sci)
+  # beside it: the factors are the base's SVD, so the run keeps only its adapter (a few MB) and
+  # the app rebuilds the rest.
   run "lowrank-$model-lora-emb0.67-sci" --model "$model" --method lora --compress lowrank \
-    --compress-targets proj_out --rank-fraction 0.667
+    --compress-targets proj_out --rank-fraction 0.667 --target-modules q_proj,v_proj
 done
