@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.env import ROOT, read_results
 from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
-from dashboard.runs import list_runs
+from dashboard.runs import list_runs, lowrank_extra, lowrank_factorization
 
 
 def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
@@ -110,10 +110,11 @@ def _first(run, split: str) -> dict:
 def _arm(run) -> str:
     if run.system != "lowrank":
         return f"original, {'full fine-tuning' if run.method == 'full' else run.method}"
-    extra = (run.info.extra or {}).get("lowrank", {}) if run.info else {}
+    where = lowrank_factorization(run)
     if run.method != "full":
-        return f"low-rank + {run.method} on the frozen factors"
-    return "low-rank, " + ("semi-orthogonal" if extra.get("orthogonal", True) else "plain SVD")
+        return f"low-rank {where} + {run.method} on the frozen factors"
+    kind = "semi-orthogonal" if lowrank_extra(run).get("orthogonal", True) else "plain SVD"
+    return f"low-rank {where}, {kind}"
 
 
 def lowrank_rows(runs) -> list[dict]:
@@ -132,7 +133,10 @@ def lowrank_rows(runs) -> list[dict]:
         )  # fmt: skip
         factorized = sorted((r for r in lowrank if r.model == model), key=lambda r: r.started_at)
         untrained = [(r, "original, not fine-tuned") for r in originals[:1] if r.method == "full"]
-        untrained += [(r, "low-rank, not fine-tuned") for r in factorized[:1]]
+        first_of = {}  # each factorization once, before training (its first run's step 0)
+        for run in factorized:
+            first_of.setdefault(lowrank_factorization(run), run)
+        untrained += [(r, f"low-rank {where}, not fine-tuned") for where, r in first_of.items()]
         arms = originals + factorized
         for run, name in untrained:
             test, real = _first(run, "test"), _first(run, "real-speech")

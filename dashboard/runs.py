@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,24 @@ class Run:
         """The last evaluation line of another split (``test``, ``real-speech``...), or {}."""
         lines = [m for m in self.metrics if m.get("split") == name]
         return lines[-1] if lines else {}
+
+
+def lowrank_extra(run: Run) -> dict[str, Any]:
+    """What a low-rank run (``system`` "lowrank") recorded of its factorization, or {}."""
+    extra = (run.info.extra or {}) if run.info else {}
+    return extra.get("lowrank") or {}
+
+
+def lowrank_factorization(run: Run) -> str:
+    """What a low-rank run factorized, at which rank: "fc1/fc2 at d/4"."""
+    extra = lowrank_extra(run)
+    targets = extra.get("targets") or ["fc1", "fc2"]
+    names = "/".join("vocab projection + embedding" if t == "proj_out" else t for t in targets)
+    if extra.get("rank"):
+        return f"{names} at rank {extra['rank']}"
+    share = Fraction(extra.get("rank_fraction") or 0.25).limit_denominator(12)
+    at = "d" if share == 1 else f"d/{share.denominator}" if share.numerator == 1 else f"{share} d"
+    return f"{names} at {at}"
 
 
 def main_dataset(runs: Iterable[Run]) -> str | None:

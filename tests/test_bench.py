@@ -265,14 +265,22 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
                "extra": {"lowrank": {"orthogonal": True, "reduction_pct": 17.2}}}  # fmt: skip
     write_run(tmp_path, "lowrank-tiny.en-full-orth-sci", lowrank,
               lines(1.0, 0.17, 0.02, orthogonality_error=3e-6))  # fmt: skip
+    embedding = {"orthogonal": True, "targets": ["proj_out"], "rank_fraction": 0.667}
+    write_run(tmp_path, "lowrank-tiny.en-full-orth-emb0.67-sci",
+              {**lowrank, "total_params": 31_219_968, "started_at": "2026-12-02T00:00:00+00:00",
+               "extra": {"lowrank": embedding}},
+              lines(1.27, 0.184, 0.037))  # fmt: skip
     write_run(tmp_path, "asr-base-full-other", {"dataset": "espeak", "model": "base"}, [])
     text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
     rows = [line.split(" | ")[1:7] for line in text.splitlines() if line.startswith("| tiny.en")]
+    emb = "low-rank vocab projection + embedding at 2/3 d"
     assert rows == [
         ["original, not fine-tuned", "37.76", "–", "–", "53.0", "1.0"],
-        ["low-rank, not fine-tuned", "31.27", "–", "–", "100.0", "1.0"],
+        ["low-rank fc1/fc2 at d/4, not fine-tuned", "31.27", "–", "–", "100.0", "1.0"],
+        [f"{emb}, not fine-tuned", "31.22", "–", "–", "127.0", "1.0"],
         ["original, full fine-tuning", "37.76", "–", "–", "15.6", "0.9"],
-        ["low-rank, semi-orthogonal", "31.27", "–", "100.0", "17.0", "2.0"],
+        ["low-rank fc1/fc2 at d/4, semi-orthogonal", "31.27", "–", "100.0", "17.0", "2.0"],
+        [f"{emb}, semi-orthogonal", "31.22", "–", "100.0", "18.4", "3.7"],
     ]
     assert "| 3e-06 | 15 | 6000 | lowrank-tiny.en-full-orth-sci |" in text
     assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []

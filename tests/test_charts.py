@@ -367,9 +367,15 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
     write_run(runs_root, "lowrank-tiny", {"model": "tiny.en", "size": "tiny", "system": "lowrank",
               "extra": {"lowrank": {"reduction_pct": 17.2, "orthogonal": True}}},
               [{"step": 4, "epoch": 1.0, "split": "test", "wer": 0.2}])  # fmt: skip
+    write_run(runs_root, "lowrank-tiny-emb", {"model": "tiny.en", "size": "tiny",
+              "system": "lowrank", "extra": {"lowrank": {"reduction_pct": 17.3,
+              "targets": ["proj_out"], "rank_fraction": 0.667}}},
+              [{"step": 4, "epoch": 1.0, "split": "test", "wer": 0.184}])  # fmt: skip
     arms = traces(systems.lowrank_arms(list_runs(runs_root)))
-    assert list(arms["low-rank, constraint"].y) == [20.0]
-    assert "17.2% fewer parameters" in arms["low-rank, constraint"].customdata[0]
+    fc = arms["low-rank fc1/fc2 at d/4, constraint"]  # each factorization its own bar
+    assert list(fc.y) == [20.0] and "17.2% fewer parameters" in fc.customdata[0]
+    emb = arms["low-rank vocab projection + embedding at 2/3 d, constraint"]
+    assert list(emb.y) == pytest.approx([18.4])
     notes = [a.text for a in systems.lowrank_arms(list_runs(runs_root)).layout.annotations]
     assert any("−24% parameters" in n and "reported" in n for n in notes)
     bridge = [

@@ -26,7 +26,7 @@ from dashboard.charts.style import (
     reported_marker,
     style_figure,
 )
-from dashboard.runs import Run
+from dashboard.runs import Run, lowrank_extra, lowrank_factorization
 
 LATENT_RATIOS = {  # row key -> subplot title
     "decoder_params_ratio": "Decoder parameters",
@@ -152,11 +152,11 @@ def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
     originals = [r for r in asr if not r.system and r.model in sizes and r.precision == "fp32"]
     arms: dict[str, dict[str, tuple[float, str]]] = {}
     for run in sorted(originals + lowrank, key=lambda r: (r.started_at, r.run_id)):
-        extra = (run.info.extra or {}).get("lowrank", {}) if run.info else {}
+        extra = lowrank_extra(run)
         if run.system == "lowrank":
             how = "LoRA" if run.method == "lora" else (
                 "constraint" if extra.get("orthogonal", True) else "plain SVD")  # fmt: skip
-            arm = f"low-rank, {how}"
+            arm = f"low-rank {lowrank_factorization(run)}, {how}"
             note = f"{extra.get('reduction_pct', 0):.1f}% fewer parameters"
         else:
             arm = "original, " + ("full" if run.method == "full" else run.method)
