@@ -112,7 +112,7 @@ def _arm(run) -> str:
         return f"original, {'full fine-tuning' if run.method == 'full' else run.method}"
     where = lowrank_factorization(run)
     if run.method != "full":
-        return f"low-rank {where} + {run.method} on the frozen factors"
+        return f"low-rank {where}, factors frozen, + {run.method}"
     kind = "semi-orthogonal" if lowrank_extra(run).get("orthogonal", True) else "plain SVD"
     return f"low-rank {where}, {kind}"
 
