@@ -112,7 +112,8 @@ def halve_adapter(adapter: Path) -> int:
     old file, since the new one replaces it only once written."""
     import torch
     from safetensors import safe_open
-    from safetensors.torch import save_file
+
+    from demo.provenance import save_safetensors_atomic
 
     weights = adapter / ADAPTER_WEIGHTS
     _check_weights(weights)
@@ -123,9 +124,7 @@ def halve_adapter(adapter: Path) -> int:
     for key in changed:
         tensors[key] = tensors[key].to(torch.float16)
     if changed:
-        partial = weights.with_name(weights.name + ".partial")
-        save_file(tensors, str(partial), metadata={**metadata, "dtype": "fp16"})
-        os.replace(partial, weights)
+        save_safetensors_atomic(weights, tensors, {**metadata, "dtype": "fp16"})
     return len(changed)
 
 

@@ -153,3 +153,14 @@ def write_json_atomic(path: Path, data: Any) -> Path:
     os.replace(tmp, path)
     fsync_dir(path.parent)
     return path
+
+
+def save_safetensors_atomic(path: Path, tensors: dict, metadata: dict[str, str]) -> Path:
+    """Replace ``path`` with ``tensors`` as safetensors: the file is complete or absent."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+    return path

@@ -263,7 +263,7 @@ def _built_shard(path: Path, fingerprint: str) -> dict[str, Any] | None:
 
 
 def _build_shard(path, chunk, whisper, processor, encoder, options, load_audio, bar):
-    from safetensors.torch import save_file
+    from demo.provenance import save_safetensors_atomic
 
     tensors: dict[str, torch.Tensor] = {}
     rows: dict[str, Any] = {}
@@ -290,7 +290,5 @@ def _build_shard(path, chunk, whisper, processor, encoder, options, load_audio, 
                 rows[item.key]["whisper_text"] = texts[i]
         bar.update(len(batch))
     metadata = {"fingerprint": _fingerprint(encoder, options, chunk), "rows": json.dumps(rows)}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    tmp.replace(path)  # a shard is either complete or absent
+    save_safetensors_atomic(path, tensors, metadata)  # a shard is complete or absent
     return rows
