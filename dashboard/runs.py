@@ -153,15 +153,17 @@ def lowrank_extra(run: Run) -> dict[str, Any]:
 
 
 def lowrank_factorization(run: Run) -> str:
-    """What a low-rank run factorized, at which rank: "fc1/fc2 at d/4"."""
+    """What a low-rank run factorized, at which rank, from which start: "fc1/fc2 at d/4",
+    "vocab projection + embedding at 2/3 d, token-weighted SVD"."""
     extra = lowrank_extra(run)
     targets = extra.get("targets") or ["fc1", "fc2"]
     names = "/".join("vocab projection + embedding" if t == "proj_out" else t for t in targets)
+    start = "" if extra.get("init", "svd") == "svd" else f", {extra['init']} SVD"
     if extra.get("rank"):
-        return f"{names} at rank {extra['rank']}"
+        return f"{names} at rank {extra['rank']}{start}"
     share = Fraction(extra.get("rank_fraction") or 0.25).limit_denominator(12)
     at = "d" if share == 1 else f"d/{share.denominator}" if share.numerator == 1 else f"{share} d"
-    return f"{names} at {at}"
+    return f"{names} at {at}{start}"
 
 
 def main_dataset(runs: Iterable[Run]) -> str | None:

@@ -23,6 +23,8 @@ from demo.compress.lowrank import (
     matrix_orthogonality_error,
     orthogonality_error,
     parameter_counts,
+    svd_factors,
+    token_row_weights,
 )
 from demo.compress.lowrank_io import (
     CONFIG_FILE,
@@ -201,6 +203,59 @@ def test_the_tied_vocabulary_projection_factorizes_with_its_embedding(tiny, jfk,
     assert isinstance(transcribe(fast, jfk).text, str)
 
 
+def test_token_weighted_svd_fits_the_rows_that_count():
+    torch.manual_seed(0)
+    weight = torch.randn(300, 24, dtype=torch.float64)
+    # Full rank: W exactly, with orthonormal rows in A, whatever the weights.
+    down, up = svd_factors(weight, 24, torch.rand(300, dtype=torch.float64) + 0.1)
+    assert torch.allclose(up @ down, weight, atol=1e-10)
+    assert torch.allclose(down @ down.T, torch.eye(24, dtype=torch.float64), atol=1e-10)
+    # Rank 8 with 5 heavily used rows: those are fitted far better than by the plain SVD.
+    counts = token_row_weights([[0, 1, 2, 3, 4] * 20], 300)
+    assert counts[0] == pytest.approx(20.01) and counts[5] == pytest.approx(0.01)
+    plain_down, plain_up = svd_factors(weight, 8)
+    down, up = svd_factors(weight, 8, counts)
+    used = slice(0, 5)
+    plain_error = (weight - plain_up @ plain_down)[used].norm()
+    assert (weight - up @ down)[used].norm() < 0.1 * plain_error
+    with pytest.raises(ValueError, match="0..299"):
+        token_row_weights([[300]], 300)
+    with pytest.raises(ValueError, match="positive"):
+        svd_factors(weight, 8, torch.zeros(300))
+
+
+def test_a_token_weighted_factorization_keeps_the_prompt_and_jfk(tiny, jfk, jfk_text, tmp_path):
+    """tiny.en's tied projection at 2/3 d: the plain SVD's untrained model loops on jfk; weighted
+    by the tokens of 60 ACLSum summaries (scientific English, nothing of jfk's speech; each
+    with the prompt and end tokens), it does not."""
+    from demo.asr import transcribe
+    from demo.metrics import wer
+    from training.corpora.aclsum import load_papers
+
+    tokenizer = tiny.processor.tokenizer
+    texts = [paper.joined_summary for paper in load_papers("train")[:60]]
+    counts = token_row_weights([tokenizer(text).input_ids for text in texts], 51864)
+    config = LowRankConfig(targets=("proj_out",), rank_fraction=0.667)
+    plain = _copy(tiny, config, max_new_tokens=40)
+    assert wer(jfk_text, transcribe(plain, jfk).text) > 0.5
+    weighted_config = replace(config, init="token-weighted")
+    with pytest.raises(CompressionError, match="token counts"):
+        factorize(copy.deepcopy(tiny.model), weighted_config)
+    model = copy.deepcopy(tiny.model)
+    factorize(model, weighted_config, counts)
+    weighted = replace(tiny, model=model.eval())
+    assert wer(jfk_text, transcribe(weighted, jfk).text) < 0.1
+    assert orthogonality_error(model) < 1e-5  # orthonormal up to fp32 rounding
+    # Its factors are not the base's SVD: a folder without them is refused, with them it loads.
+    bare = save_lowrank(model, tmp_path / "bare", "tiny.en", weights=False)
+    with pytest.raises(CompressionError, match="token-weighted factors cannot be rebuilt"):
+        load_lowrank(bare, _fresh_base(), "tiny.en")
+    folder = save_lowrank(model, tmp_path / "full", "tiny.en")
+    assert read_lowrank_config(folder)["init"] == "token-weighted"
+    reloaded = load_lowrank(folder, _fresh_base(), "tiny.en")
+    assert torch.equal(_logits(reloaded, tiny, jfk), _logits(model, tiny, jfk))
+
+
 # ----------------------------------------------------------------------------- save and load
 
 
@@ -325,6 +380,20 @@ def test_full_fine_tune_with_the_constraint_runs_through_the_loop(manifest, tmp_
     ablation = _train(manifest, tmp_path / "off", "--method", "full", "--no-orthogonal", steps=2)
     drifted = _metrics(ablation)[-1]["orthogonality_error"]
     assert drifted > 10 * trained
+
+
+def test_a_token_weighted_start_trains_from_the_training_transcripts(manifest, tmp_path):
+    from training.config import AsrConfig
+
+    flags = ("--compress-targets", "proj_out", "--rank-fraction", "0.667")
+    run = _train(manifest, tmp_path, "--method", "full", "--lowrank-init", "token-weighted", *flags)
+    info = json.loads((run / "run.json").read_text())
+    assert info["extra"]["lowrank"]["init"] == "token-weighted"
+    assert read_lowrank_config(run / "lowrank")["weights"] == WEIGHTS_FILE
+    before, after = _metrics(run)
+    assert after["wer"] < before["wer"]
+    with pytest.raises(ValueError, match="only a full fine-tune saves its factors"):
+        AsrConfig(train="m.jsonl", compress="lowrank", lowrank_init="token-weighted")
 
 
 def test_lora_on_the_frozen_factors_saves_a_small_run_that_reloads(manifest, tmp_path, jfk):

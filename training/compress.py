@@ -1,6 +1,7 @@
 """Compression before training (``--compress``): change the base's structure, then train it.
 
-Each method is a function ``(model, config, entry) -> (model, CompressionHooks)``, registered
+Each method is a function ``(model, config, entry, train_token_ids) -> (model, CompressionHooks)``
+(the last: the tokenized training targets, for a method that calibrates on them), registered
 in ``COMPRESSIONS``; ``training.modeling.make_trainable`` runs it after loading the base and
 before any adapter, and the loop calls the hooks (``TrainableModel`` carries them): after each
 optimizer step, for extra fields of each metrics line, for run.json, and to save the model.
@@ -31,12 +32,22 @@ class CompressionHooks:
     save_outputs: Callable[[Path, bool], bool] | None = None
 
 
-def _lowrank(model, config, entry):
-    from demo.compress.lowrank import constrain, factorize, orthogonality_error
+def _lowrank(model, config, entry, train_token_ids):
+    from demo.compress.lowrank import (
+        constrain,
+        factorize,
+        orthogonality_error,
+        token_row_weights,
+    )
     from demo.compress.lowrank_io import FOLDER, save_lowrank
 
     lowrank = config.lowrank_config()
-    model, record = factorize(model, lowrank)
+    weights = None
+    if lowrank.init == "token-weighted":
+        if not train_token_ids:
+            raise ValueError("--lowrank-init token-weighted needs training transcripts.")
+        weights = token_row_weights(train_token_ids, model.config.vocab_size)
+    model, record = factorize(model, lowrank, weights)
     full = config.method == "full"
     every = lowrank.constrain_every
 
@@ -66,9 +77,9 @@ def _lowrank(model, config, entry):
 COMPRESSIONS: dict[str, Callable] = {"lowrank": _lowrank}
 
 
-def compress(model, config, entry) -> tuple[Any, CompressionHooks]:
+def compress(model, config, entry, train_token_ids=()) -> tuple[Any, CompressionHooks]:
     """Apply the config's ``compress`` method (if any) to a freshly loaded base."""
     name = getattr(config, "compress", "none")
     if name == "none":
         return model, CompressionHooks()
-    return COMPRESSIONS[name](model, config, entry)
+    return COMPRESSIONS[name](model, config, entry, list(train_token_ids))

@@ -176,6 +176,11 @@ class AsrConfig(TrainConfig):
     )
     orthogonal: bool = _help("low-rank: keep the down factor semi-orthogonal (full tuning)", True)
     constrain_every: int = _help("low-rank: optimizer steps between constraint steps", 4)
+    lowrank_init: str = _help(
+        "low-rank: svd, or token-weighted (the tied vocabulary rows weighted by how often the "
+        "training transcripts use each token; full fine-tuning)",
+        "svd",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -190,6 +195,12 @@ class AsrConfig(TrainConfig):
                     "(quantize the low-rank model after training)."
                 )
             self.lowrank_config()  # the core's own checks (rank, targets, constrain_every)
+            if self.lowrank_init != "svd" and self.method != "full":
+                raise ValueError(
+                    f"--lowrank-init {self.lowrank_init} factors come from the training "
+                    "transcripts, and only a full fine-tune saves its factors; use --method full "
+                    "or --lowrank-init svd (a LoRA run's frozen factors are rebuilt from the base)."
+                )
 
     def lowrank_config(self):
         """The ``demo.compress.lowrank.LowRankConfig`` these flags describe."""
@@ -201,6 +212,7 @@ class AsrConfig(TrainConfig):
             rank=self.lowrank_rank,
             orthogonal=self.orthogonal,
             constrain_every=self.constrain_every,
+            init=self.lowrank_init,
         )
 
 

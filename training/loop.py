@@ -128,7 +128,9 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     elif wrap is not None:
         trainable = wrap(model, processor, entry, config, total_steps)
     else:
-        trainable = make_trainable(model, processor, entry, config, task.name, total_steps)
+        trainable = make_trainable(
+            model, processor, entry, config, task.name, total_steps, data.train_token_ids
+        )
     optimizer = torch.optim.AdamW(
         [p for p in trainable.model.parameters() if p.requires_grad],
         lr=config.lr,

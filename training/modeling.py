@@ -137,10 +137,17 @@ def _require_grad_output(module, inputs, output):
 
 
 def make_trainable(
-    model, processor, entry, config: TrainConfig, task: str, total_steps: int
+    model,
+    processor,
+    entry,
+    config: TrainConfig,
+    task: str,
+    total_steps: int,
+    train_token_ids: list[list[int]] | None = None,
 ) -> TrainableModel:
-    """Apply compression, k-bit preparation, gradient checkpointing and the config's adapter."""
-    model, hooks = compress(model, config, entry)
+    """Apply compression, k-bit preparation, gradient checkpointing and the config's adapter.
+    ``train_token_ids`` (the tokenized training targets) calibrate a compression that uses them."""
+    model, hooks = compress(model, config, entry, train_token_ids or [])
     quantized = get_quant_mode(config.precision).bnb is not None
     checkpointing = {"use_reentrant": False}
     if quantized:

@@ -32,6 +32,9 @@ class TaskData:
     # More splits scored before training and once at the end (not every epoch): the corpus's
     # test split, real speech. Split name -> map-style dataset.
     evals: dict[str, Any] = field(default_factory=dict)
+    # The training targets as token ids (prompt and end tokens included), for a compression
+    # that calibrates on them (a token-weighted low-rank start counts them).
+    train_token_ids: list[list[int]] = field(default_factory=list)
 
 
 class Task(Protocol):

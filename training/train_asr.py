@@ -90,6 +90,7 @@ class AsrTask:
             splits.reports,
             splits.name,
             {split: dataset(examples) for split, examples in evals.items()},
+            _token_ids(processor, train) if config.lowrank_init != "svd" else [],
         )
 
     def prepare_batch(self, model, batch: dict) -> dict:
@@ -119,6 +120,11 @@ class AsrTask:
 
     def run_fields(self, entry) -> dict[str, Any]:
         return {"size": entry.size, "family": None}
+
+
+def _token_ids(processor, examples) -> list[list[int]]:
+    """The training transcripts as the model's labels (prompt and end tokens included)."""
+    return [processor.tokenizer(example.text).input_ids for example in examples]
 
 
 def _decoder_start(processor) -> int:

@@ -166,6 +166,7 @@ def _config_of(saved: dict[str, Any], path: Path) -> LowRankConfig:
             rank=saved.get("rank"),
             orthogonal=bool(saved.get("orthogonal", True)),
             constrain_every=int(saved.get("constrain_every", CONSTRAIN_EVERY)),
+            init=str(saved.get("init", "svd")),
         )
     except (TypeError, ValueError) as exc:
         raise CompressionError(f"{path} has an unusable setting ({exc}); re-save it.") from exc
@@ -217,6 +218,12 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
             raise CompressionError(
                 f"{folder} doesn't fit this model (its {name} differs); it was made for {made_for}."
             )
+    config = _config_of(saved, folder / CONFIG_FILE)
+    if config.init != "svd" and not saved.get("weights"):
+        raise CompressionError(
+            f"{folder} holds no weights, and its {config.init} factors cannot be rebuilt from "
+            "the base alone; re-save it with its weights."
+        )
     before = count_parameters(base)
     for name, shape in saved["modules"].items():
         linear = present[name]
@@ -230,7 +237,6 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
         _load_weights(base, folder / WEIGHTS_FILE, made_for)
     else:
         _check_fingerprints(base, saved.get("fingerprints") or {}, folder)
-    config = _config_of(saved, folder / CONFIG_FILE)
     record = Factorization(config, saved["modules"], before, count_parameters(base))
     base.lowrank_factorization = record
     return model
