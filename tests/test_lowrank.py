@@ -18,6 +18,7 @@ from demo.compress.lowrank import (
     LowRankLinear,
     constrain_matrix,
     count_parameters,
+    count_tokens,
     factorize,
     lowrank_modules,
     matrix_orthogonality_error,
@@ -211,7 +212,7 @@ def test_token_weighted_svd_fits_the_rows_that_count():
     assert torch.allclose(up @ down, weight, atol=1e-10)
     assert torch.allclose(down @ down.T, torch.eye(24, dtype=torch.float64), atol=1e-10)
     # Rank 8 with 5 heavily used rows: those are fitted far better than by the plain SVD.
-    counts = token_row_weights([[0, 1, 2, 3, 4] * 20], 300)
+    counts = token_row_weights(count_tokens([[0, 1, 2, 3, 4] * 20], 300))
     assert counts[0] == pytest.approx(20.01) and counts[5] == pytest.approx(0.01)
     plain_down, plain_up = svd_factors(weight, 8)
     down, up = svd_factors(weight, 8, counts)
@@ -219,7 +220,7 @@ def test_token_weighted_svd_fits_the_rows_that_count():
     plain_error = (weight - plain_up @ plain_down)[used].norm()
     assert (weight - up @ down)[used].norm() < 0.1 * plain_error
     with pytest.raises(ValueError, match="0..299"):
-        token_row_weights([[300]], 300)
+        count_tokens([[300]], 300)
     with pytest.raises(ValueError, match="positive"):
         svd_factors(weight, 8, torch.zeros(300))
 
@@ -234,7 +235,7 @@ def test_a_token_weighted_factorization_keeps_the_prompt_and_jfk(tiny, jfk, jfk_
 
     tokenizer = tiny.processor.tokenizer
     texts = [paper.joined_summary for paper in load_papers("train")[:60]]
-    counts = token_row_weights([tokenizer(text).input_ids for text in texts], 51864)
+    counts = count_tokens([tokenizer(text).input_ids for text in texts], 51864)
     config = LowRankConfig(targets=("proj_out",), rank_fraction=0.667)
     plain = _copy(tiny, config, max_new_tokens=40)
     assert wer(jfk_text, transcribe(plain, jfk).text) > 0.5
@@ -246,12 +247,22 @@ def test_a_token_weighted_factorization_keeps_the_prompt_and_jfk(tiny, jfk, jfk_
     weighted = replace(tiny, model=model.eval())
     assert wer(jfk_text, transcribe(weighted, jfk).text) < 0.1
     assert orthogonality_error(model) < 1e-5  # orthonormal up to fp32 rounding
-    # Its factors are not the base's SVD: a folder without them is refused, with them it loads.
+    # Without weights the folder keeps the counts, and the base + counts rebuild the same
+    # factors; without the counts too it is refused. With weights it loads as any other.
     bare = save_lowrank(model, tmp_path / "bare", "tiny.en", weights=False)
-    with pytest.raises(CompressionError, match="token-weighted factors cannot be rebuilt"):
+    saved = read_lowrank_config(bare)
+    assert saved["init"] == "token-weighted"
+    assert len(saved["token_counts"]) == int((counts > 0).sum())
+    rebuilt = load_lowrank(bare, _fresh_base(), "tiny.en")
+    assert torch.equal(_logits(rebuilt, tiny, jfk), _logits(model, tiny, jfk))
+    config_file = bare / CONFIG_FILE
+    config_file.write_text(json.dumps({**saved, "token_counts": None}))
+    with pytest.raises(CompressionError, match="neither weights nor the token counts"):
+        load_lowrank(bare, _fresh_base(), "tiny.en")
+    config_file.write_text(json.dumps({**saved, "token_counts": {"99999": 1}}))
+    with pytest.raises(CompressionError, match="don't fit a 51864-token vocabulary"):
         load_lowrank(bare, _fresh_base(), "tiny.en")
     folder = save_lowrank(model, tmp_path / "full", "tiny.en")
-    assert read_lowrank_config(folder)["init"] == "token-weighted"
     reloaded = load_lowrank(folder, _fresh_base(), "tiny.en")
     assert torch.equal(_logits(reloaded, tiny, jfk), _logits(model, tiny, jfk))
 
@@ -392,8 +403,14 @@ def test_a_token_weighted_start_trains_from_the_training_transcripts(manifest, t
     assert read_lowrank_config(run / "lowrank")["weights"] == WEIGHTS_FILE
     before, after = _metrics(run)
     assert after["wer"] < before["wer"]
-    with pytest.raises(ValueError, match="only a full fine-tune saves its factors"):
-        AsrConfig(train="m.jsonl", compress="lowrank", lowrank_init="token-weighted")
+    # With LoRA the factors stay frozen: the folder keeps only the counts, which rebuild them.
+    lora = _train(manifest, tmp_path / "lora", "--method", "lora", "--lr", "1e-3",
+                  "--lowrank-init", "token-weighted", *flags, steps=1)  # fmt: skip
+    saved = read_lowrank_config(lora / "lowrank")
+    assert saved["weights"] is None and saved["token_counts"]
+    assert isinstance(load_lowrank_whisper(lora, quant="fp32", device="cpu").model, torch.nn.Module)
+    with pytest.raises(ValueError, match="init must be one of"):
+        AsrConfig(train="m.jsonl", compress="lowrank", lowrank_init="weighted")
 
 
 def test_lora_on_the_frozen_factors_saves_a_small_run_that_reloads(manifest, tmp_path, jfk):

@@ -9,7 +9,8 @@ optimizer step, for extra fields of each metrics line, for run.json, and to save
 - ``lowrank`` (demo.compress.lowrank): fc1/fc2 (by default) become semi-orthogonal low-rank
   factors; a full fine-tune re-imposes the constraint every ``--constrain-every`` steps and
   saves ``<run>/lowrank/`` (config + safetensors); with LoRA on the frozen factors only the
-  config is saved beside ``adapter/`` (the factors are the SVD of the base).
+  config is saved beside ``adapter/`` (the factors are the SVD of the base, weighted by the
+  saved token counts with ``--lowrank-init token-weighted``).
 """
 
 from __future__ import annotations
@@ -33,21 +34,16 @@ class CompressionHooks:
 
 
 def _lowrank(model, config, entry, train_token_ids):
-    from demo.compress.lowrank import (
-        constrain,
-        factorize,
-        orthogonality_error,
-        token_row_weights,
-    )
+    from demo.compress.lowrank import constrain, count_tokens, factorize, orthogonality_error
     from demo.compress.lowrank_io import FOLDER, save_lowrank
 
     lowrank = config.lowrank_config()
-    weights = None
+    counts = None
     if lowrank.init == "token-weighted":
         if not train_token_ids:
             raise ValueError("--lowrank-init token-weighted needs training transcripts.")
-        weights = token_row_weights(train_token_ids, model.config.vocab_size)
-    model, record = factorize(model, lowrank, weights)
+        counts = count_tokens(train_token_ids, model.config.vocab_size)
+    model, record = factorize(model, lowrank, counts)
     full = config.method == "full"
     every = lowrank.constrain_every
 

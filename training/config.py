@@ -178,7 +178,7 @@ class AsrConfig(TrainConfig):
     constrain_every: int = _help("low-rank: optimizer steps between constraint steps", 4)
     lowrank_init: str = _help(
         "low-rank: svd, or token-weighted (the tied vocabulary rows weighted by how often the "
-        "training transcripts use each token; full fine-tuning)",
+        "training transcripts use each token)",
         "svd",
     )
 
@@ -195,12 +195,6 @@ class AsrConfig(TrainConfig):
                     "(quantize the low-rank model after training)."
                 )
             self.lowrank_config()  # the core's own checks (rank, targets, constrain_every)
-            if self.lowrank_init != "svd" and self.method != "full":
-                raise ValueError(
-                    f"--lowrank-init {self.lowrank_init} factors come from the training "
-                    "transcripts, and only a full fine-tune saves its factors; use --method full "
-                    "or --lowrank-init svd (a LoRA run's frozen factors are rebuilt from the base)."
-                )
 
     def lowrank_config(self):
         """The ``demo.compress.lowrank.LowRankConfig`` these flags describe."""

@@ -96,6 +96,9 @@ class Factorization:
     modules: dict[str, dict[str, int]]  # module path -> {"in", "out", "rank"}
     params_before: int  # unique parameters of the original model
     params_after: int  # and of the factorized one
+    # A token-weighted start's counts, token id -> count (zeros left out): with them and the
+    # base, the factors are rebuilt exactly, so a LoRA run need not save them.
+    token_counts: dict[int, int] | None = None
 
     @property
     def reduction_pct(self) -> float:
@@ -234,18 +237,18 @@ def svd_factors(
     return down, (u * (s * signs)[None, :]).contiguous()
 
 
-def token_row_weights(
-    token_ids: list[list[int]], vocab_size: int, floor: float = TOKEN_WEIGHT_FLOOR
-) -> torch.Tensor:
-    """One weight per vocabulary row: how often ``token_ids`` (tokenized transcripts, with
-    their prompt and end tokens) use the token, plus ``floor`` so that no row drops out."""
-    counts = torch.full((vocab_size,), float(floor), dtype=torch.float64)
-    for ids in token_ids:
-        ids = torch.as_tensor(ids, dtype=torch.long)
-        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-            raise ValueError(f"token ids must lie in 0..{vocab_size - 1}.")
-        counts.index_add_(0, ids, torch.ones(len(ids), dtype=torch.float64))
-    return counts
+def count_tokens(token_ids: list[list[int]], vocab_size: int) -> torch.Tensor:
+    """How often ``token_ids`` (tokenized transcripts, with their prompt and end tokens) use
+    each vocabulary row, as int64 (what a token-weighted factorization records)."""
+    flat = [int(t) for ids in token_ids for t in ids]
+    if flat and (min(flat) < 0 or max(flat) >= vocab_size):
+        raise ValueError(f"token ids must lie in 0..{vocab_size - 1}.")
+    return torch.bincount(torch.tensor(flat, dtype=torch.long), minlength=vocab_size)
+
+
+def token_row_weights(counts: torch.Tensor, floor: float = TOKEN_WEIGHT_FLOOR) -> torch.Tensor:
+    """One weight per vocabulary row: its count plus ``floor``, so that no row drops out."""
+    return counts.to(torch.float64) + floor
 
 
 # ----------------------------------------------------------------------------- the constraint
@@ -346,21 +349,24 @@ def _tied_to_embedding(root: nn.Module, linear: nn.Linear) -> bool:
 def factorize(
     model: nn.Module,
     config: LowRankConfig | None = None,
-    token_weights: torch.Tensor | None = None,
+    token_counts: torch.Tensor | None = None,
 ) -> tuple[nn.Module, Factorization]:
     """Replace the config's target ``nn.Linear`` layers by their truncated SVD, in place.
 
     With ``init="token-weighted"`` a target tied to the token embedding (its rows are the
-    vocabulary) starts from the SVD weighted by ``token_weights`` (``token_row_weights``);
+    vocabulary) starts from the SVD weighted by ``token_row_weights(token_counts)``;
     other targets take the plain SVD. Returns the model and the record of what was replaced
     (also kept on the model, for ``save_lowrank``). A quantized (bitsandbytes) or already
     factorized model is refused.
     """
     config = config or LowRankConfig()
-    if config.init == "token-weighted" and token_weights is None:
-        raise CompressionError(
-            "A token-weighted factorization needs token counts from the training transcripts."
-        )
+    weights = None
+    if config.init == "token-weighted":
+        if token_counts is None:
+            raise CompressionError(
+                "A token-weighted factorization needs token counts from the training transcripts."
+            )
+        weights = token_row_weights(token_counts)
     base = _unwrap(model)
     if lowrank_modules(base):
         raise CompressionError("This model is factorized already; load a fresh base to redo it.")
@@ -385,12 +391,15 @@ def factorize(
             )
         rank = config.rank_for(d_model, linear)
         weighted = config.init == "token-weighted" and _tied_to_embedding(base, linear)
-        factors = LowRankLinear.from_linear(linear, rank, token_weights if weighted else None)
+        factors = LowRankLinear.from_linear(linear, rank, weights if weighted else None)
         tied = replace_linear(base, name, factors)
         modules[name] = {"in": linear.in_features, "out": linear.out_features, "rank": rank}
         if tied:  # recorded for the reader; load_lowrank re-ties from the base itself
             modules[name]["tied"] = tied
-    record = Factorization(config, modules, before, count_parameters(base))
+    counts = None
+    if token_counts is not None:
+        counts = {int(t): int(token_counts[t]) for t in torch.nonzero(token_counts).flatten()}
+    record = Factorization(config, modules, before, count_parameters(base), counts)
     base.lowrank_factorization = record
     return model, record
 

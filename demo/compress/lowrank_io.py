@@ -3,9 +3,10 @@
 The folder holds ``lowrank_config.json`` (format, base model, targets, rank per module,
 parameter counts) and, for a fine-tuned model, ``lowrank_model.safetensors`` with all of its
 weights (tied weights once; fp32, or fp16 to halve it). Without weights the factors are the SVD
-of the freshly loaded base (an untrained factorization, or the frozen factors of a LoRA run,
-whose ``adapter/`` lies beside the folder); a per-module fingerprint of the saved factors makes
-a different SVD (other base weights) fail loudly rather than mis-apply an adapter. Only
+of the freshly loaded base, weighted by the saved token counts for a token-weighted start (an
+untrained factorization, or the frozen factors of a LoRA run, whose ``adapter/`` lies beside
+the folder); a per-module fingerprint of the saved factors makes a different SVD (other base
+weights) fail loudly rather than mis-apply an adapter. Only
 safetensors load; a folder made for another base is refused in one sentence.
 """
 
@@ -31,6 +32,7 @@ from demo.compress.lowrank import (
     factorization_of,
     lowrank_modules,
     replace_linear,
+    token_row_weights,
 )
 from demo.errors import CompressionError
 
@@ -80,7 +82,8 @@ def save_lowrank(
 ) -> Path:
     """Write ``folder/lowrank_config.json`` and, with ``weights``, the model's safetensors.
 
-    ``weights=False`` saves only the structure (the factors are the SVD of ``base_name``):
+    ``weights=False`` saves only the structure (the factors are the SVD of ``base_name``, with
+    a token-weighted start's counts):
     enough for an untrained factorization or the frozen factors of a LoRA run, whose adapter
     is saved beside it. ``dtype="fp16"`` halves the weights file. Returns the folder.
     """
@@ -109,6 +112,10 @@ def save_lowrank(
         "fingerprints": None
         if weights
         else {n: _fingerprint(_weight(m.down)) for n, m in lowrank_modules(base).items()},
+        # A token-weighted start's counts: with the base they rebuild its factors exactly.
+        "token_counts": None
+        if record.token_counts is None
+        else {str(t): c for t, c in sorted(record.token_counts.items())},
     }
     if weights:
         from safetensors.torch import save_file
@@ -219,11 +226,7 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
                 f"{folder} doesn't fit this model (its {name} differs); it was made for {made_for}."
             )
     config = _config_of(saved, folder / CONFIG_FILE)
-    if config.init != "svd" and not saved.get("weights"):
-        raise CompressionError(
-            f"{folder} holds no weights, and its {config.init} factors cannot be rebuilt from "
-            "the base alone; re-save it with its weights."
-        )
+    counts = _token_counts(saved, folder) if config.init == "token-weighted" else None
     before = count_parameters(base)
     for name, shape in saved["modules"].items():
         linear = present[name]
@@ -231,15 +234,44 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
             like = {"dtype": linear.weight.dtype, "device": linear.weight.device}
             args = (shape["in"], shape["out"], shape["rank"], linear.bias is not None)
             replace_linear(base, name, LowRankLinear(*args, **like))
-        else:
-            replace_linear(base, name, LowRankLinear.from_linear(linear, shape["rank"]))
+        else:  # the SVD again, weighted as it was for the vocabulary rows
+            weights = None
+            if counts is not None and shape.get("tied"):
+                weights = token_row_weights(_dense(counts, shape["out"], folder))
+            replace_linear(base, name, LowRankLinear.from_linear(linear, shape["rank"], weights))
     if saved.get("weights"):
         _load_weights(base, folder / WEIGHTS_FILE, made_for)
     else:
         _check_fingerprints(base, saved.get("fingerprints") or {}, folder)
-    record = Factorization(config, saved["modules"], before, count_parameters(base))
+    record = Factorization(config, saved["modules"], before, count_parameters(base), counts)
     base.lowrank_factorization = record
     return model
+
+
+def _token_counts(saved: dict[str, Any], folder: Path) -> dict[int, int] | None:
+    """A token-weighted folder's counts; one without weights cannot do without them."""
+    raw = saved.get("token_counts")
+    if raw is None:
+        if saved.get("weights"):
+            return None
+        raise CompressionError(
+            f"{folder} holds neither weights nor the token counts its token-weighted factors "
+            "were made from, so they cannot be rebuilt; re-save it."
+        )
+    try:
+        return {int(t): int(c) for t, c in raw.items()}
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise CompressionError(f"{folder} has unreadable token counts; re-save it.") from exc
+
+
+def _dense(counts: dict[int, int], vocab_size: int, folder: Path) -> torch.Tensor:
+    if any(not 0 <= t < vocab_size or c < 0 for t, c in counts.items()):
+        raise CompressionError(
+            f"{folder}'s token counts don't fit a {vocab_size}-token vocabulary; re-save it."
+        )
+    dense = torch.zeros(vocab_size, dtype=torch.long)
+    dense[list(counts)] = torch.tensor(list(counts.values()), dtype=torch.long)
+    return dense
 
 
 def _check_fingerprints(base: nn.Module, fingerprints: dict[str, str], folder: Path) -> None:

@@ -40,6 +40,11 @@ for model in $SIZES; do
   # and the untrained model loops (val WER 157%), weighted it starts at 58% (original 48%).
   run "lowrank-$model-full-orth-emb0.67-tw-sci" --model "$model" --method full --compress lowrank \
     --compress-targets proj_out --rank-fraction 0.667 --lowrank-init token-weighted --save-fp16
+  # And frozen with the original's LoRA: the folder keeps the token counts, which with the base
+  # rebuild the factors, so the run stays a few MB.
+  run "lowrank-$model-lora-emb0.67-tw-sci" --model "$model" --method lora --compress lowrank \
+    --compress-targets proj_out --rank-fraction 0.667 --lowrank-init token-weighted \
+    --target-modules q_proj,v_proj
   # The same factorization frozen, with the original's LoRA (q_proj, v_proj: asr-$model-lora-sci)
   # beside it: the factors are the base's SVD, so the run keeps only its adapter (a few MB) and
   # the app rebuilds the rest.
