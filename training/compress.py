@@ -78,4 +78,4 @@ def compress(model, config, entry, train_token_ids=()) -> tuple[Any, Compression
     name = getattr(config, "compress", "none")
     if name == "none":
         return model, CompressionHooks()
-    return COMPRESSIONS[name](model, config, entry, list(train_token_ids))
+    return COMPRESSIONS[name](model, config, entry, train_token_ids)

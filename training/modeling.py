@@ -10,6 +10,7 @@ checkpointing would otherwise cut the graph (PEFT's Whisper int8 example does th
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,11 +144,11 @@ def make_trainable(
     config: TrainConfig,
     task: str,
     total_steps: int,
-    train_token_ids: list[list[int]] | None = None,
+    train_token_ids: Sequence[list[int]] = (),
 ) -> TrainableModel:
     """Apply compression, k-bit preparation, gradient checkpointing and the config's adapter.
     ``train_token_ids`` (the tokenized training targets) calibrate a compression that uses them."""
-    model, hooks = compress(model, config, entry, train_token_ids or [])
+    model, hooks = compress(model, config, entry, train_token_ids)
     quantized = get_quant_mode(config.precision).bnb is not None
     checkpointing = {"use_reentrant": False}
     if quantized:

@@ -188,13 +188,20 @@ class TiedLowRankEmbedding(nn.Module):
         return f"{self.num_embeddings}, {self.embedding_dim}, rank={self._down.shape[0]}, tied"
 
 
+def tied_embeddings(root: nn.Module, linear: nn.Linear) -> list[str]:
+    """Paths of the ``nn.Embedding`` modules that share ``linear``'s weight (Whisper's
+    ``proj_out`` is ``model.decoder.embed_tokens``); their rows are the vocabulary."""
+    return [
+        name
+        for name, m in root.named_modules()
+        if isinstance(m, nn.Embedding) and m.weight is linear.weight
+    ]
+
+
 def replace_linear(root: nn.Module, path: str, module: LowRankLinear) -> list[str]:
     """Put ``module`` at ``path`` in place of the ``nn.Linear`` there, and re-tie every
     ``nn.Embedding`` that shared that linear's weight to the factors; their paths."""
-    old = root.get_submodule(path).weight
-    tied = [
-        name for name, m in root.named_modules() if isinstance(m, nn.Embedding) and m.weight is old
-    ]
+    tied = tied_embeddings(root, root.get_submodule(path))
     _set_module(root, path, module)
     for name in tied:
         embedding = root.get_submodule(name)
@@ -342,10 +349,6 @@ def _set_module(root: nn.Module, path: str, module: nn.Module) -> None:
     setattr(root.get_submodule(parent) if parent else root, child, module)
 
 
-def _tied_to_embedding(root: nn.Module, linear: nn.Linear) -> bool:
-    return any(isinstance(m, nn.Embedding) and m.weight is linear.weight for m in root.modules())
-
-
 def factorize(
     model: nn.Module,
     config: LowRankConfig | None = None,
@@ -390,7 +393,7 @@ def factorize(
                 "(quantize after factorizing)."
             )
         rank = config.rank_for(d_model, linear)
-        weighted = config.init == "token-weighted" and _tied_to_embedding(base, linear)
+        weighted = weights is not None and bool(tied_embeddings(base, linear))
         factors = LowRankLinear.from_linear(linear, rank, weights if weighted else None)
         tied = replace_linear(base, name, factors)
         modules[name] = {"in": linear.in_features, "out": linear.out_features, "rank": rank}

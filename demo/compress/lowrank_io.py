@@ -6,8 +6,8 @@ weights (tied weights once; fp32, or fp16 to halve it). Without weights the fact
 of the freshly loaded base, weighted by the saved token counts for a token-weighted start (an
 untrained factorization, or the frozen factors of a LoRA run, whose ``adapter/`` lies beside
 the folder); a per-module fingerprint of the saved factors makes a different SVD (other base
-weights) fail loudly rather than mis-apply an adapter. Only
-safetensors load; a folder made for another base is refused in one sentence.
+weights) fail loudly rather than mis-apply an adapter. Only safetensors load; a folder made for
+another base is refused in one sentence.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from demo.compress.lowrank import (
     factorization_of,
     lowrank_modules,
     replace_linear,
+    tied_embeddings,
     token_row_weights,
 )
 from demo.errors import CompressionError
@@ -83,9 +84,9 @@ def save_lowrank(
     """Write ``folder/lowrank_config.json`` and, with ``weights``, the model's safetensors.
 
     ``weights=False`` saves only the structure (the factors are the SVD of ``base_name``, with
-    a token-weighted start's counts):
-    enough for an untrained factorization or the frozen factors of a LoRA run, whose adapter
-    is saved beside it. ``dtype="fp16"`` halves the weights file. Returns the folder.
+    a token-weighted start's counts): enough for an untrained factorization or the frozen
+    factors of a LoRA run, whose adapter is saved beside it. ``dtype="fp16"`` halves the
+    weights file. Returns the folder.
     """
     from demo.provenance import write_json_atomic
 
@@ -234,9 +235,9 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
             like = {"dtype": linear.weight.dtype, "device": linear.weight.device}
             args = (shape["in"], shape["out"], shape["rank"], linear.bias is not None)
             replace_linear(base, name, LowRankLinear(*args, **like))
-        else:  # the SVD again, weighted as it was for the vocabulary rows
+        else:  # the SVD again, weighted as factorize weighted the vocabulary rows
             weights = None
-            if counts is not None and shape.get("tied"):
+            if counts is not None and tied_embeddings(base, linear):
                 weights = token_row_weights(_dense(counts, shape["out"], folder))
             replace_linear(base, name, LowRankLinear.from_linear(linear, shape["rank"], weights))
     if saved.get("weights"):
