@@ -29,6 +29,7 @@ ABLATIONS: dict[str, dict] = {
     "fast-int8~enc-fp32": {"encoder": "fp32"},
     "fast-int8~dec-fp32": {"decoder": "fp32"},
     "fast-int8~all-threads": {"threads": 0},
+    "fast-int8~one-thread": {"threads": 1},
     "fast-int8~sequential": {"long_form": "sequential"},
 }
 LONG_FORM_ABLATIONS = ("fast-int8~sequential",)  # they change nothing on one window

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -177,6 +178,23 @@ def at_most_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def spare_cores() -> int | None:
+    """Cores of this process's CPU set not taken by other processes' runnable threads right
+    now (Linux ``/proc``: the runnable count of ``/proc/loadavg`` less this process's own
+    running threads); None where the system doesn't tell."""
+    try:
+        with open("/proc/loadavg") as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+        ours = 0
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/stat") as f:
+                stat = f.read()
+            ours += stat[stat.rindex(")") + 2] == "R"
+    except (OSError, ValueError, IndexError):
+        return None
+    return len(os.sched_getaffinity(0)) - max(0, runnable - ours)
 
 
 def best_time(function: Callable[[], Any], repeats: int, sync: Callable[[], None] | None = None):

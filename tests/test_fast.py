@@ -1,6 +1,8 @@
 """The fast CPU Whisper path (demo.asr.fast) on the real bundled weights: features bit for
 bit, exact decoding at fp32, accuracy in fast-int8, long-form, language detection, batches."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -186,3 +188,23 @@ def test_block_top_k_matches_torch_topk_wherever_the_winners_are():
         # Indices agree except among tied values; those must point at the same values.
         assert torch.equal(values.gather(1, got[1]), expected.values)
         assert all(row.unique().numel() == 10 for row in got[1])  # ten distinct positions
+
+
+def test_decoding_threads_follow_what_other_processes_leave_free(tiny_fast, monkeypatch):
+    import demo.asr.fast.model as fast_model
+    from demo.measure import spare_cores
+
+    fast = tiny_fast.model
+    spare = spare_cores()  # this machine's own answer: a count within its CPU set
+    assert spare is not None and spare <= len(os.sched_getaffinity(0))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(fast, "decoder_threads", None)
+    monkeypatch.setattr(fast_model, "spare_cores", lambda: 2)
+    assert fast.decode_threads(1) == 0  # idle: every thread torch has
+    monkeypatch.setattr(fast_model, "spare_cores", lambda: 1)
+    assert fast.decode_threads(5) == 1  # another process holds a core: one thread
+    monkeypatch.setattr(fast_model, "spare_cores", lambda: None)
+    assert fast.decode_threads(1) == 1  # unknown: the safe side
+    assert fast.decode_threads(fast.batch_threads_from) == 0  # a big batch is worth sharing
+    monkeypatch.setattr(fast, "decoder_threads", 3)
+    assert fast.decode_threads(1) == 3  # a fixed count wins

@@ -179,8 +179,7 @@ def decode_windows(fast, encoded, prompt, rules, beams: int) -> list[list[int]]:
     windows = encoded.shape[0]
     cache = fast.new_cache(windows * beams)
     fast.cross(encoded, cache)
-    threads = fast.decoder_threads if windows * beams < fast.batch_threads_from else 0
-    with at_most_threads(threads):
+    with at_most_threads(fast.decode_threads(windows * beams)):
         if beams == 1:
             return _greedy(fast, cache, prompt, rules)
         return _beam(fast, cache, prompt, rules, beams)
