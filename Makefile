@@ -38,6 +38,7 @@ clean:
 bench: $(VENV)/.dev-installed
 	$(PY) -m bench.asr $(BENCH_ARGS)
 	$(PY) -m bench.memory
+	$(PY) -m bench.click
 	$(PY) -m bench.report
 
 bench-quick: $(VENV)/.dev-installed

@@ -15,6 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
+from bench.click import click_section
 from bench.env import DEFAULT_OUT, ROOT, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
@@ -363,6 +364,9 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
         lines += _accuracy_section(accuracy)
     if memory:
         lines += _memory_section(memory, rel("memory"))
+    click = read_results(folder / "click.json")
+    if click:  # time to a first result, and a clip end to end (bench.click)
+        lines += click_section(click)
     lines += summarizer_section(folder)
     lines += systems_sections(folder)
     if gpu:

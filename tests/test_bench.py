@@ -104,6 +104,7 @@ def test_bench_options_keep_the_baseline():
         ("bench.asr", ["--clips", "nope"], "invalid choice: 'nope'"),
         ("bench.summarize", ["--timing-docs", "0"], "timing_docs must be at least 1"),
         ("bench.latent", ["--models", "nope"], "Unknown models"),
+        ("bench.click", ["--seconds", "0"], "seconds must be between 1 and 300"),
     ],
 )
 def test_bench_commands_refuse_bad_flags_in_one_line(module, argv, message, capsys):
@@ -124,6 +125,24 @@ def test_report_is_built_from_result_files(quick_results, tmp_path):
     assert "python -m bench.asr --models tiny.en" in text  # the command that made the file
     assert "| **fast-int8** |" in text and "fw-int8" in text
     assert "GPU throughput" in text
+
+
+def test_click_bench_times_first_use_and_a_clip_in_fresh_processes(tmp_path):
+    from bench import click as bench_click
+
+    argv = ["--models", "tiny.en", "--summarizers", "extractive", "--seconds", "8",
+            "--repeats", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert bench_click.main(argv) == 0
+    data = json.loads((tmp_path / "click.json").read_text())
+    first = {r["model"]: r for r in data["rows"] if r["kind"] == "first-use"}
+    assert set(first) == {"tiny.en", "extractive"}
+    assert all(r["import_s"] > 0 and r["first_s"] > 0 and r["warm_s"] > 0 for r in first.values())
+    (click,) = [r for r in data["rows"] if r["kind"] == "click"]
+    assert click["audio_s"] == 8.0 and click["quant"] == "fast-int8"
+    # in memory, a click is its stages and no load
+    assert 0 < click["asr_s"] <= click["warm_s"] < click["first_s"]
+    text = "\n".join(bench_click.click_section(data))
+    assert "What a click costs" in text and "| tiny.en | fast-int8 | extractive |" in text
 
 
 # --------------------------------------------------------------------------- bench.memory
