@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
     s = settings()
     demo = build_demo()
     demo.queue(default_concurrency_limit=s.concurrency, max_size=s.queue_size)
+    if s.preload:  # the first click then finds the default models in memory
+        threading.Thread(target=h.preload_defaults, name="preload", daemon=True).start()
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_kwargs(s))
 
 

@@ -9,6 +9,7 @@ Errors are ``DemoError`` sentences, which the app shows as they are.
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ from demo.asr.registry import DEFAULT_ASR
 from demo.compare import MAX_CONFIGS, compare
 from demo.errors import DemoError
 from demo.models import check_available
-from demo.pipeline import CASCADE, PIPELINES, PipelineOptions, References, run_pipeline
+from demo.pipeline import CASCADE, PIPELINES, PipelineOptions, References, preload, run_pipeline
 from demo.quant import AUTO
 from demo.settings import ROOT, settings
 from demo.summarize.registry import DEFAULT_SUMMARIZER
@@ -340,3 +341,20 @@ def save_training_charts(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_reported_charts(values: Mapping[str, Any]) -> dict[str, Any]:
     return save_charts(reported_figures(values)[1])
+
+
+def preload_defaults() -> str:
+    """Load the app's default models as it starts (``demo.pipeline.preload``, in a background
+    thread: ``DEMO_PRELOAD``); what happened, in one line, also on stderr. A failure (say, the
+    offline weights are missing) costs nothing: the first click loads or explains as usual."""
+    started = time.perf_counter()
+    try:
+        specs = preload(
+            PipelineOptions(**{k: CONFIG_DEFAULTS[k] for k in ("asr", "quant", "summarizer")})
+        )
+        line = f"preloaded {', '.join(spec.name for spec in specs)} in "
+        line += f"{time.perf_counter() - started:.1f} s"
+    except Exception as exc:  # a background thread: reported, never raised into the app
+        line = f"preload skipped ({type(exc).__name__}: {exc}); models load on first use"
+    print(line, file=sys.stderr)
+    return line

@@ -220,6 +220,18 @@ def default_cache() -> ModelCache:
     return _DEFAULT_CACHE
 
 
+def preload(options: PipelineOptions | None = None, cache: ModelCache | None = None) -> list:
+    """Load the models of ``options`` (default: the app's default configuration) into ``cache``
+    (default: the process-wide one), so that a first request finds them in memory; the specs
+    loaded. A request arriving meanwhile waits for the cache's lock, then finds them there."""
+    options = options or PipelineOptions()
+    cache = cache if cache is not None else default_cache()
+    specs = options.specs()
+    for spec in specs:
+        cache.get(spec)
+    return specs
+
+
 def decode_clip(
     audio: str | os.PathLike | bytes | np.ndarray, max_seconds: float, notes: list[str]
 ) -> np.ndarray:

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+SWITCH = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}  # fmt: skip
 DEFAULT_MAX_SECONDS = 600.0  # 10 minutes: the longest clip the app, the CLI and Compare accept
 
 
@@ -35,6 +37,10 @@ class Settings:
     max_upload_mb: float = _env("DEMO_MAX_UPLOAD_MB", "largest upload in MB", 50.0)
     max_seconds: float = _env("DEMO_MAX_SECONDS", "longest clip in seconds", DEFAULT_MAX_SECONDS)
     max_models: int = _env("DEMO_MAX_MODELS", "models kept in memory (LRU)", 3)
+    preload: bool = _env(
+        "DEMO_PRELOAD", "1: the app loads its default models as it starts, so the first click "
+        "doesn't wait for them (bench.click: 13-24 s); 0: on first use", True,
+    )  # fmt: skip
     max_text_chars: int = _env(
         "DEMO_MAX_TEXT_CHARS", "longest reference text (transcript or summary) accepted", 20_000
     )
@@ -46,7 +52,7 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, int | float) and not value > 0:
+            if isinstance(value, int | float) and not isinstance(value, bool) and not value > 0:
                 raise ValueError(f"{f.metadata['env']} must be a positive number, got {value}.")
 
     @classmethod
@@ -59,6 +65,11 @@ class Settings:
             if raw is None or raw == "":
                 continue
             kind = type(f.default)
+            if isinstance(f.default, bool):
+                if raw.strip().lower() not in SWITCH:
+                    raise ValueError(f"{f.metadata['env']} must be 1 or 0, got {raw!r}.")
+                values[f.name] = SWITCH[raw.strip().lower()]
+                continue
             if isinstance(f.default, Path):
                 values[f.name] = Path(raw).expanduser()
                 continue

@@ -110,6 +110,21 @@ def test_settings_from_env_and_bad_values():
         Settings.from_env({"DEMO_QUEUE_SIZE": "0"})
     with pytest.raises(ValueError, match="DEMO_MAX_SECONDS"):
         Settings.from_env({"DEMO_MAX_SECONDS": "nan"})
+    assert Settings.from_env({}).preload is True
+    assert Settings.from_env({"DEMO_PRELOAD": "0"}).preload is False
+    assert Settings.from_env({"DEMO_PRELOAD": "Yes"}).preload is True
+    with pytest.raises(ValueError, match="DEMO_PRELOAD must be 1 or 0"):
+        Settings.from_env({"DEMO_PRELOAD": "maybe"})
+
+
+def test_preload_failure_is_one_line_and_not_raised(monkeypatch, capsys):
+    def broken(options=None, cache=None):
+        raise FileNotFoundError("bundled weights are missing")
+
+    monkeypatch.setattr(h, "preload", broken)
+    line = h.preload_defaults()
+    assert line.startswith("preload skipped (FileNotFoundError: bundled weights are missing)")
+    assert capsys.readouterr().err.strip() == line
 
 
 def _runs(**values) -> dict:

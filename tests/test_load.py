@@ -152,6 +152,8 @@ def test_concurrent_requests_queue_limit_uploads_and_served_files(
             if c.status == psutil.CONN_LISTEN and c.laddr.port == port
         ]
         assert listening and set(listening) <= {"127.0.0.1"}
+    # The default models were loaded as the app started (DEMO_PRELOAD), not on the first click.
+    assert "preloaded tiny.en, extractive in " in (tmp_path / "load-app.log").read_text()
 
 
 def _join_queue_directly(url: str, defaults: dict, attempts: int = 5) -> tuple[int, str]:
@@ -203,7 +205,9 @@ def test_stop_frees_the_worker_then_a_soak_of_mixed_requests(
     long_clip = write_wav(tmp_path / "long.wav", np.concatenate([jfk, gap] * 45))  # 540 s
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
-    env = {"DEMO_CONCURRENCY": "1", "DEMO_CHECKPOINTS": str(tmp_path / "no-runs")}
+    # No preload: the Stop check below reads the server's CPU use to see the long clip decode.
+    env = {"DEMO_CONCURRENCY": "1", "DEMO_CHECKPOINTS": str(tmp_path / "no-runs"),
+           "DEMO_PRELOAD": "0"}  # fmt: skip
     with running_app(env, tmp_path / "soak-app.log") as url:
         client = Client(url, verbose=False)
         server = _server_process(url)

@@ -19,7 +19,7 @@ from demo.errors import (
 )
 from demo.metrics import wer
 from demo.models import ModelCache, ModelSpec
-from demo.pipeline import PipelineOptions, run_pipeline
+from demo.pipeline import PipelineOptions, preload, run_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,16 @@ def test_second_run_uses_the_cache(jfk_path, cache):
     run_pipeline(jfk_path, PipelineOptions(device="cpu"), cache)
     result = run_pipeline(jfk_path, PipelineOptions(device="cpu"), cache)
     assert result.memory["asr"].cached and result.memory["summarizer"].cached
+
+
+def test_preloaded_models_are_what_the_first_click_finds(jfk_path):
+    fresh = ModelCache(max_models=2)
+    specs = preload(PipelineOptions(device="cpu"), fresh)
+    assert [spec.role for spec in specs] == ["asr", "summarizer"]
+    assert all(spec in fresh for spec in specs)
+    result = run_pipeline(jfk_path, PipelineOptions(device="cpu"), fresh)
+    assert result.memory["asr"].cached and result.memory["summarizer"].cached
+    assert result.timings["load"] < 1.0  # nothing loaded on the click
 
 
 def test_cache_evicts_least_recently_used():
