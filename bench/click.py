@@ -218,13 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_options(ClickOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
     from demo.errors import DemoError
 
+    info = meta(MODULE, argv, **asdict(options))  # before the run: its load average at start
     try:
         rows = run(options)
     except DemoError as exc:  # a child's failure, in one line
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    path = write_results(Path(options.out), options.name, meta(MODULE, argv, **asdict(options)),
-                         [asdict(r) for r in rows])  # fmt: skip
+    path = write_results(Path(options.out), options.name, info, [asdict(r) for r in rows])
     report(path, format_table(rows))
     return 0
 

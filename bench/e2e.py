@@ -199,9 +199,9 @@ def run(options: E2EBenchOptions) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(E2EBenchOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
+    info = meta(MODULE, argv, **asdict(options))  # before the run: its load average at start
     rows = run(options)
-    path = write_results(Path(options.out), options.name, meta(MODULE, argv, **asdict(options)),
-                         [asdict(r) for r in rows])  # fmt: skip
+    path = write_results(Path(options.out), options.name, info, [asdict(r) for r in rows])
     table = "\n".join(
         f"{r.system:8} R1 {r.rouge1:.3f} R2 {r.rouge2:.3f} RL {r.rougeL:.3f} "
         f"sim {r.embedding_similarity:.3f}  {r.s_per_audio_minute:.1f} s/audio-min  "
