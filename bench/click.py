@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.env import DEFAULT_OUT, meta, parse_options, report, write_results
+from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, write_results
 from bench.markdown import fmt
 from demo.options import option
 
@@ -82,7 +82,6 @@ def _child_click(asr: str, summarizer: str, samples: str, repeats: int) -> dict:
         "warm": {stage: min(t[stage] for t in warm) for stage in warm[0]},
         "quant": first.memory["asr"].quant,
         "peak_rss_mb": first.peak_rss_mb,
-        "summary_words": len(first.summary.split()),
     }
 
 
@@ -91,6 +90,8 @@ CHILDREN = {"load": _child_load, "click": _child_click}
 
 def _fresh(cache_dir: Path, task: str, *args) -> dict:
     """``CHILDREN[task](*args)`` in a new Python process whose model cache is ``cache_dir``."""
+    from demo.errors import DemoError
+
     env = {**os.environ, "DEMO_CACHE_DIR": str(cache_dir)}
     command = [sys.executable, "-m", MODULE, "--child", json.dumps([task, *args])]
     try:
@@ -98,13 +99,9 @@ def _fresh(cache_dir: Path, task: str, *args) -> dict:
             command, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S
         )
     except subprocess.TimeoutExpired:
-        from demo.errors import DemoError
-
         raise DemoError(f"{task} {args} took over {CHILD_TIMEOUT_S} s; stopped.") from None
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode or not lines:
-        from demo.errors import DemoError
-
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise DemoError(f"{task} {args} failed: {last}")
     return json.loads(lines[-1])
@@ -209,23 +206,26 @@ def click_section(data: dict) -> list[str]:
     return out
 
 
+def parse_args(argv: list[str] | None = None) -> ClickOptions:
+    return parse_options(ClickOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
+
+
+def measure_and_write(options: ClickOptions, argv: list[str] | None) -> tuple[Path, list[Row]]:
+    info = meta(MODULE, argv, **asdict(options))  # before the run: its load average at start
+    rows = run(options)
+    return write_results(Path(options.out), options.name, info, [asdict(r) for r in rows]), rows
+
+
+_bench_main = bench_main(parse_args, measure_and_write, format_table)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:  # a fresh process of _fresh: one JSON line on stdout
         task, *args = json.loads(argv[1])
         print(json.dumps(CHILDREN[task](*args)))
         return 0
-    options = parse_options(ClickOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
-    from demo.errors import DemoError
-
-    info = meta(MODULE, argv, **asdict(options))  # before the run: its load average at start
-    try:
-        rows = run(options)
-    except DemoError as exc:  # a child's failure, in one line
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    path = write_results(Path(options.out), options.name, info, [asdict(r) for r in rows])
-    report(path, format_table(rows))
+    _bench_main(argv)  # bad flags or a child's failure: one line, exit 2
     return 0
 
 
