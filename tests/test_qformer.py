@@ -11,7 +11,14 @@ from demo.audio import load_audio, synthesize_speech
 from demo.bridge.asr import BridgeForWhisper, transcribe_bridge
 from demo.bridge.features import FeatureCache, encode_clips, encoder_frames, pad_features
 from demo.bridge.model import BridgeError, SpeechBridge, load_bridge, stg_labels
-from demo.bridge.qformer import from_minilm, generation_mask, text_only_mask, text_tokenizer
+from demo.bridge.qformer import (
+    from_minilm,
+    generation_mask,
+    segment_mask,
+    segment_means,
+    text_only_mask,
+    text_tokenizer,
+)
 from demo.errors import DemoError
 
 NUM_QUERIES = 8
@@ -258,3 +265,64 @@ def test_stg_labels_are_the_next_tokens():
     ids = torch.tensor([[101, 7, 8, 102, 0]])
     mask = torch.tensor([[1, 1, 1, 1, 0]])
     assert stg_labels(ids, mask).tolist() == [[7, 8, 102, -100]]
+
+
+def test_segments_cover_each_clip_in_order_and_never_the_padding():
+    lengths = [10, 4, 1]
+    mask = torch.zeros(3, 10, dtype=torch.bool)
+    for i, n in enumerate(lengths):
+        mask[i, :n] = True
+    alone = segment_mask(mask, 4, overlap=0)
+    assert alone.shape == (3, 4, 10)
+    assert (alone.sum(dim=-1) >= 1).all()  # a query has a frame even when a clip has fewer
+    assert not (alone & ~mask[:, None, :]).any()  # padding is never read
+    # Without overlap the segments of a long clip tile it once, in order.
+    assert alone[0].sum(dim=0).tolist() == [1] * 10
+    firsts = alone[0].float().argmax(dim=-1).tolist()
+    assert firsts == sorted(firsts) and firsts[0] == 0
+    wider = segment_mask(mask, 4, overlap=1)
+    assert (wider >= alone).all() and wider[0].sum() == alone[0].sum() + 6  # 2 per inner edge
+    features = torch.arange(10, dtype=torch.float)[None, :, None].expand(3, 10, 2)
+    means = segment_means(features, mask, 4)
+    assert means[0, :, 0].tolist() == [0.5, 3.0, 5.5, 8.0]  # frames 0-1, 2-4, 5-6, 7-9
+
+
+def test_segment_bridge_reads_locally_and_its_shortcut_starts_at_the_pooled_frames(
+    batch, tmp_path
+):
+    features, mask = batch[0], batch[1]
+    bridge = SpeechBridge.from_minilm(
+        "tiny.en", 384, NUM_QUERIES, dropout=0.0, segments=True, segment_overlap=0, shortcut=True
+    ).eval()
+    bridge.add_head("whisper", 384)
+    with torch.no_grad():
+        memory = bridge.project("whisper", features, mask)
+        # Before training the frozen decoder reads the speech pooled to Nq frames.
+        assert torch.allclose(memory, segment_means(features, mask, NUM_QUERIES), atol=1e-6)
+        # Every cross-attention layer gets the segment mask: query i reads segment i only.
+        seen = []
+        hooks = [
+            layer.cross_attention.register_forward_pre_hook(lambda _m, args: seen.append(args[2]))
+            for layer in bridge.qformer.layers
+            if layer.cross_attention is not None
+        ]
+        bridge.query_states(features, mask)
+        for hook in hooks:
+            hook.remove()
+    assert len(seen) == 3  # layers 0, 2 and 4
+    expected = segment_mask(mask, NUM_QUERIES, 0)[:, None]
+    assert all(torch.equal(m, expected) for m in seen)
+    bridge.save(tmp_path / "segments")
+    config = json.loads((tmp_path / "segments" / "bridge.json").read_text())
+    assert config["shortcut"] is True and config["qformer"]["segments"] is True
+    again = load_bridge(tmp_path / "segments", encoder="tiny.en")
+    with torch.no_grad():
+        assert torch.equal(again.project("whisper", features, mask), memory)
+    # A bridge saved before these options existed loads as the global, shortcut-free one.
+    for key in ("shortcut",):
+        config.pop(key)
+    for key in ("segments", "segment_overlap"):
+        config["qformer"].pop(key)
+    (tmp_path / "segments" / "bridge.json").write_text(json.dumps(config))
+    old = load_bridge(tmp_path / "segments", encoder="tiny.en")
+    assert not old.config.shortcut and not old.config.qformer.segments

@@ -69,6 +69,13 @@ class QFormerConfig(AsrConfig):
     cache_dtype: str = option("float16", "feature cache precision: float16, bfloat16 or float32")
     cross_attention_freq: int = option(2, "queries cross-attend to speech every N layers")
     dropout: float = option(0.1, "Q-Former dropout (MiniLM's 0.1)")
+    segments: bool = option(
+        False, "query i reads only the i-th of Nq equal segments of the speech (local)"
+    )
+    segment_overlap: int = option(2, "with --segments: frames each segment also sees each side")
+    shortcut: bool = option(
+        False, "the Whisper head adds each segment's mean frame (its output starts at zero)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -78,8 +85,18 @@ class QFormerConfig(AsrConfig):
             )
         if self.num_queries < 1 or self.encode_batch_size < 1:
             raise ValueError("num_queries and encode_batch_size must be at least 1.")
-        if self.margin_frames < 0:
-            raise ValueError("margin_frames must be at least 0.")
+        if self.margin_frames < 0 or self.segment_overlap < 0:
+            raise ValueError("margin_frames and segment_overlap must be at least 0.")
+
+    def bridge_options(self) -> dict[str, Any]:
+        """A new bridge's shape from these options (``SpeechBridge.from_minilm``)."""
+        return {
+            "cross_attention_freq": self.cross_attention_freq,
+            "dropout": self.dropout,
+            "segments": self.segments,
+            "segment_overlap": self.segment_overlap,
+            "shortcut": self.shortcut,
+        }
 
 
 @dataclass(frozen=True)
@@ -221,8 +238,7 @@ class BridgeTask:
                 whisper.config.d_model,
                 config.num_queries,
                 embed_dim=config.embed_dim,
-                cross_attention_freq=config.cross_attention_freq,
-                dropout=config.dropout,
+                **config.bridge_options(),
             ).to(device)
         model = BridgeForWhisper(bridge, whisper) if config.stage == "asr" else bridge
         processor = BridgeProcessor(text_tokenizer(), whisper_processor, whisper)
@@ -235,6 +251,8 @@ class BridgeTask:
             "encoder_width": bridge.config.qformer.encoder_width,
             "text_model": bridge.config.text_model,
             "init_bridge": config.init_bridge,
+            "segments": bridge.config.qformer.segments,
+            "shortcut": bridge.config.shortcut,
             "objectives": list(config.objectives) if config.stage == "pretrain" else None,
         }
         bridge_entry = BridgeEntry(config.model, entry.size, entry, extra)

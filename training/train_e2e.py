@@ -281,9 +281,8 @@ def _model(config: E2ETrainConfig, encoder_width: int, device: str):
         bridge.train()
     else:
         bridge = SpeechBridge.from_minilm(
-            config.model, encoder_width, config.num_queries,
-            cross_attention_freq=config.cross_attention_freq, dropout=config.dropout,
-        )  # fmt: skip
+            config.model, encoder_width, config.num_queries, **config.bridge_options()
+        )
     return new_e2e(
         bridge, config.model, config.lm, config.num_queries, config.stage, device,
         config.lora_rank, init=config.init_bridge or "all-MiniLM-L6-v2",

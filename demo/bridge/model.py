@@ -32,6 +32,7 @@ from demo.bridge.qformer import (
     generation_mask,
     matching_mask,
     queries_only_mask,
+    segment_means,
     text_only_mask,
     text_tokenizer,
 )
@@ -58,6 +59,10 @@ class BridgeConfig:
     heads: dict[str, int] = field(default_factory=dict)  # decoder name -> its width
     text_model: str = MINILM_NAME  # tokenizer and initial weights of the Q-Former
     stg_label_smoothing: float = 0.1  # BLIP-2's LM loss smoothing (training only)
+    # A head as wide as the encoder (Whisper's own decoder) adds each query's segment mean
+    # frame to its output, and starts at zero: the decoder first reads the speech pooled to
+    # Nq frames, and the Q-Former learns what to change (``PrefixHead``).
+    shortcut: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +78,7 @@ class BridgeConfig:
             "text_model": self.text_model,
             "dec_token": DEC_TOKEN,
             "stg_label_smoothing": self.stg_label_smoothing,
+            "shortcut": self.shortcut,
         }
 
 
@@ -84,16 +90,20 @@ class BridgeOutput:
     metrics: dict[str, float] = field(default_factory=dict)  # each loss, R@1, STM accuracy
 
 
-_BRIDGE_FIELDS = ("embed_dim", "heads", "stg_label_smoothing")  # the rest shape the Q-Former
+_BRIDGE_FIELDS = ("embed_dim", "heads", "stg_label_smoothing", "shortcut")  # the rest shape the Q-Former
 
 
 class PrefixHead(nn.Module):
-    """Query outputs -> a frozen decoder's width: Linear + LayerNorm (BLIP-2's LLM proj)."""
+    """Query outputs -> a frozen decoder's width: Linear + LayerNorm (BLIP-2's LLM proj).
+    ``residual``: the LayerNorm's gain starts at zero, so the head first outputs nothing and
+    what it adds to (the shortcut's pooled frames) passes through unchanged."""
 
-    def __init__(self, hidden: int, width: int) -> None:
+    def __init__(self, hidden: int, width: int, residual: bool = False) -> None:
         super().__init__()
         self.proj = nn.Linear(hidden, width)
         self.norm = nn.LayerNorm(width)
+        if residual:
+            nn.init.zeros_(self.norm.weight)
 
     def forward(self, queries: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(queries))
@@ -115,9 +125,7 @@ class SpeechBridge(nn.Module):
         self.stm_head = nn.Linear(q.hidden_size, 2)
         self.lm_head = LMHead(q)
         self.temp = nn.Parameter(torch.tensor(INITIAL_TEMPERATURE))
-        self.heads = nn.ModuleDict(
-            {n: PrefixHead(q.hidden_size, w) for n, w in config.heads.items()}
-        )
+        self.heads = nn.ModuleDict({n: self._new_head(w) for n, w in config.heads.items()})
 
     @classmethod
     def from_minilm(
@@ -140,9 +148,15 @@ class SpeechBridge(nn.Module):
             if self.heads[name].proj.out_features != width:
                 raise BridgeError(f"The bridge's {name} head is not {width} wide.")
             return
-        device = self.queries.device
-        self.heads[name] = PrefixHead(self.config.qformer.hidden_size, width).to(device)
+        self.heads[name] = self._new_head(width).to(self.queries.device)
         self.config = replace(self.config, heads={**self.config.heads, name: width})
+
+    def _new_head(self, width: int) -> PrefixHead:
+        return PrefixHead(self.config.qformer.hidden_size, width, self._shortcut(width))
+
+    def _shortcut(self, width: int) -> bool:
+        """Whether a head this wide adds the pooled frames (only one as wide as the encoder)."""
+        return self.config.shortcut and width == self.config.qformer.encoder_width
 
     # ------------------------------------------------------------------------ passes
 
@@ -173,7 +187,10 @@ class SpeechBridge(nn.Module):
                 f"This bridge has no {head} head (it has: {', '.join(self.heads) or 'none'}); "
                 "train it for that decoder first (train_bridge --stage asr for Whisper)."
             )
-        return self.heads[head](self.query_states(features, feature_mask))
+        out = self.heads[head](self.query_states(features, feature_mask))
+        if self._shortcut(self.config.heads[head]):
+            out = out + segment_means(features, feature_mask, self.num_queries)
+        return out
 
     def forward(
         self,
@@ -336,6 +353,7 @@ def bridge_config_from_dict(data: dict[str, Any]) -> BridgeConfig:
         heads={str(k): int(v) for k, v in data["heads"].items()},
         text_model=data.get("text_model", MINILM_NAME),
         stg_label_smoothing=data.get("stg_label_smoothing", 0.1),
+        shortcut=data.get("shortcut", False),
     )
 
 

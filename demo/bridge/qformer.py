@@ -7,6 +7,11 @@ self-attention over that sequence under a mask that decides who sees whom (``stc
 queries and text go through separate feed-forward blocks (BLIP-2's ``intermediate_query`` /
 ``output_query``), so the text path stays the language model it started as.
 
+With ``segments`` the cross-attention is local, as in SALMONN's window-level Q-Former but with
+the window fitted to the clip: a clip's real frames are cut into Nq equal segments and query i
+reads only segment i (and ``segment_overlap`` frames either side), so the queries come out in
+the speech's order and each has a place to look from the first step (``segment_mask``).
+
 ``from_minilm`` starts it from the bundled all-MiniLM-L6-v2: embeddings, self-attention and
 feed-forward weights are copied, the query feed-forward blocks are copies of the text ones,
 and the cross-attention layers (keys and values of the encoder's width) start fresh with
@@ -63,12 +68,16 @@ class QFormerConfig:
     dropout: float = 0.1  # hidden and attention-probability dropout (BERT's 0.1)
     layer_norm_eps: float = 1e-12
     initializer_range: float = 0.02  # std of fresh weights and of the queries
+    segments: bool = False  # query i reads only the i-th of Nq equal segments of the speech
+    segment_overlap: int = 2  # frames each segment also sees on either side
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.num_heads:
             raise ValueError("hidden_size must be a multiple of num_heads.")
         if self.num_queries < 1 or self.cross_attention_freq < 1 or self.encoder_width < 1:
             raise ValueError("num_queries, cross_attention_freq and encoder_width must be >= 1.")
+        if self.segment_overlap < 0:
+            raise ValueError("segment_overlap must be >= 0.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,7 +145,7 @@ class QFormerLayer(nn.Module):
             if self.cross_attention is not None:
                 if speech is None:
                     raise ValueError("Queries need speech features to cross-attend to.")
-                queries = self.cross_attention(queries, speech, speech_mask[:, None, None, :])
+                queries = self.cross_attention(queries, speech, speech_mask[:, None])
             queries = self.query_ffn(queries)
         if text.shape[1]:
             text = self.text_ffn(text)
@@ -195,6 +204,12 @@ class QFormer(nn.Module):
         hidden = self.embed(queries, input_ids)
         num_queries = 0 if queries is None else queries.shape[1]
         mask = mask[:, None]  # one mask for every head
+        if speech_mask is not None and num_queries:  # which frames each query reads: (B, Nq, T)
+            speech_mask = speech_mask.bool()
+            if self.config.segments:
+                speech_mask = segment_mask(speech_mask, num_queries, self.config.segment_overlap)
+            else:
+                speech_mask = speech_mask[:, None, :].expand(-1, num_queries, -1)
         for layer in self.layers:
             hidden = layer(hidden, mask, num_queries, speech, speech_mask)
         return hidden
@@ -216,6 +231,30 @@ class LMHead(nn.Module):
 
 
 # ----------------------------------------------------------------------------- masks
+
+
+def segment_bounds(lengths: torch.Tensor, num_segments: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and end frame (B, Nq) of Nq equal segments of each clip's ``lengths`` real frames;
+    every segment holds one frame at least, also when a clip is shorter than Nq frames."""
+    fractions = torch.arange(num_segments + 1, device=lengths.device) / num_segments
+    edges = (lengths[:, None].float() * fractions).floor().long()
+    starts = torch.minimum(edges[:, :-1], (lengths[:, None] - 1).clamp(min=0))
+    return starts, torch.maximum(edges[:, 1:], starts + 1)
+
+
+def segment_mask(speech_mask: torch.Tensor, num_queries: int, overlap: int) -> torch.Tensor:
+    """(B, Nq, T) bool: query i reads the i-th of Nq equal segments of the real frames, and
+    ``overlap`` frames either side; real frames come first in ``speech_mask`` (B, T)."""
+    starts, ends = segment_bounds(speech_mask.sum(dim=1), num_queries)
+    frames = torch.arange(speech_mask.shape[1], device=speech_mask.device)
+    inside = (frames >= (starts - overlap)[..., None]) & (frames < (ends + overlap)[..., None])
+    return inside & speech_mask[:, None, :]
+
+
+def segment_means(features: torch.Tensor, speech_mask: torch.Tensor, num_queries: int):
+    """The mean frame of each of the Nq segments (``segment_mask`` without overlap): (B, Nq, d)."""
+    weights = segment_mask(speech_mask.bool(), num_queries, 0).to(features.dtype)
+    return weights @ features / weights.sum(dim=-1, keepdim=True).clamp(min=1)
 
 
 def matching_mask(num_queries: int, text_mask: torch.Tensor) -> torch.Tensor:
