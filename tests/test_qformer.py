@@ -287,9 +287,7 @@ def test_segments_cover_each_clip_in_order_and_never_the_padding():
     assert means[0, :, 0].tolist() == [0.5, 3.0, 5.5, 8.0]  # frames 0-1, 2-4, 5-6, 7-9
 
 
-def test_segment_bridge_reads_locally_and_its_shortcut_starts_at_the_pooled_frames(
-    batch, tmp_path
-):
+def test_segment_bridge_reads_locally_and_its_shortcut_starts_at_the_pooled_frames(batch, tmp_path):
     features, mask = batch[0], batch[1]
     bridge = SpeechBridge.from_minilm(
         "tiny.en", 384, NUM_QUERIES, dropout=0.0, segments=True, segment_overlap=0, shortcut=True

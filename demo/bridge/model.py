@@ -90,7 +90,8 @@ class BridgeOutput:
     metrics: dict[str, float] = field(default_factory=dict)  # each loss, R@1, STM accuracy
 
 
-_BRIDGE_FIELDS = ("embed_dim", "heads", "stg_label_smoothing", "shortcut")  # the rest shape the Q-Former
+# The rest shape the Q-Former.
+_BRIDGE_FIELDS = ("embed_dim", "heads", "stg_label_smoothing", "shortcut")
 
 
 class PrefixHead(nn.Module):
