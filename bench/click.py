@@ -25,10 +25,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, write_results
+from bench.env import DEFAULT_OUT, bench_main, parse_options, recorded
 from bench.markdown import fmt
 from demo.options import option
 
@@ -210,13 +210,7 @@ def parse_args(argv: list[str] | None = None) -> ClickOptions:
     return parse_options(ClickOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
 
 
-def measure_and_write(options: ClickOptions, argv: list[str] | None) -> tuple[Path, list[Row]]:
-    info = meta(MODULE, argv, **asdict(options))  # before the run: its load average at start
-    rows = run(options)
-    return write_results(Path(options.out), options.name, info, [asdict(r) for r in rows]), rows
-
-
-_bench_main = bench_main(parse_args, measure_and_write, format_table)
+_bench_main = bench_main(parse_args, recorded(MODULE, run), format_table)
 
 
 def main(argv: list[str] | None = None) -> int:

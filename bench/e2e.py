@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.env import DEFAULT_OUT, meta, parse_options, report, write_results
+from bench.env import DEFAULT_OUT, bench_main, parse_options, recorded
 from demo.measure import run_in_fork
 from demo.options import option
 
@@ -64,12 +64,14 @@ class Row:
 
 
 def _clips(options: E2EBenchOptions) -> list[dict]:
+    from demo.errors import DemoError
+
     path = Path(options.clips)
+    if not path.is_file():
+        raise DemoError(f"No clips file {path}; make one with make_speech_corpus --abstract-clips.")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     rows = [r for r in rows if r.get("split") == options.split][: options.max_clips]
     if not rows:
-        from demo.errors import DemoError
-
         raise DemoError(f"{path} has no {options.split} clips; make them with --abstract-clips.")
     for row in rows:
         row["audio"] = str((path.parent / row["audio"]).resolve())
@@ -197,18 +199,24 @@ def run(options: E2EBenchOptions) -> list[Row]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = parse_options(E2EBenchOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
-    info = meta(MODULE, argv, **asdict(options))  # before the run: its load average at start
-    rows = run(options)
-    path = write_results(Path(options.out), options.name, info, [asdict(r) for r in rows])
-    table = "\n".join(
+def format_table(rows: list[Row]) -> str:
+    return "\n".join(
         f"{r.system:8} R1 {r.rouge1:.3f} R2 {r.rouge2:.3f} RL {r.rougeL:.3f} "
         f"sim {r.embedding_similarity:.3f}  {r.s_per_audio_minute:.1f} s/audio-min  "
         f"{r.peak_rss_mb:.0f} MB  trained {r.trained_params:,}"
         for r in rows
     )
-    report(path, table)
+
+
+def parse_args(argv: list[str] | None = None) -> E2EBenchOptions:
+    return parse_options(E2EBenchOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
+
+
+_bench_main = bench_main(parse_args, recorded(MODULE, run), format_table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _bench_main(argv)  # bad flags or bad input (a missing clip file, a bad model): one line
     return 0
 
 

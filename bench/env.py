@@ -81,7 +81,8 @@ def report(path: Path, table: str) -> None:
 
 
 def bench_main(parse_args, run, format_table):
-    """A benchmark's ``main(argv)``: parse its flags, run it, print its table and files."""
+    """A benchmark's ``main(argv)``: parse its flags, ``run(options, argv)`` into (result file,
+    rows), print its table and files."""
 
     def main(argv: list[str] | None = None) -> None:
         import sys
@@ -97,6 +98,20 @@ def bench_main(parse_args, run, format_table):
         report(path, format_table(rows))
 
     return main
+
+
+def recorded(module: str, measure):
+    """``bench_main``'s ``run`` for a benchmark whose rows are dataclasses and whose record is
+    its options: ``meta`` first (the load average it starts under), ``measure(options)``, then
+    ``write_results``."""
+    from dataclasses import asdict
+
+    def run(options, argv: list[str] | None):
+        info = meta(module, argv, **asdict(options))
+        rows = measure(options)
+        return write_results(Path(options.out), options.name, info, [asdict(r) for r in rows]), rows
+
+    return run
 
 
 def parse_options(options_cls: type, module: str, doc: str, argv, quick: tuple[str, dict]):

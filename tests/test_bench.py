@@ -118,6 +118,20 @@ def test_bench_commands_refuse_bad_flags_in_one_line(module, argv, message, caps
     assert err.strip().splitlines()[-1].startswith(f"python -m {module}: error: ")
 
 
+def test_bench_e2e_missing_clips_file_is_one_line(tmp_path, capsys):
+    from bench import e2e
+
+    with pytest.raises(SystemExit) as exit_info:
+        e2e.main(["--clips", str(tmp_path / "none.jsonl"), "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        err.strip() == f"error: No clips file {tmp_path / 'none.jsonl'}; make one with "
+        "make_speech_corpus --abstract-clips."
+    )
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_report_is_built_from_result_files(quick_results, tmp_path):
     out, _, _ = quick_results
     report = bench_report.build(out, tmp_path / "benchmarks.md", images=False)
