@@ -259,6 +259,13 @@ def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch
     assert (bridge_row["num_queries"], bridge_row["clips"]) == (NUM_QUERIES, 2)
     assert whisper_row["num_queries"] is None and whisper_row["wer"] < bridge_row["wer"]
     assert main([*argv, "--bridges", str(tmp_path / "asr-bridge"), "--no-repeat-ngram", "-1"]) == 2
+    # The training-free baseline: the real decoder reading the real frames pooled to N.
+    assert main([*argv, "--encoder", "tiny.en", "--pooled", "1", "200", "--out", str(out)]) == 0
+    one, many, whisper_again = json.loads(out.read_text())["rows"]
+    assert (one["kind"], one["num_queries"], many["num_queries"]) == ("pooled", 1, 200)
+    assert whisper_again == whisper_row
+    assert many["minilm_similarity"] > one["minilm_similarity"]  # more frames carry more speech
+    assert main([*argv, "--pooled", "8"]) == 2  # no bridge names the encoder
 
 
 def test_stg_labels_are_the_next_tokens():

@@ -3,7 +3,7 @@
     python -m training.eval_bridge --manifest data/sci/manifest.jsonl --split test \\
         --bridges checkpoints/bridge-asr-tiny.en-q8/bridge \\
         checkpoints/bridge-asr-tiny.en-q32/bridge \\
-        --out checkpoints/bench/bridge_wer_vs_queries.json
+        --pooled 8 32 --out checkpoints/bench/bridge_wer_vs_queries.json
 
 Every bridge must read the same encoder (its bridge.json names it). The split's clips are
 encoded once into a feature cache beside the manifest (shared with training when the clips
@@ -30,6 +30,10 @@ class EvalBridgeConfig:
     manifest: str = option("", "manifest (.jsonl/.csv) with audio, text and split columns")
     split: str = option("test", "which split's rows to score")
     bridges: tuple[str, ...] = option((), "saved bridge folders (each with bridge.json)")
+    pooled: tuple[int, ...] = option(
+        (), "also the frozen decoder reading each clip's frames mean-pooled to N (no training)"
+    )
+    encoder: str | None = option(None, "the Whisper to use when no --bridges name one")
     audio_column: str = option("audio", "manifest column with the audio path")
     text_column: str = option("text", "manifest column with the transcript")
     language: str | None = option(None, "transcript language for a multilingual Whisper")
@@ -45,18 +49,22 @@ class EvalBridgeConfig:
     def __post_init__(self) -> None:
         if not self.manifest:
             raise ValueError("Give --manifest data/.../manifest.jsonl.")
-        if not self.bridges:
-            raise ValueError("Give one or more --bridges folders.")
+        if not self.bridges and not (self.pooled and self.encoder):
+            raise ValueError("Give one or more --bridges folders (or --pooled N with --encoder).")
+        if any(not 1 <= n <= 1500 for n in self.pooled):
+            raise ValueError("--pooled takes frame counts from 1 to 1500.")
         if self.no_repeat_ngram < 0:
             raise ValueError("no_repeat_ngram must be 0 (off) or more.")
 
 
 def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
-    """Rows: one per bridge, then the unmodified Whisper on the same clips."""
+    """Rows: one per bridge, one per ``pooled`` count (the decoder reading each clip's real
+    frames averaged over N equal segments: the pooled shortcut a ``--segments --shortcut``
+    bridge starts from, with nothing trained), then the unmodified Whisper on the same clips."""
     import torch
 
     from demo.asr.registry import get_whisper_model
-    from demo.bridge.asr import transcribe_bridge
+    from demo.bridge.asr import transcribe_bridge, transcribe_memory
     from demo.bridge.features import (
         CacheItem,
         CacheOptions,
@@ -65,12 +73,13 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
         pad_features,
     )
     from demo.bridge.model import load_bridge, read_bridge_config
+    from demo.bridge.qformer import segment_means
     from demo.metrics import embedding_similarity
     from demo.models import load_whisper_base
     from demo.quant import resolve_device
     from training.data import SPLIT_COLUMN, DataReport, read_manifest, speech_examples
 
-    encoders = {read_bridge_config(b).encoder for b in config.bridges}
+    encoders = {read_bridge_config(b).encoder for b in config.bridges} or {config.encoder}
     if len(encoders) != 1:
         raise DemoError(f"The bridges read different encoders ({', '.join(sorted(encoders))}).")
     encoder = encoders.pop()
@@ -99,39 +108,52 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
     cache = FeatureCache.build(folder, items, whisper, processor, encoder, options)
     keys = cache.keys(config.split)
     references = [cache.text(k) for k in keys]
-    results = []
-    for path in config.bridges:
-        bridge = load_bridge(path, encoder=encoder, device=device)
+    decoding = {
+        "language": config.language, "max_new_tokens": config.max_new_tokens,
+        "num_beams": config.num_beams, "no_repeat_ngram": config.no_repeat_ngram,
+    }  # fmt: skip
+
+    def transcribe(decode) -> list[str]:
         predictions = []
         for start in range(0, len(keys), config.batch_size):
             chunk = keys[start : start + config.batch_size]
             features, mask = pad_features([cache.features(k) for k in chunk])
             with torch.no_grad():
-                predictions += transcribe_bridge(
-                    bridge, whisper, processor, features.to(device), mask.to(device),
-                    language=config.language, max_new_tokens=config.max_new_tokens,
-                    num_beams=config.num_beams, no_repeat_ngram=config.no_repeat_ngram,
-                )  # fmt: skip
-        results.append(_row(path, bridge.num_queries, references, predictions, config))
+                predictions += decode(features.to(device), mask.to(device))
+        return predictions
+
+    results = []
+    for path in config.bridges:
+        bridge = load_bridge(path, encoder=encoder, device=device)
+        predictions = transcribe(lambda f, m, b=bridge: transcribe_bridge(
+            b, whisper, processor, f, m, **decoding))  # fmt: skip
+        results.append(_row(path, "bridge", bridge.num_queries, references, predictions, config))
+    for count in config.pooled:
+        predictions = transcribe(lambda f, m, n=count: transcribe_memory(
+            whisper, processor, segment_means(f.float(), m, n), **decoding))  # fmt: skip
+        name = f"{encoder} on frames pooled to {count}"
+        results.append(_row(name, "pooled", count, references, predictions, config))
     whisper_texts = [cache.reference_text(k) or "" for k in keys]
-    results.append(_row(f"whisper {encoder}", None, references, whisper_texts, config))
+    results.append(_row(f"whisper {encoder}", "whisper", None, references, whisper_texts, config))
     for row in results:
         row["minilm_similarity"] = embedding_similarity(references, row.pop("_predictions"))
     return results
 
 
-def _row(name, num_queries, references, predictions, config) -> dict[str, Any]:
+def _row(name, kind, num_queries, references, predictions, config) -> dict[str, Any]:
+    """``kind``: "bridge" (trained), "pooled" (no training) or "whisper" (every frame)."""
     from demo.metrics import asr_scores
 
     scores = asr_scores(references, predictions, language=config.language or "en")
     return {
         "system": str(name),
+        "kind": kind,
         "num_queries": num_queries,
         "split": config.split,
         "clips": len(references),
         "wer": scores["wer"],
         "cer": scores["cer"],
-        "no_repeat_ngram": config.no_repeat_ngram if num_queries is not None else None,
+        "no_repeat_ngram": config.no_repeat_ngram if kind != "whisper" else None,
         "example": predictions[0],
         "_predictions": predictions,
     }

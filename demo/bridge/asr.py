@@ -71,9 +71,28 @@ def transcribe_bridge(
     bridge's greedy transcripts loop until ``max_new_tokens``, and the loop, not the words it
     got, then dominates WER.
     """
+    memory = bridge.project(WHISPER_HEAD, features, feature_mask)
+    return transcribe_memory(
+        whisper, processor, memory, language=language, max_new_tokens=max_new_tokens,
+        num_beams=num_beams, no_repeat_ngram=no_repeat_ngram,
+    )  # fmt: skip
+
+
+@torch.no_grad()
+def transcribe_memory(
+    whisper,
+    processor,
+    memory: torch.Tensor,
+    *,
+    language: str | None = None,
+    max_new_tokens: int = 128,
+    num_beams: int = 1,
+    no_repeat_ngram: int = 0,
+) -> list[str]:
+    """Transcripts the frozen Whisper decoder generates cross-attending to ``memory``
+    (B, N, d_model): a bridge's projected queries, or encoder frames themselves."""
     from transformers.modeling_outputs import BaseModelOutput
 
-    memory = bridge.project(WHISPER_HEAD, features, feature_mask)
     memory = memory.to(next(whisper.parameters()).dtype)
     kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "num_beams": num_beams}
     if no_repeat_ngram > 0:
