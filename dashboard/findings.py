@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dashboard.charts.reported import final_score, latest_by
+from dashboard.charts.reported import final_score, grid_runs, wer_cells
 from dashboard.runs import Run
 
 VERDICTS = ("holds", "does not hold", "mixed", "not measured")
@@ -29,9 +29,7 @@ class Finding:
 
 
 def _wer_cells(runs: Iterable[Run]) -> dict[tuple[str, str], float]:
-    asr = [r for r in runs if r.task == "asr" and r.size and r.mode]
-    best = latest_by(asr, lambda r: (r.size, r.mode) if final_score(r, "wer") is not None else None)
-    return {key: 100 * final_score(run, "wer") for key, run in best.items()}
+    return {key: 100 * final_score(run, "wer") for key, run in wer_cells(runs).items()}
 
 
 def _verdict(results: list[bool]) -> str:
@@ -85,8 +83,8 @@ def int8_vs_int4(cells) -> Finding:
 
 def smaller_trainable_share(runs: Iterable[Run]) -> Finding:
     shares = sorted(
-        {(r.size, r.mode, r.info.trainable_pct) for r in runs
-         if r.task == "asr" and r.info and r.info.trainable_pct and r.mode and r.mode != "full"}
+        {(r.size, r.mode, r.info.trainable_pct) for r in grid_runs(runs)
+         if r.info and r.info.trainable_pct and r.mode != "full"}
     )  # fmt: skip
     evidence = "; ".join(f"{s} {m}: {p:.2f}%" for s, m, p in shares)
     return Finding(
@@ -98,7 +96,7 @@ def smaller_trainable_share(runs: Iterable[Run]) -> Finding:
 def learning_rate_claim(runs: Iterable[Run]) -> Finding:
     """Table 4.1: quantized bases need ~40x smaller learning rates than the paper's."""
     groups: dict[tuple, dict[float, float]] = {}
-    for run in runs:
+    for run in grid_runs(runs):
         lr = (run.info.config or {}).get("lr") if run.info else None
         wer = final_score(run, "wer")
         if run.task == "asr" and run.mode and "+" in run.mode and lr and wer is not None:

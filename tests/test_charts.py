@@ -222,6 +222,43 @@ def test_findings_say_what_holds_with_numbers(runs):
     assert findings([])[0].verdict == "not measured"
 
 
+def test_findings_cells_pick_the_best_learning_rate_and_skip_unfinished_runs(tmp_path, write_run):
+    from dashboard.findings import findings
+    from dashboard.runs import list_runs
+
+    def run(run_id, wer, lr, **info):
+        fields = {
+            "method": "lora",
+            "precision": "int8",
+            "dataset": "sci",
+            "rank": 8,
+            "status": "completed",
+            "config": {"lr": lr},
+            "trainable_pct": 0.4,
+            **info,
+        }
+        lines = [
+            {"step": s, "epoch": float(s), "split": split, "wer": w}
+            for s, w in ((0, 0.6), (4, wer))
+            for split in ("validation", "test")
+        ]
+        write_run(tmp_path, run_id, fields, lines)  # fmt: skip
+
+    run("lora", 0.20, 1e-3, started_at="2026-01-01T00:00:00")
+    run("lora-low-lr", 0.40, 2.5e-5, started_at="2026-01-02T00:00:00")  # newer, worse
+    run("adalora", 0.30, 1e-3, method="adalora")
+    run("adalora-cut-short", 0.10, 1e-3, method="adalora", status="interrupted")
+    run("lowrank-lora", 0.05, 1e-3, system="lowrank", trainable_pct=40.0)
+    run("other-corpus", 0.01, 1e-3, method="adalora", dataset="espeak")
+    _, adalora, _, share, lr = findings(list_runs(tmp_path))
+    assert (
+        adalora.evidence == "tiny int8: AdaLoRA 30.0% vs LoRA 20.0%"
+    )  # the 1e-3 run, not the newest
+    assert adalora.verdict == "does not hold"
+    assert lr.evidence == "tiny int8+lora: lr 2.5e-05 -> 40.0%, lr 0.001 -> 20.0%"
+    assert share.evidence == "tiny int8+adalora: 0.40%; tiny int8+lora: 0.40%"  # no system run
+
+
 def test_memory_per_precision_log_axis_with_reported(runs):
     rows = [
         {"size": "tiny", "precision": "fp16", "weights_mb": 72.0},
