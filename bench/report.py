@@ -19,6 +19,7 @@ from bench.click import click_section
 from bench.env import DEFAULT_OUT, ROOT, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
+from bench.report_grid import grid_section
 from bench.report_summarize import summarizer_section
 from bench.report_systems import systems_sections
 
@@ -367,6 +368,7 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
     click = read_results(folder / "click.json")
     if click:  # time to a first result, and a clip end to end (bench.click)
         lines += click_section(click)
+    lines += grid_section()
     lines += summarizer_section(folder)
     lines += systems_sections(folder)
     if gpu:
