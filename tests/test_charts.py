@@ -421,3 +421,8 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
     bridge.append({"num_queries": None, "wer": 0.1})
     fig = systems.bridge_wer_vs_queries(bridge)
     assert list(fig.data[0].y) == pytest.approx([90.0, 50.0])
+    # eval_bridge --pooled rows: the untrained baseline is its own line, not a bridge.
+    bridge += [{"kind": "pooled", "num_queries": q, "wer": w} for q, w in ((8, 2.4), (100, 0.8))]
+    lines = traces(systems.bridge_wer_vs_queries(bridge))
+    assert list(lines["WER"].y) == pytest.approx([90.0, 50.0])
+    assert list(lines["WER, pooled frames, untrained"].x) == [8, 100]

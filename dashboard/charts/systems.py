@@ -177,26 +177,37 @@ def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
 
 def bridge_wer_vs_queries(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"):
     """ASR through the Q-Former bottleneck: WER and MiniLM similarity against the number of
-    queries, with the unmodified Whisper as the upper bound (training.eval_bridge)."""
+    queries, beside the frozen decoder reading the frames mean-pooled to as many (nothing
+    trained), with the unmodified Whisper as a dashed line (training.eval_bridge)."""
     check_template(template)
     title = "Q-Former bridge: WER vs number of queries (unmodified Whisper dashed)"
     rows = [r for r in rows if "num_queries" in r and num(r.get("wer")) is not None]
-    bridges = sorted(
-        (r for r in rows if r["num_queries"] is not None), key=lambda r: r["num_queries"]
-    )
+
+    def kind(row) -> str:  # rows written before "kind" existed: a bridge or the Whisper
+        return row.get("kind") or ("whisper" if row["num_queries"] is None else "bridge")
+
+    bridges = sorted((r for r in rows if kind(r) == "bridge"), key=lambda r: r["num_queries"])
     if not bridges:
         return empty_figure(title, template)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    queries = [r["num_queries"] for r in bridges]
-    fig.add_trace(go.Scatter(x=queries, y=[100 * r["wer"] for r in bridges], mode="lines+markers",
-                             name="WER", hovertemplate="Nq %{x}<br>WER %{y:.1f}%<extra></extra>"),
-                  secondary_y=False)  # fmt: skip
+    pooled = sorted((r for r in rows if kind(r) == "pooled"), key=lambda r: r["num_queries"])
+    for name, group, line in (
+        ("WER", bridges, {}),
+        ("WER, pooled frames, untrained", pooled, {"dash": "dash"}),
+    ):
+        if group:
+            fig.add_trace(go.Scatter(
+                x=[r["num_queries"] for r in group], y=[100 * r["wer"] for r in group],
+                mode="lines+markers", name=name, line=line,
+                hovertemplate=f"{name}<br>Nq %{{x}}<br>WER %{{y:.1f}}%<extra></extra>",
+            ), secondary_y=False)  # fmt: skip
     if all(num(r.get("minilm_similarity")) is not None for r in bridges):
         fig.add_trace(go.Scatter(
-            x=queries, y=[100 * r["minilm_similarity"] for r in bridges], mode="lines+markers",
+            x=[r["num_queries"] for r in bridges],
+            y=[100 * r["minilm_similarity"] for r in bridges], mode="lines+markers",
             name="MiniLM similarity (not BERTScore)", line={"dash": "dot"},
         ), secondary_y=True)  # fmt: skip
-    upper = [r for r in rows if r["num_queries"] is None]
+    upper = [r for r in rows if kind(r) == "whisper"]
     if upper:
         fig.add_hline(y=100 * upper[-1]["wer"], line_dash="dash", annotation_text="Whisper")
     style_figure(fig, title, template, "queries (Nq)", "WER (%)")
