@@ -459,3 +459,26 @@ def test_accelerate_two_process_run_matches_single_process_structure(speech_corp
     # Same base, same validation clips: the untrained model's loss must agree.
     assert abs(lines_one[0]["loss"] - lines_two[0]["loss"]) < 1e-3
     assert (two / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does():
+    from training.loop import terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)  # run_training then marks the run "interrupted"
+        time.sleep(5)  # the handler raises before this ends
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_an_interrupted_run_says_how_to_resume_it_in_one_line(monkeypatch, capsys, tmp_path):
+    import training.loop
+    from training.train_asr import main
+
+    def stopped(config, task, accelerator=None):
+        raise training.loop.RunInterrupted(tmp_path / "run")
+
+    monkeypatch.setattr(training.loop, "run_training", stopped)
+    assert main(["--train", str(tmp_path / "m.jsonl"), "--device", "cpu"]) == 130
+    resume = f"python -m training.train_asr --resume {tmp_path / 'run'}"
+    assert capsys.readouterr().err.strip() == f"interrupted: {resume} continues it"

@@ -10,6 +10,7 @@ from demo.errors import DemoError
 from demo.options import add_flags, from_args, from_dict
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
 
 
 def build_parser(config_cls: type, prog: str, doc: str) -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def run_cli(
     expand: Callable | None = None,
 ) -> int:
     """Parse flags into a config, train (each config ``expand`` makes), report the run folders."""
-    from training.loop import run_training
+    from training.loop import RunInterrupted, run_training
 
     args = build_parser(config_cls, prog, doc).parse_args(argv)
     try:
@@ -46,6 +47,9 @@ def run_cli(
     except (DemoError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except RunInterrupted as stop:
+        print(f"interrupted: {prog} --resume {stop.run_dir} continues it", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -13,9 +13,11 @@ run folder. Only the main process writes files. The task protocol and the sessio
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,7 +39,7 @@ from training.runs import RunWriter, make_run_id, resolve_run_dir
 from training.session import EpochSampler, Session, Task, TaskData, TrainingError
 from training.state import restore_rng, resume, save_outputs, save_state
 
-__all__ = ["Task", "TaskData", "TrainingError", "run_training"]
+__all__ = ["RunInterrupted", "Task", "TaskData", "TrainingError", "run_training"]
 
 
 def run_training(config: TrainConfig, task: Task, accelerator=None) -> Path:
@@ -66,19 +68,47 @@ def run_training(config: TrainConfig, task: Task, accelerator=None) -> Path:
         raise TrainingError(_oom_message(config, "loading the model")) from exc
     writer = session.writer
     try:
-        if resumed_from is not None:
-            resume(session)
-        _train(session)
+        with terminate_as_interrupt():
+            if resumed_from is not None:
+                resume(session)
+            _train(session)
     except torch.cuda.OutOfMemoryError as exc:
         writer.write_info(status="failed", ended_at=now_iso(), error="CUDA out of memory")
         raise TrainingError(_oom_message(session.config, "training")) from exc
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         writer.write_info(status="interrupted", ended_at=now_iso())
-        raise
+        raise RunInterrupted(writer.run_dir) from exc
     except BaseException as exc:
         writer.write_info(status="failed", ended_at=now_iso(), error=f"{type(exc).__name__}: {exc}")
         raise
     return writer.run_dir
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a run; ``run_dir`` resumes it (``--resume``)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+
+
+@contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (``kill``, a job scheduler) stops a run as Ctrl-C does, so its run.json says
+    "interrupted" instead of "running" forever; it resumes from its last saved state either
+    way. Only where signals can be set (the main thread); the old handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWriter | None):
