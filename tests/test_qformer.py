@@ -9,7 +9,14 @@ import torch
 
 from demo.audio import load_audio, synthesize_speech
 from demo.bridge.asr import BridgeForWhisper, transcribe_bridge
-from demo.bridge.features import FeatureCache, encode_clips, encoder_frames, pad_features
+from demo.bridge.features import (
+    CacheItem,
+    CacheOptions,
+    FeatureCache,
+    encode_clips,
+    encoder_frames,
+    pad_features,
+)
 from demo.bridge.model import BridgeError, SpeechBridge, load_bridge, stg_labels
 from demo.bridge.qformer import (
     from_minilm,
@@ -165,6 +172,46 @@ def test_features_are_trimmed_to_the_audio_and_padding_is_masked(corpus, cache, 
         together = bridge.query_states(padded, padded_mask)
     assert together.shape == (2, NUM_QUERIES, 384)
     assert torch.allclose(alone[0], together[0], atol=1e-5)
+
+
+def test_a_cache_beside_another_copies_its_clips_instead_of_encoding(
+    corpus, cache, whisper, monkeypatch
+):
+    from demo.bridge import features
+
+    encoded = []
+    real_encode = features.encode
+    monkeypatch.setattr(
+        features,
+        "encode",
+        lambda w, p, audios: encoded.append(len(audios)) or real_encode(w, p, audios),
+    )
+    new = corpus.parent / "new.wav"
+    synthesize_speech("A new sentence nobody encoded.", new)
+    items = [
+        CacheItem(f"clip-{i}", str(corpus.parent / f"{i}.wav"), text, split)
+        for i, (text, split) in enumerate(TEXTS)
+    ] + [CacheItem("new", str(new), "A new sentence nobody encoded.", "validation")]
+    options = CacheOptions(
+        margin_frames=cache.index["margin_frames"],
+        dtype=cache.index["dtype"],
+        reference_splits=("validation",),
+    )
+    build = (whisper.model, whisper.processor, "tiny.en")
+    sibling = FeatureCache.build(cache.folder.parent / "sibling", items, *build, options)
+    assert encoded == [1]  # only the new clip went through the encoder
+    assert sibling.reference_text("new")  # and it got plain Whisper's transcript
+    by_text = {cache.text(k): k for k in cache.keys()}
+    for i, (text, _) in enumerate(TEXTS):
+        ours, theirs = f"clip-{i}", by_text[text]
+        assert torch.equal(sibling.features(ours), cache.features(theirs))
+        assert sibling.reference_text(ours) == cache.reference_text(theirs)
+        assert sibling.rows[ours]["frames"] == cache.rows[theirs]["frames"]
+
+    encoded.clear()  # another margin changes every clip's features: nothing is shared
+    wider = CacheOptions(margin_frames=options.margin_frames + 2, dtype=options.dtype)
+    FeatureCache.build(cache.folder.parent / "wider", items, *build, wider)
+    assert sum(encoded) == len(items)
 
 
 @pytest.mark.parametrize("objective", ["stcl", "stm", "stg"])

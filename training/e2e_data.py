@@ -2,9 +2,9 @@
 
 A sentence manifest (``manifest.jsonl``) gives one window per clip; an abstract-clip manifest
 (``abstracts.jsonl`` of ``make_speech_corpus --abstract-clips``, 60-90 s clips) gives two or
-three. Each window is a ``CacheItem`` with a ``span`` of its clip, so the clip file is read,
-not copied; the rows are checked the way ``training.data.speech_examples`` checks ASR rows,
-without its 30 s limit.
+three. Each window is a ``CacheItem`` with a ``span`` of its clip (none for a clip that fits in
+one window), so the clip file is read, not copied; the rows are checked the way
+``training.data.speech_examples`` checks ASR rows, without its 30 s limit.
 """
 
 from __future__ import annotations
@@ -41,9 +41,13 @@ def window_items(
             report.drop(number, "undecodable audio", str(exc).rstrip("."), config.strict)
             continue
         keys = []
-        for index, (start, end) in enumerate(window_spans(seconds)):
+        spans = window_spans(seconds)
+        for index, (start, end) in enumerate(spans):
             key = f"{split}-{len(clips):06d}-w{index}"
-            items.append(CacheItem(key, source, text, split, (start, end)))
+            # A clip that fits one window is the whole clip, as the bridge's cache has it: the
+            # two caches then share its features (demo.bridge.features).
+            span = None if len(spans) == 1 and end >= seconds else (start, end)
+            items.append(CacheItem(key, source, text, split, span))
             keys.append(key)
         clips.append(keys)
     report.kept = len(clips)

@@ -8,6 +8,11 @@ padding when clips of different lengths share a batch. A cache folder holds
 metadata records what went in, so an interrupted build resumes at the first missing or stale
 shard) and ``index.json``. For the clips of the ``reference_splits`` the unmodified Whisper's
 transcript (decoded from all 1500 frames) is stored too: the bottleneck's upper bound.
+
+Caches side by side in one folder share their clips: a clip (the same audio file, the same
+window of it) already encoded by a sibling cache with the same encoder, margin and precision is
+copied from it instead of encoded again, so the end-to-end model's cache of the bridge's corpus
+costs seconds once the bridge's exists.
 """
 
 from __future__ import annotations
@@ -128,6 +133,41 @@ def _fingerprint(encoder: str, options: CacheOptions, items: list[CacheItem]) ->
     return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
 
+def _clip_id(item: CacheItem) -> str:
+    """What a clip's features depend on besides the cache's options: its audio and window."""
+    parts = [_audio_identity(item.audio), list(item.span) if item.span else None]
+    return hashlib.sha1(json.dumps(parts).encode("utf-8")).hexdigest()[:20]
+
+
+def _compatible(encoder: str, options: CacheOptions) -> dict[str, Any]:
+    """The index fields two caches must agree on to share features (and reference texts)."""
+    return {
+        "encoder": encoder,
+        "margin_frames": options.margin_frames,
+        "dtype": options.dtype,
+        "reference": [options.language, options.max_new_tokens],
+    }
+
+
+def _donors(folder: Path, encoder: str, options: CacheOptions) -> dict[str, tuple[Path, dict]]:
+    """clip id -> (sibling cache folder, its row) for the compatible caches beside ``folder``."""
+    wanted = _compatible(encoder, options)
+    found: dict[str, tuple[Path, dict]] = {}
+    for index_path in sorted(folder.parent.glob(f"*/{INDEX_FILE}")):
+        if index_path.parent == folder:
+            continue
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(index, dict) or any(index.get(k) != v for k, v in wanted.items()):
+            continue
+        for key, row in index.get("rows", {}).items():
+            if "clip" in row:
+                found.setdefault(row["clip"], (index_path.parent, {**row, "key": key}))
+    return found
+
+
 def cache_folder(root: str | Path, encoder: str, options: CacheOptions, items: list[CacheItem]):
     """``root/<encoder>-m<margin>-<hash of the inputs>``: runs on the same clips share one
     cache, and a run on other clips (a subset, the test split) doesn't overwrite it."""
@@ -196,7 +236,6 @@ class FeatureCache:
         options: CacheOptions = CacheOptions(),
     ) -> FeatureCache:
         """Encode every item once (skipping shards already built from the same inputs)."""
-        from demo.audio import load_audio
         from demo.provenance import write_json_atomic
 
         if not items:
@@ -210,6 +249,7 @@ class FeatureCache:
             if cache.index.get("fingerprint") == fingerprint:
                 return cache
         folder.mkdir(parents=True, exist_ok=True)
+        donors = _donors(folder, encoder, options)
         rows: dict[str, dict[str, Any]] = {}
         d_model = whisper.config.d_model
         bar = tqdm(total=len(items), desc=f"encoding ({encoder})", unit="clip")
@@ -219,7 +259,7 @@ class FeatureCache:
             shard_rows = _built_shard(folder / name, _fingerprint(encoder, options, chunk))
             if shard_rows is None:
                 shard_rows = _build_shard(
-                    folder / name, chunk, whisper, processor, encoder, options, load_audio, bar
+                    folder / name, chunk, (whisper, processor), encoder, options, donors, bar
                 )
             else:
                 bar.update(len(chunk))
@@ -229,10 +269,8 @@ class FeatureCache:
         index = {
             "format": CACHE_FORMAT,
             "version": CACHE_VERSION,
-            "encoder": encoder,
+            **_compatible(encoder, options),
             "d_model": d_model,
-            "margin_frames": options.margin_frames,
-            "dtype": options.dtype,
             "fingerprint": fingerprint,
             "rows": rows,
         }
@@ -262,33 +300,69 @@ def _built_shard(path: Path, fingerprint: str) -> dict[str, Any] | None:
     return json.loads(metadata["rows"])
 
 
-def _build_shard(path, chunk, whisper, processor, encoder, options, load_audio, bar):
+def _build_shard(path, chunk, models, encoder, options, donors, bar):
+    """Encode one shard's clips (copying those a sibling cache has) and save it atomically."""
     from demo.provenance import save_safetensors_atomic
 
     tensors: dict[str, torch.Tensor] = {}
     rows: dict[str, Any] = {}
-    dtype = DTYPES[options.dtype]
-    for start in range(0, len(chunk), options.batch_size):
-        batch = chunk[start : start + options.batch_size]
-        audios = [_window(load_audio(item.audio, max_seconds=None), item.span) for item in batch]
-        hidden = encode(whisper, processor, audios)
-        refs = [i for i, item in enumerate(batch) if item.split in options.reference_splits]
-        texts = {}
-        if refs:
-            decoded = reference_transcripts(whisper, processor, hidden[refs], options)
-            texts = dict(zip(refs, decoded, strict=True))
-        for i, (item, audio) in enumerate(zip(batch, audios, strict=True)):
-            frames = encoder_frames(len(audio), options.margin_frames)
-            tensors[item.key] = hidden[i, :frames].to("cpu", dtype).contiguous()
-            rows[item.key] = {
-                "text": item.text,
-                "split": item.split,
-                "frames": frames,
-                "seconds": round(len(audio) / SAMPLE_RATE, 3),
-            }
-            if i in texts:
-                rows[item.key]["whisper_text"] = texts[i]
+    fresh = []
+    for item in chunk:
+        donor = donors.get(_clip_id(item))
+        wants_text = item.split in options.reference_splits
+        if donor is None or (wants_text and "whisper_text" not in donor[1]):
+            fresh.append(item)
+            continue
+        folder, row = donor
+        tensors[item.key] = _donor_tensor(folder, row)
+        rows[item.key] = _row(item, row["frames"], row["seconds"])
+        if wants_text:
+            rows[item.key]["whisper_text"] = row["whisper_text"]
+        bar.update(1)
+    for start in range(0, len(fresh), options.batch_size):
+        batch = fresh[start : start + options.batch_size]
+        tensors_rows = _encode_batch(batch, *models, options)
+        for item, (tensor, row) in zip(batch, tensors_rows, strict=True):
+            tensors[item.key], rows[item.key] = tensor, row
         bar.update(len(batch))
+    tensors = {item.key: tensors[item.key] for item in chunk}  # the clips' order, as before
     metadata = {"fingerprint": _fingerprint(encoder, options, chunk), "rows": json.dumps(rows)}
     save_safetensors_atomic(path, tensors, metadata)  # a shard is complete or absent
     return rows
+
+
+def _row(item: CacheItem, frames: int, seconds: float) -> dict[str, Any]:
+    return {
+        "text": item.text,
+        "split": item.split,
+        "frames": frames,
+        "seconds": seconds,
+        "clip": _clip_id(item),
+    }
+
+
+def _donor_tensor(folder: Path, row: dict[str, Any]) -> torch.Tensor:
+    from safetensors import safe_open
+
+    with safe_open(str(folder / row["shard"]), framework="pt") as handle:
+        return handle.get_tensor(row["key"])
+
+
+def _encode_batch(batch, whisper, processor, options) -> list[tuple[torch.Tensor, dict]]:
+    from demo.audio import load_audio
+
+    audios = [_window(load_audio(item.audio, max_seconds=None), item.span) for item in batch]
+    hidden = encode(whisper, processor, audios)
+    refs = [i for i, item in enumerate(batch) if item.split in options.reference_splits]
+    texts = {}
+    if refs:
+        decoded = reference_transcripts(whisper, processor, hidden[refs], options)
+        texts = dict(zip(refs, decoded, strict=True))
+    out = []
+    for i, (item, audio) in enumerate(zip(batch, audios, strict=True)):
+        frames = encoder_frames(len(audio), options.margin_frames)
+        row = _row(item, frames, round(len(audio) / SAMPLE_RATE, 3))
+        if i in texts:
+            row["whisper_text"] = texts[i]
+        out.append((hidden[i, :frames].to("cpu", DTYPES[options.dtype]).contiguous(), row))
+    return out
