@@ -149,22 +149,24 @@ def _compatible(encoder: str, options: CacheOptions) -> dict[str, Any]:
     }
 
 
-def _donors(folder: Path, encoder: str, options: CacheOptions) -> dict[str, tuple[Path, dict]]:
-    """clip id -> (sibling cache folder, its row) for the compatible caches beside ``folder``."""
+def _donors(
+    folder: Path, encoder: str, options: CacheOptions
+) -> dict[str, tuple[FeatureCache, str]]:
+    """clip id -> (sibling cache, its key) for the compatible caches beside ``folder``."""
     wanted = _compatible(encoder, options)
-    found: dict[str, tuple[Path, dict]] = {}
+    found: dict[str, tuple[FeatureCache, str]] = {}
     for index_path in sorted(folder.parent.glob(f"*/{INDEX_FILE}")):
         if index_path.parent == folder:
             continue
         try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            sibling = FeatureCache.open(index_path.parent)
+        except DemoError:
             continue
-        if not isinstance(index, dict) or any(index.get(k) != v for k, v in wanted.items()):
+        if any(sibling.index.get(k) != v for k, v in wanted.items()):
             continue
-        for key, row in index.get("rows", {}).items():
+        for key, row in sibling.rows.items():
             if "clip" in row:
-                found.setdefault(row["clip"], (index_path.parent, {**row, "key": key}))
+                found.setdefault(row["clip"], (sibling, key))
     return found
 
 
@@ -215,12 +217,16 @@ class FeatureCache:
 
     def features(self, key: str) -> torch.Tensor:
         """The clip's trimmed encoder features, (frames, d_model) float32."""
+        return self.stored(key).float()
+
+    def stored(self, key: str) -> torch.Tensor:
+        """The clip's features as stored (the cache's ``dtype``)."""
         from safetensors import safe_open
 
         shard = self.rows[key]["shard"]
         if shard not in self._handles:  # opened lazily, so a DataLoader worker opens its own
             self._handles[shard] = safe_open(str(self.folder / shard), framework="pt")
-        return self._handles[shard].get_tensor(key).float()
+        return self._handles[shard].get_tensor(key)
 
     def __getstate__(self):  # file handles don't pickle; workers reopen them
         return {**self.__dict__, "_handles": {}}
@@ -306,22 +312,23 @@ def _build_shard(path, chunk, models, encoder, options, donors, bar):
 
     tensors: dict[str, torch.Tensor] = {}
     rows: dict[str, Any] = {}
+    clips = {item.key: _clip_id(item) for item in chunk}
     fresh = []
     for item in chunk:
-        donor = donors.get(_clip_id(item))
+        sibling, key = donors.get(clips[item.key], (None, None))
+        row = sibling.rows[key] if sibling is not None else None
         wants_text = item.split in options.reference_splits
-        if donor is None or (wants_text and "whisper_text" not in donor[1]):
+        if row is None or (wants_text and "whisper_text" not in row):
             fresh.append(item)
             continue
-        folder, row = donor
-        tensors[item.key] = _donor_tensor(folder, row)
-        rows[item.key] = _row(item, row["frames"], row["seconds"])
+        tensors[item.key] = sibling.stored(key)
+        rows[item.key] = _row(item, clips[item.key], row["frames"], row["seconds"])
         if wants_text:
             rows[item.key]["whisper_text"] = row["whisper_text"]
         bar.update(1)
     for start in range(0, len(fresh), options.batch_size):
         batch = fresh[start : start + options.batch_size]
-        tensors_rows = _encode_batch(batch, *models, options)
+        tensors_rows = _encode_batch(batch, clips, *models, options)
         for item, (tensor, row) in zip(batch, tensors_rows, strict=True):
             tensors[item.key], rows[item.key] = tensor, row
         bar.update(len(batch))
@@ -331,24 +338,17 @@ def _build_shard(path, chunk, models, encoder, options, donors, bar):
     return rows
 
 
-def _row(item: CacheItem, frames: int, seconds: float) -> dict[str, Any]:
+def _row(item: CacheItem, clip: str, frames: int, seconds: float) -> dict[str, Any]:
     return {
         "text": item.text,
         "split": item.split,
         "frames": frames,
         "seconds": seconds,
-        "clip": _clip_id(item),
+        "clip": clip,
     }
 
 
-def _donor_tensor(folder: Path, row: dict[str, Any]) -> torch.Tensor:
-    from safetensors import safe_open
-
-    with safe_open(str(folder / row["shard"]), framework="pt") as handle:
-        return handle.get_tensor(row["key"])
-
-
-def _encode_batch(batch, whisper, processor, options) -> list[tuple[torch.Tensor, dict]]:
+def _encode_batch(batch, clips, whisper, processor, options) -> list[tuple[torch.Tensor, dict]]:
     from demo.audio import load_audio
 
     audios = [_window(load_audio(item.audio, max_seconds=None), item.span) for item in batch]
@@ -361,7 +361,7 @@ def _encode_batch(batch, whisper, processor, options) -> list[tuple[torch.Tensor
     out = []
     for i, (item, audio) in enumerate(zip(batch, audios, strict=True)):
         frames = encoder_frames(len(audio), options.margin_frames)
-        row = _row(item, frames, round(len(audio) / SAMPLE_RATE, 3))
+        row = _row(item, clips[item.key], frames, round(len(audio) / SAMPLE_RATE, 3))
         if i in texts:
             row["whisper_text"] = texts[i]
         out.append((hidden[i, :frames].to("cpu", DTYPES[options.dtype]).contiguous(), row))
