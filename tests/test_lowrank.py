@@ -397,7 +397,8 @@ def test_a_token_weighted_start_trains_from_the_training_transcripts(manifest, t
     from training.config import AsrConfig
 
     flags = ("--compress-targets", "proj_out", "--rank-fraction", "0.667")
-    run = _train(manifest, tmp_path, "--method", "full", "--lowrank-init", "token-weighted", *flags)
+    run = _train(manifest, tmp_path, "--method", "full", "--lowrank-init", "token-weighted",
+                 "--factor-lr-scale", "4", *flags)  # fmt: skip
     info = json.loads((run / "run.json").read_text())
     assert info["extra"]["lowrank"]["init"] == "token-weighted"
     assert read_lowrank_config(run / "lowrank")["weights"] == WEIGHTS_FILE
@@ -411,6 +412,30 @@ def test_a_token_weighted_start_trains_from_the_training_transcripts(manifest, t
     assert isinstance(load_lowrank_whisper(lora, quant="fp32", device="cpu").model, torch.nn.Module)
     with pytest.raises(ValueError, match="init must be one of"):
         AsrConfig(train="m.jsonl", compress="lowrank", lowrank_init="weighted")
+
+
+def test_the_factors_can_learn_at_a_larger_rate_than_the_rest(tiny):
+    from demo.asr.registry import get_whisper_model
+    from training.compress import compress
+    from training.config import AsrConfig
+    from training.loop import _param_groups
+
+    flags = {"train": "m.jsonl", "compress": "lowrank", "method": "full"}
+    config = AsrConfig(**flags, factor_lr_scale=10.0)
+    model, hooks = compress(copy.deepcopy(tiny.model), config, get_whisper_model("tiny.en"))
+    groups = {group["lr"]: group["params"] for group in _param_groups(model, 1e-4, hooks.lr_scale)}
+    assert sorted(groups) == [pytest.approx(1e-4), pytest.approx(1e-3)]
+    factors = {id(p) for m in lowrank_modules(model).values() for p in (m.down.weight, m.up.weight)}
+    fast = next(params for lr, params in groups.items() if lr > 5e-4)
+    assert {id(p) for p in fast} == factors and len(factors) == 32  # fc1/fc2 x 8 layers x (A, B)
+    assert sum(len(params) for params in groups.values()) == len(list(model.parameters()))
+    # Scale 1 (the default) keeps one group; the flag is refused where there are no factors.
+    _, plain = compress(copy.deepcopy(tiny.model), AsrConfig(**flags), get_whisper_model("tiny.en"))
+    assert plain.lr_scale is None and len(_param_groups(model, 1e-4, None)) == 1
+    with pytest.raises(ValueError, match="full fine-tune of a low-rank model"):
+        AsrConfig(train="m.jsonl", factor_lr_scale=10.0)
+    with pytest.raises(ValueError, match="must be above 0"):
+        AsrConfig(**flags, factor_lr_scale=0.0)
 
 
 def test_lora_on_the_frozen_factors_saves_a_small_run_that_reloads(manifest, tmp_path, jfk):

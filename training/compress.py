@@ -31,10 +31,18 @@ class CompressionHooks:
     # (run folder, final) -> True when it saved the model's weights itself (the loop then skips
     # its own save of a full fine-tune; adapters are always saved by the loop).
     save_outputs: Callable[[Path, bool], bool] | None = None
+    # parameter -> multiple of --lr it trains at (the optimizer's parameter groups); None: 1.
+    lr_scale: Callable[[Any], float] | None = None
 
 
 def _lowrank(model, config, entry, train_token_ids):
-    from demo.compress.lowrank import constrain, count_tokens, factorize, orthogonality_error
+    from demo.compress.lowrank import (
+        constrain,
+        count_tokens,
+        factorize,
+        lowrank_modules,
+        orthogonality_error,
+    )
     from demo.compress.lowrank_io import FOLDER, save_lowrank
 
     lowrank = config.lowrank_config()
@@ -51,6 +59,12 @@ def _lowrank(model, config, entry, train_token_ids):
         if steps % every == 0:
             constrain(model)
 
+    # The new factors may learn faster than the rest of a full fine-tune (--factor-lr-scale).
+    factors = {id(p) for m in lowrank_modules(model).values() for p in (m.down.weight, m.up.weight)}
+
+    def lr_scale(param) -> float:
+        return config.factor_lr_scale if id(param) in factors else 1.0
+
     def save(run_dir: Path, final: bool) -> bool:
         # A full fine-tune's weights once, at the end (like save_pretrained in the loop); the
         # structure of a LoRA run once too (its factors are frozen: the SVD of the base).
@@ -65,6 +79,7 @@ def _lowrank(model, config, entry, train_token_ids):
         metrics=lambda: {"orthogonality_error": orthogonality_error(model)},
         run_fields={"system": "lowrank", "extra": {"lowrank": record.summary()}},
         save_outputs=save,
+        lr_scale=lr_scale if full and config.factor_lr_scale != 1 else None,
     )
     return model, hooks
 

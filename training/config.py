@@ -176,6 +176,9 @@ class AsrConfig(TrainConfig):
     )
     orthogonal: bool = _help("low-rank: keep the down factor semi-orthogonal (full tuning)", True)
     constrain_every: int = _help("low-rank: optimizer steps between constraint steps", 4)
+    factor_lr_scale: float = _help(
+        "low-rank full fine-tune: the factors' learning rate as a multiple of --lr", 1.0
+    )
     lowrank_init: str = _help(
         "low-rank: svd, or token-weighted (the tied vocabulary rows weighted by how often the "
         "training transcripts use each token)",
@@ -195,6 +198,13 @@ class AsrConfig(TrainConfig):
                     "(quantize the low-rank model after training)."
                 )
             self.lowrank_config()  # the core's own checks (rank, targets, constrain_every)
+        if not self.factor_lr_scale > 0:
+            raise ValueError("--factor-lr-scale must be above 0 (1 = the same rate as the rest).")
+        if self.factor_lr_scale != 1 and not (self.compress == "lowrank" and self.method == "full"):
+            raise ValueError(
+                "--factor-lr-scale applies to a full fine-tune of a low-rank model "
+                "(--compress lowrank --method full)."
+            )
 
     def lowrank_config(self):
         """The ``demo.compress.lowrank.LowRankConfig`` these flags describe."""

@@ -162,7 +162,7 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
             model, processor, entry, config, task.name, total_steps, data.train_token_ids
         )
     optimizer = torch.optim.AdamW(
-        [p for p in trainable.model.parameters() if p.requires_grad],
+        _param_groups(trainable.model, config.lr, trainable.hooks.lr_scale),
         lr=config.lr,
         weight_decay=config.weight_decay,
     )
@@ -191,6 +191,17 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
     )
+
+
+def _param_groups(model, lr: float, lr_scale) -> list[dict]:
+    """The optimizer's parameter groups: one per learning rate, ``lr`` times the compression's
+    ``lr_scale`` of each trainable parameter (one group when it has none)."""
+    groups: dict[float, list] = {}
+    for param in model.parameters():
+        if param.requires_grad:
+            scale = lr_scale(param) if lr_scale is not None else 1.0
+            groups.setdefault(scale, []).append(param)
+    return [{"params": params, "lr": lr * scale} for scale, params in groups.items()]
 
 
 def _loader(dataset, batch_size: int, collate, config: TrainConfig, sampler):
