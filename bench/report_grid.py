@@ -51,6 +51,7 @@ def grid_rows(runs: list[Run]) -> list[list[str]]:
         lr = (run.info.config or {}).get("lr") if run.info else None
         picked = cells.get((run.size, run.mode)) is run
         peak = num(run.final.get("peak_memory_mb"))
+        gc = " (gc)" if run.checkpointed else ""
         rows.append([
             run.size, run.mode + ("" if picked else " (not the cell's pick)"),
             fmt(lr, "g"), fmt(run.info.trainable_pct if run.info else None, ".2f"),
@@ -58,8 +59,8 @@ def grid_rows(runs: list[Run]) -> list[list[str]]:
             f"{_pct(_at_step0(run, 'real-speech'))} → {_pct(real)}",
             fmt(test / untrained if test is not None and untrained else None),
             fmt(test / full_test if test is not None and full_test else None),
-            fmt(minutes_per_epoch_of(run), ".1f"),
-            fmt(None if peak is None else peak / 1024, ".1f"),
+            fmt(minutes_per_epoch_of(run), ".1f") + gc,
+            fmt(None if peak is None else peak / 1024, ".1f") + gc,
             run.run_id,
         ])  # fmt: skip
     return rows
@@ -80,7 +81,9 @@ def grid_section(runs_root: Path | None = None) -> list[str]:
             "(jfk and the English part of multilingual.mp3); *÷ untrained* and *÷ full*: test "
             "WER over the untrained model's and over the same size's full fine-tuning. Each "
             "cell's pick is its run with the best validation WER. Minutes per epoch and peak RSS "
-            "on a shared 2-core CPU.", ""]  # fmt: skip
+            "on a shared 2-core CPU; *(gc)*: trained with gradient checkpointing (two runs at once "
+            "would not fit in 23 GB without it), which costs time and saves activation memory, "
+            "so those two columns do not compare with the other rows.", ""]  # fmt: skip
     header = ["size", "mode", "lr", "trainable %", "val WER %", "test WER %",
               "real-speech WER %", "÷ untrained", "÷ full", "min / epoch", "peak RSS GB",
               "run"]  # fmt: skip

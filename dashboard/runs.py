@@ -130,6 +130,13 @@ class Run:
         return " ".join(parts)
 
     @property
+    def checkpointed(self) -> bool:
+        """Trained with gradient checkpointing: less activation memory, more time per step, so
+        its peak memory and minutes per epoch do not compare with runs trained without."""
+        config = (self.info.config or {}) if self.info else {}
+        return bool(config.get("gradient_checkpointing"))
+
+    @property
     def validation(self) -> list[dict[str, Any]]:
         """Evaluation lines on the validation split (lines without a split count as validation)."""
         return [m for m in self.metrics if m.get("split", VALIDATION_SPLIT) == VALIDATION_SPLIT]

@@ -328,7 +328,7 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
 def test_grid_section_gives_each_cell_with_its_ratios_and_the_cells_left(tmp_path, write_run):
     from bench.report_grid import grid_section
 
-    def run(run_id, method, precision, wer0, wer, lr=1e-3, **extra):
+    def run(run_id, method, precision, wer0, wer, lr=1e-3, gc=False, **extra):
         lines = [
             {"step": 0, "epoch": 0.0, "split": split, "wer": wer0}
             for split in ("validation", "test")
@@ -337,7 +337,8 @@ def test_grid_section_gives_each_cell_with_its_ratios_and_the_cells_left(tmp_pat
                    "epoch_seconds": 600.0, "peak_memory_mb": 6144.0},
                   {"step": 100, "epoch": 4.0, "split": "test", "wer": wer}]  # fmt: skip
         info = {"dataset": "aclsum-asr", "size": "tiny", "method": method,
-                "precision": precision, "config": {"lr": lr}, "status": "completed",
+                "precision": precision, "config": {"lr": lr, "gradient_checkpointing": gc},
+                "status": "completed",
                 "trainable_pct": 100.0 if method == "full" else 0.39, **extra}  # fmt: skip
         write_run(tmp_path, run_id, info, lines)
 
@@ -345,14 +346,17 @@ def test_grid_section_gives_each_cell_with_its_ratios_and_the_cells_left(tmp_pat
     run("int8-lora", "lora", "int8", 0.5, 0.18)
     run("int8-lora-low-lr", "lora", "int8", 0.5, 0.40, lr=2.5e-5)
     run("cut-short", "adalora", "nf4", 0.5, 0.30, status="interrupted")
+    run("nf4-lora-gc", "lora", "nf4", 0.5, 0.19, gc=True)
     text = "\n".join(grid_section(tmp_path))
     rows = {line.split(" | ")[-1].rstrip(" |"): line.split(" | ")[1:11]
             for line in text.splitlines() if line.startswith("| tiny")}  # fmt: skip
-    assert set(rows) == {"full", "int8-lora", "int8-lora-low-lr"}  # completed runs only
+    assert set(rows) == {"full", "int8-lora", "int8-lora-low-lr", "nf4-lora-gc"}  # completed only
     assert rows["int8-lora"] == ["int8+lora", "0.001", "0.39", "18.0", "50.0 → 18.0", "– → –",
                                  "0.36", "1.20", "10.0", "6.0"]  # fmt: skip
     assert rows["int8-lora-low-lr"][0] == "int8+lora (not the cell's pick)"
-    assert "Not run yet: tiny int8+adalora, tiny nf4+lora, tiny nf4+adalora, base full" in text
+    # Gradient checkpointing changes time and memory: those two cells say so.
+    assert rows["nf4-lora-gc"][-2:] == ["10.0 (gc)", "6.0 (gc)"]
+    assert "Not run yet: tiny int8+adalora, tiny nf4+adalora, base full" in text
     assert "lr 2.5e-05 -> 40.0%, lr 0.001 -> 18.0%" in text  # the findings follow
     assert grid_section(tmp_path / "none") == []
 

@@ -284,6 +284,17 @@ def test_minutes_per_epoch(runs):
     assert list(by_name["full"].y) == pytest.approx([1.0, 2.0])
     assert list(by_name["full (reported)"].y) == [126, 250]
     assert list(by_name["int8 (reported)"].y) == [53, 133]
+    assert all("checkpointing" not in name for name in by_name["full"].customdata)
+
+
+def test_minutes_per_epoch_says_which_run_trained_with_gradient_checkpointing(tmp_path, write_run):
+    line = {"step": 100, "epoch": 1.0, "split": "validation", "wer": 0.2, "epoch_seconds": 90.0}
+    info = {"task": "asr", "size": "base", "method": "lora", "precision": "nf4",
+            "status": "completed", "config": {"gradient_checkpointing": True}}  # fmt: skip
+    write_run(tmp_path, "base-gc", info, [line])
+    bars = traces(cost.minutes_per_epoch(list_runs(tmp_path), show_reported=False))
+    assert list(bars["nf4+LoRA"].y) == [1.5]
+    assert list(bars["nf4+LoRA"].customdata) == ["base-gc (gradient checkpointing: slower steps)"]
 
 
 def test_benchmark_and_compare_bars():

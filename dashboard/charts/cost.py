@@ -133,7 +133,7 @@ def minutes_per_epoch(
             go.Bar(
                 x=sizes,
                 y=[cell[0] if cell else None for cell in cells],
-                customdata=[cell[1].run_id if cell else "" for cell in cells],
+                customdata=[_hover_name(cell[1]) if cell else "" for cell in cells],
                 name=pretty_mode(mode),
                 legendgroup=mode,
                 offsetgroup=mode,
@@ -174,6 +174,10 @@ def minutes_per_epoch(
     )
     fig.update_yaxes(type="log")
     return fig
+
+
+def _hover_name(run: Run) -> str:
+    return run.run_id + (" (gradient checkpointing: slower steps)" if run.checkpointed else "")
 
 
 def minutes_per_epoch_of(run: Run) -> float | None:
