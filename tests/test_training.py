@@ -194,6 +194,36 @@ def test_asr_two_steps_each_method_and_precision(
     assert moved and (any(moved) if method == "adalora" else all(moved))
 
 
+def test_keep_best_ends_on_the_best_validation_weights_not_the_last(speech_corpus, tmp_path):
+    """At lr 0.9 two LoRA steps wreck tiny.en, so the untrained model (step 0) is the best by
+    validation loss: the run ends on it, its saved adapter is the untrained one (LoRA's B is
+    zero at the start), and run.json says which step it kept."""
+    code = _asr(
+        ["--train", str(speech_corpus), "--method", "lora", "--output-dir", str(tmp_path),
+         "--max-val-samples", "1", "--lr", "0.9", "--keep-best", "loss", *FAST_ASR]
+    )  # fmt: skip
+    assert code == 0
+    run_dir = _only_run(tmp_path)
+    lines = _lines(run_dir)
+    assert [line["step"] for line in lines] == [0, 2] and lines[1]["loss"] > lines[0]["loss"]
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["extra"]["kept_best"] == {"metric": "loss", "step": 0, "value": lines[0]["loss"]}
+    assert info["config"]["keep_best"] == "loss" and info["status"] == "completed"
+    from safetensors.torch import load_file
+
+    weights = load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
+    assert all(float(v.abs().max()) == 0 for k, v in weights.items() if "lora_B" in k)
+    assert not (run_dir / "resume").exists()  # the kept weights went with the resume state
+
+
+def test_keep_best_refuses_an_unknown_metric_and_adalora():
+    with pytest.raises(ValueError, match="keep_best must be a metric"):
+        AsrConfig(train="x.jsonl", keep_best="accuracy")
+    with pytest.raises(ValueError, match="rank pattern"):
+        AsrConfig(train="x.jsonl", method="adalora", keep_best="wer")
+    assert AsrConfig(train="x.jsonl", keep_best="wer").keep_best == "wer"
+
+
 def _assert_app_transcribes(adapter: Path, quant: str, jfk_path: Path, jfk_text: str) -> None:
     from demo.asr import transcribe
     from demo.audio import load_audio

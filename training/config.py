@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from demo.metrics import METRICS
 from demo.options import option
 from demo.quant import get_quant_mode
 
@@ -89,6 +90,11 @@ class TrainConfig:
         "only after (a grid scores its shared base model once)",
         default=True,
     )
+    keep_best: str | None = _help(
+        "a validation metric (wer, loss, rougeL...): end on the weights of the validation "
+        "evaluation best at it, not the last one's (the test split scores them, they are saved)",
+        default=None,
+    )
     save_steps: int = _help("write resume state every N optimizer steps", default=50)
     num_beams: int = _help("beam width when generating for evaluation", default=1)
     max_new_tokens: int = _help("longest generated output during evaluation", default=128)
@@ -147,6 +153,18 @@ class TrainConfig:
         for name in ("weight_decay", "warmup_steps", "max_grad_norm"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be 0 or more.")
+        if self.keep_best is not None:
+            allowed = [key for key, metric in METRICS.items() if metric.task != "cost"]
+            if self.keep_best not in (*allowed, "loss"):
+                raise ValueError(
+                    f"keep_best must be a metric ({', '.join(allowed)} or loss), "
+                    f"not {self.keep_best!r}."
+                )
+            if self.method == "adalora":
+                raise ValueError(
+                    "keep_best does not work with AdaLoRA: it prunes ranks as it trains, so an "
+                    "earlier evaluation's weights do not fit its final rank pattern."
+                )
         if self.init_r is not None and self.init_r < self.r:
             raise ValueError("init_r must be at least r (AdaLoRA prunes from init_r down to r).")
 

@@ -105,6 +105,8 @@ def evaluate(
         ),
         "eval_samples": len(references),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
+        # --keep-best: the weights scored are an earlier step's
+        **({"weights_step": session.weights_step} if session.weights_step is not None else {}),
         **scores,
         **(session.trainable.hooks.metrics() if session.trainable.hooks.metrics else {}),
         "example_prediction": predictions[0] if predictions else None,

@@ -27,6 +27,7 @@ from demo.measure import weights_footprint_mb
 from demo.options import from_dict, to_dict
 from demo.provenance import command_line, machine, now_iso, versions
 from demo.runinfo import RunInfo, mode_label
+from training.best import note_validation, restore_best
 from training.config import TrainConfig
 from training.evaluate import evaluate, evaluate_more
 from training.modeling import (
@@ -277,7 +278,7 @@ def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskDat
 def _train(session: Session) -> None:
     config, accelerator, progress = session.config, session.accelerator, session.progress
     if progress.global_step == 0 and progress.metrics_lines == 0:
-        evaluate(session, epoch_end=False)  # the base model, before any training
+        note_validation(session, evaluate(session, epoch_end=False))  # the untrained model
         if config.eval_more_at_start:
             evaluate_more(session)
         save_state(session)
@@ -349,7 +350,7 @@ def _train(session: Session) -> None:
                 and progress.global_step % config.eval_steps == 0
                 and not (epoch_over or finished)
             ):
-                evaluate(session, epoch_end=False)
+                note_validation(session, evaluate(session, epoch_end=False))
                 session.model.train()
                 save_state(session)
                 started = time.perf_counter()  # evaluation time is not training time
@@ -359,7 +360,8 @@ def _train(session: Session) -> None:
             if finished:
                 break
         # A run cut short by --max-steps ends mid-epoch: its last line is not an epoch's.
-        evaluate(session, epoch_end=progress.batches_done >= session.batches_per_epoch)
+        line = evaluate(session, epoch_end=progress.batches_done >= session.batches_per_epoch)
+        note_validation(session, line)
         progress.epoch += 1
         progress.batches_done = 0
         progress.epoch_seconds = 0.0
@@ -368,6 +370,7 @@ def _train(session: Session) -> None:
             save_outputs(session, final=False)
             save_state(session)
     bar.close()
+    restore_best(session)
     evaluate_more(session)  # the trained model on the test split and real speech
     save_outputs(session, final=True)
     session.writer.write_info(status="completed", ended_at=now_iso())

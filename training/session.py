@@ -111,6 +111,9 @@ class Progress:
     interval_batches: int = 0
     interval_samples: int = 0
     interval_seconds: float = 0.0
+    # --keep-best: the best validation value so far and the step whose weights scored it
+    best_value: float | None = None
+    best_step: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -137,6 +140,7 @@ class Session:
     total_steps: int
     progress: Progress = field(default_factory=Progress)
     pending_rng: dict[str, Any] | None = None  # RNG state to restore at the next batch
+    weights_step: int | None = None  # set when --keep-best restored an earlier step's weights
 
     @property
     def unwrapped(self):
