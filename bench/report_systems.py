@@ -114,7 +114,9 @@ def _arm(run) -> str:
     if run.method != "full":
         return f"low-rank {where}, factors frozen, + {run.method}"
     kind = "semi-orthogonal" if lowrank_extra(run).get("orthogonal", True) else "plain SVD"
-    return f"low-rank {where}, {kind}"
+    scale = (run.info.config or {}).get("factor_lr_scale") if run.info else None
+    rate = f", factors at {scale:g}x the rate" if scale not in (None, 1, 1.0) else ""
+    return f"low-rank {where}, {kind}{rate}"
 
 
 def lowrank_rows(runs) -> list[dict]:

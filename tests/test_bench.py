@@ -307,6 +307,11 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
               {**lowrank, "total_params": 31_219_968, "started_at": "2026-12-02T01:00:00+00:00",
                "extra": {"lowrank": {**embedding, "init": "token-weighted"}}},
               lines(0.7, 0.16, 0.01))  # fmt: skip
+    write_run(tmp_path, "lowrank-tiny.en-full-orth-emb0.67-tw-flr10-sci",
+              {**lowrank, "total_params": 31_219_968, "started_at": "2026-12-02T02:00:00+00:00",
+               "extra": {"lowrank": {**embedding, "init": "token-weighted"}},
+               "config": {"factor_lr_scale": 10.0}},
+              lines(0.7, 0.367, 1.13))  # fmt: skip
     write_run(tmp_path, "asr-base-full-other", {"dataset": "espeak", "model": "base"}, [])
     text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
     rows = [line.split(" | ")[1:7] for line in text.splitlines() if line.startswith("| tiny.en")]
@@ -320,6 +325,8 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
         ["low-rank fc1/fc2 at d/4, semi-orthogonal", "31.27", "–", "100.0", "17.0", "2.0"],
         [f"{emb}, semi-orthogonal", "31.22", "–", "100.0", "18.4", "3.7"],
         [f"{emb}, token-weighted SVD, semi-orthogonal", "31.22", "–", "100.0", "16.0", "1.0"],
+        [f"{emb}, token-weighted SVD, semi-orthogonal, factors at 10x the rate", "31.22", "–",
+         "100.0", "36.7", "113.0"],
     ]
     assert "| 3e-06 | 15 | 6000 | lowrank-tiny.en-full-orth-sci |" in text
     assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []
