@@ -325,8 +325,14 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
         ["low-rank fc1/fc2 at d/4, semi-orthogonal", "31.27", "–", "100.0", "17.0", "2.0"],
         [f"{emb}, semi-orthogonal", "31.22", "–", "100.0", "18.4", "3.7"],
         [f"{emb}, token-weighted SVD, semi-orthogonal", "31.22", "–", "100.0", "16.0", "1.0"],
-        [f"{emb}, token-weighted SVD, semi-orthogonal, factors at 10x the rate", "31.22", "–",
-         "100.0", "36.7", "113.0"],
+        [
+            f"{emb}, token-weighted SVD, semi-orthogonal, factors at 10x the rate",
+            "31.22",
+            "–",
+            "100.0",
+            "36.7",
+            "113.0",
+        ],
     ]
     assert "| 3e-06 | 15 | 6000 | lowrank-tiny.en-full-orth-sci |" in text
     assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []
