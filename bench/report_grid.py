@@ -25,7 +25,7 @@ GRID_MODES = ("full", "int8+lora", "int8+adalora", "nf4+lora", "nf4+adalora")  #
 
 def _order(run: Run) -> tuple:
     mode = MODE_ORDER.index(run.mode) if run.mode in MODE_ORDER else len(MODE_ORDER)
-    lr = (run.info.config or {}).get("lr") if run.info else None
+    lr = run.config.get("lr")
     return SIZE_ORDER.index(run.size) if run.size in SIZE_ORDER else 99, mode, -(lr or 0)
 
 
@@ -48,7 +48,7 @@ def grid_rows(runs: list[Run]) -> list[list[str]]:
         test, untrained = final_score(run, "wer"), _at_step0(run, "test")
         real = num(run.split("real-speech").get("wer"))
         full_test = final_score(full, "wer") if full is not None else None
-        lr = (run.info.config or {}).get("lr") if run.info else None
+        lr = run.config.get("lr")
         picked = cells.get((run.size, run.mode)) is run
         peak = num(run.final.get("peak_memory_mb"))
         gc = " (gc)" if run.checkpointed else ""

@@ -114,8 +114,8 @@ def _arm(run) -> str:
     if run.method != "full":
         return f"low-rank {where}, factors frozen, + {run.method}"
     kind = "semi-orthogonal" if lowrank_extra(run).get("orthogonal", True) else "plain SVD"
-    scale = (run.info.config or {}).get("factor_lr_scale") if run.info else None
-    rate = f", factors at {scale:g}x the rate" if scale not in (None, 1, 1.0) else ""
+    scale = run.config.get("factor_lr_scale")
+    rate = f", factors at {scale:g}x the rate" if scale not in (None, 1) else ""
     return f"low-rank {where}, {kind}{rate}"
 
 

@@ -97,7 +97,7 @@ def learning_rate_claim(runs: Iterable[Run]) -> Finding:
     """Table 4.1: quantized bases need ~40x smaller learning rates than the paper's."""
     groups: dict[tuple, dict[float, float]] = {}
     for run in grid_runs(runs):
-        lr = (run.info.config or {}).get("lr") if run.info else None
+        lr = run.config.get("lr")
         wer = final_score(run, "wer")
         if run.task == "asr" and run.mode and "+" in run.mode and lr and wer is not None:
             groups.setdefault((run.size, run.mode, run.dataset), {})[float(lr)] = 100 * wer

@@ -130,11 +130,15 @@ class Run:
         return " ".join(parts)
 
     @property
+    def config(self) -> dict[str, Any]:
+        """The training config run.json recorded ({} when unreadable or absent)."""
+        return (self.info.config or {}) if self.info else {}
+
+    @property
     def checkpointed(self) -> bool:
         """Trained with gradient checkpointing: less activation memory, more time per step, so
         its peak memory and minutes per epoch do not compare with runs trained without."""
-        config = (self.info.config or {}) if self.info else {}
-        return bool(config.get("gradient_checkpointing"))
+        return bool(self.config.get("gradient_checkpointing"))
 
     @property
     def validation(self) -> list[dict[str, Any]]:

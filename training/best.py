@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.metrics import METRICS
+from demo.provenance import save_safetensors_atomic
 from training.modeling import load_trainable_state, trainable_state
 from training.session import Session, TrainingError
 from training.state import say
@@ -26,8 +27,6 @@ def _path(session: Session, step: int) -> Path:
 
 def note_validation(session: Session, line: dict[str, Any]) -> None:
     """Remember this validation evaluation's weights if they are the best so far."""
-    from safetensors.torch import save_file
-
     metric = session.config.keep_best
     if not metric:
         return
@@ -51,10 +50,8 @@ def note_validation(session: Session, line: dict[str, Any]) -> None:
         folder = session.writer.resume_dir
         folder.mkdir(parents=True, exist_ok=True)
         target = _path(session, progress.global_step)
-        partial = target.with_suffix(".partial")
-        save_file({k: v.contiguous() for k, v in trainable_state(session.unwrapped).items()},
-                  str(partial))  # fmt: skip
-        partial.replace(target)
+        weights = {k: v.contiguous() for k, v in trainable_state(session.unwrapped).items()}
+        save_safetensors_atomic(target, weights, metadata={})
         keep = {target.name} | ({_path(session, previous).name} if previous is not None else set())
         for stale in folder.glob(f"{BEST_PREFIX}*.safetensors"):
             if stale.name not in keep:
@@ -83,7 +80,7 @@ def restore_best(session: Session) -> None:
             f"--keep-best {metric}: back to the weights of step {progress.best_step} "
             f"({metric} {progress.best_value:.4g}) for the test split.",
         )
-    session.weights_step = progress.best_step
+        session.weights_step = progress.best_step  # the later lines say whose weights they score
     extra = dict(session.writer.info.extra or {})
     extra["kept_best"] = {
         "metric": metric,

@@ -360,8 +360,8 @@ def _train(session: Session) -> None:
             if finished:
                 break
         # A run cut short by --max-steps ends mid-epoch: its last line is not an epoch's.
-        line = evaluate(session, epoch_end=progress.batches_done >= session.batches_per_epoch)
-        note_validation(session, line)
+        epoch_end = progress.batches_done >= session.batches_per_epoch
+        note_validation(session, evaluate(session, epoch_end=epoch_end))
         progress.epoch += 1
         progress.batches_done = 0
         progress.epoch_seconds = 0.0
