@@ -7,7 +7,10 @@ comparison is between inference engines on identical weights.
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
+import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +125,94 @@ def load(spec: EngineSpec, threads: int) -> Loaded:
         return Loaded(spec, loaded, loaded.weights_mb)
     loaded = load_model(ModelSpec("asr", spec.model, spec.quant, device="cpu"))
     return Loaded(spec, loaded, loaded.weights_mb)
+
+
+def engine_imports(spec: EngineSpec) -> None:
+    """Import what loading ``spec`` needs, so that a timed load is not an import."""
+    import torch  # noqa: F401
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: F401
+
+    if spec.engine == "faster-whisper":
+        import faster_whisper  # noqa: F401
+        return
+    import demo.asr  # noqa: F401
+    import demo.asr.fast  # noqa: F401
+    import demo.models  # noqa: F401
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except Exception:  # a broken bnb shows up, clearly, when a bnb mode loads
+        pass
+
+
+class Isolated:
+    """An engine loaded and run in a process of its own (spawned, so nothing of this one is
+    inherited), timed there: ``run`` gives (text, seconds of the transcription alone).
+
+    faster-whisper runs this way beside our engines. In one process, once CTranslate2 has run,
+    torch's two-thread parallel regions stay ~4x slower (a 17 us int8 linear took 66 us on the
+    2-core EPYC; OMP_WAIT_POLICY=ACTIVE undid it), which doubled our decoding time: a cost of
+    sharing a process that no user pays, since each engine runs alone in its own program.
+    """
+
+    def __init__(self, spec: EngineSpec, threads: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve, args=(child, spec, threads), daemon=True)
+        self._process.start()
+        child.close()
+        self.spec, self.weights_mb = spec, None  # CTranslate2 hides its weights' size
+        self.load_s = self._receive()
+
+    def run(self, audio: np.ndarray, beams: int) -> tuple[str, float]:
+        self._conn.send((np.asarray(audio, dtype=np.float32), beams))
+        return self._receive()
+
+    def _receive(self):
+        try:
+            status, value = self._conn.recv()
+        except EOFError:
+            raise RuntimeError(f"{self.spec.label}: its process ended without a result.") from None
+        if status == "error":
+            raise RuntimeError(f"{self.spec.label}: {value}")
+        return value
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            self._conn.send(None)
+            self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
+
+
+def _serve(conn, spec: EngineSpec, threads: int) -> None:
+    """An ``Isolated`` engine's process: load, then transcribe each (audio, beams) it gets."""
+    try:
+        from bench.env import set_threads
+
+        set_threads(threads)
+        engine_imports(spec)
+        start = time.perf_counter()
+        loaded = load(spec, threads)
+        conn.send(("ok", time.perf_counter() - start))
+        while (request := conn.recv()) is not None:
+            start = time.perf_counter()
+            text = transcribe(loaded, *request)
+            conn.send(("ok", (text, time.perf_counter() - start)))
+    except Exception as exc:  # the parent raises it with the engine's name
+        conn.send(("error", f"{exc}\n{traceback.format_exc(limit=3)}"))
+    finally:
+        conn.close()
+
+
+def timed_transcribe(engine: Loaded | Isolated, audio: np.ndarray, beams: int):
+    """(text, seconds) of one transcription, wherever the engine runs."""
+    if isinstance(engine, Isolated):
+        return engine.run(audio, beams)
+    start = time.perf_counter()
+    text = transcribe(engine, audio, beams)
+    return text, time.perf_counter() - start
 
 
 def transcribe(loaded: Loaded, audio: np.ndarray, beams: int) -> str:
