@@ -134,6 +134,7 @@ def engine_imports(spec: EngineSpec) -> None:
 
     if spec.engine == "faster-whisper":
         import faster_whisper  # noqa: F401
+
         return
     import demo.asr  # noqa: F401
     import demo.asr.fast  # noqa: F401
