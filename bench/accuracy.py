@@ -2,6 +2,9 @@
 
     python -m bench.accuracy                         # tiny.en + base, every clip, greedy
     python -m bench.accuracy --models tiny.en --clips meeting --modes full fast-int8
+    # long-form beside faster-whisper: 20 spoken ACLSum abstracts (60-90 s, several voices)
+    python -m bench.accuracy --manifest data/aclsum-talks/abstracts.jsonl --max-clips 20 \
+        --modes fw-int8 fast-int8 --baseline fw-int8 --beams 5 --name accuracy-talks-beam5
 
 The ``auto`` default may only be a mode whose WER, pooled over every clip measured here (all
 word errors over all reference words), is within ``MAX_GAP_POINTS`` of full precision's, and
@@ -13,18 +16,19 @@ from. Results go to ``checkpoints/bench/accuracy.json``.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.clips import CLIPS, load_clip
+from bench.clips import CLIPS, load_clip, manifest_clips
 from bench.engines import EngineSpec, load, transcribe
-from bench.env import DEFAULT_OUT, meta, report, write_results
-from demo.options import add_flags, from_args, option
+from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, write_results
+from demo.options import option
 
 MODULE = "bench.accuracy"
 MAX_GAP_POINTS = 0.5  # pooled WER points a default mode may lose against full precision
 MAX_CLIP_WORDS = 1  # ... and words it may lose on any one clip
+TABLE_CLIPS = 6  # the terminal table lists clips one by one up to this many
+QUICK = ("tiny.en on jfk only", {"models": ("tiny.en",), "clips": ("jfk",)})
 DEFAULT_MODES = ("full", "fast-int8", "fast-int8~enc-fp32", "fast-int8~dec-fp32", "dynamic-int8")
 
 
@@ -34,6 +38,17 @@ class AccuracyOptions:
     modes: tuple[str, ...] = option(DEFAULT_MODES, "demo modes and fast-int8 ablations")
     clips: tuple[str, ...] = option(CLIPS, "bench.clips names")
     beams: int = option(1, "beam width (1 = greedy)")
+    manifest: str | None = option(None, "score a corpus manifest's clips instead of --clips")
+    split: str = option("test", "the manifest's split scored")
+    max_clips: int | None = option(None, "the manifest's first N clips of the split")
+    baseline: str = option("full", "the mode every gap is measured against (one of --modes)")
+
+    def __post_init__(self) -> None:
+        if self.baseline not in self.modes:
+            raise ValueError(f"baseline {self.baseline!r} must be one of --modes.")
+        if self.max_clips is not None and self.max_clips < 1:
+            raise ValueError("max_clips must be at least 1.")
+
     out: str = option(str(DEFAULT_OUT), "folder for the result files")
     name: str = option("accuracy", "result file name (without suffix)")
 
@@ -43,7 +58,10 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
 
     from demo.metrics import normalize_text, wer
 
-    clips = [load_clip(name) for name in options.clips]
+    if options.manifest:
+        clips = manifest_clips(options.manifest, options.split, options.max_clips)
+    else:
+        clips = [load_clip(name) for name in options.clips]
     rows: list[dict] = []
     for model in options.models:
         for mode in options.modes:
@@ -55,27 +73,29 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
                      "model": model, "quant": mode, "clip": clip.name,
                      "audio_s": round(clip.seconds, 2), "beams": options.beams,
                      "wer": wer(clip.reference, text), "text": text,
-                     "reference_words": len(normalize_text(clip.reference).split())}
+                     "reference_words": len(normalize_text(clip.reference).split()),
+                     "baseline": options.baseline}
                 )  # fmt: skip
             del engine
     for row in rows:
-        full = next(r for r in rows if (r["model"], r["clip"], r["quant"]) == (
-            row["model"], row["clip"], "full"))  # fmt: skip
-        row["gap_points"] = round(100 * (row["wer"] - full["wer"]), 2)
+        base = next(r for r in rows if (r["model"], r["clip"], r["quant"]) == (
+            row["model"], row["clip"], options.baseline))  # fmt: skip
+        row["gap_points"] = round(100 * (row["wer"] - base["wer"]), 2)
     meta_ = meta(MODULE, argv, options=asdict(options), max_gap_points=MAX_GAP_POINTS,
-                 max_clip_words=MAX_CLIP_WORDS, verdicts=verdicts(rows),
+                 max_clip_words=MAX_CLIP_WORDS, verdicts=verdicts(rows, options.baseline),
                  clips={c.name: {"seconds": round(c.seconds, 1), "source": c.source}
                         for c in clips})  # fmt: skip
     return write_results(Path(options.out), options.name, meta_, rows), rows
 
 
-def verdicts(rows: list[dict]) -> list[dict]:
-    """Per model and mode: pooled WER, its gap to full precision, the most words lost on one
-    clip, and whether the mode may be a default (``MAX_GAP_POINTS``, ``MAX_CLIP_WORDS``)."""
+def verdicts(rows: list[dict], baseline: str = "full") -> list[dict]:
+    """Per model and mode: pooled WER, its gap to ``baseline`` (full precision), the most
+    words lost on one clip, and whether the mode may be a default (``MAX_GAP_POINTS``,
+    ``MAX_CLIP_WORDS``; against full precision only)."""
     out = []
     for model, mode in dict.fromkeys((r["model"], r["quant"]) for r in rows):
         mine = [r for r in rows if (r["model"], r["quant"]) == (model, mode)]
-        full = {r["clip"]: r for r in rows if (r["model"], r["quant"]) == (model, "full")}
+        full = {r["clip"]: r for r in rows if (r["model"], r["quant"]) == (model, baseline)}
         words = sum(r["reference_words"] for r in mine)
         errors = sum(r["wer"] * r["reference_words"] for r in mine)
         full_errors = sum(full[r["clip"]]["wer"] * r["reference_words"] for r in mine)
@@ -85,42 +105,46 @@ def verdicts(rows: list[dict]) -> list[dict]:
             {"model": model, "quant": mode, "clips": len(mine), "words": words,
              "pooled_wer": round(errors / words, 5), "pooled_gap_points": round(gap, 2),
              "worst_clip_words_lost": round(lost, 1),
-             "may_be_default": gap <= MAX_GAP_POINTS and lost <= MAX_CLIP_WORDS + 1e-6}
+             "may_be_default": gap <= MAX_GAP_POINTS and lost <= MAX_CLIP_WORDS + 1e-6
+             if baseline == "full" else None}
         )  # fmt: skip
     return out
 
 
 def format_table(rows: list[dict]) -> str:
+    """Per clip (up to ``TABLE_CLIPS`` clips) and pooled: WER % and the gap to the baseline."""
+    baseline = rows[0].get("baseline", "full") if rows else "full"
     clips = list(dict.fromkeys(r["clip"] for r in rows))
-    head = f"{'model / mode':28s}" + "".join(f"{c:>14s}" for c in clips)
-    lines = [head, "-" * len(head)]
-    for key in dict.fromkeys((r["model"], r["quant"]) for r in rows):
-        cells = {r["clip"]: r for r in rows if (r["model"], r["quant"]) == key}
-        lines.append(
-            f"{key[0] + ' ' + key[1]:28s}"
-            + "".join(
-                f"{100 * cells[c]['wer']:8.2f} ({cells[c]['gap_points']:+.1f})" for c in clips
+    lines = [f"WER % (points vs {baseline})"]
+    if len(clips) <= TABLE_CLIPS:
+        head = f"{'model / mode':28s}" + "".join(f"{c:>14s}" for c in clips)
+        lines += [head, "-" * len(head)]
+        for key in dict.fromkeys((r["model"], r["quant"]) for r in rows):
+            cells = {r["clip"]: r for r in rows if (r["model"], r["quant"]) == key}
+            lines.append(
+                f"{key[0] + ' ' + key[1]:28s}"
+                + "".join(
+                    f"{100 * cells[c]['wer']:8.2f} ({cells[c]['gap_points']:+.1f})" for c in clips
+                )
             )
-        )
-    lines += [
-        "",
-        f"{'model / mode':28s} {'pooled WER':>10s} {'gap':>6s} {'worst clip':>10s}  default?",
-    ]
-    for v in verdicts(rows):
+        lines.append("")
+    lines.append(
+        f"{'model / mode':28s} {'pooled WER':>10s} {'gap':>6s} {'worst clip':>10s}  default?"
+    )
+    for v in verdicts(rows, baseline):
+        default = {True: "yes", False: "no"}.get(v["may_be_default"], "-")
         lines.append(
             f"{v['model'] + ' ' + v['quant']:28s} {100 * v['pooled_wer']:10.2f} "
-            f"{v['pooled_gap_points']:+6.2f} {v['worst_clip_words_lost']:+10.1f}  "
-            f"{'yes' if v['may_be_default'] else 'no'}"
+            f"{v['pooled_gap_points']:+6.2f} {v['worst_clip_words_lost']:+10.1f}  {default}"
         )
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    add_flags(parser, AccuracyOptions)
-    options = from_args(AccuracyOptions, parser.parse_args(argv))
-    path, rows = run(options, argv)
-    report(path, "WER % (points vs full precision)\n" + format_table(rows))
+def parse_args(argv: list[str] | None = None) -> AccuracyOptions:
+    return parse_options(AccuracyOptions, MODULE, __doc__, argv, QUICK)
+
+
+main = bench_main(parse_args, run, format_table)
 
 
 if __name__ == "__main__":

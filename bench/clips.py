@@ -10,10 +10,14 @@
 - ``meeting``: ``MEETING_TEXT``, a project meeting, spoken by espeak-ng (about 65 s).
 - ``long-5min``: the three texts one after another (``LONG_TEXT``, ``MEETING_TEXT``,
   ``LECTURE_TEXT``), about 5.5 minutes: the long-form case a user uploading a recording has.
+
+``manifest_clips`` reads clips of a speech corpus instead (``training.make_speech_corpus``,
+e.g. the spoken ACLSum abstracts of ``--abstract-clips``: 60-90 s each, several voices).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,3 +142,28 @@ def load_clip(name: str) -> Clip:
         source = f"espeak-ng -v {voice} -s {wpm}, bench/clips.py {name}"
         return Clip(name, load_audio(espeak_wav(name), max_seconds=None), text, source)
     raise ValueError(f"Unknown clip {name!r}; pick one of {', '.join(CLIPS)}.")
+
+
+def manifest_rows(path: str | Path, split: str, max_clips: int | None = None) -> list[dict]:
+    """The ``split`` rows of a corpus manifest (JSON lines), at most ``max_clips``, with their
+    ``audio`` made absolute; a missing file or an empty split is one clear error."""
+    from demo.errors import DemoError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DemoError(f"No clips file {path}; make one with training.make_speech_corpus.")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    rows = [r for r in rows if r.get("split") == split][:max_clips]
+    if not rows:
+        raise DemoError(f"{path} has no {split} clips.")
+    for row in rows:
+        row["audio"] = str((path.parent / row["audio"]).resolve())
+    return rows
+
+
+def manifest_clips(path: str | Path, split: str, max_clips: int | None = None) -> list[Clip]:
+    """``manifest_rows`` as clips: named by their file, the row's ``text`` as reference."""
+    return [
+        Clip(Path(r["audio"]).stem, load_audio(r["audio"], max_seconds=None), r["text"], str(path))
+        for r in manifest_rows(path, split, max_clips)
+    ]

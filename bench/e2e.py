@@ -64,18 +64,9 @@ class Row:
 
 
 def _clips(options: E2EBenchOptions) -> list[dict]:
-    from demo.errors import DemoError
+    from bench.clips import manifest_rows
 
-    path = Path(options.clips)
-    if not path.is_file():
-        raise DemoError(f"No clips file {path}; make one with make_speech_corpus --abstract-clips.")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    rows = [r for r in rows if r.get("split") == options.split][: options.max_clips]
-    if not rows:
-        raise DemoError(f"{path} has no {options.split} clips; make them with --abstract-clips.")
-    for row in rows:
-        row["audio"] = str((path.parent / row["audio"]).resolve())
-    return rows
+    return manifest_rows(options.clips, options.split, options.max_clips)
 
 
 def best_adapter(root: Path) -> tuple[str | None, int]:

@@ -152,7 +152,7 @@ def test_bench_e2e_missing_clips_file_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert (
         err.strip() == f"error: No clips file {tmp_path / 'none.jsonl'}; make one with "
-        "make_speech_corpus --abstract-clips."
+        "training.make_speech_corpus."
     )
     assert not list(tmp_path.iterdir())  # nothing written
 
@@ -265,6 +265,41 @@ def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
     text = "\n".join(lines)
     assert "| tiny.en one-word | 11.00 (+0.0) | 9.00 (+0.0) | 9.20 | -0.80 | yes |" in text
     assert "| tiny.en two-words |" in text and text.count("| no |") == 2
+
+
+def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_text):
+    """bench.accuracy --manifest scores a corpus's clips (real tiny.en, both engines) and
+    measures every gap against --baseline; the report pools them in words and points."""
+    import shutil
+
+    from bench import accuracy, report
+    from bench.env import read_results
+
+    corpus = tmp_path / "corpus"
+    (corpus / "clips").mkdir(parents=True)
+    lines = []
+    for name in ("a", "b"):
+        shutil.copyfile(jfk_path, corpus / "clips" / f"{name}.flac")
+        lines.append(json.dumps({"audio": f"clips/{name}.flac", "split": "test",
+                                 "text": jfk_text}))  # fmt: skip
+    lines.append(json.dumps({"audio": "clips/a.flac", "split": "train", "text": "x"}))
+    (corpus / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    argv = ["--models", "tiny.en", "--manifest", str(corpus / "manifest.jsonl"),
+            "--modes", "fw-int8", "fast-int8", "--baseline", "fw-int8",
+            "--out", str(tmp_path), "--name", "accuracy-talks-greedy"]  # fmt: skip
+    accuracy.main(argv)
+    data = read_results(tmp_path / "accuracy-talks-greedy.json")
+    rows = data["rows"]
+    assert {r["clip"] for r in rows} == {"a", "b"} and len(rows) == 4  # the test split only
+    assert all(r["wer"] == 0.0 and r["gap_points"] == 0.0 for r in rows)
+    verdicts = {v["quant"]: v for v in data["meta"]["verdicts"]}
+    assert verdicts["fast-int8"]["words"] == 2 * 22 and verdicts["fast-int8"]["clips"] == 2
+    assert verdicts["fast-int8"]["may_be_default"] is None  # that rule is against full only
+    assert "points vs fw-int8" in accuracy.format_table(rows)
+    text = "\n".join(report._corpus_accuracy_section([data]))
+    assert "| tiny.en fast-int8 | greedy | 2 | 44 | 0.00 | 0 | +0 | +0.00 | 0 | 0.00 |" in text
+    with pytest.raises(ValueError, match="baseline 'full' must be one of --modes"):
+        accuracy.AccuracyOptions(modes=("fast-int8",))
 
 
 def test_latent_section_shows_ratios_and_says_the_weights_are_random():
