@@ -47,6 +47,8 @@ class E2EBenchOptions:
 
 @dataclass
 class Row:
+    config: str  # "<system> · <clips> abstract clips": what the dashboard labels it
+    kind: str  # always "e2e"
     system: str
     clips: int
     audio_minutes: float
@@ -182,7 +184,8 @@ def run(options: E2EBenchOptions) -> list[Row]:
         scores = summary_scores(references, out["predictions"])
         trained = _e2e_trained(e2e) if system == "e2e" else adapter_params
         rows.append(Row(
-            system, len(clips), round(minutes, 3), *(round(scores[k], 4) for k in (
+            f"{system} · {len(clips)} abstract clips", "e2e", system, len(clips),
+            round(minutes, 3), *(round(scores[k], 4) for k in (
                 "rouge1", "rouge2", "rougeL", "rougeLsum", "rougeS", "embedding_similarity")),
             round(out["seconds"] / minutes, 2), round(out["peak_rss_mb"], 1), trained,
             adapter if system != "e2e" else None, out["predictions"][0],

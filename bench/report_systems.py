@@ -5,6 +5,7 @@
 - ``latent-whisper*.json`` (bench.latent_whisper): Whisper's real weights reading an
   autoencoder's reconstruction of the encoder output (WER per latent), and narrow decoders.
 - The low-rank study's conditions, from the run folders in checkpoints/ (lowrank_grid.sh).
+- ``e2e.json`` (bench.e2e): speech -> summary as oracle, cascade and the end-to-end model.
 """
 
 from __future__ import annotations
@@ -28,7 +29,46 @@ def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
         data = read_results(path)
         if data and data.get("rows"):
             lines += latent_whisper_section(data)
+    e2e = read_results(folder / "e2e.json")
+    if e2e and e2e.get("rows"):
+        lines += e2e_section(e2e)
     return lines
+
+
+def e2e_section(data: dict) -> list[str]:
+    """Oracle / cascade / end-to-end on the same abstract clips, and the oracle - cascade gap."""
+    meta, rows = data["meta"], {r["system"]: r for r in data["rows"]}
+    first = next(iter(rows.values()))
+    out = ["## Speech -> summary: oracle, cascade and the end-to-end model", ""]
+    out += [
+        f"`{meta.get('command', 'python -m bench.e2e')}` ({meta.get('date', '')}): "
+        f"{first['clips']} `{meta.get('split', 'test')}` clips of `{meta.get('clips')}` "
+        f"({first['audio_minutes']:.1f} audio minutes: spoken ACLSum abstracts), scored "
+        "against each paper's ACLSum summary (its three aspect sentences joined). Oracle: the "
+        "gold abstract text -> SmolLM2-135M-Instruct with its best adapter; cascade: Whisper "
+        "(the E2E model's encoder size) -> the same SmolLM2; end-to-end: Whisper encoder -> "
+        "Q-Former -> SmolLM2 with its own LoRA, no transcript. Similarity: MiniLM cosine (not "
+        "the thesis's BERTScore). Seconds per audio minute: the speech and summary stages, "
+        "loads excluded.",
+        "",
+    ]
+    body = [
+        [name, *(fmt(100 * r[k], ".1f") for k in
+                 ("rouge1", "rouge2", "rougeL", "rougeLsum", "rougeS", "embedding_similarity")),
+         fmt(r["s_per_audio_minute"], ".1f"), fmt(r["peak_rss_mb"], ".0f"),
+         f"{r['trained_params']:,}"]
+        for name, r in rows.items()
+    ]  # fmt: skip
+    out += table(
+        ["system", "ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum", "ROUGE-S", "similarity",
+         "s / audio min", "peak RSS MB", "parameters trained"], body)  # fmt: skip
+    if "oracle" in rows and "cascade" in rows:
+        gap = 100 * (rows["oracle"]["rouge1"] - rows["cascade"]["rouge1"])
+        out += ["", f"Error propagation (oracle - cascade): {gap:+.1f} ROUGE-1 points."]
+        if "e2e" in rows:
+            e2e = 100 * (rows["e2e"]["rouge1"] - rows["cascade"]["rouge1"])
+            out.append(f"End-to-end - cascade: {e2e:+.1f} ROUGE-1 points.")
+    return out + [""]
 
 
 def latent_section(data: dict) -> list[str]:

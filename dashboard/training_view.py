@@ -124,19 +124,22 @@ def training_figures(
 
 
 # The Research systems sub-tab's figures, in order (keys of system_figures).
-SYSTEM_FIGURES = ("latent_savings", "latent_wer", "lowrank_arms", "bridge_wer_vs_queries")
+SYSTEM_FIGURES = (
+    "latent_savings", "latent_wer", "lowrank_arms", "bridge_wer_vs_queries", "e2e_vs_cascade"
+)  # fmt: skip
 
 
 def system_figures(
     runs: Sequence[Run], bench_rows: Sequence[Mapping[str, Any]] = (), *, template: str
 ) -> dict[str, go.Figure]:
-    """Latent-space compression, low-rank Whisper and the Q-Former bridge (``systems``)."""
+    """Latent-space compression, low-rank Whisper, the Q-Former bridge and the E2E model."""
     rows = list(bench_rows)
     return {
         "latent_savings": systems.latent_savings(rows, template=template),
         "latent_wer": systems.latent_wer(rows, template=template),
         "lowrank_arms": systems.lowrank_arms(runs, template=template),
         "bridge_wer_vs_queries": systems.bridge_wer_vs_queries(rows, template=template),
+        "e2e_vs_cascade": systems.e2e_vs_cascade(rows, template=template),
     }
 
 

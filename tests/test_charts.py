@@ -437,3 +437,34 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
     lines = traces(systems.bridge_wer_vs_queries(bridge))
     assert list(lines["WER"].y) == pytest.approx([90.0, 50.0])
     assert list(lines["WER, pooled frames, untrained"].x) == [8, 100]
+
+
+def test_e2e_chart_and_section_put_the_three_systems_side_by_side(tmp_path):
+    """Rendering only: hand-written bench.e2e rows (no model runs here; bench.e2e writes the
+    real ones), so the numbers below are inputs, not measurements."""
+    from bench.env import write_results
+    from bench.report_systems import systems_sections
+    from dashboard.charts import systems
+
+    def row(system, r1, trained):
+        return {"config": f"{system} · 2 abstract clips", "kind": "e2e", "system": system,
+                "clips": 2, "audio_minutes": 2.5, "rouge1": r1, "rouge2": r1 / 4,
+                "rougeL": r1 / 2, "rougeLsum": r1 / 2, "rougeS": r1 / 5,
+                "embedding_similarity": 0.5, "s_per_audio_minute": 3.0, "peak_rss_mb": 1500.0,
+                "trained_params": trained, "lm_adapter": None, "example": "x"}  # fmt: skip
+
+    rows = [row("oracle", 0.40, 460_000), row("cascade", 0.35, 460_000), row("e2e", 0.20, 9)]
+    fig = systems.e2e_vs_cascade([*rows, {"config": "other", "kind": "asr"}])
+    bars = traces(fig)
+    assert list(bars["ROUGE-1"].y) == pytest.approx([40.0, 35.0, 20.0])
+    assert list(bars["ROUGE-1"].x)[2] == "end-to-end (Q-Former -> SmolLM2)"
+    assert any("oracle - cascade): +5.0 ROUGE-1" in a.text for a in fig.layout.annotations)
+    assert "2 spoken ACLSum abstracts" in fig.layout.title.text
+    assert systems.e2e_vs_cascade([]).layout.title.text.startswith("Speech -> summary")
+
+    write_results(tmp_path, "e2e", {"command": "python -m bench.e2e", "split": "test",
+                                    "clips": "abstracts.jsonl"}, rows)  # fmt: skip
+    text = "\n".join(systems_sections(tmp_path, runs_root=tmp_path))
+    assert "| e2e | 20.0 | 5.0 | 10.0 | 10.0 | 4.0 | 50.0 | 3.0 | 1500 | 9 |" in text
+    assert "Error propagation (oracle - cascade): +5.0 ROUGE-1 points." in text
+    assert "End-to-end - cascade: -15.0 ROUGE-1 points." in text

@@ -1,5 +1,5 @@
 """Charts of the research systems beside the cascade: latent-space compression, low-rank
-Whisper and the Q-Former bridge.
+Whisper, the Q-Former bridge and the end-to-end speech -> summary model.
 
 Rows come from ``checkpoints/bench/*.json`` (``kind`` says which benchmark wrote them) and runs
 from ``checkpoints/<run>/``. Efficiency rows measured on random weights say so in the title:
@@ -213,4 +213,48 @@ def bridge_wer_vs_queries(rows: Iterable[Mapping[str, Any]], *, template: str = 
     style_figure(fig, title, template, "queries (Nq)", "WER (%)")
     fig.update_xaxes(type="log")
     fig.update_yaxes(title_text="similarity (x100)", secondary_y=True)
+    return fig
+
+
+E2E_SYSTEMS = {  # bench.e2e system -> what the bar says it is
+    "oracle": "oracle (gold transcript -> SmolLM2)",
+    "cascade": "cascade (Whisper -> SmolLM2)",
+    "e2e": "end-to-end (Q-Former -> SmolLM2)",
+}
+E2E_SCORES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L"}
+
+
+def e2e_vs_cascade(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"):
+    """Speech -> summary three ways on the same abstract clips (bench.e2e): ROUGE per system,
+    the oracle - cascade gap (error propagation) and where the E2E model sits; seconds per
+    audio minute and parameters trained in the hover."""
+    check_template(template)
+    rows = {r["system"]: r for r in rows if r.get("kind") == "e2e" and r.get("system")}
+    clips = next(iter(rows.values()), {}).get("clips")
+    title = f"Speech -> summary on {clips or 'the'} spoken ACLSum abstracts (bench.e2e)"
+    if not rows:
+        return empty_figure(title, template)
+    fig = go.Figure()
+    systems = [s for s in E2E_SYSTEMS if s in rows]
+    for metric, label in E2E_SCORES.items():
+        fig.add_trace(go.Bar(
+            x=[E2E_SYSTEMS[s] for s in systems], y=[100 * num(rows[s][metric]) for s in systems],
+            name=label,
+            customdata=[[rows[s].get("s_per_audio_minute"), rows[s].get("trained_params")]
+                        for s in systems],
+            hovertemplate=f"{label} %{{y:.1f}}<br>%{{customdata[0]}} s per audio minute"
+                          "<br>%{customdata[1]:,} parameters trained<extra></extra>",
+        ))  # fmt: skip
+    if "oracle" in rows and "cascade" in rows:
+        gap = 100 * (num(rows["oracle"]["rouge1"]) - num(rows["cascade"]["rouge1"]))
+        fig.add_annotation(
+            text=f"error propagation (oracle - cascade): {gap:+.1f} ROUGE-1",
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=1.08,
+            showarrow=False,
+        )
+    style_figure(fig, title, template, "system", "score (x100)")
+    fig.update_layout(barmode="group")
     return fig
