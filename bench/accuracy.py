@@ -95,12 +95,12 @@ def verdicts(rows: list[dict], baseline: str = "full") -> list[dict]:
     out = []
     for model, mode in dict.fromkeys((r["model"], r["quant"]) for r in rows):
         mine = [r for r in rows if (r["model"], r["quant"]) == (model, mode)]
-        full = {r["clip"]: r for r in rows if (r["model"], r["quant"]) == (model, baseline)}
+        base = {r["clip"]: r for r in rows if (r["model"], r["quant"]) == (model, baseline)}
         words = sum(r["reference_words"] for r in mine)
         errors = sum(r["wer"] * r["reference_words"] for r in mine)
-        full_errors = sum(full[r["clip"]]["wer"] * r["reference_words"] for r in mine)
-        lost = max((r["wer"] - full[r["clip"]]["wer"]) * r["reference_words"] for r in mine)
-        gap = 100 * (errors - full_errors) / words
+        base_errors = sum(base[r["clip"]]["wer"] * r["reference_words"] for r in mine)
+        lost = max((r["wer"] - base[r["clip"]]["wer"]) * r["reference_words"] for r in mine)
+        gap = 100 * (errors - base_errors) / words
         out.append(
             {"model": model, "quant": mode, "clips": len(mine), "words": words,
              "pooled_wer": round(errors / words, 5), "pooled_gap_points": round(gap, 2),

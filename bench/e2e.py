@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.clips import manifest_rows
 from bench.env import DEFAULT_OUT, bench_main, parse_options, recorded
 from demo.measure import run_in_fork
 from demo.options import option
@@ -63,12 +64,6 @@ class Row:
     trained_params: int  # 0: nothing trained for it
     lm_adapter: str | None
     example: str
-
-
-def _clips(options: E2EBenchOptions) -> list[dict]:
-    from bench.clips import manifest_rows
-
-    return manifest_rows(options.clips, options.split, options.max_clips)
 
 
 def best_adapter(root: Path) -> tuple[str | None, int]:
@@ -160,7 +155,7 @@ def run(options: E2EBenchOptions) -> list[Row]:
     from demo.metrics import summary_scores
     from demo.settings import settings
 
-    clips = _clips(options)
+    clips = manifest_rows(options.clips, options.split, options.max_clips)
     root = settings().checkpoints
     adapter, adapter_params = (None, 0)
     if options.lm_adapter == "auto":

@@ -129,13 +129,13 @@ def load(spec: EngineSpec, threads: int) -> Loaded:
 
 def engine_imports(spec: EngineSpec) -> None:
     """Import what loading ``spec`` needs, so that a timed load is not an import."""
-    import torch  # noqa: F401
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: F401
-
     if spec.engine == "faster-whisper":
         import faster_whisper  # noqa: F401
 
         return
+    import torch  # noqa: F401
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: F401
+
     import demo.asr  # noqa: F401
     import demo.asr.fast  # noqa: F401
     import demo.models  # noqa: F401

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from bench.click import click_section
-from bench.env import DEFAULT_OUT, ROOT, read_results
+from bench.env import DEFAULT_OUT, ROOT, decoding_label, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
 from bench.report_grid import grid_section
@@ -299,8 +299,7 @@ def _corpus_accuracy_section(results: list[dict]) -> list[str]:
     for data in results:
         meta, rows = data["meta"], data["rows"]
         out.append(f"- `{meta.get('command', 'python -m bench.accuracy')}`")
-        beams = meta.get("options", {}).get("beams", 1)
-        decoding = "greedy" if beams == 1 else f"beam {beams}"
+        decoding = decoding_label(meta.get("options", {}).get("beams", 1))
         for v in meta.get("verdicts", []):
             mine = [r for r in rows if (r["model"], r["quant"]) == (v["model"], v["quant"])]
             same = [r for r in rows if r["model"] == v["model"]]
@@ -322,7 +321,7 @@ def _corpus_accuracy_section(results: list[dict]) -> list[str]:
         f"Clips: the first {first.get('max_clips') or 'all'} `{first.get('split')}` clips of "
         f"`{first.get('manifest')}` (spoken ACLSum abstracts, 60-90 s each: several espeak-ng "
         f"voices, speeds and noise levels), each over 30 s, so every engine takes its "
-        f"long-form path. Gap: against `{results[0]['rows'][0].get('baseline')}` on the same "
+        f"long-form path. Gap: against `{first.get('baseline')}` on the same "
         f"clips (negative: fewer errors). Loops: clips over {100 * LOOP_WER:.0f}% WER (a "
         "repeated phrase: both engines run without temperature fallback); the last column "
         "pools the clips where no engine of the model looped.",
