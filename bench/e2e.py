@@ -27,6 +27,7 @@ from bench.clips import manifest_rows
 from bench.env import DEFAULT_OUT, bench_main, parse_options, recorded
 from demo.measure import run_in_fork
 from demo.options import option
+from demo.provenance import repo_relative
 
 MODULE = "bench.e2e"
 SYSTEMS = ("oracle", "cascade", "e2e")
@@ -183,7 +184,7 @@ def run(options: E2EBenchOptions) -> list[Row]:
             round(minutes, 3), *(round(scores[k], 4) for k in (
                 "rouge1", "rouge2", "rougeL", "rougeLsum", "rougeS", "embedding_similarity")),
             round(out["seconds"] / minutes, 2), round(out["peak_rss_mb"], 1), trained,
-            adapter if system != "e2e" else None, out["predictions"][0],
+            repo_relative(adapter) if system != "e2e" else None, out["predictions"][0],
         ))  # fmt: skip
     return rows
 

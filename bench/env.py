@@ -14,6 +14,7 @@ from demo.provenance import (
     git_commit,
     machine,
     now_iso,
+    repo_relative,
     versions,
     write_json_atomic,
 )
@@ -22,7 +23,8 @@ DEFAULT_OUT = ROOT / "checkpoints" / "bench"
 
 
 def meta(module: str, argv: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-    """Everything a result file records about its run: command, date, commit, machine."""
+    """Everything a result file records about its run: command, date, commit, machine (paths
+    inside the repository relative to it)."""
     return {
         "command": command_line(module, argv),
         "date": now_iso(),
@@ -30,7 +32,7 @@ def meta(module: str, argv: list[str] | None = None, **extra: Any) -> dict[str, 
         "machine": machine(),
         "versions": versions(),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        **extra,
+        **{key: repo_relative(value) for key, value in extra.items()},
     }
 
 

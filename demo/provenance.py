@@ -26,6 +26,15 @@ PACKAGES = (
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
+def repo_relative(value: Any) -> Any:
+    """An absolute path inside the repository as a path relative to it (what a result file
+    records, so that it reads the same in any clone); anything else unchanged."""
+    if not isinstance(value, (str, Path)) or not os.path.isabs(value):
+        return value
+    path = Path(value)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(value)
+
+
 def now_iso() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

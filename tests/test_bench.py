@@ -101,6 +101,17 @@ def test_isolated_engine_that_cannot_load_says_which_engine():
         Isolated(EngineSpec("no-such-model", "fw-int8"), threads=1)
 
 
+def test_result_files_record_paths_inside_the_repo_relative_to_it(tmp_path):
+    from bench.env import meta
+    from demo.provenance import ROOT as REPO
+
+    info = meta("bench.e2e", [], out=str(REPO / "checkpoints" / "bench"), other=str(tmp_path),
+                clips="data/x.jsonl", max_clips=8)  # fmt: skip
+    assert info["out"] == "checkpoints/bench"  # the same in every clone
+    assert info["other"] == str(tmp_path)  # outside the repo: kept whole
+    assert info["clips"] == "data/x.jsonl" and info["max_clips"] == 8
+
+
 def test_quick_flag_selects_tiny_en_jfk_greedy():
     options = bench_asr.parse_args(["--quick"])
     assert options.models == ("tiny.en",)
