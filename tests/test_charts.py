@@ -434,9 +434,15 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
     assert list(fig.data[0].y) == pytest.approx([90.0, 50.0])
     # eval_bridge --pooled rows: the untrained baseline is its own line, not a bridge.
     bridge += [{"kind": "pooled", "num_queries": q, "wer": w} for q, w in ((8, 2.4), (100, 0.8))]
+    bridge[0].update(params=31_500_000, s_per_clip=0.25)  # eval_bridge's cost columns
     lines = traces(systems.bridge_wer_vs_queries(bridge))
     assert list(lines["WER"].y) == pytest.approx([90.0, 50.0])
     assert list(lines["WER, pooled frames, untrained"].x) == [8, 100]
+    assert "31.5 M parameters trained" in lines["WER"].customdata[0]
+    assert "0.25 s per clip" in lines["WER"].customdata[0] and lines["WER"].customdata[1] == ""
+    # The seed's own number, on its own data, marked as reported.
+    seed = next(t for name, t in lines.items() if name.endswith("(reported)"))
+    assert "LibriSpeech" in seed.name and list(seed.y) == [34.47] and list(seed.x) == [100]
 
 
 def test_e2e_chart_and_section_put_the_three_systems_side_by_side(tmp_path):

@@ -305,14 +305,40 @@ def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch
     bridge_row, whisper_row = json.loads(out.read_text())["rows"]
     assert (bridge_row["num_queries"], bridge_row["clips"]) == (NUM_QUERIES, 2)
     assert whisper_row["num_queries"] is None and whisper_row["wer"] < bridge_row["wer"]
+    # Its cost: every parameter of the bridge trains; decoding timed from cached features.
+    assert bridge_row["params"] == sum(p.numel() for p in model.bridge.parameters())
+    assert bridge_row["weights_mb"] > 0 and bridge_row["s_per_clip"] > 0
+    assert whisper_row["s_per_clip"] is None  # its transcripts come from the cache
     assert main([*argv, "--bridges", str(tmp_path / "asr-bridge"), "--no-repeat-ngram", "-1"]) == 2
-    # The training-free baseline: the real decoder reading the real frames pooled to N.
-    assert main([*argv, "--encoder", "tiny.en", "--pooled", "1", "200", "--out", str(out)]) == 0
-    one, many, whisper_again = json.loads(out.read_text())["rows"]
+    # The training-free baseline: the real decoder reading the real frames pooled to N, merged
+    # into the table above (the same clips: the same Whisper row).
+    pooled = [*argv, "--encoder", "tiny.en", "--pooled", "1", "200", "--out", str(out)]
+    assert main([*pooled, "--merge"]) == 0
+    data = json.loads(out.read_text())
+    kept, one, many, whisper_again = data["rows"]
+    assert kept == bridge_row and len(data["commands"]) == 2
     assert (one["kind"], one["num_queries"], many["num_queries"]) == ("pooled", 1, 200)
-    assert whisper_again == whisper_row
+    assert one["params"] == 0 and whisper_again == whisper_row
     assert many["minilm_similarity"] > one["minilm_similarity"]  # more frames carry more speech
     assert main([*argv, "--pooled", "8"]) == 2  # no bridge names the encoder
+
+
+def test_merged_bridge_table_keeps_earlier_rows_only_on_the_same_clips():
+    from training.eval_bridge import merge_rows
+
+    whisper = {"system": "whisper tiny.en", "kind": "whisper", "num_queries": None,
+               "split": "test", "clips": 60, "wer": 0.85, "cer": 0.5}  # fmt: skip
+    q8 = {"system": "q8", "kind": "bridge", "num_queries": 8, "wer": 1.9}
+    q32_old = {"system": "q32", "kind": "bridge", "num_queries": 32, "wer": 0.7}
+    q32_new = {**q32_old, "wer": 0.6}
+    pooled = {"system": "pooled 8", "kind": "pooled", "num_queries": 8, "wer": 2.3}
+    q100 = {"system": "q100", "kind": "bridge", "num_queries": 100, "wer": 0.5}
+    merged = merge_rows([q100, q32_new, whisper], [q8, q32_old, pooled, whisper])
+    assert merged == [q8, q32_new, q100, pooled, whisper]  # a system scored again: the new row
+    with pytest.raises(ValueError, match="other clips"):
+        merge_rows([q100, {**whisper, "clips": 59}], [q8, whisper])
+    with pytest.raises(ValueError, match="other clips"):
+        merge_rows([q100, whisper], [q8])  # an earlier table without its Whisper row
 
 
 def test_stg_labels_are_the_next_tokens():

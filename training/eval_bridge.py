@@ -9,14 +9,22 @@ Every bridge must read the same encoder (its bridge.json names it). The split's 
 encoded once into a feature cache beside the manifest (shared with training when the clips
 are the same); the unmodified Whisper's greedy transcripts of the same clips, decoded from
 all 1500 encoder frames, give the upper bound. One row per bridge (Nq, WER, CER, MiniLM
-similarity: cosine of all-MiniLM-L6-v2 sentence embeddings, not the thesis's BERTScore) plus
-the Whisper row go to ``--out`` as JSON and to stdout as a table.
+similarity: cosine of all-MiniLM-L6-v2 sentence embeddings, not the thesis's BERTScore; the
+bridge's parameters, all of which train, and weights MB; seconds per clip from the cached
+encoder features, the encoder's own time left out as it is the same for every row) plus the
+Whisper row go to ``--out`` as JSON and to stdout as a table.
+
+A table can grow over sessions (bridge weights stay out of git): ``--merge`` keeps the rows of
+``--out`` that this run does not score again, provided that file's Whisper row is this run's
+(the same clips and references), and refuses otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +53,9 @@ class EvalBridgeConfig:
     max_samples: int | None = option(None, "score at most this many rows")
     device: str = option("auto", "auto, cpu or cuda")
     out: str | None = option(None, "write the result rows here (JSON)")
+    merge: bool = option(
+        False, "keep --out's rows this run does not score again (refused if its clips differ)"
+    )
 
     def __post_init__(self) -> None:
         if not self.manifest:
@@ -55,6 +66,8 @@ class EvalBridgeConfig:
             raise ValueError("--pooled takes frame counts from 1 to 1500.")
         if self.no_repeat_ngram < 0:
             raise ValueError("no_repeat_ngram must be 0 (off) or more.")
+        if self.merge and not self.out:
+            raise ValueError("--merge needs --out, the table to merge into.")
 
 
 def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
@@ -72,7 +85,7 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
         cache_folder,
         pad_features,
     )
-    from demo.bridge.model import load_bridge, read_bridge_config
+    from demo.bridge.model import WEIGHTS_FILE, load_bridge, read_bridge_config
     from demo.bridge.qformer import segment_means
     from demo.metrics import embedding_similarity
     from demo.models import load_whisper_base
@@ -113,26 +126,33 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
         "num_beams": config.num_beams, "no_repeat_ngram": config.no_repeat_ngram,
     }  # fmt: skip
 
-    def transcribe(decode) -> list[str]:
-        predictions = []
+    def transcribe(decode) -> tuple[list[str], float]:
+        """Predictions and the seconds they took (the batches' decoding, features loaded)."""
+        predictions, seconds = [], 0.0
         for start in range(0, len(keys), config.batch_size):
             chunk = keys[start : start + config.batch_size]
             features, mask = pad_features([cache.features(k) for k in chunk])
+            started = time.perf_counter()
             with torch.no_grad():
                 predictions += decode(features.to(device), mask.to(device))
-        return predictions
+            seconds += time.perf_counter() - started
+        return predictions, seconds
 
     results = []
     for path in config.bridges:
         bridge = load_bridge(path, encoder=encoder, device=device)
-        predictions = transcribe(lambda f, m, b=bridge: transcribe_bridge(
+        predictions, seconds = transcribe(lambda f, m, b=bridge: transcribe_bridge(
             b, whisper, processor, f, m, **decoding))  # fmt: skip
-        results.append(_row(path, "bridge", bridge.num_queries, references, predictions, config))
+        row = _row(path, "bridge", bridge.num_queries, references, predictions, config, seconds)
+        row["params"] = sum(p.numel() for p in bridge.parameters())
+        row["weights_mb"] = round(os.path.getsize(Path(path) / WEIGHTS_FILE) / 2**20, 1)
+        results.append(row)
     for count in config.pooled:
-        predictions = transcribe(lambda f, m, n=count: transcribe_memory(
+        predictions, seconds = transcribe(lambda f, m, n=count: transcribe_memory(
             whisper, processor, segment_means(f.float(), m, n), **decoding))  # fmt: skip
         name = f"{encoder} on frames pooled to {count}"
-        results.append(_row(name, "pooled", count, references, predictions, config))
+        results.append(_row(name, "pooled", count, references, predictions, config, seconds))
+        results[-1]["params"] = 0
     whisper_texts = [cache.reference_text(k) or "" for k in keys]
     results.append(_row(f"whisper {encoder}", "whisper", None, references, whisper_texts, config))
     for row in results:
@@ -140,8 +160,27 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
     return results
 
 
-def _row(name, kind, num_queries, references, predictions, config) -> dict[str, Any]:
-    """``kind``: "bridge" (trained), "pooled" (no training) or "whisper" (every frame)."""
+def merge_rows(rows: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` plus the ``earlier`` rows of systems they do not score again: bridges by Nq,
+    then the pooled baselines, then Whisper. Refused (ValueError) unless both tables' Whisper
+    rows agree: the same clips, the same references, the same transcripts."""
+    same = ("split", "clips", "wer", "cer")
+    mine = [r for r in rows if r["kind"] == "whisper"]
+    theirs = [r for r in earlier if r.get("kind") == "whisper"]
+    if not mine or not theirs or any(mine[0].get(k) != theirs[0].get(k) for k in same):
+        raise ValueError(
+            "The table in --out was scored on other clips (its Whisper row differs from this "
+            "run's), so its rows can't be merged: score every bridge again, or drop --merge."
+        )
+    scored = {r["system"] for r in rows}
+    merged = rows + [r for r in earlier if r.get("system") not in scored]
+    order = {"bridge": 0, "pooled": 1, "whisper": 2}
+    return sorted(merged, key=lambda r: (order.get(r.get("kind"), 3), r.get("num_queries") or 0))
+
+
+def _row(name, kind, num_queries, references, predictions, config, seconds=None) -> dict[str, Any]:
+    """``kind``: "bridge" (trained), "pooled" (no training) or "whisper" (every frame);
+    ``seconds``: the decoding's, over every clip (None: not timed here)."""
     from demo.metrics import asr_scores
 
     scores = asr_scores(references, predictions, language=config.language or "en")
@@ -154,6 +193,7 @@ def _row(name, kind, num_queries, references, predictions, config) -> dict[str, 
         "wer": scores["wer"],
         "cer": scores["cer"],
         "no_repeat_ngram": config.no_repeat_ngram if kind != "whisper" else None,
+        "s_per_clip": None if seconds is None else round(seconds / len(references), 4),
         "example": predictions[0],
         "_predictions": predictions,
     }
@@ -172,18 +212,49 @@ def main(argv: list[str] | None = None) -> int:
     add_flags(parser, EvalBridgeConfig)
     try:
         config = from_args(EvalBridgeConfig, parser.parse_args(argv))
+        earlier = _earlier_rows(Path(config.out)) if config.merge else []
         rows = evaluate(config)
     except (DemoError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(format_table(rows))
+    commands = [command_line()]
+    if config.merge:
+        try:
+            rows = merge_rows(rows, earlier["rows"])
+        except ValueError as exc:
+            print(f"error: {exc} Nothing was written.", file=sys.stderr)
+            return 2
+        commands = [*earlier.get("commands", [earlier.get("command")]), *commands]
+    if config.out:
+        write_json_atomic(Path(config.out), {"commands": commands, "rows": rows})
+    return 0
+
+
+def _earlier_rows(path: Path) -> dict[str, Any]:
+    """The table ``--merge`` adds to (checked before any scoring starts)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data.get("rows"), list):
+            raise ValueError
+        return data
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ValueError(f"--merge: {path} is not a table eval_bridge wrote ({exc}).") from exc
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    lines = []
     for row in rows:
         queries = "-" if row["num_queries"] is None else row["num_queries"]
         wer, cer, sim = (100 * row[k] for k in ("wer", "cer", "minilm_similarity"))
+        speed = "" if row.get("s_per_clip") is None else f"  {row['s_per_clip']:.3f} s/clip"
         name = row["system"][-60:]
-        print(f"{name:<60} Nq {queries:>4}  WER {wer:6.2f}  CER {cer:6.2f}  MiniLM {sim:5.1f}")
-    if config.out:
-        write_json_atomic(Path(config.out), {"command": command_line(), "rows": rows})
-    return 0
+        lines.append(
+            f"{name:<60} Nq {queries:>4}  WER {wer:6.2f}  CER {cer:6.2f}  MiniLM {sim:5.1f}{speed}"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from dashboard.charts.reported import final_score
 from dashboard.charts.style import (
+    REPORTED_EXTRA,
     REPORTED_SUFFIX,
     check_template,
     cycle_colors,
@@ -38,6 +39,13 @@ LATENT_RATIOS = {  # row key -> subplot title
 LATENT_REPORTED = {"decoder_params_ratio": 40 / 96, "generate_ratio": 0.46, "train_ratio": 0.43}
 # Prasad et al. (Interspeech 2024), their own Whisper data: the relative effect to compare.
 LOWRANK_REPORTED = "Prasad et al. 2024 (reported, their data): −24% parameters, no WER drop"
+# The Q-Former bridge's seed (SparQLe, thesis defense): its own encoder, LM side and data.
+BRIDGE_REPORTED = {
+    "name": "SparQLe: HuBERT-large, LibriSpeech dev-clean",
+    "num_queries": 100,
+    "wer": 34.47,
+    "bertscore_f1": 94.6,
+}
 
 
 def latent_savings(rows: Iterable[Mapping[str, Any]], *, template: str = "plotly_white"):
@@ -180,7 +188,10 @@ def bridge_wer_vs_queries(rows: Iterable[Mapping[str, Any]], *, template: str = 
     queries, beside the frozen decoder reading the frames mean-pooled to as many (nothing
     trained), with the unmodified Whisper as a dashed line (training.eval_bridge)."""
     check_template(template)
-    title = "Q-Former bridge: WER vs number of queries (unmodified Whisper dashed)"
+    title = (
+        "Q-Former bridge on spoken ACLSum sentences (espeak-ng): WER vs queries "
+        "(unmodified Whisper dashed)"
+    )
     rows = [r for r in rows if "num_queries" in r and num(r.get("wer")) is not None]
 
     def kind(row) -> str:  # rows written before "kind" existed: a bridge or the Whisper
@@ -199,7 +210,9 @@ def bridge_wer_vs_queries(rows: Iterable[Mapping[str, Any]], *, template: str = 
             fig.add_trace(go.Scatter(
                 x=[r["num_queries"] for r in group], y=[100 * r["wer"] for r in group],
                 mode="lines+markers", name=name, line=line,
-                hovertemplate=f"{name}<br>Nq %{{x}}<br>WER %{{y:.1f}}%<extra></extra>",
+                customdata=[_bridge_cost(r) for r in group],
+                hovertemplate=f"{name}<br>Nq %{{x}}<br>WER %{{y:.1f}}%"
+                              "%{customdata}<extra></extra>",
             ), secondary_y=False)  # fmt: skip
     if all(num(r.get("minilm_similarity")) is not None for r in bridges):
         fig.add_trace(go.Scatter(
@@ -210,10 +223,28 @@ def bridge_wer_vs_queries(rows: Iterable[Mapping[str, Any]], *, template: str = 
     upper = [r for r in rows if kind(r) == "whisper"]
     if upper:
         fig.add_hline(y=100 * upper[-1]["wer"], line_dash="dash", annotation_text="Whisper")
+    seed = BRIDGE_REPORTED
+    fig.add_trace(go.Scatter(
+        x=[seed["num_queries"]], y=[seed["wer"]], mode="markers",
+        marker=reported_marker(cycle_colors(3)[2]), name=seed["name"] + REPORTED_SUFFIX,
+        hovertemplate=f"{seed['name']}<br>Nq %{{x}}<br>WER %{{y:.2f}}%<br>BERTScore F1 "
+                      f"{seed['bertscore_f1']}" + REPORTED_EXTRA,
+    ), secondary_y=False)  # fmt: skip
     style_figure(fig, title, template, "queries (Nq)", "WER (%)")
     fig.update_xaxes(type="log")
     fig.update_yaxes(title_text="similarity (x100)", secondary_y=True)
     return fig
+
+
+def _bridge_cost(row: Mapping[str, Any]) -> str:
+    """A bridge row's hover: parameters trained and seconds per clip, where it records them."""
+    parts = []
+    if num(row.get("params")) is not None:
+        trained = row["params"] / 1e6
+        parts.append(f"{trained:.1f} M parameters trained" if trained else "nothing trained")
+    if num(row.get("s_per_clip")) is not None:
+        parts.append(f"{row['s_per_clip']:.2f} s per clip (from encoder features)")
+    return "".join("<br>" + p for p in parts)
 
 
 E2E_SYSTEMS = {  # bench.e2e system -> what the bar says it is
