@@ -20,6 +20,7 @@ from demo.compress.lowrank import (
     count_parameters,
     count_tokens,
     factorize,
+    input_moments,
     lowrank_modules,
     matrix_orthogonality_error,
     orthogonality_error,
@@ -29,6 +30,7 @@ from demo.compress.lowrank import (
 )
 from demo.compress.lowrank_io import (
     CONFIG_FILE,
+    MOMENTS_FILE,
     WEIGHTS_FILE,
     list_lowrank,
     load_lowrank,
@@ -225,6 +227,68 @@ def test_token_weighted_svd_fits_the_rows_that_count():
         svd_factors(weight, 8, torch.zeros(300))
 
 
+def test_activation_aware_svd_fits_the_outputs_the_layer_produces():
+    torch.manual_seed(0)
+    weight = torch.randn(300, 24, dtype=torch.float64)
+    # Inputs that use a few directions much more than the rest, as hidden states do.
+    inputs = torch.randn(2000, 24, dtype=torch.float64) * torch.logspace(1, -1, 24)
+    moment = inputs.T @ inputs / len(inputs)
+    rows = token_row_weights(count_tokens([[0, 1, 2, 3, 4] * 20], 300))
+
+    def output_error(down, up, w=None):  # Σ_t w_t ‖(W_t − B_t A) x‖² over the inputs
+        error = (inputs @ (weight - up @ down).T) ** 2
+        return float((error.sum(0) * (1 if w is None else w)).sum())
+
+    for w in (None, rows):
+        plain = svd_factors(weight, 8, w)
+        down, up = svd_factors(weight, 8, w, moment)
+        assert output_error(down, up, w) < 0.7 * output_error(*plain, w)
+        assert torch.allclose(down @ down.T, torch.eye(8, dtype=torch.float64), atol=1e-10)
+    # Full rank: W exactly; inputs alike in every direction: the plain SVD's fit.
+    down, up = svd_factors(weight, 24, rows, moment)
+    assert torch.allclose(up @ down, weight, atol=1e-9)
+    down, up = svd_factors(weight, 8, None, torch.eye(24, dtype=torch.float64) * 3)
+    plain_down, plain_up = svd_factors(weight, 8)
+    assert torch.allclose(up @ down, plain_up @ plain_down, atol=1e-9)
+    with pytest.raises(ValueError, match="24 x 24"):
+        svd_factors(weight, 8, None, torch.eye(12))
+    with pytest.raises(ValueError, match="saw no input"):
+        svd_factors(weight, 8, None, torch.zeros(24, 24))
+
+
+def test_an_activation_aware_start_reads_the_decoder_states_and_rebuilds(tiny, jfk, tmp_path):
+    """tiny.en's tied projection at rank 272, fitted to the decoder's last hidden states on
+    jfk (the moment of proj_out's inputs): the logits it gives there are closer to the
+    original's than the token-weighted start's; a structure-only folder keeps the moments and
+    rebuilds the same factors; without them it is refused in one sentence."""
+    features = tiny.processor.feature_extractor(
+        jfk, sampling_rate=16000, return_tensors="pt"
+    ).input_features
+    ids = tiny.processor.tokenizer(" And so my fellow Americans, ask not").input_ids
+    batch = {"input_features": features, "decoder_input_ids": torch.tensor([ids])}
+    moments = input_moments(tiny.model, ("proj_out",), [batch])
+    assert set(moments) == {"proj_out"} and moments["proj_out"].shape == (384, 384)
+    counts = count_tokens([ids], 51864)
+    config = LowRankConfig(targets=("proj_out",), rank=272, init="activation-aware")
+    with pytest.raises(CompressionError, match="input moments"):
+        factorize(copy.deepcopy(tiny.model), config, counts)
+    aware = factorize(copy.deepcopy(tiny.model), config, counts, moments)[0].eval()
+    weighted_config = replace(config, init="token-weighted")
+    weighted = factorize(copy.deepcopy(tiny.model), weighted_config, counts)[0].eval()
+    with torch.no_grad():
+        original = tiny.model(**batch).logits
+        gaps = [(m(**batch).logits - original).norm() for m in (aware, weighted)]
+    assert gaps[0] < gaps[1]
+    assert orthogonality_error(aware) < 1e-5
+    bare = save_lowrank(aware, tmp_path / "bare", "tiny.en", weights=False)
+    assert read_lowrank_config(bare)["init"] == "activation-aware"
+    rebuilt = load_lowrank(bare, _fresh_base(), "tiny.en")
+    assert torch.equal(_logits(rebuilt, tiny, jfk), _logits(aware, tiny, jfk))
+    (bare / MOMENTS_FILE).unlink()
+    with pytest.raises(CompressionError, match="neither weights nor the input moments"):
+        load_lowrank(bare, _fresh_base(), "tiny.en")
+
+
 def test_a_token_weighted_factorization_keeps_the_prompt_and_jfk(tiny, jfk, jfk_text, tmp_path):
     """tiny.en's tied projection at 2/3 d: the plain SVD's untrained model loops on jfk; weighted
     by the tokens of 60 ACLSum summaries (scientific English, nothing of jfk's speech; each
@@ -412,6 +476,13 @@ def test_a_token_weighted_start_trains_from_the_training_transcripts(manifest, t
     assert isinstance(load_lowrank_whisper(lora, quant="fp32", device="cpu").model, torch.nn.Module)
     with pytest.raises(ValueError, match="init must be one of"):
         AsrConfig(train="m.jsonl", compress="lowrank", lowrank_init="weighted")
+    # Activation-aware: the decoder's states on the training clips fit the factors.
+    aware = _train(manifest, tmp_path / "aware", "--method", "full", "--lowrank-init",
+                   "activation-aware", *flags, steps=1)  # fmt: skip
+    assert json.loads((aware / "run.json").read_text())["extra"]["lowrank"]["init"] == (
+        "activation-aware"
+    )
+    assert load_lowrank_whisper(aware, quant="fp32", device="cpu").model is not None
 
 
 def test_the_factors_can_learn_at_a_larger_rate_than_the_rest(tiny):

@@ -1,7 +1,8 @@
 """Compression before training (``--compress``): change the base's structure, then train it.
 
-Each method is a function ``(model, config, entry, train_token_ids) -> (model, CompressionHooks)``
-(the last: the tokenized training targets, for a method that calibrates on them), registered
+Each method is a function ``(model, config, entry, data) -> (model, CompressionHooks)`` (the
+last: the run's ``TaskData`` or None, for a method that calibrates on the training set: its
+tokenized targets, its examples), registered
 in ``COMPRESSIONS``; ``training.modeling.make_trainable`` runs it after loading the base and
 before any adapter, and the loop calls the hooks (``TrainableModel`` carries them): after each
 optimizer step, for extra fields of each metrics line, for run.json, and to save the model.
@@ -10,7 +11,8 @@ optimizer step, for extra fields of each metrics line, for run.json, and to save
   factors; a full fine-tune re-imposes the constraint every ``--constrain-every`` steps and
   saves ``<run>/lowrank/`` (config + safetensors); with LoRA on the frozen factors only the
   config is saved beside ``adapter/`` (the factors are the SVD of the base, weighted by the
-  saved token counts with ``--lowrank-init token-weighted``).
+  saved token counts with ``--lowrank-init token-weighted``, and whitened by the saved input
+  moments with ``activation-aware``, which reads them off the first training examples).
 """
 
 from __future__ import annotations
@@ -35,23 +37,27 @@ class CompressionHooks:
     lr_scale: Callable[[Any], float] | None = None
 
 
-def _lowrank(model, config, entry, train_token_ids):
+def _lowrank(model, config, entry, data):
     from demo.compress.lowrank import (
         constrain,
         count_tokens,
         factorize,
+        input_moments,
         lowrank_modules,
         orthogonality_error,
     )
     from demo.compress.lowrank_io import FOLDER, save_lowrank
 
     lowrank = config.lowrank_config()
-    counts = None
-    if lowrank.init == "token-weighted":
-        if not train_token_ids:
-            raise ValueError("--lowrank-init token-weighted needs training transcripts.")
-        counts = count_tokens(train_token_ids, model.config.vocab_size)
-    model, record = factorize(model, lowrank, counts)
+    counts = moments = None
+    if lowrank.init != "svd":
+        token_ids = data.train_token_ids if data is not None else None
+        if not token_ids:
+            raise ValueError(f"--lowrank-init {lowrank.init} needs training transcripts.")
+        counts = count_tokens(token_ids, model.config.vocab_size)
+    if lowrank.init == "activation-aware":
+        moments = input_moments(model, lowrank.targets, calibration_batches(model, data))
+    model, record = factorize(model, lowrank, counts, moments)
     full = config.method == "full"
     every = lowrank.constrain_every
 
@@ -84,13 +90,25 @@ def _lowrank(model, config, entry, train_token_ids):
     return model, hooks
 
 
+def calibration_batches(model, data):
+    """The first ``CALIBRATION_CLIPS`` training examples, one a batch (no padding), as model
+    keyword arguments on the model's device."""
+    from demo.compress.lowrank import CALIBRATION_CLIPS
+
+    device = next(model.parameters()).device
+    for index in range(min(len(data.train), CALIBRATION_CLIPS)):
+        batch = data.collate([data.train[index]])
+        yield {k: v.to(device) for k, v in batch.items() if hasattr(v, "to")}
+
+
 # --compress value -> method; "none" leaves the base as loaded.
 COMPRESSIONS: dict[str, Callable] = {"lowrank": _lowrank}
 
 
-def compress(model, config, entry, train_token_ids=()) -> tuple[Any, CompressionHooks]:
-    """Apply the config's ``compress`` method (if any) to a freshly loaded base."""
+def compress(model, config, entry, data=None) -> tuple[Any, CompressionHooks]:
+    """Apply the config's ``compress`` method (if any) to a freshly loaded base; ``data``: the
+    run's ``TaskData``, for a method that calibrates on the training set."""
     name = getattr(config, "compress", "none")
     if name == "none":
         return model, CompressionHooks()
-    return COMPRESSIONS[name](model, config, entry, train_token_ids)
+    return COMPRESSIONS[name](model, config, entry, data)

@@ -198,8 +198,9 @@ class AsrConfig(TrainConfig):
         "low-rank full fine-tune: the factors' learning rate as a multiple of --lr", 1.0
     )
     lowrank_init: str = _help(
-        "low-rank: svd, or token-weighted (the tied vocabulary rows weighted by how often the "
-        "training transcripts use each token)",
+        "low-rank: svd, token-weighted (the tied vocabulary rows weighted by how often the "
+        "training transcripts use each token), or activation-aware (token-weighted, and fitted "
+        "to each layer's inputs on the training clips)",
         "svd",
     )
 

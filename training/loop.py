@@ -159,9 +159,7 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     elif wrap is not None:
         trainable = wrap(model, processor, entry, config, total_steps)
     else:
-        trainable = make_trainable(
-            model, processor, entry, config, task.name, total_steps, data.train_token_ids
-        )
+        trainable = make_trainable(model, processor, entry, config, task.name, total_steps, data)
     optimizer = torch.optim.AdamW(
         _param_groups(trainable.model, config.lr, trainable.hooks.lr_scale),
         lr=config.lr,

@@ -10,7 +10,6 @@ checkpointing would otherwise cut the graph (PEFT's Whisper int8 example does th
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,11 +143,11 @@ def make_trainable(
     config: TrainConfig,
     task: str,
     total_steps: int,
-    train_token_ids: Sequence[list[int]] = (),
+    data=None,
 ) -> TrainableModel:
     """Apply compression, k-bit preparation, gradient checkpointing and the config's adapter.
-    ``train_token_ids`` (the tokenized training targets) calibrate a compression that uses them."""
-    model, hooks = compress(model, config, entry, train_token_ids)
+    ``data`` (the run's ``TaskData``) calibrates a compression that uses the training set."""
+    model, hooks = compress(model, config, entry, data)
     quantized = get_quant_mode(config.precision).bnb is not None
     checkpointing = {"use_reentrant": False}
     if quantized:

@@ -39,6 +39,9 @@ from demo.errors import CompressionError
 
 CONFIG_FILE = "lowrank_config.json"
 WEIGHTS_FILE = "lowrank_model.safetensors"
+# An activation-aware start's input moments (module path -> d_in x d_in, float64), saved when
+# the weights are not: with the base and the counts they rebuild its factors exactly.
+MOMENTS_FILE = "input_moments.safetensors"
 FOLDER = "lowrank"  # a training run saves its low-rank model in <run>/lowrank/
 ADAPTER_BESIDE = "adapter"  # a LoRA run's adapter, beside lowrank/ (training.runs.ADAPTER_DIR)
 FORMAT = "lowrank-v1"
@@ -129,6 +132,11 @@ def save_lowrank(
             if k not in tied
         }
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT, "base": base_name})
+    elif record.input_moments is not None:
+        from safetensors.torch import save_file
+
+        moments = {k: v.contiguous() for k, v in record.input_moments.items()}
+        save_file(moments, str(folder / MOMENTS_FILE), metadata={"format": FORMAT})
     write_json_atomic(folder / CONFIG_FILE, config)
     return folder
 
@@ -227,7 +235,15 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
                 f"{folder} doesn't fit this model (its {name} differs); it was made for {made_for}."
             )
     config = _config_of(saved, folder / CONFIG_FILE)
-    counts = _token_counts(saved, folder) if config.init == "token-weighted" else None
+    # Counts weight the vocabulary rows of a token-weighted start (required) and of an
+    # activation-aware one (when it had them).
+    weighted = config.init == "token-weighted" or (
+        config.init == "activation-aware" and saved.get("token_counts") is not None
+    )
+    counts = _token_counts(saved, folder) if weighted else None
+    moments = None
+    if config.init == "activation-aware" and not saved.get("weights"):
+        moments = _input_moments(folder, saved["modules"])
     before = count_parameters(base)
     for name, shape in saved["modules"].items():
         linear = present[name]
@@ -239,14 +255,37 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
             weights = None
             if counts is not None and tied_embeddings(base, linear):
                 weights = token_row_weights(_dense(counts, shape["out"], folder))
-            replace_linear(base, name, LowRankLinear.from_linear(linear, shape["rank"], weights))
+            moment = None if moments is None else moments[name]
+            factors = LowRankLinear.from_linear(linear, shape["rank"], weights, moment)
+            replace_linear(base, name, factors)
     if saved.get("weights"):
         _load_weights(base, folder / WEIGHTS_FILE, made_for)
     else:
         _check_fingerprints(base, saved.get("fingerprints") or {}, folder)
-    record = Factorization(config, saved["modules"], before, count_parameters(base), counts)
+    record = Factorization(
+        config, saved["modules"], before, count_parameters(base), counts, moments
+    )
     base.lowrank_factorization = record
     return model
+
+
+def _input_moments(folder: Path, modules: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A structure-only activation-aware folder's input moments, one per factorized module."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = folder / MOMENTS_FILE
+    try:
+        moments = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CompressionError(
+            f"{folder} holds neither weights nor the input moments its activation-aware "
+            f"factors were made from ({exc}), so they cannot be rebuilt; re-save it."
+        ) from exc
+    missing = [name for name in modules if name not in moments]
+    if missing:
+        raise CompressionError(f"{path} lacks the input moments of {', '.join(missing)}.")
+    return moments
 
 
 def _token_counts(saved: dict[str, Any], folder: Path) -> dict[int, int] | None:
