@@ -147,16 +147,42 @@ def _first(run, split: str) -> dict:
     return lines[0] if lines else {}
 
 
-def _arm(run) -> str:
+# The issue's bar for a low-rank model: this much smaller, and within this many WER points of
+# the original fine-tuned the same way, on the corpus test split and on real speech.
+TARGET_REDUCTION_PCT, TARGET_POINTS = 15.0, 0.5
+
+
+def _recipe(run) -> tuple:
+    """What "fine-tuned the same way" compares: epochs and whether the best epoch was kept."""
+    return run.config.get("epochs"), run.config.get("keep_best")
+
+
+def _recipe_note(run, usual_epochs) -> str:
+    epochs, keep_best = _recipe(run)
+    note = f", {epochs} epochs" if epochs is not None and epochs != usual_epochs else ""
+    return note + (f", best validation {keep_best.upper()} kept" if keep_best else "")
+
+
+def _arm(run, usual_epochs=None) -> str:
+    recipe = _recipe_note(run, usual_epochs)
     if run.system != "lowrank":
-        return f"original, {'full fine-tuning' if run.method == 'full' else run.method}"
+        return f"original, {'full fine-tuning' if run.method == 'full' else run.method}{recipe}"
     where = lowrank_factorization(run)
     if run.method != "full":
-        return f"low-rank {where}, factors frozen, + {run.method}"
+        return f"low-rank {where}, factors frozen, + {run.method}{recipe}"
     kind = "semi-orthogonal" if lowrank_extra(run).get("orthogonal", True) else "plain SVD"
     scale = run.config.get("factor_lr_scale")
     rate = f", factors at {scale:g}x the rate" if scale not in (None, 1) else ""
-    return f"low-rank {where}, {kind}{rate}"
+    return f"low-rank {where}, {kind}{rate}{recipe}"
+
+
+def _usual_epochs(runs) -> int | None:
+    """The epochs most of these runs trained for (their recipe goes unnamed)."""
+    counts: dict = {}
+    for run in runs:
+        epochs = _recipe(run)[0]
+        counts[epochs] = counts.get(epochs, 0) + 1
+    return max(counts, key=counts.get) if counts else None
 
 
 def lowrank_rows(runs) -> list[dict]:
@@ -180,15 +206,50 @@ def lowrank_rows(runs) -> list[dict]:
             first_of.setdefault(lowrank_factorization(run), run)
         untrained += [(r, f"low-rank {where}, not fine-tuned") for where, r in first_of.items()]
         arms = originals + factorized
+        usual = _usual_epochs(arms)
         for run, name in untrained:
             test, real = _first(run, "test"), _first(run, "real-speech")
             if test:
                 out.append(_condition(model, name, run, test, real, trained=False))
+        # Each arm beside the original fine-tuned with its recipe (the newest such run).
+        same_way = {  # only a finished original: its test line is after training
+            _recipe(r): r for r in originals if r.method == "full" and r.split("test").get("step")
+        }
         for run in arms:
             test = run.split("test")
             if test and test.get("step"):
-                out.append(_condition(model, _arm(run), run, test, run.split("real-speech")))
+                row = _condition(model, _arm(run, usual), run, test, run.split("real-speech"))
+                original = same_way.get(_recipe(run))
+                if run.system == "lowrank" and original is not None:
+                    row.update(_versus(row, original))
+                out.append(row)
     return out
+
+
+def _versus(row: dict, original) -> dict:
+    """The arm's size and WER against the original fine-tuned the same way (points)."""
+    before = original.info.total_params if original.info else None
+    test, real = original.split("test").get("wer"), original.split("real-speech").get("wer")
+    gap = {"original_run": original.run_id}
+    if before and row["params"]:
+        gap["smaller_pct"] = 100 * (1 - row["params"] / before)
+    if test is not None and row["test_wer"] is not None:
+        gap["test_points"] = 100 * (row["test_wer"] - test)
+    if real is not None and row["real_wer"] is not None:
+        gap["real_points"] = 100 * (row["real_wer"] - real)
+    return gap
+
+
+def meets_target(row: dict) -> bool:
+    """At least TARGET_REDUCTION_PCT smaller and within TARGET_POINTS of the original fine-tuned
+    the same way, on the test split and on real speech."""
+    keys = ("smaller_pct", "test_points", "real_points")
+    if any(row.get(k) is None for k in keys):
+        return False
+    close = (
+        row["test_points"] <= TARGET_POINTS + 1e-9 and row["real_points"] <= TARGET_POINTS + 1e-9
+    )
+    return row["smaller_pct"] >= TARGET_REDUCTION_PCT and close
 
 
 def _condition(model, name, run, test, real, trained=True) -> dict:
@@ -223,13 +284,29 @@ def lowrank_section(runs) -> list[str]:
             r["model"], r["condition"],
             fmt(None if r["params"] is None else r["params"] / 1e6, ".2f"),
             fmt(r["weights_mb"], ".0f"), fmt(r["trainable_pct"], ".1f"),
-            _pct(r["test_wer"]), _pct(r["real_wer"]), fmt(r["orthogonality_error"], ".2g"),
+            _pct(r["test_wer"]), _pct(r["real_wer"]), _versus_cell(r),
+            fmt(r["orthogonality_error"], ".2g"),
             fmt(r["seconds_per_step"], ".0f"), fmt(r["peak_memory_mb"], ".0f"),
             r["run_id"],
         ]
         for r in rows
     ]  # fmt: skip
     header = ["model", "condition", "params (M)", "weights MB", "trainable %", "test WER %",
-              "real-speech WER %", "orthogonality error", "s / step", "peak RSS MB",
-              "run"]  # fmt: skip
-    return out + table(header, body) + [""]
+              "real-speech WER %", "vs original fine-tuned the same way",
+              "orthogonality error", "s / step", "peak RSS MB", "run"]  # fmt: skip
+    met = [r["run_id"] for r in rows if meets_target(r)]
+    bar = (f"at least {TARGET_REDUCTION_PCT:g}% smaller, and within {TARGET_POINTS:g} WER "
+           "points of the original fine-tuned the same way (same epochs, same keep-best) on "
+           "the test split and on real speech")  # fmt: skip
+    verdict = (f"Meets the bar ({bar}): {', '.join(met)}." if met
+               else f"No arm meets the bar yet ({bar}).")  # fmt: skip
+    return out + table(header, body) + ["", verdict, ""]
+
+
+def _versus_cell(row: dict) -> str:
+    """ "-15.1% size, test +0.4, real +0.9 points": the arm against its original."""
+    if row.get("test_points") is None:
+        return "–"
+    size = f"{-row['smaller_pct']:+.1f}% size, " if row.get("smaller_pct") is not None else ""
+    real = f", real {row['real_points']:+.1f}" if row.get("real_points") is not None else ""
+    return f"{size}test {row['test_points']:+.1f}{real} points"

@@ -406,6 +406,28 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
         ],
     ]
     assert "| 3e-06 | 15 | 6000 | lowrank-tiny.en-full-orth-sci |" in text
+    # Each arm against the original fine-tuned the same way; one (hand-written) meets the bar.
+    assert "| -17.2% size, test +1.4, real +1.1 points | 3e-06 |" in text
+    assert text.rstrip().endswith("on real speech): lowrank-tiny.en-full-orth-emb0.67-tw-sci.")
+    # Another recipe (6 epochs, the best validation WER kept) pairs with its own original.
+    recipe = {"config": {"epochs": 6, "keep_best": "wer"}}
+    write_run(
+        tmp_path,
+        "asr-tiny.en-full-e6-kb-sci",
+        {**sci, "total_params": 37_760_256, **recipe},
+        lines(0.53, 0.150, 0.0093),
+    )
+    write_run(tmp_path, "lowrank-tiny.en-r272-e6-kb-sci",
+              {**lowrank, "total_params": 32_055_936, "started_at": "2026-12-03T00:00:00+00:00",
+               "extra": {"lowrank": {**embedding, "rank": 272}}, **recipe},
+              lines(0.6, 0.154, 0.0093))  # fmt: skip
+    text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
+    kept = ", 6 epochs, best validation WER kept"
+    assert f"| original, full fine-tuning{kept} |" in text
+    row = next(line for line in text.splitlines() if "lowrank-tiny.en-r272-e6-kb-sci |" in line)
+    assert f"at rank 272, semi-orthogonal{kept} |" in row
+    assert "| -15.1% size, test +0.4, real +0.0 points |" in row
+    assert text.rstrip().endswith("emb0.67-tw-sci, lowrank-tiny.en-r272-e6-kb-sci.")
     assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []
 
 
