@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.env import ROOT, read_results
 from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
-from dashboard.runs import list_runs, lowrank_extra, lowrank_factorization
+from dashboard.runs import arm_name, list_runs, lowrank_factorization, recipe, usual_epochs
 
 
 def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
@@ -152,39 +152,6 @@ def _first(run, split: str) -> dict:
 TARGET_REDUCTION_PCT, TARGET_POINTS = 15.0, 0.5
 
 
-def _recipe(run) -> tuple:
-    """What "fine-tuned the same way" compares: epochs and whether the best epoch was kept."""
-    return run.config.get("epochs"), run.config.get("keep_best")
-
-
-def _recipe_note(run, usual_epochs) -> str:
-    epochs, keep_best = _recipe(run)
-    note = f", {epochs} epochs" if epochs is not None and epochs != usual_epochs else ""
-    return note + (f", best validation {keep_best.upper()} kept" if keep_best else "")
-
-
-def _arm(run, usual_epochs=None) -> str:
-    recipe = _recipe_note(run, usual_epochs)
-    if run.system != "lowrank":
-        return f"original, {'full fine-tuning' if run.method == 'full' else run.method}{recipe}"
-    where = lowrank_factorization(run)
-    if run.method != "full":
-        return f"low-rank {where}, factors frozen, + {run.method}{recipe}"
-    kind = "semi-orthogonal" if lowrank_extra(run).get("orthogonal", True) else "plain SVD"
-    scale = run.config.get("factor_lr_scale")
-    rate = f", factors at {scale:g}x the rate" if scale not in (None, 1) else ""
-    return f"low-rank {where}, {kind}{rate}{recipe}"
-
-
-def _usual_epochs(runs) -> int | None:
-    """The epochs most of these runs trained for (their recipe goes unnamed)."""
-    counts: dict = {}
-    for run in runs:
-        epochs = _recipe(run)[0]
-        counts[epochs] = counts.get(epochs, 0) + 1
-    return max(counts, key=counts.get) if counts else None
-
-
 def lowrank_rows(runs) -> list[dict]:
     """The low-rank study's conditions per Whisper model, from the checked-in runs: the
     original and the factorization before training (each run's step-0 evaluation), then every
@@ -206,20 +173,20 @@ def lowrank_rows(runs) -> list[dict]:
             first_of.setdefault(lowrank_factorization(run), run)
         untrained += [(r, f"low-rank {where}, not fine-tuned") for where, r in first_of.items()]
         arms = originals + factorized
-        usual = _usual_epochs(arms)
+        usual = usual_epochs(arms)
         for run, name in untrained:
             test, real = _first(run, "test"), _first(run, "real-speech")
             if test:
                 out.append(_condition(model, name, run, test, real, trained=False))
         # Each arm beside the original fine-tuned with its recipe (the newest such run).
         same_way = {  # only a finished original: its test line is after training
-            _recipe(r): r for r in originals if r.method == "full" and r.split("test").get("step")
+            recipe(r): r for r in originals if r.method == "full" and r.split("test").get("step")
         }
         for run in arms:
             test = run.split("test")
             if test and test.get("step"):
-                row = _condition(model, _arm(run, usual), run, test, run.split("real-speech"))
-                original = same_way.get(_recipe(run))
+                row = _condition(model, arm_name(run, usual), run, test, run.split("real-speech"))
+                original = same_way.get(recipe(run))
                 if run.system == "lowrank" and original is not None:
                     row.update(_versus(row, original))
                 out.append(row)

@@ -177,6 +177,38 @@ def lowrank_factorization(run: Run) -> str:
     return f"{names} at {at}{start}"
 
 
+def recipe(run: Run) -> tuple:
+    """What "fine-tuned the same way" compares: epochs, and which best epoch was kept."""
+    return run.config.get("epochs"), run.config.get("keep_best")
+
+
+def usual_epochs(runs: Iterable[Run]) -> int | None:
+    """The epochs most of these runs trained for (``arm_name`` leaves that recipe unnamed)."""
+    counts: dict = {}
+    for run in runs:
+        epochs = recipe(run)[0]
+        counts[epochs] = counts.get(epochs, 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
+def arm_name(run: Run, usual: int | None = None) -> str:
+    """A low-rank study arm as tables and charts name it: "original, full fine-tuning",
+    "low-rank fc1/fc2 at d/4, semi-orthogonal, factors at 0.1x the rate, 6 epochs, best
+    validation WER kept" (epochs named when they are not ``usual``)."""
+    epochs, keep_best = recipe(run)
+    how = f", {epochs} epochs" if epochs is not None and epochs != usual else ""
+    how += f", best validation {keep_best.upper()} kept" if keep_best else ""
+    if run.system != "lowrank":
+        return f"original, {'full fine-tuning' if run.method == 'full' else run.method}{how}"
+    where = lowrank_factorization(run)
+    if run.method != "full":
+        return f"low-rank {where}, factors frozen, + {run.method}{how}"
+    kind = "semi-orthogonal" if lowrank_extra(run).get("orthogonal", True) else "plain SVD"
+    scale = run.config.get("factor_lr_scale")
+    rate = f", factors at {scale:g}x the rate" if scale not in (None, 1) else ""
+    return f"low-rank {where}, {kind}{rate}{how}"
+
+
 def main_dataset(runs: Iterable[Run]) -> str | None:
     """The dataset most runs used (the latest started wins a tie), or None without runs."""
     counts: dict[str | None, tuple[int, str]] = {}

@@ -420,10 +420,22 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
               "targets": ["proj_out"], "rank_fraction": 0.667}}},
               [{"step": 4, "epoch": 1.0, "split": "test", "wer": 0.184}])  # fmt: skip
     arms = traces(systems.lowrank_arms(list_runs(runs_root)))
-    fc = arms["low-rank fc1/fc2 at d/4, constraint"]  # each factorization its own bar
+    fc = arms["low-rank fc1/fc2 at d/4, semi-orthogonal"]  # each factorization its own bar
     assert list(fc.y) == [20.0] and "17.2% fewer parameters" in fc.customdata[0]
-    emb = arms["low-rank vocab projection + embedding at 2/3 d, constraint"]
+    emb = arms["low-rank vocab projection + embedding at 2/3 d, semi-orthogonal"]
     assert list(emb.y) == pytest.approx([18.4])
+    # Another recipe of the same factorization is its own bar, named as the report names it.
+    write_run(runs_root, "lowrank-tiny-emb-e6", {"model": "tiny.en", "size": "tiny",
+              "system": "lowrank", "extra": {"lowrank": {"reduction_pct": 17.3,
+              "targets": ["proj_out"], "rank_fraction": 0.667}},
+              "config": {"epochs": 6, "keep_best": "wer"}},
+              [{"step": 6, "epoch": 6.0, "split": "test", "wer": 0.17}])  # fmt: skip
+    arms = traces(systems.lowrank_arms(list_runs(runs_root)))
+    emb6 = arms[
+        "low-rank vocab projection + embedding at 2/3 d, semi-orthogonal, 6 epochs, "
+        "best validation WER kept"
+    ]
+    assert list(emb6.y) == pytest.approx([17.0])
     notes = [a.text for a in systems.lowrank_arms(list_runs(runs_root)).layout.annotations]
     assert any("−24% parameters" in n and "reported" in n for n in notes)
     bridge = [

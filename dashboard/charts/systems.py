@@ -27,7 +27,7 @@ from dashboard.charts.style import (
     reported_marker,
     style_figure,
 )
-from dashboard.runs import Run, lowrank_extra, lowrank_factorization
+from dashboard.runs import Run, arm_name, lowrank_extra, usual_epochs
 
 LATENT_RATIOS = {  # row key -> subplot title
     "decoder_params_ratio": "Decoder parameters",
@@ -159,17 +159,13 @@ def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
     sizes = sorted({r.model for r in lowrank})
     originals = [r for r in asr if not r.system and r.model in sizes and r.precision == "fp32"]
     arms: dict[str, dict[str, tuple[float, str]]] = {}
+    usual = usual_epochs(originals + lowrank)
     for run in sorted(originals + lowrank, key=lambda r: (r.started_at, r.run_id)):
-        extra = lowrank_extra(run)
         if run.system == "lowrank":
-            how = "LoRA" if run.method == "lora" else (
-                "constraint" if extra.get("orthogonal", True) else "plain SVD")  # fmt: skip
-            arm = f"low-rank {lowrank_factorization(run)}, {how}"
-            note = f"{extra.get('reduction_pct', 0):.1f}% fewer parameters"
+            note = f"{lowrank_extra(run).get('reduction_pct', 0):.1f}% fewer parameters"
         else:
-            arm = "original, " + ("full" if run.method == "full" else run.method)
             note = "original size"
-        arms.setdefault(arm, {})[run.model] = (100 * final_score(run, "wer"), note)
+        arms.setdefault(arm_name(run, usual), {})[run.model] = (100 * final_score(run, "wer"), note)
     fig = go.Figure()
     for arm, color in zip(arms, cycle_colors(len(arms)), strict=True):
         cells = [arms[arm].get(model) for model in sizes]
