@@ -419,23 +419,30 @@ def test_research_system_charts_from_their_rows(runs_root, write_run):
               "system": "lowrank", "extra": {"lowrank": {"reduction_pct": 17.3,
               "targets": ["proj_out"], "rank_fraction": 0.667}}},
               [{"step": 4, "epoch": 1.0, "split": "test", "wer": 0.184}])  # fmt: skip
-    arms = traces(systems.lowrank_arms(list_runs(runs_root)))
+
+    def bars(runs_root) -> dict[str, tuple[float, str]]:  # arm -> (tiny.en WER, hover note)
+        (tiny,) = systems.lowrank_arms(list_runs(runs_root)).data  # one trace per model
+        assert tiny.name == "tiny.en" and tiny.orientation == "h"
+        bars = zip(tiny.y, tiny.x, tiny.customdata, strict=True)  # labels wrapped with <br>
+        return {arm.replace("<br>", " "): (x, note) for arm, x, note in bars}
+
+    arms = bars(runs_root)
     fc = arms["low-rank fc1/fc2 at d/4, semi-orthogonal"]  # each factorization its own bar
-    assert list(fc.y) == [20.0] and "17.2% fewer parameters" in fc.customdata[0]
+    assert fc[0] == pytest.approx(20.0) and "17.2% fewer parameters" in fc[1]
     emb = arms["low-rank vocab projection + embedding at 2/3 d, semi-orthogonal"]
-    assert list(emb.y) == pytest.approx([18.4])
+    assert emb[0] == pytest.approx(18.4)
     # Another recipe of the same factorization is its own bar, named as the report names it.
     write_run(runs_root, "lowrank-tiny-emb-e6", {"model": "tiny.en", "size": "tiny",
               "system": "lowrank", "extra": {"lowrank": {"reduction_pct": 17.3,
               "targets": ["proj_out"], "rank_fraction": 0.667}},
               "config": {"epochs": 6, "keep_best": "wer"}},
               [{"step": 6, "epoch": 6.0, "split": "test", "wer": 0.17}])  # fmt: skip
-    arms = traces(systems.lowrank_arms(list_runs(runs_root)))
+    arms = bars(runs_root)
     emb6 = arms[
         "low-rank vocab projection + embedding at 2/3 d, semi-orthogonal, 6 epochs, "
         "best validation WER kept"
     ]
-    assert list(emb6.y) == pytest.approx([17.0])
+    assert emb6[0] == pytest.approx(17.0) and len(arms) == 3
     notes = [a.text for a in systems.lowrank_arms(list_runs(runs_root)).layout.annotations]
     assert any("−24% parameters" in n and "reported" in n for n in notes)
     bridge = [

@@ -299,7 +299,7 @@ def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch
     from training.eval_bridge import main
 
     model.bridge.save(tmp_path / "asr-bridge")
-    out = tmp_path / "scores.json"
+    out = tmp_path / "bench" / "scores.json"  # where the dashboard reads result files
     argv = ["--manifest", str(corpus), "--split", "validation", "--max-new-tokens", "8"]
     assert main([*argv, "--bridges", str(tmp_path / "asr-bridge"), "--out", str(out)]) == 0
     bridge_row, whisper_row = json.loads(out.read_text())["rows"]
@@ -319,6 +319,9 @@ def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch
     assert kept == bridge_row and len(data["commands"]) == 2
     assert (one["kind"], one["num_queries"], many["num_queries"]) == ("pooled", 1, 200)
     assert one["params"] == 0 and whisper_again == whisper_row
+    from dashboard.bench_files import load_bench
+
+    assert load_bench(tmp_path) == (data["rows"], [])  # every row reaches the bridge chart
     assert many["minilm_similarity"] > one["minilm_similarity"]  # more frames carry more speech
     assert main([*argv, "--pooled", "8"]) == 2  # no bridge names the encoder
 

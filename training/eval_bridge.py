@@ -185,6 +185,7 @@ def _row(name, kind, num_queries, references, predictions, config, seconds=None)
 
     scores = asr_scores(references, predictions, language=config.language or "en")
     return {
+        "config": f"{name} · {config.split}",  # the dashboard's label (it skips rows without)
         "system": str(name),
         "kind": kind,
         "num_queries": num_queries,

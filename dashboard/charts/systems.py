@@ -9,6 +9,7 @@ ever comes from them.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,12 +18,12 @@ from plotly.subplots import make_subplots
 
 from dashboard.charts.reported import final_score
 from dashboard.charts.style import (
+    FIGURE_HEIGHT,
     REPORTED_EXTRA,
     REPORTED_SUFFIX,
     check_template,
     cycle_colors,
     empty_figure,
-    measured_bar,
     num,
     reported_marker,
     style_figure,
@@ -148,16 +149,22 @@ def _wer_points(rows, model: str, variant: str) -> list[tuple[int, float]]:
 
 
 def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Figure:
-    """Final WER (test split where measured) of the low-rank arms beside the original
-    fine-tuned the same way, with each model's parameter reduction in the hover."""
+    """Final WER (test split where measured) of every low-rank arm beside the originals
+    fine-tuned on the same corpus, one horizontal bar per arm and model (arms named as the
+    report names them, ``arm_name``), with each arm's parameter reduction in the hover."""
     check_template(template)
     title = "Low-rank Whisper: final WER, original vs factorized (ours)"
-    asr = [r for r in runs if r.task == "asr" and r.size and final_score(r, "wer") is not None]
+    asr = [  # finished runs: a run still training has only its step-0 test line
+        r for r in runs if r.task == "asr" and r.size and final_score(r, "wer") is not None
+        and r.split("test").get("step") != 0
+    ]  # fmt: skip
     lowrank = [r for r in asr if r.system == "lowrank"]
     if not lowrank:
         return empty_figure(title, template)
     sizes = sorted({r.model for r in lowrank})
-    originals = [r for r in asr if not r.system and r.model in sizes and r.precision == "fp32"]
+    datasets = {r.dataset for r in lowrank}
+    originals = [r for r in asr if not r.system and r.model in sizes and r.precision == "fp32"
+                 and r.dataset in datasets]  # fmt: skip
     arms: dict[str, dict[str, tuple[float, str]]] = {}
     usual = usual_epochs(originals + lowrank)
     for run in sorted(originals + lowrank, key=lambda r: (r.started_at, r.run_id)):
@@ -166,16 +173,24 @@ def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
         else:
             note = "original size"
         arms.setdefault(arm_name(run, usual), {})[run.model] = (100 * final_score(run, "wer"), note)
+    names = list(arms)[::-1]  # the first arm at the top
+    labels = ["<br>".join(textwrap.wrap(name, 56, break_on_hyphens=False)) for name in names]
     fig = go.Figure()
-    for arm, color in zip(arms, cycle_colors(len(arms)), strict=True):
-        cells = [arms[arm].get(model) for model in sizes]
-        fig.add_trace(measured_bar(
-            sizes, [c[0] if c else None for c in cells], arm, color,
-            "%{x}<br>WER %{y:.1f}%<br>%{customdata}", customdata=[c[1] if c else "" for c in cells],
+    for model, color in zip(sizes, cycle_colors(len(sizes)), strict=True):
+        cells = [arms[arm].get(model) for arm in names]
+        fig.add_trace(go.Bar(
+            y=labels, x=[c[0] if c else None for c in cells], name=model, orientation="h",
+            marker={"color": color}, customdata=[c[1] if c else "" for c in cells],
+            text=[f"{c[0]:.1f}" if c else "" for c in cells], textposition="outside",
+            hovertemplate="%{y}<br>WER %{x:.1f}%<br>%{customdata}<extra>" + model + "</extra>",
         ))  # fmt: skip
-    style_figure(fig, title, template, "Whisper model", "WER (%)", barmode="group")
-    fig.add_annotation(text=LOWRANK_REPORTED + REPORTED_SUFFIX, xref="paper", yref="paper",
-                       x=0, y=1.08, showarrow=False, xanchor="left")  # fmt: skip
+    style_figure(fig, title, template, "WER (%)", "", barmode="group")
+    rows = sum(label.count("<br>") + 1 for label in labels)  # lines of the arms' labels
+    fig.update_layout(height=max(FIGURE_HEIGHT, 160 + (24 * rows + 16 * len(labels)) * len(sizes)),
+                      margin={"l": 20})  # fmt: skip
+    fig.update_yaxes(automargin=True)
+    fig.add_annotation(text=LOWRANK_REPORTED, xref="paper", yref="paper",
+                       x=1, y=1.02, showarrow=False, xanchor="right", yanchor="bottom")  # fmt: skip
     return fig
 
 
@@ -184,10 +199,7 @@ def bridge_wer_vs_queries(rows: Iterable[Mapping[str, Any]], *, template: str = 
     queries, beside the frozen decoder reading the frames mean-pooled to as many (nothing
     trained), with the unmodified Whisper as a dashed line (training.eval_bridge)."""
     check_template(template)
-    title = (
-        "Q-Former bridge on spoken ACLSum sentences (espeak-ng): WER vs queries "
-        "(unmodified Whisper dashed)"
-    )
+    title = "Q-Former bridge: WER vs queries (ours: spoken ACLSum sentences, espeak-ng)"
     rows = [r for r in rows if "num_queries" in r and num(r.get("wer")) is not None]
 
     def kind(row) -> str:  # rows written before "kind" existed: a bridge or the Whisper
