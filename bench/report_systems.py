@@ -29,10 +29,67 @@ def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
         data = read_results(path)
         if data and data.get("rows"):
             lines += latent_whisper_section(data)
+    bridge = read_results(folder / "bridge_wer_vs_queries.json")
+    if bridge and bridge.get("rows"):
+        lines += bridge_section(bridge, list_runs(runs_root or ROOT / "checkpoints"))
     e2e = read_results(folder / "e2e.json")
     if e2e and e2e.get("rows"):
         lines += e2e_section(e2e)
     return lines
+
+
+def bridge_section(data: dict, runs=()) -> list[str]:
+    """The Q-Former bridge (training.eval_bridge): WER, CER and MiniLM similarity against the
+    number of queries, beside the untrained pooled frames and Whisper on every frame; the
+    seed's reported point; a pre-training run's retrieval and matching scores."""
+    from dashboard.charts.systems import BRIDGE_REPORTED as seed
+
+    by_run = {r.run_id: r for r in runs}
+    rows = data["rows"]
+    first = rows[0]
+    out = ["## Q-Former bridge: ASR through Nq query vectors", ""]
+    commands = data.get("commands") or [data.get("command")]
+    out += [f"`{c}`" + ("; then" if i < len(commands) - 1 else "")
+            for i, c in enumerate(commands) if c]  # fmt: skip
+    out += [
+        "",
+        f"{first['clips']} `{first['split']}` clips of the bridge corpus (spoken ACLSum "
+        "sentences, espeak-ng voices and noise; tables merged over sessions only when their "
+        "Whisper rows agree, that is on the same clips). Bridge: the Q-Former (from MiniLM) "
+        "reads the frozen tiny.en encoder's frames and the frozen tiny.en decoder reads its Nq "
+        "vectors; pooled: the same decoder reading the frames mean-pooled to Nq, nothing "
+        "trained; Whisper: every frame. Similarity: MiniLM cosine, not BERTScore. Seconds per "
+        "clip: decoding from cached encoder features.",
+        "",
+    ]
+    body = []
+    for r in rows:
+        params = r.get("params")
+        run = by_run.get(r["system"].split("/")[1]) if r["system"].count("/") >= 2 else None
+        if params is None and run is not None and run.info:
+            params = run.info.trainable_params  # rows scored before eval_bridge recorded it
+        if params is None and r["kind"] == "pooled":
+            params = 0  # nothing trained
+        body.append([
+            r["system"], r["kind"], fmt(r.get("num_queries"), "d"), fmt(100 * r["wer"], ".1f"),
+            fmt(100 * r["cer"], ".1f"), fmt(100 * r["minilm_similarity"], ".1f"),
+            fmt(None if params is None else params / 1e6, ".1f"), fmt(r.get("s_per_clip"), ".2f"),
+        ])  # fmt: skip
+    out += table(["system", "kind", "Nq", "WER %", "CER %", "similarity", "trained (M)",
+                  "s / clip"], body)  # fmt: skip
+    out += ["", f"Reported ({seed['name']}, their data and encoder): Nq {seed['num_queries']}, "
+            f"WER {seed['wer']}%, BERTScore F1 {seed['bertscore_f1']}.", ""]  # fmt: skip
+    for run in runs:
+        extra = (run.info.extra or {}) if run.info else {}
+        last = run.validation[-1] if run.validation else {}
+        if run.system == "qformer" and extra.get("stage") == "pretrain" and "r_at_1" in last:
+            batch = run.config.get("eval_batch_size") or run.config.get("batch_size")
+            out += [f"Stage 1, `{run.run_id}` (STCL + STM + STG, Nq {extra.get('num_queries')}, "
+                    f"epoch {last.get('epoch')}): validation speech -> text R@1 "
+                    f"{100 * last['r_at_1']:.1f}% within batches of {batch} (chance "
+                    f"{100 / batch:.1f}%), STM accuracy {100 * last['stm_accuracy']:.1f}% "
+                    "(chance 50%).", ""] if batch else []  # fmt: skip
+    return out
 
 
 def e2e_section(data: dict) -> list[str]:

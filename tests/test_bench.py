@@ -431,6 +431,38 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
     assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []
 
 
+def test_bridge_section_lists_every_row_the_seed_and_a_pretraining_run(tmp_path, write_run):
+    """Rendering only: hand-written eval_bridge rows and runs (inputs, not measurements)."""
+    from bench import report_systems
+
+    def row(system, kind, nq, wer, **extra):
+        return {"config": f"{system} · test", "system": system, "kind": kind, "num_queries": nq,
+                "split": "test", "clips": 60, "wer": wer, "cer": wer / 2,
+                "minilm_similarity": 0.5, **extra}  # fmt: skip
+
+    rows = [
+        row("checkpoints/bridge-q8/bridge", "bridge", 8, 1.9),  # scored before params existed
+        row("checkpoints/bridge-q100/bridge", "bridge", 100, 0.5, params=32e6, s_per_clip=0.36),
+        row("tiny.en on frames pooled to 8", "pooled", 8, 2.4),
+        row("whisper tiny.en", "whisper", None, 0.85),
+    ]
+    data = {"commands": ["python -m training.eval_bridge A", "python -m training.eval_bridge B"],
+            "rows": rows}  # fmt: skip
+    write_run(tmp_path, "bridge-q8", {"system": "qformer", "trainable_params": 31_964_477}, [])
+    pretrain = {"system": "qformer", "config": {"eval_batch_size": 8},
+                "extra": {"stage": "pretrain", "num_queries": 32}}  # fmt: skip
+    write_run(tmp_path, "bridge-pretrain", pretrain,
+              [{"step": 250, "epoch": 2.0, "split": "validation", "loss": 3.0, "r_at_1": 0.6,
+                "stm_accuracy": 0.9}])  # fmt: skip
+    text = "\n".join(report_systems.bridge_section(data, report_systems.list_runs(tmp_path)))
+    assert "`python -m training.eval_bridge A`; then" in text
+    assert "| checkpoints/bridge-q8/bridge | bridge | 8 | 190.0 | 95.0 | 50.0 | 32.0 | – |" in text
+    assert "| 100 | 50.0 | 25.0 | 50.0 | 32.0 | 0.36 |" in text
+    assert "| tiny.en on frames pooled to 8 | pooled | 8 | 240.0 | 120.0 | 50.0 | 0.0 | – |" in text
+    assert "Nq 100, WER 34.47%, BERTScore F1 94.6" in text and "LibriSpeech" in text
+    assert "R@1 60.0% within batches of 8 (chance 12.5%), STM accuracy 90.0%" in text
+
+
 def test_grid_section_gives_each_cell_with_its_ratios_and_the_cells_left(tmp_path, write_run):
     from bench.report_grid import grid_section
 
