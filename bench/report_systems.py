@@ -83,12 +83,16 @@ def bridge_section(data: dict, runs=()) -> list[str]:
         extra = (run.info.extra or {}) if run.info else {}
         last = run.validation[-1] if run.validation else {}
         if run.system == "qformer" and extra.get("stage") == "pretrain" and "r_at_1" in last:
-            batch = run.config.get("eval_batch_size") or run.config.get("batch_size")
-            out += [f"Stage 1, `{run.run_id}` (STCL + STM + STG, Nq {extra.get('num_queries')}, "
-                    f"epoch {last.get('epoch')}): validation speech -> text R@1 "
-                    f"{100 * last['r_at_1']:.1f}% within batches of {batch} (chance "
-                    f"{100 / batch:.1f}%), STM accuracy {100 * last['stm_accuracy']:.1f}% "
-                    "(chance 50%).", ""] if batch else []  # fmt: skip
+            batch = run.config.get("eval_batch_size") or run.config.get("batch_size") or 0
+            state = "" if run.status == "completed" else f", run {run.status}"
+            out += [
+                f"Stage 1, `{run.run_id}` (STCL + STM + STG, Nq {extra.get('num_queries')}, "
+                f"epoch {last.get('epoch')}{state}): validation speech -> text R@1 "
+                f"{100 * last['r_at_1']:.1f}% within batches of up to {batch} clips (chance: "
+                f"one in the batch, {100 / max(batch, 1):.1f}% at {batch}), STM accuracy "
+                f"{100 * last['stm_accuracy']:.1f}% (chance 50%).",
+                "",
+            ]
     return out
 
 

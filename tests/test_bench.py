@@ -460,7 +460,10 @@ def test_bridge_section_lists_every_row_the_seed_and_a_pretraining_run(tmp_path,
     assert "| 100 | 50.0 | 25.0 | 50.0 | 32.0 | 0.36 |" in text
     assert "| tiny.en on frames pooled to 8 | pooled | 8 | 240.0 | 120.0 | 50.0 | 0.0 | – |" in text
     assert "Nq 100, WER 34.47%, BERTScore F1 94.6" in text and "LibriSpeech" in text
-    assert "R@1 60.0% within batches of 8 (chance 12.5%), STM accuracy 90.0%" in text
+    assert (
+        "R@1 60.0% within batches of up to 8 clips (chance: one in the batch, 12.5% at 8)" in text
+    )
+    assert "STM accuracy 90.0% (chance 50%)" in text
 
 
 def test_grid_section_gives_each_cell_with_its_ratios_and_the_cells_left(tmp_path, write_run):
