@@ -167,14 +167,26 @@ def lowrank_factorization(run: Run) -> str:
     """What a low-rank run factorized, at which rank, from which start: "fc1/fc2 at d/4",
     "vocab projection + embedding at 2/3 d, token-weighted SVD"."""
     extra = lowrank_extra(run)
-    targets = extra.get("targets") or ["fc1", "fc2"]
-    names = "/".join("vocab projection + embedding" if t == "proj_out" else t for t in targets)
+    own = extra.get("target_ranks") or {}  # targets with a rank of their own
+    targets = [t for t in extra.get("targets") or ["fc1", "fc2"] if t not in own]
     start = "" if extra.get("init", "svd") == "svd" else f", {extra['init']} SVD"
-    if extra.get("rank"):
-        return f"{names} at rank {extra['rank']}{start}"
-    share = Fraction(extra.get("rank_fraction") or 0.25).limit_denominator(12)
-    at = "d" if share == 1 else f"d/{share.denominator}" if share.numerator == 1 else f"{share} d"
-    return f"{names} at {at}{start}"
+    groups: dict[str, list[str]] = {}  # "at rank 64" -> its targets, in the order given
+    if targets:
+        if extra.get("rank"):
+            at = f"rank {extra['rank']}"
+        else:
+            share = Fraction(extra.get("rank_fraction") or 0.25).limit_denominator(12)
+            whole = share.numerator == 1
+            at = "d" if share == 1 else f"d/{share.denominator}" if whole else f"{share} d"
+        groups[at] = targets
+    for target, rank in own.items():
+        groups.setdefault(f"rank {rank}", []).append(target)
+    parts = [
+        "/".join("vocab projection + embedding" if t == "proj_out" else t for t in names)
+        + f" at {at}"
+        for at, names in groups.items()
+    ]
+    return ", ".join(parts) + start
 
 
 def recipe(run: Run) -> tuple:
@@ -203,7 +215,11 @@ def arm_name(run: Run, usual: int | None = None) -> str:
     where = lowrank_factorization(run)
     if run.method != "full":
         return f"low-rank {where}, factors frozen, + {run.method}{how}"
-    kind = "semi-orthogonal" if lowrank_extra(run).get("orthogonal", True) else "plain SVD"
+    kind = (
+        "semi-orthogonal"
+        if lowrank_extra(run).get("orthogonal", True)
+        else "no constraint (the ablation)"
+    )
     scale = run.config.get("factor_lr_scale")
     rate = f", factors at {scale:g}x the rate" if scale not in (None, 1) else ""
     return f"low-rank {where}, {kind}{rate}{how}"

@@ -9,6 +9,7 @@ import copy
 import json
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -130,6 +131,36 @@ def test_factorize_counts_match_the_architecture(tiny):
         parameter_counts(tiny.model, LowRankConfig(rank_fraction=1.5))
     with pytest.raises(CompressionError, match="No linear layer named"):
         factorize(copy.deepcopy(tiny.model), LowRankConfig(targets=("ffn",)))
+
+
+def test_a_target_can_take_its_own_rank(tiny, tmp_path):
+    """Thin q/k projections beside wider fc1/fc2 (--compress-targets fc1 fc2 q_proj:32)."""
+    from dashboard.runs import lowrank_factorization
+    from training.config import AsrConfig
+
+    config = AsrConfig(
+        train="m.jsonl", compress="lowrank", lowrank_rank=96,
+        compress_targets=("fc1", "fc2", "q_proj:32", "k_proj:32"),
+    ).lowrank_config()  # fmt: skip
+    assert config.targets == ("fc1", "fc2", "q_proj", "k_proj")
+    assert config.target_ranks == (("q_proj", 32), ("k_proj", 32))
+    model, record = factorize(copy.deepcopy(tiny.model), config)
+    ranks = {name.rsplit(".", 1)[-1]: m["rank"] for name, m in record.modules.items()}
+    assert ranks == {"fc1": 96, "fc2": 96, "q_proj": 32, "k_proj": 32}
+    assert record.params_after == parameter_counts(tiny.model, config)["params_after"]
+    folder = save_lowrank(model, tmp_path / "mixed", "tiny.en", weights=False)
+    assert read_lowrank_config(folder)["target_ranks"] == {"q_proj": 32, "k_proj": 32}
+    reloaded = load_lowrank(folder, _fresh_base(), "tiny.en")
+    assert {n: m.rank for n, m in lowrank_modules(reloaded).items()} == {
+        n: m["rank"] for n, m in record.modules.items()
+    }
+    # How tables and charts name it (the summary run.json records).
+    run = SimpleNamespace(info=SimpleNamespace(extra={"lowrank": record.summary()}))
+    assert lowrank_factorization(run) == "fc1/fc2 at rank 96, q_proj/k_proj at rank 32"
+    with pytest.raises(ValueError, match="give name:rank"):
+        AsrConfig(train="m.jsonl", compress="lowrank", compress_targets=("q_proj:x",))
+    with pytest.raises(ValueError, match="not a target"):
+        LowRankConfig(targets=("fc1",), target_ranks=(("q_proj", 8),))
 
 
 # ----------------------------------------------------------------------------- transcription
@@ -477,11 +508,16 @@ def test_a_token_weighted_start_trains_from_the_training_transcripts(manifest, t
     with pytest.raises(ValueError, match="init must be one of"):
         AsrConfig(train="m.jsonl", compress="lowrank", lowrank_init="weighted")
     # Activation-aware: the decoder's states on the training clips fit the factors.
+    # It reads the layer inputs of --lowrank-calibration-clips training clips (base's encoder
+    # makes 256 a 40-minute wait on one core).
     aware = _train(manifest, tmp_path / "aware", "--method", "full", "--lowrank-init",
-                   "activation-aware", *flags, steps=1)  # fmt: skip
-    assert json.loads((aware / "run.json").read_text())["extra"]["lowrank"]["init"] == (
-        "activation-aware"
-    )
+                   "activation-aware", "--lowrank-calibration-clips", "2", *flags,
+                   steps=1)  # fmt: skip
+    recorded = json.loads((aware / "run.json").read_text())["extra"]["lowrank"]
+    assert recorded["init"] == "activation-aware" and recorded["calibration_clips"] == 2
+    assert read_lowrank_config(aware / "lowrank")["calibration_clips"] == 2
+    with pytest.raises(ValueError, match="calibration_clips must be at least 1"):
+        AsrConfig(train="m.jsonl", compress="lowrank", lowrank_calibration_clips=0)
     assert load_lowrank_whisper(aware, quant="fp32", device="cpu").model is not None
 
 

@@ -56,7 +56,8 @@ def _lowrank(model, config, entry, data):
             raise ValueError(f"--lowrank-init {lowrank.init} needs training transcripts.")
         counts = count_tokens(token_ids, model.config.vocab_size)
     if lowrank.init == "activation-aware":
-        moments = input_moments(model, lowrank.targets, calibration_batches(model, data))
+        batches = calibration_batches(model, data, lowrank.calibration_clips)
+        moments = input_moments(model, lowrank.targets, batches)
     model, record = factorize(model, lowrank, counts, moments)
     full = config.method == "full"
     every = lowrank.constrain_every
@@ -90,13 +91,14 @@ def _lowrank(model, config, entry, data):
     return model, hooks
 
 
-def calibration_batches(model, data):
-    """The first ``CALIBRATION_CLIPS`` training examples, one a batch (no padding), as model
-    keyword arguments on the model's device."""
-    from demo.compress.lowrank import CALIBRATION_CLIPS
+def calibration_batches(model, data, clips: int):
+    """The first ``clips`` training examples, one a batch (no padding), as model keyword
+    arguments on the model's device, with a progress bar (a few seconds a clip for base)."""
+    from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
-    for index in range(min(len(data.train), CALIBRATION_CLIPS)):
+    count = min(len(data.train), clips)
+    for index in tqdm(range(count), desc="calibrating (layer inputs)", unit="clip", leave=False):
         batch = data.collate([data.train[index]])
         yield {k: v.to(device) for k, v in batch.items() if hasattr(v, "to")}
 

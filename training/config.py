@@ -189,7 +189,8 @@ class AsrConfig(TrainConfig):
     rank_fraction: float = _help("low-rank: rank as a share of d_model (0.25 = d/4)", 0.25)
     lowrank_rank: int | None = _help("low-rank: absolute rank (overrides --rank-fraction)", None)
     compress_targets: tuple[str, ...] = _help(
-        "low-rank: modules to factorize (fc1 fc2, add q_proj k_proj v_proj out_proj)",
+        "low-rank: modules to factorize (fc1 fc2, add q_proj k_proj v_proj out_proj); "
+        "name:rank gives one its own rank (q_proj:64)",
         default=("fc1", "fc2"),
     )
     orthogonal: bool = _help("low-rank: keep the down factor semi-orthogonal (full tuning)", True)
@@ -202,6 +203,9 @@ class AsrConfig(TrainConfig):
         "training transcripts use each token), or activation-aware (token-weighted, and fitted "
         "to each layer's inputs on the training clips)",
         "svd",
+    )
+    lowrank_calibration_clips: int = _help(
+        "low-rank activation-aware: training clips the layers' input moments are read from", 256
     )
 
     def __post_init__(self) -> None:
@@ -229,13 +233,22 @@ class AsrConfig(TrainConfig):
         """The ``demo.compress.lowrank.LowRankConfig`` these flags describe."""
         from demo.compress.lowrank import LowRankConfig
 
+        targets, ranks = [], []
+        for item in self.compress_targets:
+            name, colon, rank = item.partition(":")
+            if colon and not rank.isdigit():
+                raise ValueError(f"--compress-targets {item}: give name:rank, as q_proj:64.")
+            targets.append(name)
+            ranks += [(name, int(rank))] if colon else []
         return LowRankConfig(
-            targets=self.compress_targets,
+            targets=tuple(targets),
+            target_ranks=tuple(ranks),
             rank_fraction=None if self.lowrank_rank is not None else self.rank_fraction,
             rank=self.lowrank_rank,
             orthogonal=self.orthogonal,
             constrain_every=self.constrain_every,
             init=self.lowrank_init,
+            calibration_clips=self.lowrank_calibration_clips,
         )
 
 

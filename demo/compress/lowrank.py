@@ -10,6 +10,7 @@ the update of Povey et al. 2018 (Kaldi ``ConstrainOrthonormalInternal``, floatin
 eigenvalues of P spread (``r tr(P Pᵀ)/tr(P)² > 1.02``) and halved again above 1.1 (the PyTorch
 port in kaldi ``egs/aishell/s10``; Kaldi's C++ halves once).
 
+Which layers, at what ranks, and the record of what was replaced: ``demo.compress.lowrank_config``.
 How the factors start (plain, token-weighted or activation-aware SVD):
 ``demo.compress.lowrank_init``.
 Saving a factorized model and rebuilding it on a fresh base: ``demo.compress.lowrank_io``.
@@ -17,13 +18,25 @@ Saving a factorized model and rebuilding it on a fresh base: ``demo.compress.low
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from demo.compress.lowrank_config import (  # noqa: F401 (the settings, re-exported)
+    ATTENTION_TARGETS,
+    CALIBRATION_CLIPS,
+    CONSTRAIN_EVERY,
+    DEFAULT_RANK_FRACTION,
+    FFN_TARGETS,
+    INITS,
+    SLOW_DOWN_ABOVE,
+    UPDATE_SPEED,
+    Factorization,
+    LowRankConfig,
+    matches_target,
+)
 from demo.compress.lowrank_init import (  # noqa: F401 (the starts, re-exported)
     RIDGE,
     TOKEN_WEIGHT_FLOOR,
@@ -32,93 +45,6 @@ from demo.compress.lowrank_init import (  # noqa: F401 (the starts, re-exported)
     token_row_weights,
 )
 from demo.errors import CompressionError
-
-FFN_TARGETS = ("fc1", "fc2")
-ATTENTION_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj")
-# The paper's setting, r = d/4 on fc1/fc2: −24% of Whisper base's parameters, no WER loss after
-# fine-tuning (README "Low-rank Whisper" has our counts for tiny.en and base).
-DEFAULT_RANK_FRACTION = 0.25
-CONSTRAIN_EVERY = 4  # Kaldi constrains on a random 1 in 4 minibatches: "it won't stray far"
-UPDATE_SPEED = 0.125  # ν: quadratic convergence near a semi-orthogonal matrix (Povey et al.)
-SLOW_DOWN_ABOVE = (1.02, 1.1)  # eigenvalue-spread ratios above which ν is halved (each)
-INITS = ("svd", "token-weighted", "activation-aware")  # how factors start (lowrank_init)
-CALIBRATION_CLIPS = 256  # training examples whose layer inputs an activation-aware start reads
-
-
-@dataclass(frozen=True)
-class LowRankConfig:
-    """Which linear layers to factorize, at what rank, and how training keeps A orthonormal."""
-
-    targets: tuple[str, ...] = FFN_TARGETS  # module names or dotted-path suffixes (as in PEFT)
-    rank_fraction: float | None = DEFAULT_RANK_FRACTION  # rank = round(fraction x d_model)
-    rank: int | None = None  # one absolute rank for every target; overrides rank_fraction
-    orthogonal: bool = True  # keep the down factor semi-orthogonal while training
-    constrain_every: int = CONSTRAIN_EVERY  # optimizer steps between two constraint steps
-    init: str = "svd"  # one of INITS; "token-weighted" needs token counts (factorize)
-
-    def __post_init__(self) -> None:
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}, not {self.init!r}.")
-        if not self.targets or not all(isinstance(t, str) and t for t in self.targets):
-            raise ValueError("targets must name at least one module, e.g. ('fc1', 'fc2').")
-        if self.rank is None and self.rank_fraction is None:
-            raise ValueError("Give a rank_fraction (e.g. 0.25) or an absolute rank.")
-        if self.rank is not None and self.rank < 1:
-            raise ValueError("rank must be at least 1.")
-        if self.rank_fraction is not None and self.rank_fraction <= 0:
-            raise ValueError("rank_fraction must be above 0 (0.25 = a quarter of d_model).")
-        if self.constrain_every < 1:
-            raise ValueError("constrain_every must be at least 1.")
-
-    def rank_for(self, d_model: int | None, linear: nn.Linear) -> int:
-        """The rank of one layer; refuses one above the layer's smaller side."""
-        if self.rank is not None:
-            rank = self.rank
-        elif d_model is not None:
-            rank = max(1, round(self.rank_fraction * d_model))
-        else:  # a model without d_model: the fraction is of the layer's smaller side
-            rank = max(1, round(self.rank_fraction * min(linear.in_features, linear.out_features)))
-        side = min(linear.in_features, linear.out_features)
-        if rank > side:
-            most = f" (a rank fraction of at most {side / d_model:g})" if d_model else ""
-            raise CompressionError(
-                f"Rank {rank} is above {side}, the smaller side of a {linear.out_features} x "
-                f"{linear.in_features} layer; pick a rank of at most {side}{most}."
-            )
-        return rank
-
-
-@dataclass
-class Factorization:
-    """What ``factorize`` replaced: the config, each module's shape and rank, parameter counts."""
-
-    config: LowRankConfig
-    modules: dict[str, dict[str, int]]  # module path -> {"in", "out", "rank"}
-    params_before: int  # unique parameters of the original model
-    params_after: int  # and of the factorized one
-    # A token-weighted start's counts, token id -> count (zeros left out): with them and the
-    # base, the factors are rebuilt exactly, so a LoRA run need not save them.
-    token_counts: dict[int, int] | None = None
-    # An activation-aware start's input second moments, module path -> d_in x d_in: with the
-    # base and the counts they rebuild its factors exactly.
-    input_moments: dict[str, torch.Tensor] | None = None
-
-    @property
-    def reduction_pct(self) -> float:
-        return 100.0 * (1 - self.params_after / self.params_before) if self.params_before else 0.0
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready facts for run.json's ``extra`` and the saved config."""
-        ranks = sorted({m["rank"] for m in self.modules.values()})
-        return {
-            **asdict(self.config),
-            "targets": list(self.config.targets),
-            "modules": len(self.modules),
-            "ranks": ranks,
-            "params_before": self.params_before,
-            "params_after": self.params_after,
-            "reduction_pct": round(self.reduction_pct, 2),
-        }
 
 
 class LowRankLinear(nn.Module):
@@ -329,11 +255,6 @@ def _d_model(model: nn.Module) -> int | None:
     return getattr(config, "d_model", None) or getattr(config, "hidden_size", None)
 
 
-def matches_target(name: str, targets: tuple[str, ...]) -> bool:
-    """Whether module path ``name`` is one of ``targets`` or ends with ``.<target>`` (as PEFT)."""
-    return any(name == t or name.endswith("." + t) for t in targets)
-
-
 def target_linears(base: nn.Module, targets: tuple[str, ...]) -> list[tuple[str, nn.Linear]]:
     """``(path, layer)`` of every ``nn.Linear`` that ``targets`` names; refused if none does."""
     found = [
@@ -396,7 +317,7 @@ def factorize(
                 "Low-rank factorization needs float weights; load the base in fp32, fp16 or bf16 "
                 "(quantize after factorizing)."
             )
-        rank = config.rank_for(d_model, linear)
+        rank = config.rank_for(d_model, linear, name)
         weighted = weights is not None and bool(tied_embeddings(base, linear))
         moment = None
         if config.init == "activation-aware":
@@ -432,7 +353,7 @@ def parameter_counts(model: nn.Module, config: LowRankConfig) -> dict[str, Any]:
     after = before
     for name, linear in base.named_modules():
         if isinstance(linear, nn.Linear) and matches_target(name, config.targets):
-            rank = config.rank_for(_d_model(base), linear)
+            rank = config.rank_for(_d_model(base), linear, name)
             after -= linear.in_features * linear.out_features
             after += rank * (linear.in_features + linear.out_features)
     return {

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from demo.compress.lowrank import (
+    CALIBRATION_CLIPS,
     CONSTRAIN_EVERY,
     FFN_TARGETS,
     Factorization,
@@ -183,8 +184,12 @@ def _config_of(saved: dict[str, Any], path: Path) -> LowRankConfig:
             orthogonal=bool(saved.get("orthogonal", True)),
             constrain_every=int(saved.get("constrain_every", CONSTRAIN_EVERY)),
             init=str(saved.get("init", "svd")),
+            calibration_clips=int(saved.get("calibration_clips", CALIBRATION_CLIPS)),
+            target_ranks=tuple(
+                (str(t), int(r)) for t, r in (saved.get("target_ranks") or {}).items()
+            ),
         )
-    except (TypeError, ValueError) as exc:
+    except (AttributeError, TypeError, ValueError) as exc:
         raise CompressionError(f"{path} has an unusable setting ({exc}); re-save it.") from exc
 
 
