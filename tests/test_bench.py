@@ -193,6 +193,14 @@ def test_click_bench_times_first_use_and_a_clip_in_fresh_processes(tmp_path):
     assert 0 < click["asr_s"] <= click["warm_s"] < click["first_s"]
     text = "\n".join(bench_click.click_section(data))
     assert "What a click costs" in text and "| tiny.en | fast-int8 | extractive |" in text
+    # The Training view reads the file without a warning (it skips rows without a config).
+    from dashboard.bench_files import load_bench
+
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "click.json").rename(tmp_path / "bench" / "click.json")
+    rows, warnings = load_bench(tmp_path)
+    assert warnings == [] and len(rows) == 3
+    assert click["config"] == "tiny.en (fast-int8) + extractive"
 
 
 # --------------------------------------------------------------------------- bench.memory
@@ -554,3 +562,24 @@ def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_
     assert "| int4 | 2 | 44.2 | 2.21 | 3.00 | 40.0 |" in speed_table
     assert "x fp32 generate" not in quality_table
     assert "| full | 40 | 40.0 | 14.0 | 25.7 | – | 75.0 | 60.0 | 3 | 513 |" in quality_table
+
+
+# --------------------------------------------------------------------------- bench.lowrank
+
+
+def test_lowrank_bench_counts_and_times_a_factorization_the_dashboard_reads(tmp_path):
+    from bench import lowrank as bench_lowrank
+    from dashboard.bench_files import load_bench
+
+    out = tmp_path / "bench"
+    argv = ["--sizes", "tiny.en", "--fractions", "0.25", "--parts", "params", "time",
+            "--time-fraction", "0.25", "--repeats", "1", "--out", str(out)]  # fmt: skip
+    bench_lowrank.main(argv)
+    rows, warnings = load_bench(tmp_path)
+    assert warnings == []
+    params = {r["config"]: r for r in rows if r["part"] == "params"}
+    times = [r for r in rows if r["part"] == "time"]
+    assert len(params) == len([r for r in rows if r["part"] == "params"])  # one name per row
+    assert {r["quant"] for r in times} == {"fp32", "dynamic-int8"}
+    assert all(r["original_s"] > 0 and r["factorized_s"] > 0 and r["ratio"] > 0 for r in times)
+    assert all(r["config"].startswith("tiny.en time ") for r in times)
