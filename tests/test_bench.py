@@ -141,6 +141,7 @@ def test_bench_options_keep_the_baseline():
         ("bench.summarize", ["--timing-docs", "0"], "timing_docs must be at least 1"),
         ("bench.latent", ["--models", "nope"], "Unknown models"),
         ("bench.click", ["--seconds", "0"], "seconds must be between 1 and 300"),
+        ("bench.lowrank_probe", ["--splits", "fc1"], "give target:rank pairs"),
     ],
 )
 def test_bench_commands_refuse_bad_flags_in_one_line(module, argv, message, capsys):

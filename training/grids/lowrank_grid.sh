@@ -94,7 +94,8 @@ for model in ${FFN_SIZES:-base}; do
   # Untrained, 40 validation clips, teacher-forced loss (original 2.290, fc1/fc2 r224 2.631):
   # the vocabulary projection + embedding alone at rank 296 (-15.2%) 2.369, fc1/fc2 at 384 +
   # projection at 328 2.367, q/k at 96 + fc1/fc2 at 320 2.639, q/k at 64 + fc1/fc2 at 344 3.85
-  # (32-clip moments). So tiny.en's best recipe at base's largest rank still 15% smaller:
+  # (32-clip moments; python -m bench.lowrank_probe, checkpoints/bench/lowrank-probe.json).
+  # So tiny.en's best recipe at base's largest rank still 15% smaller:
   run "lowrank-$model-full-orth-emb-r296-aw-flr0.1-sci" --model "$model" --method full \
     --compress lowrank --compress-targets proj_out --lowrank-rank 296 \
     --lowrank-init activation-aware --save-fp16 --factor-lr-scale 0.1

@@ -1,0 +1,156 @@
+"""Untrained splits of one low-rank cut: which layers to factorize, before a training run.
+
+    python -m bench.lowrank_probe --model base --splits fc1:224,fc2:224 proj_out:296 \\
+        fc1:384,fc2:384,proj_out:328 q_proj:96,k_proj:96,fc1:320,fc2:320
+
+Each split (comma-separated ``target:rank``, the ``--compress-targets`` of training.train_asr)
+factorizes a fresh copy of the model with the activation-aware start
+(``demo.compress.lowrank_init``: every target's input moments from the first
+``--calibration-clips`` training clips, read once for all splits; the vocabulary rows weighted
+by the training transcripts' token counts) and is scored untrained, beside the original:
+teacher-forced loss on the corpus's validation split (what fine-tuning starts from) and greedy
+WER on the real-speech clips (what the corpus cannot teach back). Results:
+``checkpoints/bench/lowrank-probe.json``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+from bench.env import DEFAULT_OUT, bench_main, parse_options, recorded
+from bench.markdown import fmt
+from demo.options import option
+
+MODULE = "bench.lowrank_probe"
+MAX_SPLITS = 12
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    model: str = option("base", "Whisper model (registry name)")
+    manifest: str = option("data/aclsum-asr/manifest.jsonl", "speech corpus manifest")
+    splits: tuple[str, ...] = option(("fc1:224,fc2:224",), "splits: target:rank,target:rank")
+    calibration_clips: int = option(32, "training clips the input moments are read from")
+    name: str = option("lowrank-probe", "result file name under checkpoints/bench/")
+    out: str = option(str(DEFAULT_OUT), "result folder")
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.splits) <= MAX_SPLITS:
+            raise ValueError(f"Give between 1 and {MAX_SPLITS} splits.")
+        for split in self.splits:
+            parse_split(split)
+        if not 1 <= self.calibration_clips <= 1024:
+            raise ValueError("calibration_clips must be between 1 and 1024.")
+
+
+def parse_split(split: str) -> tuple[tuple[str, int], ...]:
+    """``"fc1:224,fc2:224"`` -> ``(("fc1", 224), ("fc2", 224))``; one sentence if malformed."""
+    pairs = []
+    for item in split.split(","):
+        name, colon, rank = item.strip().partition(":")
+        if not (name and colon and rank.isdigit() and int(rank) > 0):
+            raise ValueError(f"Split {split!r}: give target:rank pairs, as fc1:224,fc2:224.")
+        pairs.append((name, int(rank)))
+    return tuple(pairs)
+
+
+@dataclass
+class Row:
+    split: str
+    config: str  # what the dashboard's benchmark reader names the row by
+    params: int
+    reduction_pct: float
+    validation_loss: float
+    real_speech_wer: float
+    real_speech_text: str
+    seconds: float
+
+
+def measure(options: ProbeOptions) -> list[Row]:
+    from demo.compress.lowrank import (
+        LowRankConfig,
+        count_parameters,
+        count_tokens,
+        factorize,
+        input_moments,
+    )
+    from training.compress import calibration_batches
+    from training.config import AsrConfig
+    from training.modeling import load_base
+    from training.train_asr import AsrTask
+
+    config = AsrConfig(
+        train=options.manifest, model=options.model, max_new_tokens=64, compress="lowrank",
+        lowrank_init="activation-aware",  # the task then keeps the transcripts' token ids
+    )  # fmt: skip
+    model, processor, entry = load_base(config, "asr", "cpu")
+    model.eval()
+    model.config.use_cache = True  # load_base turns it off for training; greedy wants it
+    task = AsrTask()
+    data = task.data(config, processor, entry)
+    splits = {split: parse_split(split) for split in options.splits}
+    targets = tuple(sorted({name for pairs in splits.values() for name, _ in pairs}))
+    clips = calibration_batches(model, data, options.calibration_clips)
+    moments = input_moments(model, targets, clips)
+    counts = count_tokens(data.train_token_ids, model.config.vocab_size)
+    before = count_parameters(model)
+    rows = [_score("original", model, before, before, task, config, data, processor, entry)]
+    for split, pairs in splits.items():
+        names = tuple(n for n, _ in pairs)
+        low = LowRankConfig(targets=names, target_ranks=pairs, init="activation-aware")
+        factorized, _ = factorize(copy.deepcopy(model), low, counts, moments)
+        after = count_parameters(factorized)
+        rows.append(_score(split, factorized, before, after, task, config, data, processor, entry))
+        print(f"{split}: -{rows[-1].reduction_pct}%  loss {rows[-1].validation_loss:.4f}  "
+              f"real speech {rows[-1].real_speech_wer:.1f}%", flush=True)  # fmt: skip
+        del factorized
+    return rows
+
+
+def _score(split, model, before, after, task, config, data, processor, entry) -> Row:
+    import torch
+    import torch.nn.functional as F
+
+    from training.data import IGNORE_INDEX
+
+    started = time.perf_counter()
+    loss, tokens = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(data.validation), 8):
+            items = [data.validation[i] for i in range(start, min(start + 8, len(data.validation)))]
+            batch = data.collate(items)
+            batch.pop("references")
+            logits = model(**batch).logits
+            loss += float(F.cross_entropy(logits.transpose(1, 2), batch["labels"],
+                                          ignore_index=IGNORE_INDEX, reduction="sum"))  # fmt: skip
+            tokens += int((batch["labels"] != IGNORE_INDEX).sum())
+        real = data.evals["real-speech"]
+        batch = data.collate([real[i] for i in range(len(real))])
+        references = batch.pop("references")
+        predictions = task.generate(model, processor, entry, config, batch)
+    wer = task.score(config, references, predictions)["wer"]
+    return Row(
+        split, f"{config.model} untrained {split}", after, round(100 * (1 - after / before), 2),
+        round(loss / tokens, 4), round(100 * wer, 2), " | ".join(predictions)[:400],
+        round(time.perf_counter() - started, 1),
+    )  # fmt: skip
+
+
+def format_table(rows: list[Row]) -> str:
+    lines = ["| split | smaller | validation loss | real-speech WER |", "|---|---|---|---|"]
+    lines += [f"| {r.split} | {fmt(r.reduction_pct, '.2f')}% | {r.validation_loss:.4f} | "
+              f"{r.real_speech_wer:.1f}% |" for r in rows]  # fmt: skip
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> ProbeOptions:
+    return parse_options(ProbeOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
+
+
+main = bench_main(parse_args, recorded(MODULE, measure), format_table)
+
+
+if __name__ == "__main__":
+    main()
