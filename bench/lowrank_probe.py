@@ -46,14 +46,17 @@ class ProbeOptions:
 
 
 def parse_split(split: str) -> tuple[tuple[str, int], ...]:
-    """``"fc1:224,fc2:224"`` -> ``(("fc1", 224), ("fc2", 224))``; one sentence if malformed."""
-    pairs = []
-    for item in split.split(","):
-        name, colon, rank = item.strip().partition(":")
-        if not (name and colon and rank.isdigit() and int(rank) > 0):
-            raise ValueError(f"Split {split!r}: give target:rank pairs, as fc1:224,fc2:224.")
-        pairs.append((name, int(rank)))
-    return tuple(pairs)
+    """``"fc1:224,fc2:224"`` -> ``(("fc1", 224), ("fc2", 224))`` (``parse_targets``, every
+    target with its rank); one sentence if malformed."""
+    from demo.compress.lowrank_config import parse_targets
+
+    try:
+        targets, ranks = parse_targets(split.split(","))
+    except ValueError:  # a malformed item: the same sentence as a bare name
+        targets, ranks = (), ()
+    if not ranks or len(ranks) != len(targets):
+        raise ValueError(f"Split {split!r}: give target:rank pairs, as fc1:224,fc2:224.")
+    return ranks
 
 
 @dataclass
@@ -111,9 +114,9 @@ def measure(options: ProbeOptions) -> list[Row]:
 
 def _score(split, model, before, after, task, config, data, processor, entry) -> Row:
     import torch
-    import torch.nn.functional as F
 
-    from training.data import IGNORE_INDEX
+    from training.corpora.real_speech import SPLIT as REAL_SPEECH
+    from training.evaluate import label_losses
 
     started = time.perf_counter()
     loss, tokens = 0.0, 0
@@ -122,11 +125,10 @@ def _score(split, model, before, after, task, config, data, processor, entry) ->
             items = [data.validation[i] for i in range(start, min(start + 8, len(data.validation)))]
             batch = data.collate(items)
             batch.pop("references")
-            logits = model(**batch).logits
-            loss += float(F.cross_entropy(logits.transpose(1, 2), batch["labels"],
-                                          ignore_index=IGNORE_INDEX, reduction="sum"))  # fmt: skip
-            tokens += int((batch["labels"] != IGNORE_INDEX).sum())
-        real = data.evals["real-speech"]
+            sums, counts = label_losses(model(**batch).logits.float(), batch["labels"])
+            loss += float(sums.sum())
+            tokens += int(counts.sum())
+        real = data.evals[REAL_SPEECH]
         batch = data.collate([real[i] for i in range(len(real))])
         references = batch.pop("references")
         predictions = task.generate(model, processor, entry, config, batch)

@@ -231,18 +231,15 @@ class AsrConfig(TrainConfig):
 
     def lowrank_config(self):
         """The ``demo.compress.lowrank.LowRankConfig`` these flags describe."""
-        from demo.compress.lowrank import LowRankConfig
+        from demo.compress.lowrank import LowRankConfig, parse_targets
 
-        targets, ranks = [], []
-        for item in self.compress_targets:
-            name, colon, rank = item.partition(":")
-            if colon and not rank.isdigit():
-                raise ValueError(f"--compress-targets {item}: give name:rank, as q_proj:64.")
-            targets.append(name)
-            ranks += [(name, int(rank))] if colon else []
+        try:
+            targets, ranks = parse_targets(self.compress_targets)
+        except ValueError as exc:
+            raise ValueError(f"--compress-targets {exc}") from None
         return LowRankConfig(
-            targets=tuple(targets),
-            target_ranks=tuple(ranks),
+            targets=targets,
+            target_ranks=ranks,
             rank_fraction=None if self.lowrank_rank is not None else self.rank_fraction,
             rank=self.lowrank_rank,
             orthogonal=self.orthogonal,

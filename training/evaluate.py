@@ -36,6 +36,17 @@ def evaluate_more(session: Session) -> None:
         evaluate(session, epoch_end=False, split=split, loader=loader)
 
 
+def label_losses(logits, labels):
+    """Per example: the summed cross-entropy of its labelled tokens (``IGNORE_INDEX`` left
+    out) and how many there are, as float tensors (the loss of a split is their ratio)."""
+    import torch.nn.functional as F
+
+    per_token = F.cross_entropy(
+        logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
+    )
+    return per_token.sum(dim=1), (labels != IGNORE_INDEX).sum(dim=1).float()
+
+
 def evaluate(
     session: Session, *, epoch_end: bool, split: str = VALIDATION_SPLIT, loader: Any = None
 ) -> dict[str, Any]:
@@ -44,7 +55,6 @@ def evaluate(
     Only validation lines carry the training interval's figures (train loss, speed), which
     they reset."""
     import torch
-    import torch.nn.functional as F
 
     accelerator, task, config = session.accelerator, session.task, session.config
     progress = session.progress
@@ -72,11 +82,7 @@ def evaluate(
                 sums = metric_sums.setdefault(name, [0.0, 0.0])
                 sums[0] += float(value) * len(labels)
                 sums[1] += len(labels)
-            per_token = F.cross_entropy(
-                logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
-            )
-            sums = per_token.sum(dim=1)
-            counts = (labels != IGNORE_INDEX).sum(dim=1).float()
+            sums, counts = label_losses(logits, labels)
             preds = task.generate(model, processor, entry, config, batch)
         sums, counts = accelerator.gather_for_metrics((sums, counts))
         loss_sum += float(sums.sum())

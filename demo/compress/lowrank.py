@@ -36,6 +36,7 @@ from demo.compress.lowrank_config import (  # noqa: F401 (the settings, re-expor
     Factorization,
     LowRankConfig,
     matches_target,
+    parse_targets,
 )
 from demo.compress.lowrank_init import (  # noqa: F401 (the starts, re-exported)
     RIDGE,

@@ -118,6 +118,20 @@ class Factorization:
         }
 
 
+def parse_targets(items) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """``("fc1", "q_proj:64")`` -> ``(("fc1", "q_proj"), (("q_proj", 64),))``: the targets, and
+    the ranks of those given one (``LowRankConfig.target_ranks``); one sentence if an item is
+    malformed."""
+    targets, ranks = [], []
+    for item in items:
+        name, colon, rank = item.strip().partition(":")
+        if not name or (colon and not (rank.isdigit() and int(rank) > 0)):
+            raise ValueError(f"{item!r}: give name:rank, as q_proj:64 (a rank of at least 1).")
+        targets.append(name)
+        ranks += [(name, int(rank))] if colon else []
+    return tuple(targets), tuple(ranks)
+
+
 def matches_target(name: str, targets: tuple[str, ...]) -> bool:
     """Whether module path ``name`` is one of ``targets`` or ends with ``.<target>`` (as PEFT)."""
     return any(name == t or name.endswith("." + t) for t in targets)
