@@ -13,6 +13,9 @@ import jiwer
 import numpy as np
 
 from demo.embeddings import embed
+
+# Faithfulness lives in its own module and is re-exported here, beside ROUGE and similarity.
+from demo.faithfulness import key_fact_recall, unsupported_details  # noqa: F401
 from demo.summarize.extractive import split_sentences
 
 ENGLISH_CODES = ("en", "english")
@@ -50,6 +53,16 @@ METRICS: dict[str, Metric] = {
         Metric("rougeLsum", "ROUGE-Lsum", "x100", 100.0, "summary"),
         Metric("rougeS", "ROUGE-S", "x100", 100.0, "summary"),
         Metric("embedding_similarity", "Embedding similarity", "x100", 100.0, "summary"),
+        # Faithfulness (demo.faithfulness): key facts kept, details the transcript lacks.
+        Metric("key_fact_recall", "Key-fact recall", "%", 100.0, "summary"),
+        Metric(
+            "unsupported_details",
+            "Unsupported details",
+            "",
+            1.0,
+            "summary",
+            higher_is_better=False,
+        ),  # fmt: skip
         # The Q-Former bridge (demo.bridge): cosine of MiniLM sentence embeddings, not the
         # thesis's BERTScore (another model, token-level F1); its losses and retrieval.
         Metric("minilm_similarity", "MiniLM similarity", "x100", 100.0, "asr"),
@@ -65,6 +78,8 @@ METRICS: dict[str, Metric] = {
 # The scores of one transcript / one summary against a reference, in table and chart order.
 ASR_METRICS = ("wer", "cer")
 SUMMARY_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "rougeS", "embedding_similarity")
+# Against the transcript (unsupported details, always) and a key-fact list (when given).
+FAITHFULNESS_METRICS = ("key_fact_recall", "unsupported_details")
 # Whisper's evaluation maps British to American spelling with a 1,700-entry file
 # (normalizer.json) that ships with the Whisper tokenizer on the hub, not with transformers.
 # Loading it would need a downloaded checkpoint, so WER here would depend on which models are
@@ -348,44 +363,3 @@ def summary_scores(
     scores = rouge_scores(references, predictions, language=language)
     scores["embedding_similarity"] = embedding_similarity(references, predictions)
     return scores
-
-
-# Number words a summary may write for a digit in the source (or the other way round).
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
-_NUMBER_RE = re.compile(r"\d+(?:[.,]\d+)*")
-_TOKEN_RE = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*", re.UNICODE)
-
-
-def _numbers(text: str) -> set[str]:
-    found = {n.replace(",", "") for n in _NUMBER_RE.findall(text)}
-    words = {_NUMBER_WORDS[w] for w in _TOKEN_RE.findall(text.lower()) if w in _NUMBER_WORDS}
-    return found | words
-
-
-def _names(text: str) -> set[str]:
-    # Capitalised words (and acronyms) that don't open a sentence: names, places, systems.
-    names = set()
-    for sentence in split_sentences(text, window_words=None):
-        words = _TOKEN_RE.findall(sentence)
-        names.update(w for w in words[1:] if w[0].isupper() and w != "I")
-    return names
-
-
-def unsupported_details(source: str, summary: str) -> dict[str, list[str]]:
-    """Numbers and capitalised names in ``summary`` that ``source`` doesn't contain.
-
-    A crude faithfulness check for abstractive summaries: a number the source never states
-    (digits, or number words up to twenty) or a capitalised word inside a sentence that
-    appears nowhere in the source, in any case, was invented. It misses invented facts
-    made of ordinary words and sentence-initial names.
-    """
-    source_words = {w.lower() for w in _TOKEN_RE.findall(source)}
-    numbers = sorted(_numbers(summary) - _numbers(source))
-    names = sorted(n for n in _names(summary) if n.lower() not in source_words)
-    return {"numbers": numbers, "names": names}
