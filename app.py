@@ -35,8 +35,7 @@ from demo.metrics import METRICS, SUMMARY_METRICS
 from demo.pipeline import CASCADE
 from demo.quant import AUTO, available_quant_modes
 from demo.settings import Settings, settings
-from demo.summarize.registry import DEFAULT_SUMMARIZER, SUMMARIZERS
-from demo.summarize.registry import offline_status as summarizer_status
+from demo.summarize.registry import DEFAULT_SUMMARIZER, SUMMARY_STYLES
 
 PIPELINE_QUEUE = "pipeline"  # Try it and Compare share one concurrency limit
 CSS = """
@@ -46,6 +45,12 @@ CSS = """
 .compare-card {border: 1px solid var(--border-color-primary); border-radius: 8px;
                padding: 0 12px; margin-bottom: 10px; font-size: 18px; line-height: 1.6;}
 .compare-card h3 {margin: 8px 0 4px;}
+.grounded mark.unsupported {background: #ffd6d6; color: #8b0000; border-bottom: 2px solid #c00;}
+.grounded .src-link {margin-left: 2px; padding: 0 3px; border-radius: 4px; font-size: 0.75em;
+                     text-decoration: none; background: var(--background-fill-secondary);}
+.grounded .summary-sentence:hover {background: var(--color-accent-soft);}
+.grounded .src:target {background: #fff3b0; color: #000;}
+.grounded-legend {font-size: 0.8em; opacity: 0.8;}
 """
 # Gradio adds the "dark" class to <body> for its dark theme; the radio toggles it.
 THEME_JS = "(theme) => { document.body.classList.toggle('dark', theme === 'dark'); return theme; }"
@@ -133,9 +138,7 @@ def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
             h.compression_choices(DEFAULT_ASR), h.NO_COMPRESSION, "Compression (low-rank)"
         ),
         "asr_adapter": _later(h.adapter_choices(DEFAULT_ASR), h.NO_ADAPTER, "Whisper adapter"),
-        "summarizer": _later(
-            h.model_choices(SUMMARIZERS, summarizer_status), DEFAULT_SUMMARIZER, "Summarizer"
-        ),
+        "summarizer": _later(h.summarizer_choices(), DEFAULT_SUMMARIZER, "Summarizer"),
         "summarizer_adapter": _later(
             h.adapter_choices(DEFAULT_SUMMARIZER), h.NO_ADAPTER, "Summarizer adapter"
         ),
@@ -190,10 +193,18 @@ def _try_tab(s: Settings) -> dict[str, Any]:
                 (("pipeline", "e2e_model"), ("asr", "quant"), ("compression", "asr_adapter"),
                  ("summarizer", "summarizer_adapter"))
             )  # fmt: skip
-            w["summary_sentences"] = gr.Slider(1, 10, value=3, step=1, label="Summary sentences")
+            # Added after the others in `w` (API parameters keep their positions).
+            with gr.Row():
+                w["summary_sentences"] = gr.Slider(
+                    1, 10, value=3, step=1, label="Summary sentences"
+                )
+                style = gr.Radio(
+                    list(SUMMARY_STYLES), value=SUMMARY_STYLES[0], label="Summary style"
+                )
             with gr.Accordion("References (optional): score the output", open=False):
                 w["reference_transcript"] = _text("Reference transcript", 3, s)
                 w["reference_summary"] = _text("Reference summary", 2, s)
+                facts = _text("Key facts the summary must keep, one a line (fact: key; key)", 3, s)
             with gr.Accordion("More options", open=False), gr.Row():
                 modes = available_quant_modes("seq2seq")
                 w["summarizer_quant"] = _dropdown(modes, AUTO, "Summarizer quantization")
@@ -206,6 +217,7 @@ def _try_tab(s: Settings) -> dict[str, Any]:
                 w["e2e_transcript"] = gr.Checkbox(
                     False, label="End-to-end: also ask the model for its own transcript"
                 )
+            w["summary_style"], w["reference_facts"] = style, facts
         with gr.Column(scale=3):
             o: dict[str, Any] = {
                 "transcript": gr.Textbox(label="Transcript", lines=5, elem_id="transcript"),
@@ -213,6 +225,7 @@ def _try_tab(s: Settings) -> dict[str, Any]:
                     label="Transcript vs reference", color_map=DIFF_COLORS, visible=False
                 ),
                 "summary": gr.Textbox(label="Summary", lines=3, elem_id="summary"),
+                "grounded": gr.HTML(elem_id="grounded-summary"),
                 "summary_diff": gr.HighlightedText(
                     label="Summary vs reference", color_map=DIFF_COLORS, visible=False
                 ),
@@ -248,8 +261,10 @@ def _compare_tab(s: Settings, theme: gr.Radio) -> None:
             run, stop = _run_buttons("Run comparison", "compare-run")
             w["reference_transcript"] = _text("Reference transcript (optional)", 2, s)
             w["reference_summary"] = _text("Reference summary (optional)", 2, s)
+            facts = _text("Key facts (optional, one a line: fact: key; key)", 2, s)
             w["summary_sentences"] = gr.Slider(1, 10, value=3, step=1, label="Summary sentences")
             w["theme"] = theme
+            w["reference_facts"] = facts  # last: the API's earlier parameters keep their places
         with gr.Column(scale=3):
             gr.Markdown(
                 f"Add up to {MAX_CONFIGS} configurations; they run one after another on the same "
@@ -312,7 +327,9 @@ def _runs_tab(theme: gr.Radio, tab: gr.Tab) -> None:
     with gr.Tab("Memory and time"):
         o |= _plots("memory_per_precision", "minutes_per_epoch")
     with gr.Tab("Benchmarks"):
-        o |= _plots("bench_latency", "bench_memory", "bench_wer", "bench_summarizer")
+        o |= _plots(
+            "bench_latency", "bench_memory", "bench_wer", "bench_summarizer", "bench_faithfulness"
+        )
     with gr.Tab("Research systems"):
         o |= _plots(*training_view.SYSTEM_FIGURES)
     save = _save_row("Save these charts")

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from dashboard.charts.compare import compare_bars
 from dashboard.diff import diff_html, diff_legend_html
 from demo.compare import RECORD_COLUMNS, CompareRow, records
-from demo.metrics import ASR_METRICS, SUMMARY_METRICS
+from demo.metrics import ASR_METRICS, FAITHFULNESS_METRICS, METRICS, SUMMARY_METRICS
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -28,6 +28,7 @@ COMPARE_FIGURES = (
     "compare_memory",
     "compare_transcript_errors",
     "compare_summary_scores",
+    "compare_unsupported",
 )
 COMPARE_COLUMNS = {
     "config": "configuration",
@@ -46,20 +47,22 @@ COMPARE_COLUMNS = {
     "rougeL": "R-L",
     "rougeS": "R-S",
     "embedding_similarity": "emb. sim.",
+    "key_fact_recall": "key facts",
+    "unsupported_details": "unsupported",
 }
 
 COMPARE_TABLE_LABEL = (
-    "Results: times in s, memory in MB, WER/CER in %, ROUGE (R-) and embedding similarity x100"
+    "Results: times in s, memory in MB, WER/CER in %, ROUGE (R-) and embedding similarity x100, "
+    "key facts kept in %, unsupported details (in the summary, not the transcript) as a count"
 )
 
 
 def compare_table(rows: Sequence[CompareRow]) -> pd.DataFrame:
     """The Compare view's table: timings, memory and (when scored) quality per configuration."""
     recs = records(rows)
-    scored = {k for r in recs for k in (*ASR_METRICS, *SUMMARY_METRICS) if r.get(k) is not None}
-    columns = [
-        k for k in COMPARE_COLUMNS if k not in (*ASR_METRICS, *SUMMARY_METRICS) or k in scored
-    ]
+    metrics = (*ASR_METRICS, *SUMMARY_METRICS, *FAITHFULNESS_METRICS)
+    scored = {k for r in recs for k in metrics if r.get(k) is not None}
+    columns = [k for k in COMPARE_COLUMNS if k not in metrics or k in scored]
     if all(r["status"] == "ok" for r in recs):
         columns.remove("status")
     table = []
@@ -68,7 +71,7 @@ def compare_table(rows: Sequence[CompareRow]) -> pd.DataFrame:
         for key in columns:
             value = rec.get(key)
             if key in scored and value is not None:
-                value = round(value * 100, 1)
+                value = METRICS[key].shown(value)
             elif isinstance(value, float):
                 value = round(value, 2 if key.endswith("_s") else 1)
             line[COMPARE_COLUMNS[key]] = value
@@ -84,6 +87,7 @@ def compare_figures(rows: Sequence[CompareRow], template: str) -> dict[str, go.F
         "compare_memory": compare_bars(recs, "memory", template=template),
         "compare_transcript_errors": compare_bars(recs, "errors", template=template),
         "compare_summary_scores": compare_bars(recs, "summary", template=template),
+        "compare_unsupported": compare_bars(recs, "unsupported_details", template=template),
     }
 
 

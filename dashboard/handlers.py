@@ -74,8 +74,30 @@ def sample_clips() -> list[str]:
 
 
 def adapter_choices(base: str) -> list[str]:
-    """Dropdown labels of the adapters trained on ``base``, plus "none"."""
-    return [NO_ADAPTER] + [a.label for a in list_adapters(settings().checkpoints, base=base)]
+    """Dropdown labels of the adapters trained on ``base`` (a summarizer strategy's model:
+    ``smollm2-135m+checked`` takes SmolLM2's), plus "none"."""
+    from demo.summarize.registry import split_summarizer
+
+    model = split_summarizer(base)[0]
+    return [NO_ADAPTER] + [a.label for a in list_adapters(settings().checkpoints, base=model)]
+
+
+def summarizer_choices() -> list[tuple[str, str]]:
+    """The summarizer dropdown: ``auto`` (naming what it runs), the models, the strategies."""
+    from demo.summarize.registry import (
+        AUTO_SUMMARIZER,
+        AUTO_SUMMARIZER_NAME,
+        available_summarizers,
+        offline_status,
+    )  # fmt: skip
+
+    choices = model_choices(available_summarizers(), offline_status)
+    return [
+        (f"auto = {AUTO_SUMMARIZER} ({offline_status(name)})", name)
+        if name == AUTO_SUMMARIZER_NAME
+        else (label, name)
+        for label, name in choices
+    ]
 
 
 def compression_choices(base: str) -> list[str]:
@@ -158,7 +180,10 @@ def options_from(values: Mapping[str, Any]) -> PipelineOptions:
 
 
 def references_from(values: Mapping[str, Any]) -> References:
-    return References(values.get("reference_transcript"), values.get("reference_summary"))
+    return References(
+        values.get("reference_transcript"), values.get("reference_summary"),
+        values.get("reference_facts"),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- handlers
@@ -189,6 +214,7 @@ def transcribe_and_summarize(values: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "transcript": transcript,
         "summary": result.summary,
+        "grounded": try_it.grounded_html(result.grounding),
         "latency": try_it.latency_table(result),
         "memory": try_it.memory_table(result),
         "info": try_it.info_markdown(result),

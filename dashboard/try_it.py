@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from demo.metrics import ASR_METRICS, METRICS, SUMMARY_METRICS
+from demo.metrics import ASR_METRICS, FAITHFULNESS_METRICS, METRICS, SUMMARY_METRICS
 from demo.pipeline import PIPELINES, PipelineResult
 
 LATENCY_HEADERS = ["stage", "s"]
@@ -54,9 +56,72 @@ def score_table(scores: Mapping[str, float]) -> list[list[Any]]:
     """Rows ``[score, value]`` with fractions shown x100; [] when nothing was scored."""
     return [
         [METRICS[key].title, METRICS[key].shown(scores[key])]
-        for key in (*ASR_METRICS, *SUMMARY_METRICS)
+        for key in (*ASR_METRICS, *SUMMARY_METRICS, *FAITHFULNESS_METRICS)
         if key in scores
     ]
+
+
+ORIGIN_LABELS = {
+    "extracted": "said in the recording",
+    "rewritten": "a shortened sentence of the recording",
+    "generated": "written by the model",
+    "replaced": "the model's sentence stated details the recording lacks; its source instead",
+}
+
+
+def _marked(text: str, details: list[str]) -> str:
+    # Escape, then wrap each unsupported detail (as the summary writes it) in a <mark>.
+    out = html.escape(text)
+    for detail in sorted(set(details), key=len, reverse=True):
+        pattern = re.compile(rf"(?<![\w>]){re.escape(html.escape(detail))}(?!\w)")
+        out = pattern.sub(
+            f'<mark class="unsupported" title="not in the transcript">{html.escape(detail)}</mark>',
+            out,
+        )
+    return out
+
+
+def grounded_html(grounding: Mapping[str, Any], audio_seconds: float | None = None) -> str:
+    """The summary with each sentence's transcript sources (hover: the source text; click the
+    number: the source is highlighted in the transcript below) and every detail the
+    transcript lacks marked; the transcript as numbered sentences. "" for no summary."""
+    sentences = grounding.get("sentences") or []
+    sources = grounding.get("source_sentences") or []
+    if not sentences:
+        return ""
+    bullets = grounding.get("style") == "key-points"
+    items = []
+    for sentence in sentences:
+        details = [d for found in sentence["unsupported"].values() for d in found]
+        cited = [i for i in sentence["sources"] if 0 <= i < len(sources)]
+        tip = " / ".join(f"{i + 1}: {sources[i]}" for i in cited) or "no single source"
+        links = "".join(f'<a class="src-link" href="#src-{i + 1}">{i + 1}</a>' for i in cited)
+        origin = ORIGIN_LABELS.get(sentence["origin"], sentence["origin"])
+        body = _marked(sentence["text"], details)
+        items.append(
+            f'<span class="summary-sentence" title="{html.escape(origin)}. From {html.escape(tip)}"'
+            f">{body}<sup>{links}</sup></span>"
+        )
+    summary = (
+        "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" if bullets else " ".join(items)
+    )
+    transcript = " ".join(
+        f'<span id="src-{n}" class="src"><sup>{n}</sup>{html.escape(text)}</span>'
+        for n, text in enumerate(sources, start=1)
+    )
+    count = grounding.get("unsupported_count", 0)
+    legend = (
+        f"{count} detail{'s' if count != 1 else ''} not in the transcript (marked)"
+        if count
+        else "every number, name and date is in the transcript"
+    )
+    return (
+        f'<div class="grounded"><p class="grounded-summary">{summary}</p>'
+        f'<p class="grounded-legend">Numbers: the transcript sentences each summary sentence '
+        f"rests on (hover to read, click to find). {legend}.</p>"
+        f'<details><summary>Transcript by sentence</summary><p class="grounded-transcript">'
+        f"{transcript}</p></details></div>"
+    )
 
 
 def _yes(flag: bool) -> str:

@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_flags(run, PipelineOptions)
     run.add_argument("--reference-transcript", help="score the transcript against this text")
     run.add_argument("--reference-summary", help="score the summary against this text")
+    run.add_argument(
+        "--key-fact", action="append", default=[], metavar="'FACT: KEY; KEY'",
+        help="a fact the summary must keep, with the words it must contain (repeatable): "
+        "key-fact recall",
+    )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
     sub.add_parser("models", help="list every model and quantization choice, offline status")
     download = sub.add_parser("download", help="fetch a hub model into the local HF cache")
@@ -89,7 +94,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from demo.pipeline import PipelineOptions, References, run_pipeline
 
     options = from_args(PipelineOptions, args)
-    references = References(args.reference_transcript, args.reference_summary)
+    facts = "\n".join(args.key_fact) or None
+    references = References(args.reference_transcript, args.reference_summary, facts)
     result = run_pipeline(args.clip, options, references=references)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
@@ -99,7 +105,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stages = PIPELINES[options.pipeline].stage_labels
     shown = result.transcript or "(none)"
     print(f"Transcript ({result.language_name or result.language}):\n{shown}\n")
-    print(f"Summary:\n{result.summary}\n")
+    print(f"Summary:\n{_grounded_text(result.grounding) or result.summary}\n")
     t, mem = result.timings, result.memory
     timed = "  ".join(f"{stages[s]} {t[s]:.2f}s" for s in ("load", "asr", "summarize"))
     print(
@@ -122,6 +128,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grounded_text(grounding: dict) -> str:
+    """The summary a sentence a line, each with the transcript sentences it rests on and the
+    details the transcript lacks: "Moved to Monday. [from 3] [not in the transcript: 15th]"."""
+    lines = []
+    bullet = "• " if grounding.get("style") == "key-points" else ""
+    for sentence in grounding.get("sentences") or []:
+        where = ", ".join(str(i + 1) for i in sentence["sources"]) or "no single sentence"
+        line = f"{bullet}{sentence['text']} [from {where}]"
+        details = [d for found in sentence["unsupported"].values() for d in found]
+        if details:
+            line += f" [not in the transcript: {', '.join(details)}]"
+        lines.append(line)
+    sources = grounding.get("source_sentences") or []
+    cited = sorted({i for s in grounding.get("sentences") or [] for i in s["sources"]})
+    if cited:
+        lines += ["", "Transcript sentences cited:"]
+        lines += [f"  {i + 1}: {sources[i]}" for i in cited if i < len(sources)]
+    return "\n".join(lines)
+
+
 def _cmd_models(_: argparse.Namespace) -> int:
     from demo.asr import registry as asr
     from demo.quant import AUTO, AUTO_MODES, QUANT_MODES
@@ -133,6 +159,12 @@ def _cmd_models(_: argparse.Namespace) -> int:
     print("Summarizers:")
     for name, s in summ.SUMMARIZERS.items():
         print(f"  {name:<16} {summ.offline_status(name):<9} {summ.describe(s)}")
+    print(f"  {summ.AUTO_SUMMARIZER_NAME:<16} {'':<9} the default: {summ.AUTO_SUMMARIZER}")
+    print("Summary strategies (<summarizer>+<strategy>, e.g. smollm2-135m+rewrite):")
+    from demo.summarize import STRATEGY_HELP, SUMMARY_STRATEGIES
+
+    for name, (_, kinds) in SUMMARY_STRATEGIES.items():
+        print(f"  {name:<16} {'/'.join(kinds):<27} {STRATEGY_HELP[name]}")
     print("Quantization modes:")
     auto = ", ".join(f"{kind} on {dev}: {mode}" for (kind, dev), mode in AUTO_MODES.items())
     print(f"  {AUTO:<16} {'cpu/cuda':<9} fastest accurate mode ({auto})")

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from demo.audio import SAMPLE_RATE
 from demo.cancel import check
 from demo.errors import DemoError
-from demo.metrics import ASR_METRICS, SUMMARY_METRICS
+from demo.metrics import ASR_METRICS, FAITHFULNESS_METRICS, SUMMARY_METRICS
 from demo.models import ModelCache
 from demo.pipeline import PipelineOptions, PipelineResult, References, decode_clip, run_pipeline
 
@@ -38,7 +38,7 @@ RECORD_COLUMNS = (
     "summarizer_quant", "summarizer_adapter", "device", "language", "audio_s", "load_s",
     "asr_s", "summarize_s", "total_s", "rtfx", "asr_weights_mb", "summarizer_weights_mb",
     "weights_mb", "peak_rss_mb", "cuda_peak_mb", "models_cached", *ASR_METRICS,
-    *SUMMARY_METRICS, "transcript", "summary", "notes",
+    *SUMMARY_METRICS, *FAITHFULNESS_METRICS, "transcript", "summary", "notes",
 )  # fmt: skip
 
 

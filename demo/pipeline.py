@@ -28,8 +28,8 @@ from demo.models import ModelCache, ModelSpec
 from demo.options import option
 from demo.quant import AUTO
 from demo.settings import DEFAULT_MAX_SECONDS
-from demo.summarize import SummaryOptions, summarize
-from demo.summarize.registry import DEFAULT_SUMMARIZER
+from demo.summarize import SummaryOptions, summarize_grounded
+from demo.summarize.registry import DEFAULT_SUMMARIZER, SUMMARY_STYLES, split_summarizer
 
 STAGES = ("load", "asr", "summarize", "total")
 CASCADE, E2E = "cascade", "e2e"
@@ -44,7 +44,9 @@ class PipelineOptions:
     quant: str = option(AUTO, "Whisper quantization mode; auto = fastest accurate one here")
     asr_adapter: str | None = option(None, "PEFT adapter folder for Whisper (safetensors)")
     compression: str | None = option(None, "a low-rank Whisper run folder (checkpoints/<run>)")
-    summarizer: str = option(DEFAULT_SUMMARIZER, "summarizer registry name or hub id")
+    summarizer: str = option(
+        DEFAULT_SUMMARIZER, "summarizer: auto, a registry name or hub id, or <model>+<strategy>"
+    )
     summarizer_quant: str = option(AUTO, "summarizer quantization mode")
     summarizer_adapter: str | None = option(None, "PEFT adapter folder for the summarizer")
     device: str = option("auto", "auto, cpu or cuda")
@@ -52,6 +54,9 @@ class PipelineOptions:
     num_beams: int = option(1, "Whisper beam width (1 = greedy)")
     summary_sentences: int = option(3, "summary length in sentences")
     summary_words: int | None = option(None, "summary word budget (none = no budget)")
+    summary_style: str = option(
+        SUMMARY_STYLES[0], "prose, or key-points (decisions, tasks, numbers)"
+    )
     max_seconds: float = option(DEFAULT_MAX_SECONDS, "refuse longer audio (seconds)")
     pipeline: str = option(CASCADE, "cascade (Whisper -> summarizer) or e2e (Q-Former -> LM)")
     e2e_model: str | None = option(
@@ -90,10 +95,11 @@ class PipelineOptions:
         )
 
     def summarizer_spec(self) -> ModelSpec:
+        # The model's weights, whichever strategy uses them (one copy in the cache).
+        model = split_summarizer(self.summarizer)[0]
         return ModelSpec(
-            "summarizer", self.summarizer, self.summarizer_quant, self.summarizer_adapter,
-            self.device,
-        )  # fmt: skip
+            "summarizer", model, self.summarizer_quant, self.summarizer_adapter, self.device
+        )
 
     def e2e_spec(self) -> ModelSpec:
         """The end-to-end model: ``e2e_model``, or the newest trained one (one sentence on how
@@ -114,7 +120,10 @@ class PipelineOptions:
         return TranscribeOptions(language=self.language, num_beams=self.num_beams)
 
     def summary_options(self) -> SummaryOptions:
-        return SummaryOptions(max_sentences=self.summary_sentences, max_words=self.summary_words)
+        return SummaryOptions(
+            max_sentences=self.summary_sentences, max_words=self.summary_words,
+            strategy=split_summarizer(self.summarizer)[1], style=self.summary_style,
+        )  # fmt: skip
 
     def label(self) -> str:
         """Short name for tables and charts, e.g. ``tiny.en/auto -> extractive``."""
@@ -133,13 +142,15 @@ class References:
 
     transcript: str | None = None  # scored with WER/CER
     summary: str | None = None  # scored with ROUGE-1/2/L/Lsum/S and embedding similarity
+    # key facts the summary must keep, one a line ("moved to Monday: Monday; moved"): recall
+    facts: str | None = None
 
     def __post_init__(self) -> None:
         # Checked before any work: scoring time grows with the text (the word diff, ROUGE-L).
         from demo.settings import settings
 
         limit = settings().max_text_chars
-        for name in ("transcript", "summary"):
+        for name in ("transcript", "summary", "facts"):
             text = getattr(self, name)
             if text is not None and not isinstance(text, str):
                 raise DemoError(f"The reference {name} must be text.")
@@ -150,7 +161,7 @@ class References:
                 )
 
     def __bool__(self) -> bool:
-        return bool((self.transcript or "").strip() or (self.summary or "").strip())
+        return any((text or "").strip() for text in (self.transcript, self.summary, self.facts))
 
     def scores(
         self, transcript: str | None, summary: str, language: str | None
@@ -168,6 +179,10 @@ class References:
         if self.summary and self.summary.strip():
             found = summary_scores([self.summary], [summary], language=language)
             scores.update({key: found[key] for key in SUMMARY_METRICS})
+        if self.facts and self.facts.strip():
+            from demo.faithfulness import key_fact_recall, parse_facts
+
+            scores["key_fact_recall"] = key_fact_recall(parse_facts(self.facts), summary)
         return scores
 
 
@@ -197,6 +212,9 @@ class PipelineResult:
     device: str
     notes: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)  # against the references, if any
+    # the summary's sentences with their transcript sources and unsupported details
+    # (demo.summarize.grounded.Summary.to_dict); empty for the end-to-end pipeline
+    grounding: dict = field(default_factory=dict)
 
     @property
     def rtfx(self) -> float:
@@ -255,6 +273,7 @@ class StageOutputs:
     device: str
     notes: list[str] = field(default_factory=list)
     has_transcript: bool = True  # False: nothing to score against a reference transcript
+    grounding: dict = field(default_factory=dict)  # PipelineResult.grounding
 
 
 @dataclass(frozen=True)
@@ -281,15 +300,20 @@ def _cascade(samples: np.ndarray, options: PipelineOptions, cache: ModelCache, m
     steps.set_description("summarizing")
     steps.update(1)
     with measure("summarize", m):
-        summary = summarize(summ_model, transcript.text, options.summary_options())
-    notes = asr_model.notes + summ_model.notes
+        summary = summarize_grounded(summ_model, transcript.text, options.summary_options())
+    notes = asr_model.notes + summ_model.notes + summary.notes
     if not transcript.text:
         notes.append("Whisper heard no words in this clip.")
+    elif transcript.language not in (None, "en"):
+        notes.append(
+            f"Summarized a transcript in {transcript.language_name or transcript.language}."
+        )
     return StageOutputs(
         transcript=transcript.text,
         language=transcript.language,
         language_name=transcript.language_name,
-        summary=summary,
+        summary=summary.text,
+        grounding=summary.to_dict(),
         memory={
             "asr": ModelInfo(asr_model.weights_mb, asr_cached, asr_model.spec.quant),
             "summarizer": ModelInfo(summ_model.weights_mb, summ_cached, summ_model.spec.quant),
@@ -348,6 +372,8 @@ def run_pipeline(
     notes = list(dict.fromkeys(notes + out.notes))
     said = out.transcript if out.has_transcript else None
     scores = references.scores(said, out.summary, out.language) if references else {}
+    if out.grounding and out.summary:  # the details the transcript lacks, always checked
+        scores["unsupported_details"] = float(out.grounding["unsupported_count"])
     return PipelineResult(
         options=options,
         transcript=out.transcript,
@@ -362,4 +388,5 @@ def run_pipeline(
         device=out.device,
         notes=notes,
         scores=scores,
+        grounding=out.grounding,
     )

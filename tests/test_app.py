@@ -19,7 +19,7 @@ from demo.errors import DemoError
 from demo.pipeline import PipelineOptions
 from demo.settings import Settings
 
-NOT_OPTIONS = {"audio", "reference_transcript", "reference_summary"}
+NOT_OPTIONS = {"audio", "reference_transcript", "reference_summary", "reference_facts"}
 SERVER_SIDE = {"max_seconds"}  # set by the server (DEMO_MAX_SECONDS), not by the user
 BENCH_ROWS = [{"config": "tiny.en full", "latency_s": 4.1}, {"config": "tiny.en nf4"}]
 

@@ -152,7 +152,7 @@ def test_labels_are_unique_and_name_the_adapter_run():
     options = PipelineOptions(
         asr="tiny.en", quant="nf4", asr_adapter="/x/checkpoints/run-7/adapter"
     )
-    assert config_label(options) == "tiny.en/nf4+run-7 → extractive"
+    assert config_label(options) == "tiny.en/nf4+run-7 → auto"
     assert unique_labels(["a", "b", "a", "a"]) == ["a", "b", "a #2", "a #3"]
 
 

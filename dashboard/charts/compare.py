@@ -20,7 +20,7 @@ from dashboard.charts.style import (
     style_figure,
 )
 from demo.errors import unknown_choice
-from demo.metrics import METRICS, SUMMARY_METRICS
+from demo.metrics import FAITHFULNESS_METRICS, METRICS, SUMMARY_METRICS
 
 
 class _BarSpec(NamedTuple):
@@ -56,7 +56,7 @@ COMPARE_METRICS = {
                            "group", ".0f"),
     "peak_rss_mb": _BarSpec("Peak memory", "Peak RSS (MB)", {"peak_rss_mb": "Peak RSS"}, 1.0,
                             "group", ".0f"),
-    **{key: _metric_bars(key) for key in ("wer", "cer", *SUMMARY_METRICS)},
+    **{key: _metric_bars(key) for key in ("wer", "cer", *SUMMARY_METRICS, *FAITHFULNESS_METRICS)},
     # Grouped views for the Compare tab: all transcript errors, all summary scores.
     "errors": _BarSpec(
         "Transcript errors vs reference", "Error rate (%)", {"wer": "WER", "cer": "CER"},

@@ -1,13 +1,22 @@
-"""Summarize a transcript with a loaded summarizer: the module is chosen by the model's kind.
+"""Summarize a transcript with a loaded summarizer: the module is chosen by the model's kind,
+the way of using it by the strategy (``SUMMARY_STRATEGIES``).
 
 ``extractive`` ranks sentences with MiniLM (offline); ``seq2seq`` runs T5/BART/mBART;
-``llm`` prompts a decoder-only chat model (SmolLM2-135M-Instruct ships offline).
+``llm`` prompts a decoder-only chat model (SmolLM2-135M-Instruct ships offline). Strategies:
+``plain`` (the model's own summary), ``speech`` (extraction that skips greetings, headings and
+filler and favours facts), ``checked`` (the model's summary with every sentence that states a
+detail the transcript lacks replaced by its source) and ``rewrite`` (speech extraction, each
+pick shortened by the LM and kept only if it keeps its facts and adds none).
+``summarize_grounded`` returns a ``Summary`` whose sentences name their transcript sources.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from demo.errors import unknown_choice
+from demo.summarize.grounded import STYLES, Summary
 
 
 @dataclass(frozen=True)
@@ -19,8 +28,14 @@ class SummaryOptions:
     max_new_tokens: int = 128  # seq2seq summary length per chunk (an LLM's follows the request)
     min_new_tokens: int = 8  # abstractive: avoid empty summaries
     context_tokens: int | None = None  # llm: transcript tokens per prompt (None = the model's)
+    strategy: str = "plain"  # a SUMMARY_STRATEGIES name (registry.split_summarizer)
+    style: str = "prose"  # prose, or key-points: one bullet per decision, task or number
 
     def __post_init__(self) -> None:
+        if self.strategy not in SUMMARY_STRATEGIES:
+            raise unknown_choice("summary strategy", self.strategy, list(SUMMARY_STRATEGIES))
+        if self.style not in STYLES:
+            raise unknown_choice("summary style", self.style, list(STYLES))
         if self.max_sentences < 1:
             raise ValueError("max_sentences must be at least 1.")
         if self.max_words is not None and self.max_words < 1:
@@ -60,9 +75,93 @@ SUMMARIZE_BY_KIND: dict[str, Callable[..., str]] = {
 }
 
 
+def _plain(loaded, text: str, options: SummaryOptions) -> Summary:
+    from demo.summarize import grounded
+    from demo.summarize.extractive import split_sentences
+
+    sources = split_sentences(text)
+    said = SUMMARIZE_BY_KIND[loaded.entry.kind](loaded, text, options)
+    texts = split_sentences(said, window_words=None)
+    if loaded.entry.kind == "extractive":  # its sentences are the transcript's own
+        where = [[sources.index(t)] if t in sources else None for t in texts]
+        if all(w is not None for w in where):
+            return grounded.build(text, sources, texts, "extracted", where, options.style)
+    return grounded.build(text, sources, texts, "generated", style=options.style)
+
+
+def _speech(loaded, text: str, options: SummaryOptions) -> Summary:
+    from demo.summarize import grounded
+    from demo.summarize.speech import summarize_spoken
+
+    facts_only = options.style == "key-points"
+    sources, picked, texts = summarize_spoken(
+        text, options.max_sentences, options.max_words, facts_only=facts_only
+    )
+    return grounded.build(text, sources, texts, "extracted", [[i] for i in picked], options.style)
+
+
+def _checked(loaded, text: str, options: SummaryOptions) -> Summary:
+    from demo.summarize.grounded import check
+
+    return check(_plain(loaded, text, options), text)
+
+
+def _rewrite(loaded, text: str, options: SummaryOptions) -> Summary:
+    from demo.summarize.rewrite import extract_then_rewrite
+
+    return extract_then_rewrite(loaded, text, options)
+
+
+# How a summarizer is used (demo.summarize.registry names them "<model>+<strategy>"): the
+# function and the summarizer kinds it applies to.
+SUMMARY_STRATEGIES: dict[str, tuple[Callable[..., Summary], tuple[str, ...]]] = {
+    "plain": (_plain, ("extractive", "seq2seq", "llm")),
+    "speech": (_speech, ("extractive",)),
+    "checked": (_checked, ("seq2seq", "llm")),
+    "rewrite": (_rewrite, ("llm",)),
+}
+
+
+STRATEGY_HELP = {
+    "plain": "the summarizer's own summary",
+    "speech": "skips greetings, headings and filler; favours decisions, numbers, dates",
+    "checked": "sentences stating details the transcript lacks replaced by their source",
+    "rewrite": "speech-aware picks, each shortened by the LM, kept only if faithful",
+}
+
+
+def summarize_grounded(loaded, text: str, options: SummaryOptions | None = None) -> Summary:
+    """Summarize ``text`` with a loaded summarizer (``demo.models.load_model``): the summary's
+    sentences with their transcript sources and the details the transcript lacks (marked)."""
+    from demo.summarize import grounded
+    from demo.summarize.extractive import split_sentences
+    from demo.summarize.speech import analyse
+
+    options = options or SummaryOptions()
+    function, kinds = SUMMARY_STRATEGIES[options.strategy]
+    if loaded.entry.kind not in kinds:
+        raise ValueError(
+            f"The {options.strategy} strategy works with {' or '.join(kinds)} summarizers, not "
+            f"{loaded.entry.kind} ones."
+        )
+    if not text.strip() and loaded.entry.kind != "llm":  # an LLM refuses it in one sentence
+        return grounded.Summary([], [], options.style)
+    sources = split_sentences(text)
+    if options.strategy != "plain" and not any(s.role == "content" for s in analyse(sources)):
+        note = "The transcript holds only greetings, headings or filler: nothing to summarize."
+        return grounded.Summary([], sources, options.style, [note])
+    summary = function(loaded, text, options)
+    marked = grounded.mark_note(summary)
+    if marked:
+        summary.notes.append(marked)
+    return summary
+
+
 def summarize(loaded, text: str, options: SummaryOptions | None = None) -> str:
     """Summarize ``text`` with a loaded summarizer (``demo.models.load_model``)."""
     options = options or SummaryOptions()
-    if not text.strip() and loaded.entry.kind != "llm":  # an LLM refuses it in one sentence
-        return ""
-    return SUMMARIZE_BY_KIND[loaded.entry.kind](loaded, text, options)
+    if options.strategy == "plain" and options.style == "prose":  # no grounding needed
+        if not text.strip() and loaded.entry.kind != "llm":
+            return ""
+        return SUMMARIZE_BY_KIND[loaded.entry.kind](loaded, text, options)
+    return summarize_grounded(loaded, text, options).text

@@ -30,6 +30,10 @@ _SENTENCE_END_RE = re.compile(
 )
 
 
+_TITLE_END_RE = re.compile(r"(?:^|\s)(?:Mr|Mrs|Ms|Dr|Prof|St|Mt|vs)\.$")
+_TIME_END_RE = re.compile(r"\b[ap]\.m\.$", re.IGNORECASE)
+
+
 def split_sentences(text: str, *, window_words: int | None = WINDOW_WORDS) -> list[str]:
     """Split text into sentences at sentence punctuation and line breaks.
 
@@ -38,7 +42,7 @@ def split_sentences(text: str, *, window_words: int | None = WINDOW_WORDS) -> li
     ``window_words=None`` keeps such text whole.
     """
     pieces = [piece.strip() for piece in _SENTENCE_END_RE.split(text.strip())]
-    pieces = [piece for piece in pieces if piece]
+    pieces = _join_abbreviations([piece for piece in pieces if piece])
     if window_words is None:
         return pieces
     sentences: list[str] = []
@@ -49,6 +53,21 @@ def split_sentences(text: str, *, window_words: int | None = WINDOW_WORDS) -> li
         else:
             sentences.append(piece)
     return sentences
+
+
+def _join_abbreviations(pieces: list[str]) -> list[str]:
+    # "Please send them to Mrs. Okafor." is one sentence: a title never ends one, and "a.m." /
+    # "p.m." only does when a capital follows.
+    joined: list[str] = []
+    for piece in pieces:
+        if joined and (
+            _TITLE_END_RE.search(joined[-1])
+            or (_TIME_END_RE.search(joined[-1]) and not piece[0].isupper())
+        ):
+            joined[-1] = f"{joined[-1]} {piece}"
+        else:
+            joined.append(piece)
+    return joined
 
 
 def _windows(words: list[str], size: int) -> list[str]:
@@ -129,11 +148,11 @@ def summarize_extractive(
 
     embeddings = embed(sentences)
     relevance = EXTRACTIVE_METHODS[method](embeddings)
-    picked = _select(relevance, embeddings, lengths, max_sentences, max_words, redundancy)
+    picked = select_mmr(relevance, embeddings, lengths, max_sentences, max_words, redundancy)
     return " ".join(sentences[i] for i in sorted(picked))
 
 
-def _select(
+def select_mmr(
     relevance: np.ndarray,
     embeddings: np.ndarray,
     lengths: list[int],
@@ -141,6 +160,7 @@ def _select(
     max_words: int | None,
     redundancy: float,
 ) -> list[int]:
+    """Indices picked by maximal marginal relevance, best first, within the length limits."""
     # Maximal marginal relevance (Carbonell & Goldstein 1998). Relevance is rescaled to
     # 0..1 so that it is commensurable with the cosine penalty whatever the method.
     spread = relevance.max() - relevance.min()

@@ -28,6 +28,7 @@ MIN_WORDS = 5  # fewer words hold nothing to summarize: a model asked anyway inv
 NO_REPEAT_NGRAM = 4
 TOKENS_PER_SENTENCE = 48  # room for one summary sentence (ACLSum's are ~25 words, ~33 tokens)
 TOKENS_PER_WORD = 2.0  # room per word of a max_words budget
+REWRITE_TOKENS_PER_WORD = 1.6  # a rewrite is no longer than its source (~1.3 tokens a word)
 SYSTEM_PROMPT = (
     "You are a careful assistant that writes short, faithful summaries. "
     "Use only facts stated in the text."
@@ -48,9 +49,18 @@ def _length_request(max_sentences: int, max_words: int | None) -> str:
     return f"{sentences}{words}"
 
 
-def instruction(text: str, max_sentences: int, max_words: int | None, merge: bool) -> str:
+def instruction(
+    text: str, max_sentences: int, max_words: int | None, merge: bool, style: str = "prose"
+) -> str:
     """The user turn: what to do, how long, and the text."""
     length = _length_request(max_sentences, max_words)
+    if style == "key-points":
+        items = "one point" if max_sentences == 1 else f"at most {max_sentences} points"
+        return (
+            f"List the key points of the following text: decisions, tasks with their dates, "
+            f"and numbers. Write {items}, one short line each starting with '- '. Use only "
+            f"what the text says. Write only the list.\n\n{text}"
+        )
     if merge:
         return (
             f"{MERGE_LABEL} follow. Combine them into one summary of the whole transcript "
@@ -61,10 +71,14 @@ def instruction(text: str, max_sentences: int, max_words: int | None, merge: boo
 
 def prompt_text(
     tokenizer, entry, text: str, max_sentences: int = 3, max_words: int | None = None,
-    *, merge: bool = False,
+    *, merge: bool = False, style: str = "prose",
 ) -> str:  # fmt: skip
     """The whole prompt as text: the chat template with the instruction, ready to continue."""
-    user = instruction(text, max_sentences, max_words, merge)
+    return chat_text(tokenizer, entry, instruction(text, max_sentences, max_words, merge, style))
+
+
+def chat_text(tokenizer, entry, user: str) -> str:
+    """A user turn in the model's chat template (with the system prompt), ready to continue."""
     if entry.chat_template and getattr(tokenizer, "chat_template", None):
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -73,10 +87,10 @@ def prompt_text(
 
 def prompt_ids(
     tokenizer, entry, text: str, max_sentences: int = 3, max_words: int | None = None,
-    *, merge: bool = False,
+    *, merge: bool = False, style: str = "prose",
 ) -> list[int]:  # fmt: skip
     """Token ids of ``prompt_text`` (the template already holds the special tokens)."""
-    prompt = prompt_text(tokenizer, entry, text, max_sentences, max_words, merge=merge)
+    prompt = prompt_text(tokenizer, entry, text, max_sentences, max_words, merge=merge, style=style)
     return tokenizer(prompt, add_special_tokens=False).input_ids
 
 
@@ -207,7 +221,27 @@ def summarize_once(
     """
     model, tokenizer, entry = loaded.model, loaded.processor, loaded.entry
     rules = DecodeRules(max_new_tokens(options), stop_ids(tokenizer, model), NO_REPEAT_NGRAM)
-    ids = prompt_ids(tokenizer, entry, text, options.max_sentences, options.max_words, merge=merge)
+    style = getattr(options, "style", "prose")
+    ids = prompt_ids(
+        tokenizer, entry, text, options.max_sentences, options.max_words, merge=merge, style=style
+    )
     decoded = greedy_decode(model, ids, rules, engine=engine)
     raw = tokenizer.decode(decoded.tokens, skip_special_tokens=True)
     return clean_summary(raw, options.max_sentences, options.max_words), decoded
+
+
+def rewrite_sentence(loaded, sentence: str, style: str = "prose") -> str:
+    """One transcript sentence rewritten by the LM as a short written sentence (or a key
+    point) that keeps its names, numbers and dates; the caller checks what comes back."""
+    what = "a short note" if style == "key-points" else "one short, clear written sentence"
+    user = (
+        f"Rewrite this sentence from a spoken recording as {what}. Keep every name, number, "
+        f"date and time exactly. Add nothing. Write only the rewritten text.\n\n{sentence}"
+    )
+    model, tokenizer, entry = loaded.model, loaded.processor, loaded.entry
+    budget = max(16, int(len(sentence.split()) * REWRITE_TOKENS_PER_WORD))
+    rules = DecodeRules(budget, stop_ids(tokenizer, model), NO_REPEAT_NGRAM)
+    ids = tokenizer(chat_text(tokenizer, entry, user), add_special_tokens=False).input_ids
+    decoded = greedy_decode(model, ids, rules)
+    raw = tokenizer.decode(decoded.tokens, skip_special_tokens=True)
+    return clean_summary(raw, 1, None)

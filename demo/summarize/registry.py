@@ -86,12 +86,44 @@ SUMMARIZERS: dict[str, SummarizerModel] = {
         ),  # fmt: skip
     ]
 }
-DEFAULT_SUMMARIZER = "extractive"
+AUTO_SUMMARIZER_NAME = "auto"
+# What ``auto`` runs: the summarizer with the best key-fact recall among those that stated no
+# unsupported detail on the spoken dev set, within the click's latency budget (README
+# "Summaries"; `make bench-summarize BENCH_ARGS="--set spoken-dev"`).
+AUTO_SUMMARIZER = "extractive+speech"
+DEFAULT_SUMMARIZER = AUTO_SUMMARIZER_NAME
+STRATEGY_SEPARATOR = "+"
+# Model + strategy combinations the app lists (any "<model>+<strategy>" is accepted).
+LISTED_STRATEGIES = ("extractive+speech", "smollm2-135m+checked", "smollm2-135m+rewrite")
+SUMMARY_STYLES = ("prose", "key-points")
 
 
 def available_summarizers() -> list[str]:
-    """Names of every registered summarizer."""
-    return list(SUMMARIZERS)
+    """Names of every registered summarizer, with ``auto`` and the listed strategies."""
+    return [AUTO_SUMMARIZER_NAME, *SUMMARIZERS, *LISTED_STRATEGIES]
+
+
+def split_summarizer(name: str) -> tuple[str, str]:
+    """(model name, summary strategy) of a summarizer choice: ``auto`` is ``AUTO_SUMMARIZER``;
+    ``smollm2-135m+checked`` is SmolLM2 used by the ``checked`` strategy; a plain name is the
+    model's own ``plain`` summary. The strategy must suit the model's kind."""
+    from demo.summarize import SUMMARY_STRATEGIES
+
+    if name == AUTO_SUMMARIZER_NAME:
+        name = AUTO_SUMMARIZER
+    if STRATEGY_SEPARATOR not in name or name in SUMMARIZERS or is_checkpoint_dir(name):
+        return name, "plain"
+    model, _, strategy = name.rpartition(STRATEGY_SEPARATOR)
+    if strategy not in SUMMARY_STRATEGIES:
+        raise unknown_choice("summary strategy", strategy, list(SUMMARY_STRATEGIES))
+    kinds = SUMMARY_STRATEGIES[strategy][1]
+    kind = get_summarizer(model).kind
+    if kind not in kinds:
+        raise ValueError(
+            f"The {strategy} strategy works with {' or '.join(kinds)} summarizers; "
+            f"{model} is {kind}."
+        )
+    return model, strategy
 
 
 def _is_causal_lm(name: str) -> bool:
@@ -114,6 +146,10 @@ def get_summarizer(name: str) -> SummarizerModel:
     checkpoint: decoder-only chat models become kind ``llm``, the rest ``seq2seq``."""
     if name in SUMMARIZERS:
         return SUMMARIZERS[name]
+    if name == AUTO_SUMMARIZER_NAME or (
+        STRATEGY_SEPARATOR in name and not is_checkpoint_dir(name)
+    ):  # a strategy on a model: the model's entry
+        return get_summarizer(split_summarizer(name)[0])
     if looks_like_hub_id(name) or is_checkpoint_dir(name):
         if _is_causal_lm(name):
             return SummarizerModel(name, "llm", name, "llm")
