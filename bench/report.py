@@ -20,7 +20,7 @@ from bench.env import DEFAULT_OUT, ROOT, decoding_label, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
 from bench.report_grid import grid_section
-from bench.report_summarize import summarizer_section
+from bench.report_summarize import spoken_dev_section, summarizer_section
 from bench.report_systems import systems_sections
 
 MODULE = "bench.report"
@@ -418,6 +418,7 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
     if click:  # time to a first result, and a clip end to end (bench.click)
         lines += click_section(click)
     lines += grid_section()
+    lines += spoken_dev_section(folder)
     lines += summarizer_section(folder)
     lines += systems_sections(folder)
     if gpu:

@@ -18,6 +18,7 @@ from dashboard.bench_files import load_bench
 from dashboard.charts import compare as compare_charts
 from dashboard.charts import cost, systems
 from dashboard.charts import training as charts
+from dashboard.charts.faithfulness import faithfulness_bench
 from dashboard.charts.style import MODE_ORDER, SIZE_ORDER
 from dashboard.runs import Run, field_values, filter_runs, list_runs
 
@@ -202,6 +203,7 @@ def bench_figures(
         "bench_memory": compare_charts.bench_memory(rows, template=template),
         "bench_wer": compare_charts.compare_bars(rows, "wer", template=template),
         "bench_summarizer": compare_charts.summarizer_bench(bench_rows, template=template),
+        "bench_faithfulness": faithfulness_bench(bench_rows, template=template),
     }
 
 
