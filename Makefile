@@ -44,9 +44,12 @@ bench: $(VENV)/.dev-installed
 bench-quick: $(VENV)/.dev-installed
 	$(PY) -m bench.asr --quick
 
-# SmolLM2 per mode beside plain generate and extractive on ACLSum (BENCH_ARGS: e.g. --quick)
+# SmolLM2 per mode beside plain generate and extractive on ACLSum (BENCH_ARGS: e.g. --quick),
+# then every summarizer, strategy, style and adapter on the spoken dev set (SPOKEN_ARGS)
 bench-summarize: $(VENV)/.dev-installed
 	$(PY) -m bench.summarize $(BENCH_ARGS)
+	test -f data/spoken-dev/manifest.jsonl || $(PY) -m training.corpora.spoken_dev --out data/spoken-dev
+	$(PY) -m bench.spoken_dev --threads 1 $(SPOKEN_ARGS)
 
 bench-gpu: $(VENV)/.dev-installed
 	$(PY) -m bench.gpu

@@ -51,6 +51,8 @@ CSS = """
 .grounded .summary-sentence:hover {background: var(--color-accent-soft);}
 .grounded .src:target {background: #fff3b0; color: #000;}
 .grounded-legend {font-size: 0.8em; opacity: 0.8;}
+.grounded-transcript {max-height: 12em; overflow-y: auto; font-size: 0.9em; padding: 4px 8px;
+                      border: 1px solid var(--border-color-primary); border-radius: 6px;}
 """
 # Gradio adds the "dark" class to <body> for its dark theme; the radio toggles it.
 THEME_JS = "(theme) => { document.body.classList.toggle('dark', theme === 'dark'); return theme; }"

@@ -43,7 +43,7 @@ DEFAULT_ADAPTERS = (
 BOOTSTRAP = 2000
 QUICK = (
     "extractive summarizers on 6 documents",
-    {"summarizers": ("extractive", "extractive+speech"), "adapters": (), "limit": 6,
+    {"summarizers": ("extractive", "extractive+speech"), "adapters": ("none",), "limit": 6,
      "out": str(DEFAULT_OUT / "quick")},
 )  # fmt: skip
 
@@ -55,7 +55,9 @@ class SpokenDevOptions:
     quant: str = option("auto", "its quantization mode")
     summarizers: tuple[str, ...] = option(DEFAULT_SUMMARIZERS, "summarizer choices, as the app's")
     styles: tuple[str, ...] = option(("prose", "key-points"), "summary styles")
-    adapters: tuple[str, ...] = option(DEFAULT_ADAPTERS, "SmolLM2 adapter folders (plain, prose)")
+    adapters: tuple[str, ...] = option(
+        DEFAULT_ADAPTERS, "SmolLM2 adapter folders, run plain in prose (none: no adapter)"
+    )
     sentences: int = option(3, "the app's length control (summary sentences)")
     click_budget_s: float = option(10.0, "auto's budget: click seconds per minute of audio")
     limit: int | None = option(None, "the first N documents (none: all)")
@@ -99,7 +101,8 @@ class Row:
 def configs(options: SpokenDevOptions) -> list[Config]:
     """Every configuration the run scores, in table order."""
     found = [Config(s, style) for s in options.summarizers for style in options.styles]
-    return found + [Config("smollm2-135m", "prose", a) for a in options.adapters]
+    adapters = [a for a in options.adapters if a != "none"]
+    return found + [Config("smollm2-135m", "prose", a) for a in adapters]
 
 
 def _documents(options: SpokenDevOptions) -> list[dict]:

@@ -119,8 +119,7 @@ def grounded_html(grounding: Mapping[str, Any], audio_seconds: float | None = No
         f'<div class="grounded"><p class="grounded-summary">{summary}</p>'
         f'<p class="grounded-legend">Numbers: the transcript sentences each summary sentence '
         f"rests on (hover to read, click to find). {legend}.</p>"
-        f'<details><summary>Transcript by sentence</summary><p class="grounded-transcript">'
-        f"{transcript}</p></details></div>"
+        f'<div class="grounded-transcript">{transcript}</div></div>'
     )
 
 

@@ -63,6 +63,14 @@ def test_try_it_then_training_runs_chart_in_a_real_browser(
         expect(transcript).to_have_value(
             re.compile(PHRASE, re.IGNORECASE), timeout=TRANSCRIBE_TIMEOUT_MS
         )
+        grounded = page.locator("#grounded-summary .summary-sentence")
+        expect(grounded.first).to_be_visible()
+        link = page.locator("#grounded-summary a.src-link").first
+        target = link.get_attribute("href")
+        link.click()  # the source sentence is the page's :target, highlighted
+        expect(page.locator(f"#grounded-summary {target}")).to_be_visible()
+        assert page.evaluate("window.location.hash") == target
+        page.screenshot(path=str(artifacts / "try-it-grounded.png"))
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(artifacts / "try-it.png"))
 

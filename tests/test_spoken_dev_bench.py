@@ -37,7 +37,8 @@ def test_bad_build_flags_are_one_line(tmp_path, capsys):
 
 def test_bench_scores_resumes_and_reports(manifest, tmp_path):
     argv = ["--manifest", str(manifest), "--summarizers", "extractive", "extractive+speech",
-            "--styles", "prose", "--adapters", "--out", str(tmp_path / "bench")]  # fmt: skip
+            "--styles", "prose", "--adapters", "none",
+            "--out", str(tmp_path / "bench")]  # fmt: skip
     options = spoken_dev.parse_args(argv)
     path, rows = spoken_dev.run(options, argv)
     assert [r["config"] for r in rows] == ["extractive (prose)", "extractive+speech (prose)"]

@@ -127,6 +127,8 @@ def test_rewrite_acceptance_rules():
         "Priya agreed to spend 40,000 dollars; Maria orders them.", sentence, transcript
     )  # fmt: skip  (a name added)
     assert not acceptable("", sentence, transcript)
+    assert not acceptable("We agreed to spend 40,000 dollars on servers, and Maria orders-",
+                          sentence, transcript)  # fmt: skip  (cut off)
 
 
 def test_llm_strategies_on_real_smollm2(smollm):

@@ -17,16 +17,18 @@ from demo.summarize import grounded
 from demo.summarize.speech import summarize_spoken
 
 MIN_COSINE = 0.75  # a rewrite less like its source than this changed the meaning
-ENDS = ".!?"  # a rewrite without a final stop runs into the next sentence
+ENDS = ".!?"  # a rewrite that does not end a sentence was cut off
 EXTRA_WORDS = 2  # a rewrite may be this many words longer than the cleaned sentence
 
 
 def acceptable(rewrite: str, sentence: str, transcript: str) -> bool:
-    """Whether ``rewrite`` may stand for ``sentence``: not empty, not longer, nothing the
-    transcript lacks, every number and name kept, the same meaning."""
+    """Whether ``rewrite`` may stand for ``sentence``: a finished sentence, not longer, nothing
+    the transcript lacks, every number and name kept, the same meaning."""
     from demo.embeddings import embed
 
     if not rewrite or len(rewrite.split()) > len(sentence.split()) + EXTRA_WORDS:
+        return False
+    if rewrite[-1] not in ENDS:  # cut off by the token budget ("because the menu double-")
         return False
     if count_unsupported(details_missing(transcript, rewrite)):
         return False
@@ -58,8 +60,6 @@ def extract_then_rewrite(loaded, text: str, options) -> grounded.Summary:
     for index, sentence in zip(picked, bar, strict=True):
         check()
         candidate = rewrite_sentence(loaded, sentence, options.style).strip()
-        if candidate and candidate[-1] not in ENDS:
-            candidate += "."
         ok = acceptable(candidate, sentence, text)
         rewritten += ok
         said = candidate if ok else sentence
