@@ -12,8 +12,15 @@ from demo.metrics import wer
 from demo.pipeline import PipelineOptions
 
 ROOT = Path(__file__).resolve().parent.parent
-NOT_OPTIONS = {"help", "clip", "json", "verbose", "reference_transcript", "reference_summary",
-               "key_fact"}
+NOT_OPTIONS = {
+    "help",
+    "clip",
+    "json",
+    "verbose",
+    "reference_transcript",
+    "reference_summary",
+    "key_fact",
+}
 
 
 def _cli(*args, timeout=300):
