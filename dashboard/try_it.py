@@ -9,6 +9,7 @@ from typing import Any
 
 from demo.metrics import ASR_METRICS, FAITHFULNESS_METRICS, METRICS, SUMMARY_METRICS
 from demo.pipeline import PIPELINES, PipelineResult
+from demo.summarize.registry import AUTO_SUMMARIZER, AUTO_SUMMARIZER_NAME
 
 LATENCY_HEADERS = ["stage", "s"]
 
@@ -33,8 +34,11 @@ def memory_table(result: PipelineResult) -> list[list[Any]]:
     asr_name = mem["asr"].label or (
         f"Whisper {o.asr} ({mem['asr'].quant}{' + adapter' if o.asr_adapter else ''})"
     )
+    summarizer = o.summarizer
+    if summarizer == AUTO_SUMMARIZER_NAME:
+        summarizer = f"{summarizer} = {AUTO_SUMMARIZER}"
     summ_name = mem["summarizer"].label or (
-        f"Summarizer {o.summarizer}{' + adapter' if o.summarizer_adapter else ''}"
+        f"Summarizer {summarizer}{' + adapter' if o.summarizer_adapter else ''}"
     )
     rows = [
         [asr_name, round(mem["asr"].weights_mb, 1), _yes(mem["asr"].cached)],
@@ -118,7 +122,7 @@ def grounded_html(grounding: Mapping[str, Any], audio_seconds: float | None = No
     return (
         f'<div class="grounded"><p class="grounded-summary">{summary}</p>'
         f'<p class="grounded-legend">Numbers: the transcript sentences each summary sentence '
-        f"rests on (hover to read, click to find). {legend}.</p>"
+        f"rests on (hover to read, click to find). {legend[0].upper()}{legend[1:]}.</p>"
         f'<div class="grounded-transcript">{transcript}</div></div>'
     )
 

@@ -43,7 +43,7 @@ def test_build_demo_constructs_without_launching(demo):
 
 def test_app_default_is_the_resolved_fastest_mode(demo, jfk_path, jfk_text):
     values = _defaults(demo, str(jfk_path))
-    assert values["quant"] == "auto" and values["summarizer"] == "extractive"
+    assert values["quant"] == "auto" and values["summarizer"] == "auto"
     out = h.transcribe_and_summarize(values)
     assert "ask not what your country" in out["transcript"].lower()
     whisper_row = out["memory"][0]
@@ -67,9 +67,10 @@ def test_try_it_handler_by_name_with_timings_scores_and_diff(demo, jfk_path, jfk
     assert len([label for _, label in diff.value if label]) <= 2  # a word or two at most
 
 
-def test_try_it_handler_without_references_shows_no_scores(demo, jfk_path):
+def test_try_it_handler_without_references_scores_only_unsupported_details(demo, jfk_path):
     out = h.transcribe_and_summarize(_defaults(demo, str(jfk_path)))
-    assert out["scores"] == [] and out["transcript_diff"].visible is False
+    assert out["scores"] == [["Unsupported details", 0.0]]  # checked against the transcript
+    assert out["transcript_diff"].visible is False
 
 
 def test_bad_input_is_one_sentence_in_the_browser(demo, tmp_path, monkeypatch, jfk_path):
