@@ -266,13 +266,14 @@ def run(options: SpokenDevOptions, argv: list[str] | None = None) -> tuple[Path,
 def choose_auto(rows: list[dict], budget_s: float) -> str | None:
     """What ``auto`` should run: among prose summarizers without an adapter that stated no
     unsupported detail in any document, within ``budget_s`` click seconds per audio minute,
-    the one with the best key-fact recall (None when none qualifies)."""
+    the one with the best key-fact recall, the faster on a tie (None when none qualifies)."""
     fit = [
         r for r in rows
         if r["style"] == "prose" and not r["adapter"] and r["docs_with_unsupported"] == 0
         and r["click_s_per_min"] <= budget_s
     ]  # fmt: skip
-    return max(fit, key=lambda r: r["key_fact_recall"])["summarizer"] if fit else None
+    best = max(fit, key=lambda r: (r["key_fact_recall"], -r["click_s_per_min"]), default=None)
+    return best["summarizer"] if best else None
 
 
 def _asr_wer(docs: list[dict], partial: _Partial) -> float:

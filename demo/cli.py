@@ -161,10 +161,10 @@ def _cmd_models(_: argparse.Namespace) -> int:
         print(f"  {name:<16} {summ.offline_status(name):<9} {summ.describe(s)}")
     print(f"  {summ.AUTO_SUMMARIZER_NAME:<16} {'':<9} the default: {summ.AUTO_SUMMARIZER}")
     print("Summary strategies (<summarizer>+<strategy>, e.g. smollm2-135m+rewrite):")
-    from demo.summarize import STRATEGY_HELP, SUMMARY_STRATEGIES
+    from demo.summarize import SUMMARY_STRATEGIES
 
-    for name, (_, kinds) in SUMMARY_STRATEGIES.items():
-        print(f"  {name:<16} {'/'.join(kinds):<27} {STRATEGY_HELP[name]}")
+    for name, strategy in SUMMARY_STRATEGIES.items():
+        print(f"  {name:<16} {'/'.join(strategy.kinds):<27} {strategy.help}")
     print("Quantization modes:")
     auto = ", ".join(f"{kind} on {dev}: {mode}" for (kind, dev), mode in AUTO_MODES.items())
     print(f"  {AUTO:<16} {'cpu/cuda':<9} fastest accurate mode ({auto})")

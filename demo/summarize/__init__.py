@@ -112,22 +112,42 @@ def _rewrite(loaded, text: str, options: SummaryOptions) -> Summary:
     return extract_then_rewrite(loaded, text, options)
 
 
-# How a summarizer is used (demo.summarize.registry names them "<model>+<strategy>"): the
-# function and the summarizer kinds it applies to.
-SUMMARY_STRATEGIES: dict[str, tuple[Callable[..., Summary], tuple[str, ...]]] = {
-    "plain": (_plain, ("extractive", "seq2seq", "llm")),
-    "speech": (_speech, ("extractive",)),
-    "checked": (_checked, ("seq2seq", "llm")),
-    "rewrite": (_rewrite, ("llm",)),
-}
+@dataclass(frozen=True)
+class Strategy:
+    """How a summarizer is used (demo.summarize.registry names it "<model>+<strategy>")."""
+
+    run: Callable[..., Summary]  # (loaded, text, options) -> Summary
+    kinds: tuple[str, ...]  # the summarizer kinds it works with
+    help: str  # one line for `demo models`
 
 
-STRATEGY_HELP = {
-    "plain": "the summarizer's own summary",
-    "speech": "skips greetings, headings and filler; favours decisions, numbers, dates",
-    "checked": "sentences stating details the transcript lacks replaced by their source",
-    "rewrite": "speech-aware picks, each shortened by the LM, kept only if faithful",
-}
+SUMMARY_STRATEGIES: dict[str, Strategy] = {
+    "plain": Strategy(_plain, ("extractive", "seq2seq", "llm"), "the summarizer's own summary"),
+    "speech": Strategy(
+        _speech, ("extractive",),
+        "skips greetings, headings and filler; favours decisions, numbers, dates",
+    ),
+    "checked": Strategy(
+        _checked, ("seq2seq", "llm"),
+        "sentences stating details the transcript lacks replaced by their source",
+    ),
+    "rewrite": Strategy(
+        _rewrite, ("llm",), "speech-aware picks, each shortened by the LM, kept only if faithful"
+    ),
+}  # fmt: skip
+
+
+def check_strategy(strategy: str, kind: str, model: str) -> Strategy:
+    """The strategy, refused in one sentence when unknown or unfit for the model's kind."""
+    if strategy not in SUMMARY_STRATEGIES:
+        raise unknown_choice("summary strategy", strategy, list(SUMMARY_STRATEGIES))
+    found = SUMMARY_STRATEGIES[strategy]
+    if kind not in found.kinds:
+        raise ValueError(
+            f"The {strategy} strategy needs a summarizer of kind {' or '.join(found.kinds)}; "
+            f"{model} is of kind {kind}."
+        )
+    return found
 
 
 def summarize_grounded(loaded, text: str, options: SummaryOptions | None = None) -> Summary:
@@ -138,19 +158,14 @@ def summarize_grounded(loaded, text: str, options: SummaryOptions | None = None)
     from demo.summarize.speech import analyse
 
     options = options or SummaryOptions()
-    function, kinds = SUMMARY_STRATEGIES[options.strategy]
-    if loaded.entry.kind not in kinds:
-        raise ValueError(
-            f"The {options.strategy} strategy works with {' or '.join(kinds)} summarizers, not "
-            f"{loaded.entry.kind} ones."
-        )
+    strategy = check_strategy(options.strategy, loaded.entry.kind, loaded.entry.name)
     if not text.strip() and loaded.entry.kind != "llm":  # an LLM refuses it in one sentence
         return grounded.Summary([], [], options.style)
     sources = split_sentences(text)
     if options.strategy != "plain" and not any(s.role == "content" for s in analyse(sources)):
         note = "The transcript holds only greetings, headings or filler: nothing to summarize."
         return grounded.Summary([], sources, options.style, [note])
-    summary = function(loaded, text, options)
+    summary = strategy.run(loaded, text, options)
     marked = grounded.mark_note(summary)
     if marked:
         summary.notes.append(marked)

@@ -107,22 +107,14 @@ def split_summarizer(name: str) -> tuple[str, str]:
     """(model name, summary strategy) of a summarizer choice: ``auto`` is ``AUTO_SUMMARIZER``;
     ``smollm2-135m+checked`` is SmolLM2 used by the ``checked`` strategy; a plain name is the
     model's own ``plain`` summary. The strategy must suit the model's kind."""
-    from demo.summarize import SUMMARY_STRATEGIES
+    from demo.summarize import check_strategy
 
     if name == AUTO_SUMMARIZER_NAME:
         name = AUTO_SUMMARIZER
     if STRATEGY_SEPARATOR not in name or name in SUMMARIZERS or is_checkpoint_dir(name):
         return name, "plain"
     model, _, strategy = name.rpartition(STRATEGY_SEPARATOR)
-    if strategy not in SUMMARY_STRATEGIES:
-        raise unknown_choice("summary strategy", strategy, list(SUMMARY_STRATEGIES))
-    kinds = SUMMARY_STRATEGIES[strategy][1]
-    kind = get_summarizer(model).kind
-    if kind not in kinds:
-        raise ValueError(
-            f"The {strategy} strategy works with {' or '.join(kinds)} summarizers; "
-            f"{model} is {kind}."
-        )
+    check_strategy(strategy, get_summarizer(model).kind, model)
     return model, strategy
 
 
