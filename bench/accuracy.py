@@ -2,6 +2,10 @@
 
     python -m bench.accuracy                         # tiny.en + base, every clip, greedy
     python -m bench.accuracy --models tiny.en --clips meeting --modes full fast-int8
+    # the real-speech set (make real-speech): ~560 human clips, ~3,400 words; --resume keeps
+    # the model/mode pairs an interrupted run finished (each is saved as it ends)
+    python -m bench.accuracy --manifest data/real-speech/manifest.jsonl \
+        --modes full fast-int8 dynamic-int8 fw-int8 --name accuracy-real --resume
     # long-form beside faster-whisper: 20 spoken ACLSum abstracts (60-90 s, several voices)
     python -m bench.accuracy --manifest data/aclsum-talks/abstracts.jsonl --max-clips 20 \
         --modes fw-int8 fast-int8 --baseline fw-int8 --beams 5 --name accuracy-talks-beam5
@@ -23,8 +27,10 @@ from bench.clips import CLIPS, load_clip, manifest_clips
 from bench.engines import EngineSpec, load, transcribe
 from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, write_results
 from demo.options import option
+from demo.provenance import write_json_atomic
 
 MODULE = "bench.accuracy"
+PARTIAL = ".partial.json"  # the rows of finished model/mode pairs while a run goes on
 MAX_GAP_POINTS = 0.5  # pooled WER points a default mode may lose against full precision
 MAX_CLIP_WORDS = 1  # ... and words it may lose on any one clip
 TABLE_CLIPS = 6  # the terminal table lists clips one by one up to this many
@@ -42,6 +48,9 @@ class AccuracyOptions:
     split: str = option("test", "the manifest's split scored")
     max_clips: int | None = option(None, "the manifest's first N clips of the split")
     baseline: str = option("full", "the mode every gap is measured against (one of --modes)")
+    resume: bool = option(
+        False, "keep the model/mode pairs an interrupted run of this --name finished on these clips"
+    )
 
     def __post_init__(self) -> None:
         if self.baseline not in self.modes:
@@ -62,9 +71,14 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
         clips = manifest_clips(options.manifest, options.split, options.max_clips)
     else:
         clips = [load_clip(name) for name in options.clips]
-    rows: list[dict] = []
+    partial = Path(options.out) / f"{options.name}{PARTIAL}"
+    key = {"clips": [c.name for c in clips], "references": [c.reference for c in clips],
+           "beams": options.beams}  # fmt: skip
+    rows: list[dict] = _finished(partial, key) if options.resume else []
     for model in options.models:
         for mode in options.modes:
+            if any((r["model"], r["quant"]) == (model, mode) for r in rows):
+                continue
             engine = load(EngineSpec(model, mode), threads=0)
             for clip in tqdm(clips, desc=f"{model} {mode}", unit="clip"):
                 text = transcribe(engine, clip.audio, options.beams)
@@ -77,6 +91,7 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
                      "baseline": options.baseline}
                 )  # fmt: skip
             del engine
+            write_json_atomic(partial, {**key, "rows": rows})
     for row in rows:
         base = next(r for r in rows if (r["model"], r["clip"], r["quant"]) == (
             row["model"], row["clip"], options.baseline))  # fmt: skip
@@ -85,7 +100,20 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
                  max_clip_words=MAX_CLIP_WORDS, verdicts=verdicts(rows, options.baseline),
                  clips={c.name: {"seconds": round(c.seconds, 1), "source": c.source}
                         for c in clips})  # fmt: skip
-    return write_results(Path(options.out), options.name, meta_, rows), rows
+    path = write_results(Path(options.out), options.name, meta_, rows)
+    partial.unlink(missing_ok=True)
+    return path, rows
+
+
+def _finished(partial: Path, key: dict) -> list[dict]:
+    """The rows a run interrupted before its end saved, if it scored the same clips the same
+    way; else none (the run starts over)."""
+    from bench.env import read_results
+
+    saved = read_results(partial)
+    if not saved or any(saved.get(k) != v for k, v in key.items()):
+        return []
+    return saved["rows"]
 
 
 def verdicts(rows: list[dict], baseline: str = "full") -> list[dict]:
