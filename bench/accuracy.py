@@ -30,7 +30,9 @@ from demo.options import option
 from demo.provenance import write_json_atomic
 
 MODULE = "bench.accuracy"
-PARTIAL = ".partial.json"  # the rows of finished model/mode pairs while a run goes on
+# Every finished model/mode pair's rows, saved as it ends and kept (not in git): a later run
+# with --resume reuses them, and may add modes or models.
+PARTIAL = ".partial.json"
 MAX_GAP_POINTS = 0.5  # pooled WER points a default mode may lose against full precision
 MAX_CLIP_WORDS = 1  # ... and words it may lose on any one clip
 TABLE_CLIPS = 6  # the terminal table lists clips one by one up to this many
@@ -49,7 +51,7 @@ class AccuracyOptions:
     max_clips: int | None = option(None, "the manifest's first N clips of the split")
     baseline: str = option("full", "the mode every gap is measured against (one of --modes)")
     resume: bool = option(
-        False, "keep the model/mode pairs an interrupted run of this --name finished on these clips"
+        False, "reuse the transcripts of model/mode pairs an earlier run of this --name finished"
     )
 
     def __post_init__(self) -> None:
@@ -65,33 +67,28 @@ class AccuracyOptions:
 def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:
     from tqdm.auto import tqdm
 
-    from demo.metrics import normalize_text, wer
-
     if options.manifest:
         clips = manifest_clips(options.manifest, options.split, options.max_clips)
     else:
         clips = [load_clip(name) for name in options.clips]
     partial = Path(options.out) / f"{options.name}{PARTIAL}"
-    key = {"clips": [c.name for c in clips], "references": [c.reference for c in clips],
-           "beams": options.beams}  # fmt: skip
-    rows: list[dict] = _finished(partial, key) if options.resume else []
-    for model in options.models:
-        for mode in options.modes:
-            if any((r["model"], r["quant"]) == (model, mode) for r in rows):
-                continue
-            engine = load(EngineSpec(model, mode), threads=0)
-            for clip in tqdm(clips, desc=f"{model} {mode}", unit="clip"):
-                text = transcribe(engine, clip.audio, options.beams)
-                rows.append(
-                    {"config": f"{model} {mode} · {clip.name}", "kind": "accuracy",
-                     "model": model, "quant": mode, "clip": clip.name,
-                     "audio_s": round(clip.seconds, 2), "beams": options.beams,
-                     "wer": wer(clip.reference, text), "text": text,
-                     "reference_words": len(normalize_text(clip.reference).split()),
-                     "baseline": options.baseline}
-                )  # fmt: skip
-            del engine
-            write_json_atomic(partial, {**key, "rows": rows})
+    key = {"clips": [c.name for c in clips], "beams": options.beams}
+    saved = _finished(partial, key) if options.resume else []
+    by_name = {clip.name: clip for clip in clips}
+    pairs = [(model, mode) for model in options.models for mode in options.modes]
+    # Rescored against the references as they are now (a reference fixed after the run counts).
+    rows = [_row(r["model"], r["quant"], by_name[r["clip"]], r["text"], options) for r in saved
+            if (r["model"], r["quant"]) in pairs]  # fmt: skip
+    for model, mode in pairs:
+        if any((r["model"], r["quant"]) == (model, mode) for r in rows):
+            continue
+        engine = load(EngineSpec(model, mode), threads=0)
+        for clip in tqdm(clips, desc=f"{model} {mode}", unit="clip"):
+            rows.append(_row(model, mode, clip, transcribe(engine, clip.audio, options.beams),
+                             options))  # fmt: skip
+        del engine
+        saved = [r for r in saved if (r["model"], r["quant"]) != (model, mode)]
+        write_json_atomic(partial, {**key, "rows": saved + rows})
     for row in rows:
         base = next(r for r in rows if (r["model"], r["clip"], r["quant"]) == (
             row["model"], row["clip"], options.baseline))  # fmt: skip
@@ -100,14 +97,22 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
                  max_clip_words=MAX_CLIP_WORDS, verdicts=verdicts(rows, options.baseline),
                  clips={c.name: {"seconds": round(c.seconds, 1), "source": c.source}
                         for c in clips})  # fmt: skip
-    path = write_results(Path(options.out), options.name, meta_, rows)
-    partial.unlink(missing_ok=True)
-    return path, rows
+    return write_results(Path(options.out), options.name, meta_, rows), rows
+
+
+def _row(model: str, mode: str, clip, text: str, options: AccuracyOptions) -> dict:
+    from demo.metrics import normalize_text, wer
+
+    return {"config": f"{model} {mode} · {clip.name}", "kind": "accuracy", "model": model,
+            "quant": mode, "clip": clip.name, "audio_s": round(clip.seconds, 2),
+            "beams": options.beams, "wer": wer(clip.reference, text), "text": text,
+            "reference_words": len(normalize_text(clip.reference).split()),
+            "baseline": options.baseline}  # fmt: skip
 
 
 def _finished(partial: Path, key: dict) -> list[dict]:
-    """The rows a run interrupted before its end saved, if it scored the same clips the same
-    way; else none (the run starts over)."""
+    """The rows an earlier run of the same clips and beam width saved as each model/mode pair
+    ended (transcripts kept; their scores are recomputed), or none."""
     from bench.env import read_results
 
     saved = read_results(partial)

@@ -322,6 +322,31 @@ def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_t
         accuracy.AccuracyOptions(modes=("fast-int8",))
 
 
+def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_path):
+    """--resume takes the model/mode pairs a run saved as each ended (no model loads: the
+    transcript is a fake one that tiny.en never gives) and scores them against the current
+    reference; pairs not asked for are not in the result, and stay saved for a later run."""
+    from bench import accuracy
+    from bench.clips import JFK_TEXT
+    from bench.env import read_results
+    from demo.provenance import write_json_atomic
+
+    said = "And so my fellow Americans ask not what your country can do"  # 10 of 22 words lost
+    saved = [{"model": "tiny.en", "quant": mode, "clip": "jfk", "text": said}
+             for mode in ("full", "fast-int8")]  # fmt: skip
+    partial = tmp_path / f"acc{accuracy.PARTIAL}"
+    write_json_atomic(partial, {"clips": ["jfk"], "beams": 1, "rows": saved})
+    argv = ["--models", "tiny.en", "--clips", "jfk", "--modes", "full", "--resume",
+            "--out", str(tmp_path), "--name", "acc"]  # fmt: skip
+    accuracy.main(argv)
+    rows = read_results(tmp_path / "acc.json")["rows"]
+    assert [(r["quant"], r["text"]) for r in rows] == [("full", said)]
+    assert rows[0]["reference_words"] == len(JFK_TEXT.split()) == 22
+    assert rows[0]["wer"] == pytest.approx(10 / 22)
+    kept = read_results(partial)["rows"]
+    assert [r["quant"] for r in kept] == ["full", "fast-int8"]  # fast-int8 was not asked for
+
+
 def test_latent_section_shows_ratios_and_says_the_weights_are_random():
     from bench import report_systems
 
