@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # pytest-xdist processes; each test file stays in one, so its fixtures are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize clean
+.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize real-speech clean
 
 $(VENV)/.app-installed: requirements.txt requirements-models.txt
 	python3 -m venv $(VENV)
@@ -47,6 +47,11 @@ bench-quick: $(VENV)/.dev-installed
 # SmolLM2 per mode beside plain generate and extractive on ACLSum (BENCH_ARGS: e.g. --quick)
 bench-summarize: $(VENV)/.dev-installed
 	$(PY) -m bench.summarize $(BENCH_ARGS)
+
+# The real-speech evaluation set (data/real-speech): Debian asterisk-core-sounds-en* (installed,
+# or fetched with apt-get download) and the call in the pyannote.audio wheel (pip download).
+real-speech: $(VENV)/.app-installed
+	$(PY) -m training.corpora.make_real_speech $(REAL_SPEECH_ARGS)
 
 bench-gpu: $(VENV)/.dev-installed
 	$(PY) -m bench.gpu
