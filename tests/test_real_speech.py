@@ -38,6 +38,10 @@ ASTERISK_LINES = {
     'spy-iax2: IAX (note: does not say "2")': "IAX",
     "letters/exclaimation-point: exclaimation-point [!]": "exclamation point",
     "digits/h-40: fourtieth": "fortieth",
+    "unidentified-no-callback: Un-indentified or witheld and therefore cannot be called back.": (
+        "unidentified or withheld and therefore cannot be called back."
+    ),
+    "de-activated: De-activated.": "deactivated.",
     "conf-adminmenu-menu8: Press 1 to list users currently in the conference, 2 to kick all "
     "non-administrator users, 3 to mute or umute all non-administrator users": (
         "Press 1 to list users currently in the conference, 2 to kick all non-administrator "
