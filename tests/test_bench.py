@@ -285,6 +285,10 @@ def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
     text = "\n".join(lines)
     assert "| tiny.en one-word | 11.00 (+0.0) | 9.00 (+0.0) | 9.20 | -0.80 | yes |" in text
     assert "| tiny.en two-words |" in text and text.count("| no |") == 2
+    # The real-speech section: the same verdicts in words (errors = pooled WER x words).
+    text = "\n".join(report._real_speech_section({"meta": meta, "rows": rows}))
+    assert "| tiny.en one-word | 2 | 1,000 | 9.20 | 92 | -0.80 | +1 | yes |" in text
+    assert "| tiny.en drifts | 2 | 1,000 | 10.90 | 109 | +0.90 | +9 | no |" in text
 
 
 def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_text):
