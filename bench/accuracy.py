@@ -87,8 +87,8 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
             rows.append(_row(model, mode, clip, transcribe(engine, clip.audio, options.beams),
                              options))  # fmt: skip
         del engine
-        saved = [r for r in saved if (r["model"], r["quant"]) != (model, mode)]
-        write_json_atomic(partial, {**key, "rows": saved + rows})
+        others = [r for r in saved if (r["model"], r["quant"]) not in pairs]
+        write_json_atomic(partial, {**key, "rows": others + rows})
     for row in rows:
         base = next(r for r in rows if (r["model"], r["clip"], r["quant"]) == (
             row["model"], row["clip"], options.baseline))  # fmt: skip
@@ -118,7 +118,7 @@ def _finished(partial: Path, key: dict) -> list[dict]:
     saved = read_results(partial)
     if not saved or any(saved.get(k) != v for k, v in key.items()):
         return []
-    return saved["rows"]
+    return list({(r["model"], r["quant"], r["clip"]): r for r in saved["rows"]}.values())
 
 
 def verdicts(rows: list[dict], baseline: str = "full") -> list[dict]:

@@ -349,6 +349,10 @@ def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_
     assert rows[0]["wer"] == pytest.approx(10 / 22)
     kept = read_results(partial)["rows"]
     assert [r["quant"] for r in kept] == ["full", "fast-int8"]  # fast-int8 was not asked for
+    # Saved once more (an older run's file held a pair twice): each clip still counts once.
+    write_json_atomic(partial, {"clips": ["jfk"], "beams": 1, "rows": saved + saved[:1]})
+    accuracy.main(argv)
+    assert len(read_results(tmp_path / "acc.json")["rows"]) == 1
 
 
 def test_latent_section_shows_ratios_and_says_the_weights_are_random():
