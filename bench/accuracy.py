@@ -53,12 +53,17 @@ class AccuracyOptions:
     resume: bool = option(
         False, "reuse the transcripts of model/mode pairs an earlier run of this --name finished"
     )
+    saved_only: bool = option(
+        False, "with --resume: decode nothing, write the result of the pairs saved so far"
+    )
 
     def __post_init__(self) -> None:
         if self.baseline not in self.modes:
             raise ValueError(f"baseline {self.baseline!r} must be one of --modes.")
         if self.max_clips is not None and self.max_clips < 1:
             raise ValueError("max_clips must be at least 1.")
+        if self.saved_only and not self.resume:
+            raise ValueError("--saved-only writes what a run saved; add --resume.")
 
     out: str = option(str(DEFAULT_OUT), "folder for the result files")
     name: str = option("accuracy", "result file name (without suffix)")
@@ -66,6 +71,8 @@ class AccuracyOptions:
 
 def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:
     from tqdm.auto import tqdm
+
+    from demo.errors import DemoError
 
     if options.manifest:
         clips = manifest_clips(options.manifest, options.split, options.max_clips)
@@ -80,7 +87,7 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
     rows = [_row(r["model"], r["quant"], by_name[r["clip"]], r["text"], options) for r in saved
             if (r["model"], r["quant"]) in pairs]  # fmt: skip
     for model, mode in pairs:
-        if any((r["model"], r["quant"]) == (model, mode) for r in rows):
+        if options.saved_only or any((r["model"], r["quant"]) == (model, mode) for r in rows):
             continue
         engine = load(EngineSpec(model, mode), threads=0)
         for clip in tqdm(clips, desc=f"{model} {mode}", unit="clip"):
@@ -89,6 +96,10 @@ def run(options: AccuracyOptions, argv: list[str] | None = None) -> tuple[Path, 
         del engine
         others = [r for r in saved if (r["model"], r["quant"]) not in pairs]
         write_json_atomic(partial, {**key, "rows": others + rows})
+    measured = {r["model"] for r in rows if r["quant"] == options.baseline}
+    if not rows or any(r["model"] not in measured for r in rows):  # only with --saved-only
+        raise DemoError(f"{partial} holds no {options.baseline} rows to measure the gaps "
+                        "against; run without --saved-only.")  # fmt: skip
     for row in rows:
         base = next(r for r in rows if (r["model"], r["clip"], r["quant"]) == (
             row["model"], row["clip"], options.baseline))  # fmt: skip

@@ -326,7 +326,7 @@ def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_t
         accuracy.AccuracyOptions(modes=("fast-int8",))
 
 
-def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_path):
+def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_path, capsys):
     """--resume takes the model/mode pairs a run saved as each ended (no model loads: the
     transcript is a fake one that tiny.en never gives) and scores them against the current
     reference; pairs not asked for are not in the result, and stay saved for a later run."""
@@ -353,6 +353,17 @@ def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_
     write_json_atomic(partial, {"clips": ["jfk"], "beams": 1, "rows": saved + saved[:1]})
     accuracy.main(argv)
     assert len(read_results(tmp_path / "acc.json")["rows"]) == 1
+    # --saved-only writes the saved pairs asked for (here both), decoding nothing ...
+    accuracy.main([*argv[:5], "full", "fast-int8", "dynamic-int8", *argv[6:], "--saved-only"])
+    assert {r["quant"] for r in read_results(tmp_path / "acc.json")["rows"]} == {
+        "full",
+        "fast-int8",
+    }
+    # ... and refuses, in one line, to measure gaps without the baseline.
+    write_json_atomic(partial, {"clips": ["jfk"], "beams": 1, "rows": saved[1:]})
+    with pytest.raises(SystemExit):
+        accuracy.main([*argv, "--saved-only"])
+    assert "holds no full rows" in capsys.readouterr().err
 
 
 def test_latent_section_shows_ratios_and_says_the_weights_are_random():
