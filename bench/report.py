@@ -15,6 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
+from bench.accuracy import MIN_POOLED_WORDS
 from bench.click import click_section
 from bench.env import DEFAULT_OUT, ROOT, decoding_label, read_results
 from bench.markdown import fmt as _num
@@ -297,7 +298,8 @@ def _real_speech_section(data: dict) -> list[str]:
         f"`{meta.get('command', 'python -m bench.accuracy')}`: the real-speech set "
         "([assets/corpora/real-speech.md](corpora/real-speech.md)), greedy. A mode may be the "
         f"`auto` default when its WER pooled over these words is within "
-        f"{meta.get('max_gap_points')} points of full precision's and it loses at most "
+        f"{meta.get('max_gap_points')} points of full precision's (the pooled rule, on at "
+        f"least {MIN_POOLED_WORDS:,} words) and it loses at most "
         f"{meta.get('max_clip_words')} word on any one clip.",
         "",
     ]
@@ -305,11 +307,13 @@ def _real_speech_section(data: dict) -> list[str]:
         [f"{v['model']} {v['quant']}", str(v["clips"]), f"{v['words']:,}",
          _num(100 * v["pooled_wer"]), f"{v['pooled_wer'] * v['words']:.0f}",
          _num(v["pooled_gap_points"], "+.2f"), _num(v["worst_clip_words_lost"], "+.0f"),
+         {True: "yes", False: "no"}.get(v.get("meets_pooled_rule"), "–"),
          {True: "yes", False: "no"}.get(v.get("may_be_default"), "–")]
         for v in verdicts
     ]  # fmt: skip
     header = ["model / mode", "clips", "reference words", "pooled WER %", "word errors",
-              "gap (points)", "most words lost on a clip", "default?"]  # fmt: skip
+              "gap (points)", "most words lost on a clip",
+              f"pooled rule (≥{MIN_POOLED_WORDS:,} words)", "default? (+ clip rule)"]  # fmt: skip
     return out + _table(header, table) + [""]
 
 

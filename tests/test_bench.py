@@ -287,8 +287,12 @@ def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
     assert "| tiny.en two-words |" in text and text.count("| no |") == 2
     # The real-speech section: the same verdicts in words (errors = pooled WER x words).
     text = "\n".join(report._real_speech_section({"meta": meta, "rows": rows}))
-    assert "| tiny.en one-word | 2 | 1,000 | 9.20 | 92 | -0.80 | +1 | yes |" in text
-    assert "| tiny.en drifts | 2 | 1,000 | 10.90 | 109 | +0.90 | +9 | no |" in text
+    # 1,000 words are too few for the pooled rule alone.
+    assert "| tiny.en one-word | 2 | 1,000 | 9.20 | 92 | -0.80 | +1 | no | yes |" in text
+    assert "| tiny.en drifts | 2 | 1,000 | 10.90 | 109 | +0.90 | +9 | no | no |" in text
+    many = [{**r, "reference_words": 4 * r["reference_words"]} for r in rows]
+    pooled = {v["quant"]: v["meets_pooled_rule"] for v in accuracy.verdicts(many)}
+    assert pooled == {"full": True, "one-word": True, "two-words": True, "drifts": False}
 
 
 def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_text):
