@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # pytest-xdist processes; each test file stays in one, so its fixtures are built once.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize clean
+.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize real-speech clean
 
 $(VENV)/.app-installed: requirements.txt requirements-models.txt
 	python3 -m venv $(VENV)
@@ -50,6 +50,11 @@ bench-summarize: $(VENV)/.dev-installed
 	$(PY) -m bench.summarize $(BENCH_ARGS)
 	test -f data/spoken-dev/manifest.jsonl || $(PY) -m training.corpora.spoken_dev --out data/spoken-dev
 	$(PY) -m bench.spoken_dev --threads 1 $(SPOKEN_ARGS)
+
+# The real-speech evaluation set (data/real-speech): Debian asterisk-core-sounds-en* (installed,
+# or fetched with apt-get download) and the call in the pyannote.audio wheel (pip download).
+real-speech: $(VENV)/.app-installed
+	$(PY) -m training.corpora.make_real_speech $(REAL_SPEECH_ARGS)
 
 bench-gpu: $(VENV)/.dev-installed
 	$(PY) -m bench.gpu

@@ -9,7 +9,8 @@ factorizes a fresh copy of the model with the activation-aware start
 ``--calibration-clips`` training clips, read once for all splits; the vocabulary rows weighted
 by the training transcripts' token counts) and is scored untrained, beside the original:
 teacher-forced loss on the corpus's validation split (what fine-tuning starts from) and greedy
-WER on the real-speech clips (what the corpus cannot teach back). Results:
+WER on the real-speech set (what the corpus cannot teach back; ``make real-speech`` builds it,
+``--real-speech-clips`` takes its first N; without it, the two sample recordings). Results:
 ``checkpoints/bench/lowrank-probe.json``.
 """
 
@@ -25,6 +26,7 @@ from demo.options import option
 
 MODULE = "bench.lowrank_probe"
 MAX_SPLITS = 12
+GENERATE_BATCH = 16  # real-speech clips decoded at once (the set has ~560)
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class ProbeOptions:
     manifest: str = option("data/aclsum-asr/manifest.jsonl", "speech corpus manifest")
     splits: tuple[str, ...] = option(("fc1:224,fc2:224",), "splits: target:rank,target:rank")
     calibration_clips: int = option(32, "training clips the input moments are read from")
+    real_speech_manifest: str = option(
+        "data/real-speech/manifest.jsonl", "the real-speech set (without it: the two samples)"
+    )
+    real_speech_clips: int | None = option(None, "the real-speech set's first N clips (all)")
     name: str = option("lowrank-probe", "result file name under checkpoints/bench/")
     out: str = option(str(DEFAULT_OUT), "result folder")
 
@@ -87,6 +93,8 @@ def measure(options: ProbeOptions) -> list[Row]:
     config = AsrConfig(
         train=options.manifest, model=options.model, max_new_tokens=64, compress="lowrank",
         lowrank_init="activation-aware",  # the task then keeps the transcripts' token ids
+        real_speech_manifest=options.real_speech_manifest,
+        real_speech_clips=options.real_speech_clips,
     )  # fmt: skip
     model, processor, entry = load_base(config, "asr", "cpu")
     model.eval()
@@ -129,9 +137,13 @@ def _score(split, model, before, after, task, config, data, processor, entry) ->
             loss += float(sums.sum())
             tokens += int(counts.sum())
         real = data.evals[REAL_SPEECH]
-        batch = data.collate([real[i] for i in range(len(real))])
-        references = batch.pop("references")
-        predictions = task.generate(model, processor, entry, config, batch)
+        references, predictions = [], []
+        for start in range(0, len(real), GENERATE_BATCH):
+            batch = data.collate(
+                [real[i] for i in range(start, min(start + GENERATE_BATCH, len(real)))]
+            )
+            references += batch.pop("references")
+            predictions += task.generate(model, processor, entry, config, batch)
     wer = task.score(config, references, predictions)["wer"]
     return Row(
         split, f"{config.model} untrained {split}", after, round(100 * (1 - after / before), 2),

@@ -15,6 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
+from bench.accuracy import MIN_POOLED_WORDS
 from bench.click import click_section
 from bench.env import DEFAULT_OUT, ROOT, decoding_label, read_results
 from bench.markdown import fmt as _num
@@ -287,6 +288,35 @@ def _accuracy_section(data: dict) -> list[str]:
     return out + [""]
 
 
+def _real_speech_section(data: dict) -> list[str]:
+    """``bench.accuracy`` on the real-speech set: each mode's pooled WER, word errors and gap
+    to full precision, and whether it meets the ``auto`` rule there."""
+    meta = data["meta"]
+    verdicts = meta.get("verdicts", [])
+    out = ["## Accuracy of each CPU mode on real human speech", ""]
+    out += [
+        f"`{meta.get('command', 'python -m bench.accuracy')}`: the real-speech set "
+        "([assets/corpora/real-speech.md](corpora/real-speech.md)), greedy. A mode may be the "
+        f"`auto` default when its WER pooled over these words is within "
+        f"{meta.get('max_gap_points')} points of full precision's (the pooled rule, on at "
+        f"least {MIN_POOLED_WORDS:,} words) and it loses at most "
+        f"{meta.get('max_clip_words')} word on any one clip.",
+        "",
+    ]
+    table = [
+        [f"{v['model']} {v['quant']}", str(v["clips"]), f"{v['words']:,}",
+         _num(100 * v["pooled_wer"]), f"{v['pooled_wer'] * v['words']:.0f}",
+         _num(v["pooled_gap_points"], "+.2f"), _num(v["worst_clip_words_lost"], "+.0f"),
+         {True: "yes", False: "no"}.get(v.get("meets_pooled_rule"), "–"),
+         {True: "yes", False: "no"}.get(v.get("may_be_default"), "–")]
+        for v in verdicts
+    ]  # fmt: skip
+    header = ["model / mode", "clips", "reference words", "pooled WER %", "word errors",
+              "gap (points)", "most words lost on a clip",
+              f"pooled rule (≥{MIN_POOLED_WORDS:,} words)", "default? (+ clip rule)"]  # fmt: skip
+    return out + _table(header, table) + [""]
+
+
 LOOP_WER = 0.6  # a clip this far off is a decoding loop (no temperature fallback), not errors
 
 
@@ -409,6 +439,9 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
     accuracy = read_results(folder / "accuracy.json")
     if accuracy:
         lines += _accuracy_section(accuracy)
+    real = read_results(folder / "accuracy-real.json")
+    if real:  # bench.accuracy on the real-speech set (training.corpora.make_real_speech)
+        lines += _real_speech_section(real)
     corpus = [r for p in sorted(folder.glob("accuracy-talks*.json")) if (r := read_results(p))]
     if corpus:  # bench.accuracy --manifest: long-form WER beside faster-whisper
         lines += _corpus_accuracy_section(corpus)

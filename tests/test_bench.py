@@ -285,6 +285,14 @@ def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
     text = "\n".join(lines)
     assert "| tiny.en one-word | 11.00 (+0.0) | 9.00 (+0.0) | 9.20 | -0.80 | yes |" in text
     assert "| tiny.en two-words |" in text and text.count("| no |") == 2
+    # The real-speech section: the same verdicts in words (errors = pooled WER x words).
+    text = "\n".join(report._real_speech_section({"meta": meta, "rows": rows}))
+    # 1,000 words are too few for the pooled rule alone.
+    assert "| tiny.en one-word | 2 | 1,000 | 9.20 | 92 | -0.80 | +1 | no | yes |" in text
+    assert "| tiny.en drifts | 2 | 1,000 | 10.90 | 109 | +0.90 | +9 | no | no |" in text
+    many = [{**r, "reference_words": 4 * r["reference_words"]} for r in rows]
+    pooled = {v["quant"]: v["meets_pooled_rule"] for v in accuracy.verdicts(many)}
+    assert pooled == {"full": True, "one-word": True, "two-words": True, "drifts": False}
 
 
 def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_text):
@@ -320,6 +328,46 @@ def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_t
     assert "| tiny.en fast-int8 | greedy | 2 | 44 | 0.00 | 0 | +0 | +0.00 | 0 | 0.00 |" in text
     with pytest.raises(ValueError, match="baseline 'full' must be one of --modes"):
         accuracy.AccuracyOptions(modes=("fast-int8",))
+
+
+def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_path, capsys):
+    """--resume takes the model/mode pairs a run saved as each ended (no model loads: the
+    transcript is a fake one that tiny.en never gives) and scores them against the current
+    reference; pairs not asked for are not in the result, and stay saved for a later run."""
+    from bench import accuracy
+    from bench.clips import JFK_TEXT
+    from bench.env import read_results
+    from demo.provenance import write_json_atomic
+
+    said = "And so my fellow Americans ask not what your country can do"  # 10 of 22 words lost
+    saved = [{"model": "tiny.en", "quant": mode, "clip": "jfk", "text": said}
+             for mode in ("full", "fast-int8")]  # fmt: skip
+    partial = tmp_path / f"acc{accuracy.PARTIAL}"
+    write_json_atomic(partial, {"clips": ["jfk"], "beams": 1, "rows": saved})
+    argv = ["--models", "tiny.en", "--clips", "jfk", "--modes", "full", "--resume",
+            "--out", str(tmp_path), "--name", "acc"]  # fmt: skip
+    accuracy.main(argv)
+    rows = read_results(tmp_path / "acc.json")["rows"]
+    assert [(r["quant"], r["text"]) for r in rows] == [("full", said)]
+    assert rows[0]["reference_words"] == len(JFK_TEXT.split()) == 22
+    assert rows[0]["wer"] == pytest.approx(10 / 22)
+    kept = read_results(partial)["rows"]
+    assert [r["quant"] for r in kept] == ["full", "fast-int8"]  # fast-int8 was not asked for
+    # Saved once more (an older run's file held a pair twice): each clip still counts once.
+    write_json_atomic(partial, {"clips": ["jfk"], "beams": 1, "rows": saved + saved[:1]})
+    accuracy.main(argv)
+    assert len(read_results(tmp_path / "acc.json")["rows"]) == 1
+    # --saved-only writes the saved pairs asked for (here both), decoding nothing ...
+    accuracy.main([*argv[:5], "full", "fast-int8", "dynamic-int8", *argv[6:], "--saved-only"])
+    assert {r["quant"] for r in read_results(tmp_path / "acc.json")["rows"]} == {
+        "full",
+        "fast-int8",
+    }
+    # ... and refuses, in one line, to measure gaps without the baseline.
+    write_json_atomic(partial, {"clips": ["jfk"], "beams": 1, "rows": saved[1:]})
+    with pytest.raises(SystemExit):
+        accuracy.main([*argv, "--saved-only"])
+    assert "holds no full rows" in capsys.readouterr().err
 
 
 def test_latent_section_shows_ratios_and_says_the_weights_are_random():

@@ -245,14 +245,23 @@ def test_trained_adapter_loads_in_the_app_and_transcribes(
         row["audio"] = str(speech_corpus.parent / row["audio"])
     manifest = tmp_path / "with-test.jsonl"
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    # A real-speech set of one clip (jfk), in the manifest schema make_real_speech writes.
+    real_manifest = tmp_path / "real-speech.jsonl"
+    real_manifest.write_text(json.dumps({"audio": str(jfk_path), "text": jfk_text,
+                                         "split": "test", "voice": "jfk"}) + "\n")  # fmt: skip
     flags = [f for f in FAST_ASR if f != "--no-eval-real-speech"]
-    assert _asr(["--train", str(manifest), "--output-dir", str(tmp_path), *flags]) == 0
+    argv = ["--train", str(manifest), "--output-dir", str(tmp_path), *flags,
+            "--real-speech-manifest", str(real_manifest)]  # fmt: skip
+    assert _asr(argv) == 0
     run_dir = _only_run(tmp_path)
-    # The test split and the real recordings are scored before training and at the end.
-    for split in ("test", "real-speech"):
+    # The test split, the real-speech set and the sample recordings are scored before
+    # training and at the end.
+    for split in ("test", "real-speech", "real-speech-sample"):
         assert [line["step"] for line in _lines(run_dir, split)] == [0, 2]
     real = _lines(run_dir, "real-speech")[0]
-    assert real["eval_samples"] == 2 and real["wer"] < 0.05  # jfk + the MIT licence, untrained
+    assert real["eval_samples"] == 1 and real["wer"] == 0  # jfk, untrained
+    sample = _lines(run_dir, "real-speech-sample")[0]
+    assert sample["eval_samples"] == 2 and sample["wer"] < 0.05  # jfk + the MIT licence
     adapters = list_adapters(tmp_path, base="tiny.en")
     assert len(adapters) == 1 and "lora" in adapters[0].label
     assert list_adapters(tmp_path, base="base") == []

@@ -182,7 +182,16 @@ class AsrConfig(TrainConfig):
     language: str | None = _help("transcript language for multilingual models (e.g. en)", None)
     max_label_tokens: int = _help("transcripts longer than this many tokens are cut", 448)
     eval_real_speech: bool = _help(
-        "also score the real recordings in assets/samples before and after training", True
+        "also score real human speech before and after training: the real-speech set (make "
+        "real-speech) and the two recordings in assets/samples",
+        True,
+    )
+    real_speech_manifest: str = _help(
+        "the real-speech set's manifest (without it: the two sample recordings, warned)",
+        "data/real-speech/manifest.jsonl",
+    )
+    real_speech_clips: int | None = _help(
+        "score only the set's first N clips at each evaluation (default: all)", None
     )
     # compression (demo.compress.lowrank), applied after loading the base, before any adapter
     compress: str = _help("none, or lowrank: replace layers by semi-orthogonal factors", "none")
@@ -221,6 +230,8 @@ class AsrConfig(TrainConfig):
                     "(quantize the low-rank model after training)."
                 )
             self.lowrank_config()  # the core's own checks (rank, targets, constrain_every)
+        if self.real_speech_clips is not None and self.real_speech_clips < 1:
+            raise ValueError("--real-speech-clips must be at least 1 (leave it out for all).")
         if not self.factor_lr_scale > 0:
             raise ValueError("--factor-lr-scale must be above 0 (1 = the same rate as the rest).")
         if self.factor_lr_scale != 1 and not (self.compress == "lowrank" and self.method == "full"):
