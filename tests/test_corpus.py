@@ -176,6 +176,7 @@ def test_config_refuses_mismatched_options():
         ("The code is at https://github.com/x.", None),
         ("As Cui et al. show, this is hard to do.", None),
         ("and the results are shown below", None),  # a fragment, no final punctuation
+        (";.", None),  # punctuation only: nothing to say (a WordNet example)
     ],
 )  # fmt: skip
 def test_speakable(sentence, spoken):

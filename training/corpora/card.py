@@ -22,7 +22,7 @@ TEXT_SOURCES = {
     "news": (
         "ABC news background corpus (Lee et al. 2005), lee_background.cor in the gensim 4.4.0 "
         "wheel (read from the zip, not installed)",
-        "distributed with gensim (LGPL-2.1-or-later)",
+        "shipped in gensim under LGPL-2.1-only; the articles state no licence of their own",
     ),
     "wordnet": ("WordNet 3.0 example sentences, Debian wordnet-base", "WordNet 3.0 licence"),
 }

@@ -37,10 +37,6 @@ WORDNET_INSTALL = "sudo apt-get install wordnet-base"
 WORDNET_PARTS = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 # Shares of groups (articles, synsets) in train, validation and test.
 SPLIT_SHARES = {"train": 0.8, "validation": 0.1, "test": 0.1}
-SOURCES = {
-    "news": "ABC news articles (Lee et al. 2005) from gensim 4.4.0's test data (LGPL-2.1 package)",
-    "wordnet": "WordNet 3.0 example sentences (Debian wordnet-base; WordNet 3.0 licence)",
-}
 
 # A full stop ends a sentence when the next word starts with a capital ("Mr. Howard" aside).
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z])")
@@ -109,9 +105,15 @@ def wordnet_sentences() -> tuple[Sentence, ...]:
                         continue
                     seen.add(example)
                     closed = example if example[-1] in ".?!" else example + "."
-                    if text := speakable(closed[0].upper() + closed[1:]):
+                    if text := speakable(_capitalized(closed)):
                         out.append(Sentence(text, f"wordnet:{letter}{line.split()[0]}", "wordnet"))
     return tuple(out)
+
+
+def _capitalized(text: str) -> str:
+    """The first letter in upper case ("'tis now..." -> "'Tis now...")."""
+    first = next((i for i, c in enumerate(text) if c.isalpha()), 0)
+    return text[:first] + text[first : first + 1].upper() + text[first + 1 :]
 
 
 LOADERS = {"news": news_sentences, "wordnet": lambda: list(wordnet_sentences())}
