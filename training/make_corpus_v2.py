@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.prog = "python -m training.make_corpus_v2"
     parser.description = __doc__.split("\n")[0]
     parser.set_defaults(**V2)
+    for action in parser._actions:  # --help shows the v2 defaults, not make_speech_corpus's
+        if action.dest in V2 and action.help and "(default: " in action.help:
+            action.help = (
+                action.help[: action.help.rindex("(default: ")] + f"(default: {V2[action.dest]})"
+            )
     return make_speech_corpus.main(argv, parser)
 
 
