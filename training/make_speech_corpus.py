@@ -202,6 +202,17 @@ class _Speaker:
         self.voices = {v: engines.open_voice(v, config.seed) for v in config.voice_list}
         self.failed: dict[str, dict] = {}  # voice -> {"error", "skipped"}
 
+    def draw_voice(self, split: str, rng: random.Random) -> str:
+        """An engine, then one of its voices: espeak-ng's many voices don't crowd out the rest.
+        With one engine it is one draw among the voices, as before there were engines."""
+        voices = self.split_voices[split]
+        by_engine: dict[str, list[str]] = {}
+        for voice in voices:
+            by_engine.setdefault(engines.parse_voice(voice)[0], []).append(voice)
+        if len(by_engine) > 1:
+            voices = by_engine[rng.choice(list(by_engine))]
+        return rng.choice(voices)
+
     def speak(self, text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
         from demo.audio import load_audio
 
@@ -229,7 +240,8 @@ class _Speaker:
         """Reverb, noise, telephone, drawn from ``rng``; returns the audio and what was applied."""
         rt60 = snr = None
         config = self.config
-        if config.reverb and rng.random() < config.reverb_share:
+        # A share of 1 draws nothing: a corpus built before --reverb-share keeps its bytes.
+        if config.reverb and (config.reverb_share >= 1 or rng.random() < config.reverb_share):
             rt60 = round(float(rng.uniform(*RT60_RANGE)), 3)
             audio = reverberate(audio, rt60, rng)
         snrs = config.snr_values
@@ -267,7 +279,7 @@ def make_corpus(config: CorpusConfig) -> Path:
         speaker = _Speaker(config, Path(scratch))
         (out / CLIPS).mkdir(parents=True, exist_ok=True)
         for index, item in enumerate(tqdm(plan, desc="speaking", unit="clip")):
-            voice = rng.choice(speaker.split_voices[item["split"]])
+            voice = speaker.draw_voice(item["split"], rng)
             speed, pitch = rng.choice(speaker.speeds), rng.choice(speaker.pitches)
             audio = speaker.try_speak(item["text"], voice, speed, pitch)
             if audio is None:
@@ -333,7 +345,7 @@ def _abstract_clips(config: CorpusConfig, speaker: _Speaker, out: Path, rng) -> 
     low, high = config.abstract_min_seconds, config.abstract_max_seconds
     for index, paper in enumerate(tqdm(papers, desc="abstracts", unit="paper")):
         sentences = [t for s in paper.sentences["abstract"] if (t := speakable(s, numbers=True))]
-        voice = rng.choice(speaker.split_voices[paper.split])
+        voice = speaker.draw_voice(paper.split, rng)
         pitch = rng.choice(speaker.pitches)
         speeds = sorted(speaker.speeds, key=lambda _: rng.random())
         audio, speed, kept = _fit_abstract(speaker, sentences, voice, speeds, pitch, low, high)

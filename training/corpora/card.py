@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from training.corpora import voices as engines
 
 CARD = "card.md"
@@ -142,15 +144,19 @@ def _source_lines(sources: Counter) -> list[str]:
 def _condition_lines(rows: list[dict]) -> list[str]:
     n = max(len(rows), 1)
     speeds = sorted({r["speed"] for r in rows})
-    snrs = Counter("clean" if r["snr_db"] is None else f"{r['snr_db']:g} dB" for r in rows)
+    snrs = Counter(np.inf if r["snr_db"] is None else r["snr_db"] for r in rows)
     reverb = sum(r["rt60"] is not None for r in rows)
     phone = sum(r.get("band") == "telephone" for r in rows)
     return [
         f"- speeds (words per minute): {', '.join(map(str, speeds))}",
-        "- noise: " + ", ".join(f"{k} {v / n:.0%}" for k, v in sorted(snrs.items())),
+        "- noise: " + ", ".join(f"{_snr(k)} {v / n:.0%}" for k, v in sorted(snrs.items())),
         f"- room reverb (RT60 0.2-0.7 s): {reverb / n:.0%} of clips",
         f"- telephone band (300-3400 Hz, 8 kHz mu-law): {phone / n:.0%} of clips",
     ]
+
+
+def _snr(value: float) -> str:
+    return "clean" if np.isinf(value) else f"{value:g} dB"
 
 
 def _failed_lines(failed: dict) -> list[str]:
