@@ -146,6 +146,15 @@ def test_test_voices_and_texts_are_never_heard_in_training(corpus):
                 assert split_of[row["paper"]] == row["split"]
 
 
+def test_each_engine_gets_its_share_however_many_voices_it_has(tmp_path):
+    voices = "en-us,en-gb,en-029,en-gb-scotland,flite:slt"  # espeak-ng 4 voices, flite 1
+    config = {"voices": voices, "num_utterances": 24, "val_fraction": 0.0}
+    rows = _rows(make_corpus(CorpusConfig(out=str(tmp_path / "mix"), **config)))
+    flite = sum(r["engine"] == "flite" for r in rows)
+    assert 7 <= flite <= 17, flite  # half of 24 (a draw among the 5 voices would give ~5)
+    assert len({r["voice"] for r in rows if r["engine"] == "espeak-ng"}) >= 3
+
+
 def test_same_seed_same_bytes_other_seed_other_corpus(corpus, tmp_path):
     again = make_corpus(CorpusConfig(out=str(tmp_path / "again"), **TINY))
     assert again.read_text() == corpus.read_text()
