@@ -25,8 +25,10 @@ replaced with ``--overwrite``.
 
 Voices (``--voices``) are ``engine:voice`` (flite:slt, festival:kal_diphone, piper:joe,
 espeak-ng:en-us+f3) or a bare espeak-ng voice; ``--test-voices`` (a subset) speak the test
-clips and nothing else, so the test split's voices are never heard in training. A voice that
-fails mid-build is skipped (its clips are dropped) and reported on stderr and in the card.
+clips and nothing else, so the test split's voices are never heard in training. Each clip
+draws an engine, then one of its voices, so espeak-ng's many voices don't crowd out the
+others. A voice that fails mid-build is skipped (its clips are dropped) and reported on stderr
+and in the card.
 
 Sources (``--source``, comma-separated): ``generated`` speaks a seeded generator's plain English
 sentences (or ``--sentences``, one per line) and holds out whole sentences for validation.

@@ -6,7 +6,8 @@ name is an espeak-ng voice ("en-us"), as ``--voices`` took before there were oth
 the install command, or the valid voices) and returns a function that speaks one sentence into
 a WAV file. Speed is words per minute for every engine: espeak-ng takes it as is, the others
 stretch their own pace by ``REFERENCE_WPM / speed`` (espeak-ng's default rate), so 200 is a
-little faster than each engine's normal reading. Pitch (0-99) is espeak-ng's only.
+little faster than each engine's normal reading (piper rounds each phoneme up to whole frames:
+twice the speed is 1.6x shorter, not 2x). Pitch (0-99) is espeak-ng's only.
 
 piper's VITS model (and Kokoro's) draws noise inside the ONNX graph; onnxruntime seeds it when
 the session is made, so each build makes its own session after ``onnxruntime.set_seed(seed)``:
