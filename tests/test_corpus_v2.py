@@ -17,7 +17,7 @@ from demo.metrics import wer
 from demo.models import ModelSpec, load_model
 from training.corpora import general_text
 from training.corpora import voices as engines
-from training.corpora.card import CARD
+from training.corpora.card import CARD, build_command
 from training.corpora.spoken import speakable
 from training.make_corpus_v2 import TEST_VOICES, TRAIN_VOICES
 from training.make_speech_corpus import MANIFEST, SUMMARY, CorpusConfig, main, make_corpus
@@ -200,9 +200,18 @@ def test_the_card_matches_the_manifest(corpus):
     assert card.count(f"{len(rows)} clips, {minutes:.1f} minutes") == 1
     assert "4 engines, 5 voices" in card
     assert "- test: flite:awb, piper:joe" in card
+    assert "Held out of training: the test voices (flite:awb,piper:joe); the test and" in card
     assert "python -m training.make_speech_corpus --out " in card and "--test-voices" in card
     assert "piper-tts 1.8.0" in card and "licence MIT" in card
     assert summary["failed_voices"] == {} and "## Voices that failed\n\nNone." in card
+
+
+def test_the_build_command_has_the_changed_flags_only():
+    defaults = {"out": "data/espeak", "overwrite": False, "reverb": False, "seed": 0}
+    config = {"out": "data/v2", "overwrite": True, "reverb": True, "seed": 0}
+    assert build_command(config, defaults) == (
+        "python -m training.make_speech_corpus --out data/v2 --reverb"
+    )
 
 
 def test_a_voice_failing_mid_build_is_skipped_and_reported(monkeypatch, tmp_path, capsys):

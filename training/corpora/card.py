@@ -28,6 +28,7 @@ TEXT_SOURCES = {
     ),
     "wordnet": ("WordNet 3.0 example sentences, Debian wordnet-base", "WordNet 3.0 licence"),
 }
+RUN_ONLY = ("overwrite",)  # how this build ran, not what it holds: left out of the command
 TEXT_PACKAGES = {"aclsum": "aclsum", "wordnet": "wordnet-base"}
 
 
@@ -35,7 +36,7 @@ def build_command(config: dict, defaults: dict) -> str:
     """The command line that builds the corpus again: the flags that differ from the defaults."""
     flags = []
     for name, value in config.items():
-        if value == defaults.get(name, value) and name != "out":
+        if name in RUN_ONLY or (value == defaults.get(name, value) and name != "out"):
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
@@ -76,8 +77,8 @@ def write_card(out: Path, rows: list[dict], summary: dict) -> Path:
         _row("documents (papers, articles, synsets)", docs, "{}", total=False),
         _row("voices", {s: len(voices[s]) for s in SPLITS}, "{}", total=False),
         "",
-        "Test voices and test documents are never heard in training "
-        f"(test voices held out: {config.get('test_voices') or 'none'}).",
+        _held_out(config),
+        *_abstract_lines(summary.get("abstracts")),
         "",
         "## Voices per split",
         "",
@@ -103,6 +104,28 @@ def write_card(out: Path, rows: list[dict], summary: dict) -> Path:
     path = out / CARD
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _held_out(config: dict) -> str:
+    voices = config.get("test_voices")
+    said = "Held out of training: "
+    said += (
+        f"the test voices ({voices})" if voices else "no voice (every split may use every voice)"
+    )
+    if config["source"] == "generated":
+        return said + "; validation sentences are not in training."
+    return said + "; the test and validation documents (papers, articles, synsets)."
+
+
+def _abstract_lines(abstracts: dict | None) -> list[str]:
+    if not abstracts:
+        return []
+    return [
+        "",
+        f"Also {abstracts['clips']} long abstract clips of {abstracts['papers']} ACLSum papers "
+        f"(abstracts.jsonl; {abstracts['skipped_short']} too short, "
+        f"{abstracts['trimmed']} trimmed).",
+    ]
 
 
 def _voice(row: dict) -> str:
