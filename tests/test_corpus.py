@@ -24,8 +24,8 @@ from training.make_speech_corpus import (
 from training.room import add_noise, impulse_response, noise, reverberate
 
 COLUMNS = {
-    "audio", "text", "voice", "speed", "pitch", "split", "source", "paper", "snr_db", "rt60",
-    "seconds",
+    "audio", "text", "engine", "voice", "speed", "pitch", "split", "source", "paper", "snr_db",
+    "rt60", "band", "seconds",
 }  # fmt: skip
 ABSTRACT_COLUMNS = {"audio", "text", "summary", "paper", "split", "voice", "speed"}
 TINY = {
@@ -51,6 +51,7 @@ def test_manifest_has_the_columns_and_the_clip_counts(corpus):
         assert set(row) == COLUMNS
         assert row["voice"] in ("en-us", "fr") and row["speed"] in (150, 180)
         assert row["snr_db"] in (10.0, 20.0) and row["rt60"] is None
+        assert row["engine"] == "espeak-ng" and row["band"] == "wide"
         assert row["source"] in {f"aclsum:{p}" for p in ("abstract", *aclsum.ASPECTS)}
         assert 6 <= len(row["text"].split()) <= 40
         assert speakable(row["text"]) == row["text"]
@@ -175,6 +176,7 @@ def test_config_refuses_mismatched_options():
         ("The code is at https://github.com/x.", None),
         ("As Cui et al. show, this is hard to do.", None),
         ("and the results are shown below", None),  # a fragment, no final punctuation
+        (";.", None),  # punctuation only: nothing to say (a WordNet example)
     ],
 )  # fmt: skip
 def test_speakable(sentence, spoken):

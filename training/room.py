@@ -1,11 +1,13 @@
-"""Acoustic conditions for synthetic speech: additive noise at a chosen SNR and room reverb.
+"""Acoustic conditions for synthetic speech: additive noise, room reverb, a telephone line.
 
 Plain numpy on 16 kHz float waveforms, all randomness from a ``numpy.random.Generator`` the
 caller seeds, so a corpus is the same bytes every time it is built. The SNR is the ratio of
 the power of the whole clip (as given, reverb included) to the power of the added noise.
 The room is a synthetic impulse response: a direct path, then an exponentially decaying
 noise tail that falls by 60 dB in RT60 seconds (the textbook diffuse-field model, as used by
-reverb augmentation when no measured responses are at hand).
+reverb augmentation when no measured responses are at hand). The telephone line is the
+narrowband channel of G.712/G.711: a 300-3400 Hz band-pass, then 8 kHz sampling with 8-bit
+mu-law companding, and back to 16 kHz.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import numpy as np
 from demo.audio import SAMPLE_RATE
 
 NOISES = ("white", "pink")
+BANDS = ("wide", "telephone")
+TELEPHONE_BAND_HZ = (300.0, 3400.0)
+TELEPHONE_RATE = 8000
+_MU = 255.0  # G.711 mu-law
 # Energy of the direct path over the reverberant tail; a talker a metre or two from the mic.
 DIRECT_TO_REVERB_DB = 3.0
 PRE_DELAY_SECONDS = 0.005  # first reflections arrive a few milliseconds after the direct sound
@@ -84,3 +90,25 @@ def _fast_length(size: int) -> int:
             power35 *= 3
         power5 *= 5
     return best
+
+
+def telephone(audio: np.ndarray) -> np.ndarray:
+    """``audio`` (16 kHz) as heard through a telephone: 300-3400 Hz, 8 kHz mu-law, 16 kHz again.
+
+    The band-pass is a 4th-order Butterworth run forwards and backwards (no phase shift); at
+    8 kHz each sample is mu-law coded to 8 bits, as G.711 does; same length and RMS as the input.
+    """
+    from scipy.signal import butter, resample_poly, sosfiltfilt
+
+    audio = np.asarray(audio, dtype=np.float64)
+    sos = butter(4, TELEPHONE_BAND_HZ, btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    narrow = resample_poly(sosfiltfilt(sos, audio), TELEPHONE_RATE, SAMPLE_RATE)
+    peak = max(float(np.max(np.abs(narrow))), 1e-12)
+    coded = np.sign(narrow) * np.log1p(_MU * np.abs(narrow) / peak) / np.log1p(_MU)
+    coded = np.round(coded * 127) / 127  # 8 bits: sign + 7-bit magnitude
+    decoded = np.sign(coded) * np.expm1(np.abs(coded) * np.log1p(_MU)) / _MU * peak
+    wide = resample_poly(decoded, SAMPLE_RATE, TELEPHONE_RATE)[: len(audio)]
+    wide = np.pad(wide, (0, len(audio) - len(wide)))
+    rms_in = float(np.sqrt(np.mean(audio**2)))
+    rms_out = max(float(np.sqrt(np.mean(wide**2))), 1e-12)
+    return (wide * (rms_in / rms_out)).astype(np.float32)

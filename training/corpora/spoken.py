@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+_LETTER = re.compile(r"[A-Za-z]")
 _BRACKETED = re.compile(r"\s*(\([^()]*\)|\[[^\[\]]*\])")  # citations, "(QA)", "[1]"
 _SPOKEN = [
     (re.compile(r"\be\.g\.,?"), "for example,"),
@@ -35,7 +36,8 @@ def speakable(sentence: str, numbers: bool = False) -> str | None:
 
     Parenthesised and bracketed parts go (citations, acronym definitions, footnote marks);
     "e.g." and "i.e." are read out; a sentence still holding digits, symbols, non-ASCII
-    letters, "et al." or a dash is refused, as is a fragment without final punctuation.
+    letters, "et al." or a dash is refused, as is a fragment without final punctuation and
+    punctuation with no word at all.
     ``numbers`` lets digits and "%" through (for the long abstract clips)."""
     text = sentence
     while _BRACKETED.search(text):
@@ -43,6 +45,8 @@ def speakable(sentence: str, numbers: bool = False) -> str | None:
     for pattern, replacement in _SPOKEN:
         text = pattern.sub(replacement, text)
     text = " ".join(text.split())
-    if not text or _UNSPEAKABLE[numbers].search(text) or text[-1] not in ".?!" or text[0].islower():
+    if not _LETTER.search(text) or _UNSPEAKABLE[numbers].search(text):
+        return None  # nothing to say (";."), or something Whisper writes otherwise
+    if text[-1] not in ".?!" or text[0].islower():
         return None
     return text
