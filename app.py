@@ -37,6 +37,7 @@ from demo.quant import AUTO, available_quant_modes
 from demo.settings import Settings, settings
 from demo.summarize.registry import DEFAULT_SUMMARIZER, SUMMARIZERS
 from demo.summarize.registry import offline_status as summarizer_status
+from demo.validate import BOUNDS
 
 PIPELINE_QUEUE = "pipeline"  # Try it and Compare share one concurrency limit
 CSS = """
@@ -125,20 +126,20 @@ def _audio(label: str, elem_id: str) -> gr.Audio:
 
 def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
     """Whisper / quantization / adapter / summarizer / adapter dropdowns laid out in ``rows``,
-    each adapter list following its base model."""
+    each adapter list following its base model. An API client sends values without a browser's
+    events, so the lists start with every base's choices (``demo.validate`` refuses one made
+    for another base) and narrow to the base's own on page load."""
     widgets = {
         "asr": _later(h.model_choices(WHISPER_MODELS, asr_status), DEFAULT_ASR, "Whisper"),
         "quant": _later(available_quant_modes("asr"), AUTO, "Quantization"),
         "compression": _later(
-            h.compression_choices(DEFAULT_ASR), h.NO_COMPRESSION, "Compression (low-rank)"
+            h.compression_choices(None), h.NO_COMPRESSION, "Compression (low-rank)"
         ),
-        "asr_adapter": _later(h.adapter_choices(DEFAULT_ASR), h.NO_ADAPTER, "Whisper adapter"),
+        "asr_adapter": _later(h.adapter_choices(None), h.NO_ADAPTER, "Whisper adapter"),
         "summarizer": _later(
             h.model_choices(SUMMARIZERS, summarizer_status), DEFAULT_SUMMARIZER, "Summarizer"
         ),
-        "summarizer_adapter": _later(
-            h.adapter_choices(DEFAULT_SUMMARIZER), h.NO_ADAPTER, "Summarizer adapter"
-        ),
+        "summarizer_adapter": _later(h.adapter_choices(None), h.NO_ADAPTER, "Summarizer adapter"),
         "pipeline": _later(h.pipeline_choices(), CASCADE, "Pipeline"),
         "e2e_model": _later(h.e2e_choices(), h.NEWEST_E2E, "End-to-end model (e2e pipeline)"),
     }
@@ -152,13 +153,19 @@ def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
         ("summarizer", "summarizer_adapter", h.adapter_choices, h.NO_ADAPTER),
     )
     for base, widget, choices, none in follows:
-        widgets[base].change(
+        gr.on(  # no triggers: on page load and on each change of the base
+            None,
             lambda b, choices=choices, none=none: gr.Dropdown(choices=choices(b), value=none),
             inputs=widgets[base],
             outputs=widgets[widget],
             queue=False,
         )
     return widgets
+
+
+def _sentences() -> gr.Slider:
+    low, high = BOUNDS["summary_sentences"]
+    return gr.Slider(low, high, value=3, step=1, label="Summary sentences")
 
 
 def _save_row(label: str) -> dict[str, Any]:
@@ -190,18 +197,21 @@ def _try_tab(s: Settings) -> dict[str, Any]:
                 (("pipeline", "e2e_model"), ("asr", "quant"), ("compression", "asr_adapter"),
                  ("summarizer", "summarizer_adapter"))
             )  # fmt: skip
-            w["summary_sentences"] = gr.Slider(1, 10, value=3, step=1, label="Summary sentences")
+            w["summary_sentences"] = _sentences()
             with gr.Accordion("References (optional): score the output", open=False):
                 w["reference_transcript"] = _text("Reference transcript", 3, s)
                 w["reference_summary"] = _text("Reference summary", 2, s)
             with gr.Accordion("More options", open=False), gr.Row():
-                modes = available_quant_modes("seq2seq")
+                modes = h.summarizer_quant_choices()
                 w["summarizer_quant"] = _dropdown(modes, AUTO, "Summarizer quantization")
                 w["device"] = _dropdown([AUTO, "cpu", "cuda"], AUTO, "Device")
                 w["language"] = _dropdown(h.language_choices(), AUTO, "Spoken language")
-                w["num_beams"] = gr.Slider(1, 5, value=1, step=1, label="Beam width")
+                w["num_beams"] = gr.Slider(
+                    *BOUNDS["num_beams"], value=1, step=1, label="Beam width"
+                )
+                low, high = BOUNDS["summary_words"]
                 w["summary_words"] = gr.Number(
-                    0, precision=0, minimum=0, maximum=2000, label="Summary word budget (0: none)"
+                    0, precision=0, minimum=low, maximum=high, label="Summary word budget (0: none)"
                 )
                 w["e2e_transcript"] = gr.Checkbox(
                     False, label="End-to-end: also ask the model for its own transcript"
@@ -248,7 +258,7 @@ def _compare_tab(s: Settings, theme: gr.Radio) -> None:
             run, stop = _run_buttons("Run comparison", "compare-run")
             w["reference_transcript"] = _text("Reference transcript (optional)", 2, s)
             w["reference_summary"] = _text("Reference summary (optional)", 2, s)
-            w["summary_sentences"] = gr.Slider(1, 10, value=3, step=1, label="Summary sentences")
+            w["summary_sentences"] = _sentences()
             w["theme"] = theme
         with gr.Column(scale=3):
             gr.Markdown(
@@ -393,7 +403,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="create a public gradio link")
     args = parser.parse_args(argv)
-    s = settings()
+    try:
+        s = settings()
+    except ValueError as exc:  # a DEMO_* variable out of range: one line, no traceback
+        parser.exit(2, f"error: {exc}\n")
     demo = build_demo()
     demo.queue(default_concurrency_limit=s.concurrency, max_size=s.queue_size)
     if s.preload:  # the first click then finds the default models in memory

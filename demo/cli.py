@@ -85,10 +85,12 @@ def quiet_libraries(verbose: bool, progress: bool) -> Iterator[None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from demo.options import from_args
     from demo.pipeline import PipelineOptions, References, run_pipeline
+    from demo.validate import config_fields, validate_config
 
-    options = from_args(PipelineOptions, args)
+    # The app's own check (demo.validate); local folders are fine on the user's own machine.
+    fields = validate_config({k: getattr(args, k) for k in config_fields()}, local=True)
+    options = PipelineOptions(**fields, max_seconds=args.max_seconds)
     references = References(args.reference_transcript, args.reference_summary)
     result = run_pipeline(args.clip, options, references=references)
     if args.json:
