@@ -36,17 +36,17 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
 
 bench: $(VENV)/.dev-installed
-	$(PY) -m bench.asr $(BENCH_ARGS)
-	$(PY) -m bench.memory
-	$(PY) -m bench.click
+	$(PY) -m bench.asr --overwrite $(BENCH_ARGS)
+	$(PY) -m bench.memory --overwrite
+	$(PY) -m bench.click --overwrite
 	$(PY) -m bench.report
 
 bench-quick: $(VENV)/.dev-installed
-	$(PY) -m bench.asr --quick
+	$(PY) -m bench.asr --quick --overwrite
 
 # SmolLM2 per mode beside plain generate and extractive on ACLSum (BENCH_ARGS: e.g. --quick)
 bench-summarize: $(VENV)/.dev-installed
-	$(PY) -m bench.summarize $(BENCH_ARGS)
+	$(PY) -m bench.summarize --overwrite $(BENCH_ARGS)
 
 bench-gpu: $(VENV)/.dev-installed
-	$(PY) -m bench.gpu
+	$(PY) -m bench.gpu --overwrite

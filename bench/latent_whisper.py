@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.env import DEFAULT_OUT, meta, write_results
+from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
 from demo.options import add_flags, from_args, option
 
 MODULE = "bench.latent_whisper"
@@ -268,8 +268,10 @@ NOTES = [
 ]
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    add_output_flags(parser)
     add_flags(parser, LatentWhisperOptions)
     options = from_args(LatentWhisperOptions, parser.parse_args(argv))
     path, rows = run(options, argv)

@@ -30,10 +30,10 @@ NOISY_LOGGERS = ("transformers", "torch", "bitsandbytes", "peft", "accelerate", 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from demo.options import add_flags
+    from demo.options import OneLineParser, add_flags
     from demo.pipeline import PipelineOptions
 
-    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m demo", description=__doc__.split("\n")[0])
     parser.add_argument("--verbose", action="store_true", help="show library warnings and bars")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="transcribe and summarize one clip")

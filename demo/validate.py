@@ -124,8 +124,8 @@ class _Checker:
         self.out["pipeline"] = pipeline
         asr_entry = self._asr()
         summarizer_entry = self._summarizer()
-        self._quant("quant", "asr", available=None)
-        self._quant("summarizer_quant", summarizer_entry.kind, available=summarizer_entry)
+        self._quant("quant", "asr")
+        self._quant("summarizer_quant", summarizer_entry.kind)
         self._asr_extras(asr_entry)
         self._adapter("summarizer_adapter", summarizer_entry)
         self._e2e()
@@ -158,7 +158,7 @@ class _Checker:
                 self.out[key] = name
                 return
             raise ConfigError(
-                f"{key} {name!r} is a hub model, and this app downloads none "
+                f"{key} {name[:80]!r} is a hub model, and this app downloads none "
                 f"(DEMO_ALLOW_DOWNLOADS=0); pick a listed {what} such as {example}."
             )
         where = " or a local checkpoint folder" if self.local else ""
@@ -179,7 +179,7 @@ class _Checker:
         self._model("summarizer", DEFAULT_SUMMARIZER, SUMMARIZERS, "summarizer", "extractive")
         return get_summarizer(self.out["summarizer"])
 
-    def _quant(self, key: str, kind: str, available) -> None:
+    def _quant(self, key: str, kind: str) -> None:
         from demo.quant import available_quant_modes
 
         mode = self.given.get(key, AUTO)
@@ -210,10 +210,10 @@ class _Checker:
         self._listed("compression", NO_COMPRESSION, lowrank, entry, check=None)
 
     def _adapter(self, key: str, entry) -> None:
-        from demo.adapters import check_adapter_dir, list_adapters
+        from demo.adapters import check_adapter_base, list_adapters
 
         adapters = {a.label: a.path for a in list_adapters(self.root, base=entry.name)}
-        self._listed(key, NO_ADAPTER, adapters, entry, check=check_adapter_dir)
+        self._listed(key, NO_ADAPTER, adapters, entry, check=check_adapter_base)
 
     def _listed(self, key: str, none: str, listed: dict[str, Path], entry, check) -> None:
         """A label from ``listed`` (the dropdown's choices for this base); the CLI may give a

@@ -166,3 +166,34 @@ def test_any_configs_value_is_a_list_or_one_sentence(checkpoints, configs):
         assert "\n" not in str(exc)
         return
     assert isinstance(checked, list) and len(checked) <= MAX_CONFIGS
+
+
+CLI_FLAGS = st.sampled_from(
+    ["--asr", "--quant", "--summarizer", "--summarizer-quant", "--num-beams", "--language",
+     "--summary-words", "--summary-sentences", "--max-seconds", "--asr-adapter", "--device",
+     "--pipeline", "--e2e-model", "--compression"]
+)  # fmt: skip
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(CLI_FLAGS, NAMES | st.text(max_size=8)), max_size=4))
+def test_cli_flags_parse_and_check_or_refuse_in_one_line(checkpoints, pairs):
+    import contextlib
+    import io
+
+    from demo.cli import build_parser
+
+    argv = ["run", "clip.wav"] + [part for pair in pairs for part in pair]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as stop:
+            lines = err.getvalue().splitlines()
+            assert stop.code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+            return
+    try:
+        fields = validate_config({k: getattr(args, k) for k in config_fields()}, local=True)
+        PipelineOptions(**fields, max_seconds=args.max_seconds)
+    except (DemoError, ValueError) as exc:
+        assert "\n" not in str(exc)
