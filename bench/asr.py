@@ -20,7 +20,6 @@ instead). Results go to
 
 from __future__ import annotations
 
-import argparse
 import gc
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,6 +50,7 @@ from bench.env import (
     write_results,
 )
 from demo.measure import run_in_fork
+from demo.options import OneLineParser
 
 MODULE = "bench.asr"
 DEFAULT_MODELS = ("tiny.en", "base")
@@ -373,7 +373,7 @@ def _num(value, spec: str, unit: str = "") -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:
-    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
     add_output_flags(p)
     p.add_argument("--quick", action="store_true", help="tiny.en, jfk, greedy only")
     p.add_argument("--models", nargs="+", help="bundled Whisper models")

@@ -146,6 +146,8 @@ def bench_main(parse_args, run, format_table):
     def main(argv: list[str] | None = None) -> None:
         try:  # bad flags (the options refuse them) or bad input: one line, no traceback
             options = parse_args(argv)
+            if hasattr(options, "out") and hasattr(options, "name"):
+                check_output(Path(options.out), options.name)  # before, not after, measuring
             path, rows = run(options, argv)
         except DemoError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -184,9 +186,6 @@ def parse_options(options_cls: type, module: str, doc: str, argv, quick: tuple[s
         parser.set_defaults(**quick[1])
     args = parser.parse_args(argv)
     try:
-        options = from_args(options_cls, args)
-        if hasattr(options, "out") and hasattr(options, "name"):
-            check_output(Path(options.out), options.name)  # before, not after, the measuring
-    except (ValueError, DemoError) as exc:  # one line, exit 2
+        return from_args(options_cls, args)
+    except ValueError as exc:  # a value the options refuse: one line, exit 2
         parser.error(str(exc))
-    return options
