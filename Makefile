@@ -54,20 +54,20 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
 
 bench: $(VENV)/.dev-installed
-	$(PY) -m bench.asr $(BENCH_ARGS)
-	$(PY) -m bench.memory
-	$(PY) -m bench.click
+	$(PY) -m bench.asr --overwrite $(BENCH_ARGS)
+	$(PY) -m bench.memory --overwrite
+	$(PY) -m bench.click --overwrite
 	$(PY) -m bench.report
 
 bench-quick: $(VENV)/.dev-installed
-	$(PY) -m bench.asr --quick
+	$(PY) -m bench.asr --quick --overwrite
 
 # SmolLM2 per mode beside plain generate and extractive on ACLSum (BENCH_ARGS: e.g. --quick),
 # then every summarizer, strategy, style and adapter on the spoken dev set (SPOKEN_ARGS)
 bench-summarize: $(VENV)/.dev-installed
-	$(PY) -m bench.summarize $(BENCH_ARGS)
+	$(PY) -m bench.summarize --overwrite $(BENCH_ARGS)
 	test -f data/spoken-dev/manifest.jsonl || $(PY) -m training.corpora.spoken_dev --out data/spoken-dev
-	$(PY) -m bench.spoken_dev --threads 1 $(SPOKEN_ARGS)
+	$(PY) -m bench.spoken_dev --threads 1 --overwrite $(SPOKEN_ARGS)
 
 # The real-speech evaluation set (data/real-speech): Debian asterisk-core-sounds-en* (installed,
 # or fetched with apt-get download) and the call in the pyannote.audio wheel (pip download).
@@ -75,4 +75,4 @@ real-speech: $(VENV)/.app-installed
 	$(PY) -m training.corpora.make_real_speech $(REAL_SPEECH_ARGS)
 
 bench-gpu: $(VENV)/.dev-installed
-	$(PY) -m bench.gpu
+	$(PY) -m bench.gpu --overwrite

@@ -36,6 +36,7 @@ from demo.pipeline import CASCADE
 from demo.quant import AUTO, available_quant_modes
 from demo.settings import Settings, settings
 from demo.summarize.registry import DEFAULT_SUMMARIZER, SUMMARY_STYLES
+from demo.validate import BOUNDS
 
 PIPELINE_QUEUE = "pipeline"  # Try it and Compare share one concurrency limit
 CSS = """
@@ -132,18 +133,18 @@ def _audio(label: str, elem_id: str) -> gr.Audio:
 
 def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
     """Whisper / quantization / adapter / summarizer / adapter dropdowns laid out in ``rows``,
-    each adapter list following its base model."""
+    each adapter list following its base model. An API client sends values without a browser's
+    events, so the lists start with every base's choices (``demo.validate`` refuses one made
+    for another base) and narrow to the base's own on page load."""
     widgets = {
         "asr": _later(h.model_choices(WHISPER_MODELS, asr_status), DEFAULT_ASR, "Whisper"),
         "quant": _later(available_quant_modes("asr"), AUTO, "Quantization"),
         "compression": _later(
-            h.compression_choices(DEFAULT_ASR), h.NO_COMPRESSION, "Compression (low-rank)"
+            h.compression_choices(None), h.NO_COMPRESSION, "Compression (low-rank)"
         ),
-        "asr_adapter": _later(h.adapter_choices(DEFAULT_ASR), h.NO_ADAPTER, "Whisper adapter"),
+        "asr_adapter": _later(h.adapter_choices(None), h.NO_ADAPTER, "Whisper adapter"),
         "summarizer": _later(h.summarizer_choices(), DEFAULT_SUMMARIZER, "Summarizer"),
-        "summarizer_adapter": _later(
-            h.adapter_choices(DEFAULT_SUMMARIZER), h.NO_ADAPTER, "Summarizer adapter"
-        ),
+        "summarizer_adapter": _later(h.adapter_choices(None), h.NO_ADAPTER, "Summarizer adapter"),
         "pipeline": _later(h.pipeline_choices(), CASCADE, "Pipeline"),
         "e2e_model": _later(h.e2e_choices(), h.NEWEST_E2E, "End-to-end model (e2e pipeline)"),
     }
@@ -157,13 +158,19 @@ def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
         ("summarizer", "summarizer_adapter", h.adapter_choices, h.NO_ADAPTER),
     )
     for base, widget, choices, none in follows:
-        widgets[base].change(
+        gr.on(  # no triggers: on page load and on each change of the base
+            None,
             lambda b, choices=choices, none=none: gr.Dropdown(choices=choices(b), value=none),
             inputs=widgets[base],
             outputs=widgets[widget],
             queue=False,
         )
     return widgets
+
+
+def _sentences() -> gr.Slider:
+    low, high = BOUNDS["summary_sentences"]
+    return gr.Slider(low, high, value=3, step=1, label="Summary sentences")
 
 
 def _save_row(label: str) -> dict[str, Any]:
@@ -197,9 +204,7 @@ def _try_tab(s: Settings) -> dict[str, Any]:
             )  # fmt: skip
             # Added after the others in `w` (API parameters keep their positions).
             with gr.Row():
-                w["summary_sentences"] = gr.Slider(
-                    1, 10, value=3, step=1, label="Summary sentences"
-                )
+                w["summary_sentences"] = _sentences()
                 style = gr.Radio(
                     list(SUMMARY_STYLES), value=SUMMARY_STYLES[0], label="Summary style"
                 )
@@ -208,13 +213,16 @@ def _try_tab(s: Settings) -> dict[str, Any]:
                 w["reference_summary"] = _text("Reference summary", 2, s)
                 facts = _text("Key facts the summary must keep, one a line (fact: key; key)", 3, s)
             with gr.Accordion("More options", open=False), gr.Row():
-                modes = available_quant_modes("seq2seq")
+                modes = h.summarizer_quant_choices()
                 w["summarizer_quant"] = _dropdown(modes, AUTO, "Summarizer quantization")
                 w["device"] = _dropdown([AUTO, "cpu", "cuda"], AUTO, "Device")
                 w["language"] = _dropdown(h.language_choices(), AUTO, "Spoken language")
-                w["num_beams"] = gr.Slider(1, 5, value=1, step=1, label="Beam width")
+                w["num_beams"] = gr.Slider(
+                    *BOUNDS["num_beams"], value=1, step=1, label="Beam width"
+                )
+                low, high = BOUNDS["summary_words"]
                 w["summary_words"] = gr.Number(
-                    0, precision=0, minimum=0, maximum=2000, label="Summary word budget (0: none)"
+                    0, precision=0, minimum=low, maximum=high, label="Summary word budget (0: none)"
                 )
                 w["e2e_transcript"] = gr.Checkbox(
                     False, label="End-to-end: also ask the model for its own transcript"
@@ -264,7 +272,7 @@ def _compare_tab(s: Settings, theme: gr.Radio) -> None:
             w["reference_transcript"] = _text("Reference transcript (optional)", 2, s)
             w["reference_summary"] = _text("Reference summary (optional)", 2, s)
             facts = _text("Key facts (optional, one a line: fact: key; key)", 2, s)
-            w["summary_sentences"] = gr.Slider(1, 10, value=3, step=1, label="Summary sentences")
+            w["summary_sentences"] = _sentences()
             w["theme"] = theme
             w["reference_facts"] = facts  # last: the API's earlier parameters keep their places
         with gr.Column(scale=3):
@@ -412,7 +420,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="create a public gradio link")
     args = parser.parse_args(argv)
-    s = settings()
+    try:
+        s = settings()
+    except ValueError as exc:  # a DEMO_* variable out of range: one line, no traceback
+        parser.exit(2, f"error: {exc}\n")
     demo = build_demo()
     demo.queue(default_concurrency_limit=s.concurrency, max_size=s.queue_size)
     if s.preload:  # the first click then finds the default models in memory

@@ -20,7 +20,6 @@ instead). Results go to
 
 from __future__ import annotations
 
-import argparse
 import gc
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,8 +40,17 @@ from bench.engines import (
     timed_transcribe,
     transcribe,
 )
-from bench.env import DEFAULT_OUT, bench_main, decoding_label, meta, set_threads, write_results
+from bench.env import (
+    DEFAULT_OUT,
+    add_output_flags,
+    bench_main,
+    decoding_label,
+    meta,
+    set_threads,
+    write_results,
+)
 from demo.measure import run_in_fork
+from demo.options import OneLineParser
 
 MODULE = "bench.asr"
 DEFAULT_MODELS = ("tiny.en", "base")
@@ -365,7 +373,8 @@ def _num(value, spec: str, unit: str = "") -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:
-    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    add_output_flags(p)
     p.add_argument("--quick", action="store_true", help="tiny.en, jfk, greedy only")
     p.add_argument("--models", nargs="+", help="bundled Whisper models")
     p.add_argument("--modes", nargs="+", help="demo quantization modes (default: every CPU one)")

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.env import DEFAULT_OUT, meta, write_results
+from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
+from demo.options import OneLineParser
 
 MODULE = "bench.gpu"
 RANDOM_MODEL = "large-v3-random"
@@ -373,7 +374,8 @@ def format_table(rows: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[GpuOptions, argparse.Namespace]:
-    p = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    add_output_flags(p)
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     p.add_argument("--dtypes", nargs="+", default=["fp16"], choices=list(DTYPES))
     p.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS))
@@ -399,6 +401,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[GpuOptions, argparse.Name
     return options, args
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> int:
     options, args = parse_args(argv)
     if args.export_audio:

@@ -21,15 +21,14 @@ same interleaved rounds; times are minima over the rounds. Results:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.env import DEFAULT_OUT, meta, write_results
-from demo.options import add_flags, from_args, option
+from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
+from demo.options import OneLineParser, add_flags, from_args, option
 
 MODULE = "bench.latent_whisper"
 
@@ -268,8 +267,10 @@ NOTES = [
 ]
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
+    add_output_flags(parser)
     add_flags(parser, LatentWhisperOptions)
     options = from_args(LatentWhisperOptions, parser.parse_args(argv))
     path, rows = run(options, argv)

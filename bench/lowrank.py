@@ -31,7 +31,8 @@ import gc
 import time
 from typing import Any
 
-from bench.env import DEFAULT_OUT, meta, write_results
+from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
+from demo.options import OneLineParser
 
 SIZES = ("tiny.en", "base")
 FRACTIONS = (0.125, 0.25, 0.5)
@@ -282,8 +283,10 @@ def format_results(results: dict[str, list]) -> str:
     return "\n".join(out)
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.lowrank", description=__doc__)
+    parser = OneLineParser(prog="python -m bench.lowrank", description=__doc__)
+    add_output_flags(parser)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES))
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(DEFAULT_PARTS))

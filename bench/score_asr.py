@@ -13,14 +13,14 @@ normalisation (``demo.metrics.asr_scores``). Results: ``checkpoints/bench/score-
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.env import DEFAULT_OUT, meta, write_results
+from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
+from demo.options import OneLineParser
 
 
 def _rows(manifest: Path, split: str, limit: int | None) -> list[dict]:
@@ -91,8 +91,10 @@ def score(source: str, rows: list[dict], quant: str, language: str) -> dict[str,
     }
 
 
+@one_line_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.score_asr", description=__doc__)
+    parser = OneLineParser(prog="python -m bench.score_asr", description=__doc__)
+    add_output_flags(parser)
     parser.add_argument("--manifest", required=True, type=Path)
     parser.add_argument("--split", default="test")
     parser.add_argument("--models", nargs="+", required=True)

@@ -5,9 +5,10 @@ A damaged or oversized file becomes a warning, never an exception.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from demo.jsonfiles import read_json
 
 BENCH_DIR = "bench"  # <checkpoints>/bench/*.json: benchmark rows
 
@@ -30,23 +31,16 @@ def load_bench(root: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     warnings: list[str] = []
     for path in sorted(folder.glob("*.json"))[:MAX_BENCH_FILES]:
         where = f"{BENCH_DIR}/{path.name}"
-        try:
-            resolved = path.resolve()
-            if not resolved.is_relative_to(base) or not resolved.is_file():
-                warnings.append(f"{where}: not a file inside {BENCH_DIR}/; ignored.")
-                continue
-            if resolved.stat().st_size > MAX_BENCH_BYTES:
-                warnings.append(f"{where}: larger than {MAX_BENCH_BYTES // 2**20} MB; ignored.")
-                continue
-            data = json.loads(resolved.read_text(encoding="utf-8", errors="replace"))
-        except (OSError, ValueError) as exc:
-            warnings.append(f"{where}: can't be read as JSON ({exc}); ignored.")
+        problems: list[str] = []
+        data = read_json(path, limit=MAX_BENCH_BYTES, warnings=problems, base=base)
+        warnings += [f"{BENCH_DIR}/{problem}" for problem in problems]
+        if data is None:
             continue
         found = data.get("rows", [data]) if isinstance(data, dict) else data
         if not isinstance(found, list):
             warnings.append(f"{where}: holds no list of rows; ignored.")
             continue
-        good = [r for r in found if isinstance(r, dict) and r.get("config") is not None]
+        good = [r for r in found if isinstance(r, dict) and isinstance(r.get("config"), str)]
         if len(good) < len(found):
             warnings.append(f"{where}: {len(found) - len(good)} rows without a config skipped.")
         rows.extend(good)

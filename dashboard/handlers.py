@@ -22,26 +22,33 @@ from dashboard.charts.export import export_figures
 from dashboard.charts.style import chart_template
 from dashboard.charts.training import final_metrics_table
 from dashboard.diff import word_diff
-from demo.adapters import list_adapters, resolve_adapter
+from demo.adapters import list_adapters
 from demo.asr import language_names
 from demo.asr.registry import DEFAULT_ASR
 from demo.compare import MAX_CONFIGS, compare
 from demo.errors import DemoError
 from demo.models import check_available
 from demo.pipeline import CASCADE, PIPELINES, PipelineOptions, References, preload, run_pipeline
-from demo.quant import AUTO
+from demo.quant import AUTO, available_quant_modes
 from demo.settings import ROOT, settings
 from demo.summarize.registry import DEFAULT_SUMMARIZER
+from demo.validate import (
+    NEWEST_E2E,
+    NO_ADAPTER,
+    NO_COMPRESSION,
+    ConfigError,
+    validate_config,
+    validate_configs,
+)
 
 SAMPLES = ROOT / "assets" / "samples"
-NO_ADAPTER = "none"
 SWEEP_QUANTS = ("auto", "full", "dynamic-int8", "int8", "nf4")
 CONFIG_KEYS = ("asr", "quant", "compression", "asr_adapter", "summarizer", "summarizer_adapter",
                "pipeline", "e2e_model")  # fmt: skip
 CONFIG_HEADERS = ["#", "Whisper", "quantization", "compression", "Whisper adapter", "summarizer",
                   "adapter", "pipeline", "end-to-end model"]  # fmt: skip
-NO_COMPRESSION = "none"
-NEWEST_E2E = "newest trained"  # the e2e pipeline's default: the newest summarizing E2E model
+# The Try it tab's widgets that are not part of the configuration.
+TRY_KEYS = ("audio", "reference_transcript", "reference_summary")
 # A configuration's value where the caller gave none (an API client's end-to-end one need not
 # name a Whisper); the adapters and compression: "none".
 CONFIG_DEFAULTS = {"asr": DEFAULT_ASR, "quant": AUTO, "summarizer": DEFAULT_SUMMARIZER,
@@ -73,12 +80,12 @@ def sample_clips() -> list[str]:
     return sorted(str(p) for p in SAMPLES.iterdir() if p.suffix in {".flac", ".mp3", ".wav"})
 
 
-def adapter_choices(base: str) -> list[str]:
-    """Dropdown labels of the adapters trained on ``base`` (a summarizer strategy's model:
-    ``smollm2-135m+checked`` takes SmolLM2's), plus "none"."""
+def adapter_choices(base: str | None) -> list[str]:
+    """Dropdown labels of the adapters trained on ``base`` (None: on any base; a summarizer
+    strategy's model: ``smollm2-135m+checked`` takes SmolLM2's), plus "none"."""
     from demo.summarize.registry import split_summarizer
 
-    model = split_summarizer(base)[0]
+    model = split_summarizer(base)[0] if base is not None else None
     return [NO_ADAPTER] + [a.label for a in list_adapters(settings().checkpoints, base=model)]
 
 
@@ -100,24 +107,12 @@ def summarizer_choices() -> list[tuple[str, str]]:
     ]
 
 
-def compression_choices(base: str) -> list[str]:
-    """Dropdown labels of the low-rank models made from ``base`` (demo.compress), plus "none"."""
+def compression_choices(base: str | None) -> list[str]:
+    """Dropdown labels of the low-rank models made from ``base`` (None: from any; demo.compress),
+    plus "none"."""
     from demo.compress.lowrank_io import list_lowrank
 
     return [NO_COMPRESSION] + [m.label for m in list_lowrank(settings().checkpoints, base=base)]
-
-
-def resolve_compression(label: str | None) -> str | None:
-    """Map a dropdown label back to its low-rank model folder; "none" means no compression."""
-    if not label or label == NO_COMPRESSION:
-        return None
-    from demo.compress.lowrank_io import list_lowrank
-    from demo.errors import CompressionError
-
-    for info in list_lowrank(settings().checkpoints):
-        if info.label == label:
-            return str(info.path)
-    raise CompressionError(f"No low-rank model named {label!r}; refresh the list.")
 
 
 def pipeline_choices() -> list[tuple[str, str]]:
@@ -132,18 +127,6 @@ def e2e_choices() -> list[str]:
     return [NEWEST_E2E] + [e.label for e in list_e2e(settings().checkpoints)]
 
 
-def resolve_e2e(label: str | None) -> str | None:
-    """Map a dropdown label back to its E2E folder; "newest trained" means the newest."""
-    if not label or label in (NEWEST_E2E, "none"):
-        return None
-    from demo.bridge.e2e_io import E2EError, list_e2e
-
-    for entry in list_e2e(settings().checkpoints):
-        if entry.label == label:
-            return entry.name
-    raise E2EError(f"No end-to-end model named {label!r}; refresh the list.")
-
-
 def model_choices(names, status: Callable[[str], str]) -> list[tuple[str, str]]:
     return [(f"{name} ({status(name)})", name) for name in names]
 
@@ -153,30 +136,18 @@ def language_choices() -> list[tuple[str, str]]:
     return [("detect", AUTO)] + [(f"{code} · {names[code]}", code) for code in sorted(names)]
 
 
-def options_from(values: Mapping[str, Any]) -> PipelineOptions:
-    """``PipelineOptions`` from widget values keyed by field name (missing ones: defaults)."""
-    root = settings().checkpoints
-    fields = dict(values)
-    for key in ("asr_adapter", "summarizer_adapter"):
-        if key in fields:
-            fields[key] = resolve_adapter(fields[key], root)
-    if "compression" in fields:
-        fields["compression"] = resolve_compression(fields["compression"])
-    if "e2e_model" in fields:
-        fields["e2e_model"] = resolve_e2e(fields["e2e_model"])
-    if "e2e_transcript" in fields:
-        fields["e2e_transcript"] = bool(fields["e2e_transcript"])
-    if fields.get("language") in ("", AUTO):
-        fields["language"] = None
-    for key in ("num_beams", "summary_sentences"):
-        if fields.get(key) is not None:
-            fields[key] = int(fields[key])
-    if "summary_words" in fields:
-        fields["summary_words"] = int(fields["summary_words"]) if fields["summary_words"] else None
-    known = PipelineOptions.__dataclass_fields__
-    return PipelineOptions(
-        **{k: v for k, v in fields.items() if k in known}, max_seconds=settings().max_seconds
-    )
+def summarizer_quant_choices() -> list[str]:
+    """Every quantization mode some summarizer can run in (int4: the LM summarizers)."""
+    seq2seq = available_quant_modes("seq2seq")
+    return seq2seq + [m for m in available_quant_modes("llm") if m not in seq2seq]
+
+
+def options_from(values: Mapping[str, Any], ignore: tuple[str, ...] = TRY_KEYS) -> PipelineOptions:
+    """``PipelineOptions`` from widget values keyed by field name (missing ones: defaults),
+    checked by ``demo.validate`` (one sentence naming the field); keys in ``ignore`` are the
+    other widgets, any other unknown key is refused."""
+    fields = validate_config(values, ignore=ignore)
+    return PipelineOptions(**fields, max_seconds=settings().max_seconds)
 
 
 def references_from(values: Mapping[str, Any]) -> References:
@@ -229,11 +200,11 @@ def transcribe_and_summarize(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def add_config(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
     """Append one configuration, checked now so a bad one never reaches Run."""
-    configs = list(configs or [])
+    configs = validate_configs(configs, MAX_CONFIGS)
     if len(configs) >= MAX_CONFIGS:
         raise DemoError(f"At most {MAX_CONFIGS} configurations; clear some first.")
     config = {key: values.get(key, CONFIG_DEFAULTS.get(key, "none")) for key in CONFIG_KEYS}
-    options = options_from(config)
+    options = options_from(config, ignore=())
     for spec in options.specs():
         spec.resolved()  # an unknown name, or a mode the device or the model kind lacks
         check_available(spec)  # a hub model that is not downloaded while offline
@@ -242,8 +213,9 @@ def add_config(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
 
 def add_sweep(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:
     """Append the chosen Whisper in each CPU quantization mode, up to the limit."""
+    configs = validate_configs(configs, MAX_CONFIGS)
     for quant in SWEEP_QUANTS:
-        if len(configs or []) >= MAX_CONFIGS:
+        if len(configs) >= MAX_CONFIGS:
             break
         configs = add_config(configs, {**values, "quant": quant})
     return configs
@@ -275,11 +247,16 @@ def _result_dir(prefix: str) -> Path:
 def run_compare(values: Mapping[str, Any]) -> dict[str, Any]:
     """Compare handler: every configuration on the clip, then table, charts, texts, CSV."""
     audio = _require_audio(values.get("audio"))
-    configs = values.get("configs") or []
+    configs = validate_configs(values.get("configs"), MAX_CONFIGS)
     if not configs:
         raise DemoError("Add at least one configuration (or a quantization sweep) first.")
     sentences = values.get("summary_sentences", 3)
-    options = [options_from({**c, "summary_sentences": sentences}) for c in configs]
+    options = []
+    for number, config in enumerate(configs, start=1):
+        try:
+            options.append(options_from({**config, "summary_sentences": sentences}, ignore=()))
+        except (DemoError, ValueError) as exc:
+            raise ConfigError(f"Configuration {number}: {exc}") from None
     references = references_from(values)
     rows = compare(audio, options, references)
     csv_path = compare_view.write_csv(rows, _result_dir("compare-") / "compare.csv")

@@ -6,7 +6,6 @@ raises on a bad run: what can be read is kept and the rest becomes a warning str
 run killed mid-write is normal. Only files that resolve inside the runs root are read.
 """
 
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -19,6 +18,7 @@ import pandas as pd
 
 from demo.asr.registry import SIZES as WHISPER_SIZES
 from demo.errors import DemoError, unknown_choice
+from demo.jsonfiles import read_json, read_jsonl
 from demo.runinfo import (
     METRICS_FILE,
     RUN_FILE,
@@ -31,6 +31,10 @@ from demo.runinfo import (
 # A metrics file larger than this is read only up to here (a real one is a few hundred KB).
 MAX_METRICS_BYTES = 64 * 1024 * 1024
 MAX_RUN_FILE_BYTES = 4 * 1024 * 1024
+# Metric-line keys that hold text; every other value must be a number (or null) to be drawn.
+_TEXT_KEYS = ("split", "example_prediction", "example_reference", "note", "notes")
+_FLOAT_INT = 2**53
+MAX_WARNINGS = 10  # per run  # larger integers don't survive the float a chart turns them into
 
 # Run fields copied onto every row of runs_frame / final_metrics, in this order.
 RUN_COLUMNS = (
@@ -269,6 +273,9 @@ def load_run(path: str | Path, *, root: str | Path | None = None) -> Run:
     info = RunInfo.from_dict(data, run_dir.name, warnings) if data else None
     metrics = _read_metrics(run_dir, base, warnings)
     run_id = info.run_id if info is not None and info.run_id else run_dir.name
+    if len(warnings) > MAX_WARNINGS:  # a file of bad lines: a few say what, the count the rest
+        more = len(warnings) - MAX_WARNINGS
+        warnings[MAX_WARNINGS:] = [f"... and {more} more problems of this kind."]
     return Run(run_id=run_id, path=resolved, info=info, metrics=metrics, warnings=warnings)
 
 
@@ -360,74 +367,43 @@ def final_metrics(runs: Iterable[Run]) -> pd.DataFrame:
 
 
 def _read_info(run_dir: Path, base: Path, warnings: list[str]) -> dict[str, Any]:
-    text = _read_text(run_dir / RUN_FILE, base, MAX_RUN_FILE_BYTES, warnings)
-    if text is None:
-        return {}
-    try:
-        info = json.loads(text)
-    except json.JSONDecodeError as exc:
-        warnings.append(f"{RUN_FILE} is not valid JSON ({exc.msg}, line {exc.lineno}); ignored.")
-        return {}
-    if not isinstance(info, dict):
+    info = read_json(run_dir / RUN_FILE, limit=MAX_RUN_FILE_BYTES, warnings=warnings, base=base)
+    if info is not None and not isinstance(info, dict):
         warnings.append(f"{RUN_FILE} does not hold a JSON object; ignored.")
-        return {}
-    return info
+    return info if isinstance(info, dict) else {}
 
 
 def _read_metrics(run_dir: Path, base: Path, warnings: list[str]) -> list[dict[str, Any]]:
-    text = _read_text(run_dir / METRICS_FILE, base, MAX_METRICS_BYTES, warnings)
-    if text is None:
-        return []
-    lines = text.splitlines()
-    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    metrics = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number - 1 == last:
-                warnings.append(
-                    f"The last line of {METRICS_FILE} is incomplete (run killed or still "
-                    "writing); it was skipped."
-                )
+    lines = read_jsonl(
+        run_dir / METRICS_FILE, limit=MAX_METRICS_BYTES, warnings=warnings, base=base
+    )
+    return [_usable_line(line, warnings) for line in lines if _has_split(line, warnings)]
+
+
+def _has_split(line: dict[str, Any], warnings: list[str]) -> bool:
+    if isinstance(line.get("split", VALIDATION_SPLIT), str):
+        return True
+    warnings.append(f"A line of {METRICS_FILE} names no split a chart knows; skipped.")
+    return False
+
+
+def _usable_line(line: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """The line with each number the charts can't draw (text where a number belongs, a value
+    beyond float range) left out, one warning per value."""
+    kept = {}
+    for key, value in line.items():
+        if value is None or key in _TEXT_KEYS:
+            kept[key] = value
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, str | bool):
+                warnings.append(f"{METRICS_FILE}: {key!r} = {str(value)[:40]!r} is not a number.")
             else:
-                warnings.append(f"Line {number} of {METRICS_FILE} is not valid JSON; skipped.")
-            continue
-        if not isinstance(record, dict):
-            warnings.append(f"Line {number} of {METRICS_FILE} is not a JSON object; skipped.")
-            continue
-        metrics.append(record)
-    return metrics
-
-
-def _read_text(path: Path, base: Path, limit: int, warnings: list[str]) -> str | None:
-    """The file's text, or None with a warning when it is missing, escapes base or can't be read."""
-    if not _exists(path):
-        warnings.append(f"{path.name} is missing.")
-        return None
-    try:
-        target = path.resolve()
-    except (OSError, RuntimeError):
-        warnings.append(f"{path.name} can't be resolved; ignored.")
-        return None
-    if not _inside(target, base):
-        warnings.append(f"{path.name} points outside the runs folder; ignored.")
-        return None
-    if not target.is_file():
-        warnings.append(f"{path.name} is not a regular file; ignored.")
-        return None
-    try:
-        with target.open("rb") as handle:
-            data = handle.read(limit + 1)
-    except OSError as exc:
-        warnings.append(f"{path.name} can't be read ({exc.strerror or exc}).")
-        return None
-    if len(data) > limit:
-        warnings.append(f"{path.name} is larger than {limit // (1024 * 1024)} MB; read in part.")
-        data = data[:limit]
-    return data.decode("utf-8", errors="replace")
+                warnings.append(f"{METRICS_FILE}: {key!r} holds a {type(value).__name__}.")
+        elif isinstance(value, int) and abs(value) > _FLOAT_INT:
+            warnings.append(f"{METRICS_FILE}: {key!r} is a number too large to draw; ignored.")
+        else:
+            kept[key] = value
+    return kept
 
 
 def _exists(path: Path) -> bool:

@@ -34,6 +34,11 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
+def _run_name(adapter: Path) -> str:
+    """checkpoints/<run>/adapter -> <run>: the folder name alone says only "adapter"."""
+    return adapter.parent.name if adapter.name == "adapter" else adapter.name
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
@@ -133,6 +138,14 @@ def check_adapter_dir(adapter: str | os.PathLike, base) -> Path:
 
     ``base`` is a registry entry (``WhisperModel`` or ``SummarizerModel``).
     """
+    path = check_adapter_base(adapter, base)
+    _check_weights(path / ADAPTER_WEIGHTS)
+    return path
+
+
+def check_adapter_base(adapter: str | os.PathLike, base) -> Path:
+    """The part of ``check_adapter_dir`` that reads no weights: a PEFT adapter folder with
+    safetensors weights, made for ``base``."""
     path = Path(adapter)
     if not path.is_dir():
         raise AdapterError(f"Adapter directory {path} doesn't exist.")
@@ -146,10 +159,9 @@ def check_adapter_dir(adapter: str | os.PathLike, base) -> Path:
     known = {base.name, getattr(base, "hub_id", None), f"whisper-{base.name}"}
     if made_for and Path(str(made_for)).name not in known and made_for not in known:
         raise AdapterError(
-            f"Adapter {path.name} was trained on {made_for}, not on {base.name}; "
+            f"The adapter of {_run_name(path)} was trained on {made_for}, not on {base.name}; "
             "pick an adapter made for this model."
         )
-    _check_weights(path / ADAPTER_WEIGHTS)
     return path
 
 
@@ -161,6 +173,7 @@ def apply_adapter(model, adapter: Path, base_name: str, merge: bool):
         peft_model = PeftModel.from_pretrained(model, str(adapter), is_trainable=False)
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AdapterError(
-            f"Adapter {adapter.name} doesn't fit {base_name} (its shapes or modules differ)."
+            f"The adapter of {_run_name(adapter)} doesn't fit {base_name} (its shapes or modules "
+            "differ)."
         ) from exc
     return peft_model.merge_and_unload() if merge else peft_model

@@ -88,7 +88,7 @@ def load_audio(
             level = "no sound at all" if peak == 0.0 else f"peak {20 * np.log10(peak):.0f} dBFS"
             raise AudioError(
                 f"The audio is silent ({level}, below {SILENCE_DBFS:.0f} dBFS); check that the "
-                "microphone is on and unmuted, or pass reject_silence=False to allow silence."
+                "microphone is on and unmuted, and record again."
             )
     return audio
 
@@ -174,6 +174,10 @@ def _file_size(path: Path, name: str) -> int:
     try:
         if path.is_dir():
             raise AudioError(f"{name} is a folder, not an audio file; choose a file inside it.")
+        if not path.is_file() and path.exists():  # /dev/zero, a FIFO: reading could never end
+            raise AudioError(
+                f"{name} is not a regular file (a device or a pipe); choose an audio file."
+            )
         return path.stat().st_size
     except FileNotFoundError:
         raise AudioError(f"Audio file not found: {name}; check the path.") from None

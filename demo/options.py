@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import field
@@ -32,10 +33,25 @@ def _flag_type(hint: Any) -> tuple[Any, bool, bool]:
     return hint, optional, False
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line, ``error: ...``, and exit 2 (argparse's
+    own adds the usage above it)."""
+
+    def error(self, message: str):
+        # A control character typed into a value would break the line: shown escaped.
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        self.exit(2, f"error: {shown}\n")
+
+
 def _parser_for(kind: type, optional: bool):
     def parse(value: str):
         if optional and value.lower() == "none":
             return None
+        if kind is float:
+            number = float(value)
+            if not math.isfinite(number):  # nan slips past every range check
+                raise argparse.ArgumentTypeError(f"must be a finite number, not {value!r}")
+            return number
         return kind(value)
 
     parse.__name__ = kind.__name__  # argparse names the type in its error message
@@ -90,5 +106,23 @@ def from_dict(options_cls: type, data: dict[str, Any]):
     values = {}
     for k, v in data.items():
         if k in names:
-            values[k] = tuple(v) if isinstance(v, list) and _flag_type(hints[k])[2] else v
+            kind, optional, many = _flag_type(hints[k])
+            items = v if many and isinstance(v, list) else [v]
+            if (v is None and not optional) or (v is not None and not all(
+                _is_a(kind, item) for item in items
+            )):  # fmt: skip
+                raise ValueError(
+                    f"saved option {k} = {str(v)[:40]!r} is not a {kind.__name__}; the saved "
+                    "options are damaged."
+                )
+            values[k] = tuple(v) if isinstance(v, list) and many else v
     return options_cls(**values)
+
+
+def _is_a(kind: type, value: Any) -> bool:
+    """Whether a JSON value fits a field of ``kind`` (an int fits a float, a bool only bool)."""
+    if kind is bool or isinstance(value, bool):
+        return kind is bool and isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float)
+    return isinstance(value, kind)

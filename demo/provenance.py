@@ -173,3 +173,21 @@ def save_safetensors_atomic(path: Path, tensors: dict, metadata: dict[str, str])
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
     return path
+
+
+def output_name(value: str, flag: str) -> str:
+    """``value`` when it is a plain file or folder name; a path (a separator, ``..``, an
+    absolute or empty name) is refused in one sentence, so no output lands outside its folder."""
+    if not value or value == "." or any(part in value for part in ("/", "\\", "..", "\0")):
+        raise ValueError(
+            f"{flag} {value[:80]!r} is not a plain name; give one without '/' or '..', since "
+            "the output goes inside its output folder."
+        )
+    return value
+
+
+def output_folder(folder: Path, flag: str) -> Path:
+    """``folder`` unless something that is not a folder sits at that path (one sentence)."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder} is a file, not a folder; give a folder for the outputs.")
+    return folder

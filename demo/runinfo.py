@@ -20,6 +20,7 @@ VALIDATION_SPLIT = "validation"
 TEST_SPLIT = "test"
 STATUSES = ("running", "completed", "failed", "interrupted")
 QUANTIZED_PRECISIONS = ("int8", "nf4")
+_INT64 = 2**63  # a larger count can't sit in a table's integer column
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,9 @@ def _fits(value: Any, hint: Any) -> bool:
         if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
             return True
         if origin is int and isinstance(value, int) and not isinstance(value, bool):
-            return True
+            return abs(value) < _INT64
         if origin is int and isinstance(value, float) and value.is_integer():
-            return True
+            return abs(value) < _INT64
         if origin in (str, dict, list) and isinstance(value, origin):
             return True
     return False

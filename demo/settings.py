@@ -6,6 +6,7 @@ on each call, so tests and a running app see a changed variable at once.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -44,6 +45,10 @@ class Settings:
     max_text_chars: int = _env(
         "DEMO_MAX_TEXT_CHARS", "longest reference text (transcript or summary) accepted", 20_000
     )
+    allow_downloads: bool = _env(
+        "DEMO_ALLOW_DOWNLOADS", "1: a configuration may name any hub model (a networked server "
+        "downloads it); 0: only the listed models", False,
+    )  # fmt: skip
     max_compare_seconds: float = _env(
         "DEMO_MAX_COMPARE_SECONDS", "clip seconds x configurations one Compare run may take",
         1800.0,
@@ -73,12 +78,15 @@ class Settings:
             if isinstance(f.default, Path):
                 values[f.name] = Path(raw).expanduser()
                 continue
+            what = "a whole number" if kind is int else "a number"
             try:
-                number = kind(raw)
+                number = kind(raw.strip())
             except ValueError:
-                raise ValueError(f"{f.metadata['env']} must be a number, got {raw!r}.") from None
-            if isinstance(number, float) and number != number:  # NaN passes `> 0` checks oddly
-                raise ValueError(f"{f.metadata['env']} must be a number, got {raw!r}.")
+                raise ValueError(
+                    f"{f.metadata['env']} must be {what} above 0, got {raw[:40]!r}."
+                ) from None
+            if not math.isfinite(number):  # NaN passes `> 0` checks oddly, inf breaks limits
+                raise ValueError(f"{f.metadata['env']} must be a finite number, got {raw!r}.")
             values[f.name] = number
         return cls(**values)
 

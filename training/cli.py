@@ -7,14 +7,14 @@ import sys
 from collections.abc import Callable
 
 from demo.errors import DemoError
-from demo.options import add_flags, from_args, from_dict
+from demo.options import OneLineParser, add_flags, from_args, from_dict
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a Ctrl-C
 
 
 def build_parser(config_cls: type, prog: str, doc: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description=doc.strip().split("\n")[0],
         epilog=doc,

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from demo.metrics import METRICS
 from demo.options import option
+from demo.provenance import output_name
 from demo.quant import get_quant_mode
 
 METHODS = ("full", "lora", "adalora")
@@ -165,6 +166,8 @@ class TrainConfig:
                     "keep_best does not work with AdaLoRA: it prunes ranks as it trains, so an "
                     "earlier evaluation's weights do not fit its final rank pattern."
                 )
+        if self.run_id is not None:
+            output_name(self.run_id, "--run-id")
         if self.init_r is not None and self.init_r < self.r:
             raise ValueError("init_r must be at least r (AdaLoRA prunes from init_r down to r).")
 

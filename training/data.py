@@ -12,7 +12,6 @@ map-style datasets and collators of ``training.datasets``.
 from __future__ import annotations
 
 import csv
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.errors import AudioError, DemoError
+from demo.jsonfiles import JsonProblem, drop_oversized, parse_json
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLIT_COLUMN = "split"
@@ -90,8 +90,28 @@ class TextPair:
 def read_manifest(path: str | Path, report: DataReport, strict: bool) -> list[tuple[int, dict]]:
     """``(row number, row)`` pairs of a JSONL or CSV manifest; malformed lines are reported."""
     path = Path(path)
+    if path.is_dir():
+        raise DemoError(f"Manifest {path} is a folder; give the .jsonl or .csv file inside it.")
     if not path.is_file():
         raise DemoError(f"Manifest {path} doesn't exist; check the path.")
+    try:
+        rows = _manifest_rows(path, report, strict)
+    except UnicodeDecodeError:
+        raise DemoError(
+            f"Manifest {path} is not UTF-8 text (a binary file?); give a .jsonl or .csv manifest."
+        ) from None
+    except csv.Error as exc:
+        raise DemoError(f"Manifest {path} is not a readable CSV file ({exc}).") from None
+    if not rows and report.rows:  # every line refused: the file is not what it claims to be
+        raise DemoError(
+            f"Manifest {path} has no usable row: none of its {report.rows} lines is a JSON "
+            'object such as {"audio": "clip.wav", "text": "..."} (a .jsonl manifest holds one '
+            "per line)."
+        )
+    return rows
+
+
+def _manifest_rows(path: Path, report: DataReport, strict: bool) -> list[tuple[int, dict]]:
     suffix = path.suffix.lower()
     rows: list[tuple[int, dict]] = []
     if suffix == ".csv":
@@ -110,9 +130,9 @@ def read_manifest(path: str | Path, report: DataReport, strict: bool) -> list[tu
                 continue
             report.rows += 1
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                report.drop(number, "invalid JSON", exc.msg, strict)
+                row = drop_oversized(parse_json(line), [], "")
+            except JsonProblem as exc:
+                report.drop(number, "invalid JSON", str(exc), strict)
                 continue
             if not isinstance(row, dict):
                 report.drop(number, "invalid JSON", "not an object", strict)

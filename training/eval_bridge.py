@@ -56,6 +56,7 @@ class EvalBridgeConfig:
     merge: bool = option(
         False, "keep --out's rows this run does not score again (refused if its clips differ)"
     )
+    overwrite: bool = option(False, "replace --out when it exists (refused otherwise)")
 
     def __post_init__(self) -> None:
         if not self.manifest:
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     add_flags(parser, EvalBridgeConfig)
     try:
         config = from_args(EvalBridgeConfig, parser.parse_args(argv))
+        if config.out and Path(config.out).exists() and not (config.merge or config.overwrite):
+            raise DemoError(f"{config.out} exists; pass --merge to add to it or --overwrite.")
         earlier = _earlier_rows(Path(config.out)) if config.merge else []
         rows = evaluate(config)
     except (DemoError, ValueError) as exc:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from demo.measure import weights_footprint_mb
 from demo.options import from_dict, to_dict
-from demo.provenance import command_line, machine, now_iso, versions
+from demo.provenance import command_line, machine, now_iso, output_folder, versions
 from demo.runinfo import RunInfo, mode_label
 from training.best import note_validation, restore_best
 from training.config import TrainConfig
@@ -53,6 +53,7 @@ def run_training(config: TrainConfig, task: Task, accelerator=None) -> Path:
 
         cpu = resolve_device(config.device) == "cpu"
         accelerator = Accelerator(mixed_precision=config.mixed_precision, cpu=cpu)
+    output_folder(Path(config.output_dir), "--output-dir")  # before any model loads
     resumed_from: RunWriter | None = None
     if config.resume is not None:
         run_dir = resolve_run_dir(config.resume, config.output_dir)
@@ -231,6 +232,8 @@ def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskDat
             run_id = make_run_id(task.name, config.model, mode, config.rank, root)
         elif (root / run_id / "run.json").exists():
             error = f"Run {run_id} already exists in {root}; pick another --run-id or --resume it."
+        elif (root / run_id).exists():  # not a run: never written into, nor replaced
+            error = f"{root / run_id} already exists and is not a run; pick another --run-id."
     # Every process names the same folder (and fails the same way).
     run_id, error = broadcast_object_list([run_id, error])
     if error:

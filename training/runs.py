@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.errors import DemoError
+from demo.jsonfiles import read_json
 from demo.provenance import fsync_dir, json_default, write_json_atomic
 from demo.runinfo import METRICS_FILE, RUN_FILE, RunInfo
 
@@ -25,6 +26,8 @@ FULL_MODEL_DIR = "checkpoint-final"  # full fine-tunes: git ignores checkpoints/
 RESUME_DIR = "resume"  # git ignores checkpoints/*/resume/
 RESUME_POINTER = "latest.json"
 RESUME_STATE = "state.pt"
+RESUME_KEYS = {"progress", "model", "optimizer", "scheduler", "rng"}
+MAX_RUN_FILE_BYTES = 4 * 1024 * 1024
 
 
 def make_run_id(task: str, model: str, mode: str, rank: int | None, root: Path) -> str:
@@ -60,12 +63,13 @@ class RunWriter:
     def read_info(self) -> RunInfo:
         """run.json of an existing run (for --resume)."""
         path = self.run_dir / RUN_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DemoError(f"{self.run_dir} has no {RUN_FILE}; it is not a run folder.") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DemoError(f"Can't read {path}: it is not valid JSON ({exc}).") from exc
+        if not path.is_file():
+            raise DemoError(f"{self.run_dir} has no {RUN_FILE}; it is not a run folder.")
+        problems: list[str] = []
+        data = read_json(path, limit=MAX_RUN_FILE_BYTES, warnings=problems)
+        if problems or data is None:  # a bad value, too deep, too large, not JSON
+            reason = problems[0] if problems else f"{RUN_FILE} is empty"
+            raise DemoError(f"Can't resume from {path}: {reason.rstrip('.')}.")
         if not isinstance(data, dict):
             raise DemoError(f"{path} does not hold a JSON object; it is not a run's record.")
         if not isinstance(data.get("config", {}), dict):
@@ -157,11 +161,24 @@ class RunWriter:
             return None
         try:
             target = json.loads(pointer.read_text())["path"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DemoError(f"{pointer} is damaged ({exc}); the run can't be resumed.") from exc
-        path = self.resume_dir / Path(target).name / RESUME_STATE
-        # weights_only: only tensors and plain containers load, never arbitrary objects.
-        return torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            why = type(exc).__name__
+            raise DemoError(f"{pointer} is damaged ({why}); the run can't be resumed.") from None
+        path = self.resume_dir / Path(str(target)).name / RESUME_STATE
+        try:  # weights_only: only tensors and plain containers load, never arbitrary objects
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # cut off, a foreign pickle, not a torch file: many types
+            why = "not found" if isinstance(exc, FileNotFoundError) else type(exc).__name__
+            raise DemoError(
+                f"The resume state {path} can't be loaded ({why}: damaged, or not written by "
+                "this training code); delete its resume/ folder to start the run over."
+            ) from None
+        if not isinstance(state, dict) or not RESUME_KEYS <= state.keys():
+            raise DemoError(
+                f"The resume state {path} lacks what a run resumes from; delete its resume/ "
+                "folder to start the run over."
+            )
+        return state
 
     def clear_resume(self) -> None:
         if self.enabled:

@@ -16,6 +16,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from demo.adapters import halve_adapter
+from demo.errors import DemoError
 from demo.provenance import now_iso
 from training.modeling import (
     adalora_allocator_state,
@@ -31,25 +32,30 @@ def resume(session: Session) -> None:
     """Load the latest resume state; drop metric lines written after it (they'll be redone)."""
     writer, accelerator = session.writer, session.accelerator
     state = RunWriter(writer.run_dir, enabled=False).load_resume()
-    keep = 0 if state is None else state["progress"]["metrics_lines"]
+    progress = None if state is None else _progress(state["progress"], writer.run_dir.name)
+    keep = 0 if progress is None else progress.metrics_lines
     # Only the main process touches files; the others wait so they read a settled folder.
     dropped = writer.truncate_metrics(keep)
     accelerator.wait_for_everyone()
     resumed = list(writer.info.resumed_at)
-    resumed.append(
-        {"at": now_iso(), "step": 0 if state is None else state["progress"]["global_step"]}
-    )
+    resumed.append({"at": now_iso(), "step": 0 if progress is None else progress.global_step})
     writer.write_info(status="running", ended_at=None, resumed_at=resumed)
     if state is None:
         say(accelerator, f"{writer.run_dir.name} has no resume state yet; starting it over.")
         return
     unwrapped = session.unwrapped
-    load_trainable_state(unwrapped, state["model"])
-    session.optimizer.load_state_dict(state["optimizer"])
-    session.scheduler.load_state_dict(state["scheduler"])
-    if state.get("adalora") is not None:
-        load_adalora_allocator_state(unwrapped, state["adalora"])
-    session.progress = Progress(**state["progress"])
+    try:
+        load_trainable_state(unwrapped, state["model"])
+        session.optimizer.load_state_dict(state["optimizer"])
+        session.scheduler.load_state_dict(state["scheduler"])
+        if state.get("adalora") is not None:
+            load_adalora_allocator_state(unwrapped, state["adalora"])
+    except (TypeError, ValueError, KeyError, RuntimeError, AttributeError) as exc:
+        raise DemoError(
+            f"The resume state of {writer.run_dir.name} doesn't fit this run "
+            f"({type(exc).__name__}); delete its resume/ folder to start it over."
+        ) from None
+    session.progress = progress
     # Restored at the first batch: creating the data iterator draws from the RNG, and the
     # state was saved after that draw, so restoring now would shift every dropout mask.
     session.pending_rng = state["rng"]
@@ -59,6 +65,20 @@ def resume(session: Session) -> None:
         f"(epoch {session.progress.epoch + 1}, {session.progress.batches_done} batches in); "
         f"{dropped} metric line(s) after that state will be measured again.",
     )
+
+
+def _progress(saved, run: str) -> Progress:
+    """The counters a resume state carries, checked before anything is changed on disk."""
+    try:
+        progress = Progress(**saved)
+        if not all(isinstance(v, int | float | None) for v in progress.to_dict().values()):
+            raise TypeError("a counter is not a number")
+        return progress
+    except TypeError as exc:
+        raise DemoError(
+            f"The resume state of {run} has damaged counters ({exc}); delete its resume/ "
+            "folder to start it over."
+        ) from None
 
 
 def say(accelerator, message: str) -> None:
