@@ -48,7 +48,7 @@ CONFIG_KEYS = ("asr", "quant", "compression", "asr_adapter", "summarizer", "summ
 CONFIG_HEADERS = ["#", "Whisper", "quantization", "compression", "Whisper adapter", "summarizer",
                   "adapter", "pipeline", "end-to-end model"]  # fmt: skip
 # The Try it tab's widgets that are not part of the configuration.
-TRY_KEYS = ("audio", "reference_transcript", "reference_summary")
+TRY_KEYS = ("audio", "reference_transcript", "reference_summary", "reference_facts")
 # A configuration's value where the caller gave none (an API client's end-to-end one need not
 # name a Whisper); the adapters and compression: "none".
 CONFIG_DEFAULTS = {"asr": DEFAULT_ASR, "quant": AUTO, "summarizer": DEFAULT_SUMMARIZER,

@@ -231,7 +231,11 @@ VALUE = st.one_of(
 )
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+)
 @given(pairs=st.lists(st.tuples(TRAIN_FLAGS, VALUE), max_size=4))
 def test_training_flags_parse_or_refuse_in_one_line(pairs):
     argv = ["--train", "m.jsonl"] + [part for pair in pairs for part in pair]

@@ -145,7 +145,11 @@ def test_depth_bound(depth):
     assert nesting_depth(text) == depth and parse_json(text) is not None
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+)
 @given(info=JSON, lines=st.lists(JSON | st.binary(max_size=20), max_size=5))
 def test_any_run_folder_loads_without_raising(tmp_path_factory, info, lines):
     run_dir = tmp_path_factory.mktemp("run")

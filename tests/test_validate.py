@@ -140,7 +140,11 @@ KEYS = st.sampled_from([*config_fields(), "max_seconds", "colour"])
 CONFIGS = st.dictionaries(KEYS, NAMES | VALUES | st.lists(VALUES, max_size=2), max_size=6)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+)
 @given(config=CONFIGS)
 def test_any_configuration_is_accepted_whole_or_refused_in_one_sentence(checkpoints, config):
     try:
@@ -157,7 +161,11 @@ def test_any_configuration_is_accepted_whole_or_refused_in_one_sentence(checkpoi
         assert "\n" not in str(exc)
 
 
-@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=100,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+)
 @given(configs=st.one_of(VALUES, st.lists(CONFIGS | VALUES, max_size=8), CONFIGS))
 def test_any_configs_value_is_a_list_or_one_sentence(checkpoints, configs):
     try:
@@ -175,7 +183,11 @@ CLI_FLAGS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+)
 @given(pairs=st.lists(st.tuples(CLI_FLAGS, NAMES | st.text(max_size=8)), max_size=4))
 def test_cli_flags_parse_and_check_or_refuse_in_one_line(checkpoints, pairs):
     import contextlib
@@ -197,3 +209,18 @@ def test_cli_flags_parse_and_check_or_refuse_in_one_line(checkpoints, pairs):
         PipelineOptions(**fields, max_seconds=args.max_seconds)
     except (DemoError, ValueError) as exc:
         assert "\n" not in str(exc)
+
+
+def test_summary_strategies_and_styles_are_checked_like_names(checkpoints):
+    smollm = checkpoints["smollm"]
+    fields = validate_config(
+        {"summarizer": "smollm2-135m+checked", "summarizer_adapter": smollm,
+         "summary_style": "key-points"}
+    )  # fmt: skip
+    assert fields["summarizer"] == "smollm2-135m+checked"  # the adapter fits its model
+    assert fields["summary_style"] == "key-points"
+    assert validate_config({})["summarizer"] == "auto"
+    assert validate_config({"summarizer": "t5-small+checked"})["summarizer"] == "t5-small+checked"
+    _refused(lambda: validate_config({"summarizer": "extractive+rewrite"}), "rewrite", "llm")
+    _refused(lambda: validate_config({"summarizer": "nope+checked"}), "Unknown summarizer 'nope'")
+    _refused(lambda: validate_config({"summary_style": "haiku"}), "summary_style", "key-points")
