@@ -112,8 +112,8 @@ def from_dict(options_cls: type, data: dict[str, Any]):
                 _is_a(kind, item) for item in items
             )):  # fmt: skip
                 raise ValueError(
-                    f"saved option {k} = {str(v)[:40]!r} is not a {kind.__name__}; the saved "
-                    "options are damaged."
+                    f"saved option {k} = {str(v)[:40]!r} is not of type {kind.__name__}; the "
+                    "saved options (a run.json's config) are damaged."
                 )
             values[k] = tuple(v) if isinstance(v, list) and many else v
     return options_cls(**values)

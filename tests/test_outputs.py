@@ -63,7 +63,7 @@ def test_run_id_is_a_name_and_output_dir_a_folder(tmp_path, capsys):
 def test_resume_with_a_config_value_of_the_wrong_type(tmp_path, capsys, write_run):
     config = {"model": "tiny.en", "train": "m.jsonl", "epochs": "three"}
     run = write_run(tmp_path, "asr-bad", {"config": config}, [])
-    _one_line(_train(["--resume", str(run)], capsys), "epochs", "not a int")
+    _one_line(_train(["--resume", str(run)], capsys), "epochs", "not of type int")
 
 
 def _resume_state(tmp_path, write_run, data: bytes) -> RunWriter:

@@ -170,8 +170,8 @@ class RunWriter:
         except Exception as exc:  # cut off, a foreign pickle, not a torch file: many types
             why = "not found" if isinstance(exc, FileNotFoundError) else type(exc).__name__
             raise DemoError(
-                f"The resume state {path} can't be loaded ({why}: damaged, or not written by "
-                "this training code); delete its resume/ folder to start the run over."
+                f"The resume state {path} can't be loaded ({why}), so it is damaged or not "
+                "written by this training code; delete its resume/ folder to start the run over."
             ) from None
         if not isinstance(state, dict) or not RESUME_KEYS <= state.keys():
             raise DemoError(
