@@ -346,7 +346,7 @@ def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_
     partial = tmp_path / f"acc{accuracy.PARTIAL}"
     write_json_atomic(partial, {"clips": ["jfk"], "beams": 1, "rows": saved})
     argv = ["--models", "tiny.en", "--clips", "jfk", "--modes", "full", "--resume",
-            "--out", str(tmp_path), "--name", "acc"]  # fmt: skip
+            "--out", str(tmp_path), "--name", "acc", "--overwrite"]  # fmt: skip
     accuracy.main(argv)
     rows = read_results(tmp_path / "acc.json")["rows"]
     assert [(r["quant"], r["text"]) for r in rows] == [("full", said)]

@@ -234,7 +234,7 @@ def test_stop_frees_the_worker_then_a_soak_of_mixed_requests(
                             "summarizer": "extractive", "summarizer_adapter": "none"}
                            for q in ("auto", "dynamic-int8")]  # fmt: skip
                 status = client.predict(
-                    handle_file(str(jfk_path)), configs, jfk_text, "", 3, "light",
+                    handle_file(str(jfk_path)), configs, jfk_text, "", 3, "light", "",
                     api_name="/compare",
                 )[0]  # fmt: skip
                 assert status == "Ran 2 configurations.", status

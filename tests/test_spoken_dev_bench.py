@@ -6,6 +6,7 @@ import json
 import pytest
 
 from bench import spoken_dev
+from bench.env import OVERWRITE
 from bench.report_summarize import spoken_dev_section
 from dashboard.bench_files import load_bench
 from dashboard.charts.faithfulness import faithfulness_bench
@@ -51,6 +52,7 @@ def test_bench_scores_resumes_and_reports(manifest, tmp_path):
     assert data["auto"] == spoken_dev.choose_auto(rows, options.click_budget_s)
     partial = path.parent / "summarize-spoken-dev.partial.jsonl"
     lines = partial.read_text().count("\n")
+    OVERWRITE.set(True)  # what --overwrite sets (the result file exists now)
     spoken_dev.run(options, argv)  # everything done: nothing is summarized again
     assert partial.read_text().count("\n") == lines
     section = "\n".join(spoken_dev_section(path.parent))
