@@ -58,7 +58,9 @@ WHEEL_REQUIREMENT = "pyannote.audio==4.0.7"
 WHEEL = "pyannote_audio-4.0.7-py3-none-any.whl"
 CALL_AUDIO = "pyannote/audio/sample/sample.wav"
 CALL_STM = "pyannote/audio/sample/sample.stm"
-CALL_LICENCE = "MIT (the pyannote.audio wheel's licence; the sample ships inside it)"
+CALL_LICENCE = (
+    "ships in the MIT-licensed pyannote.audio wheel, which does not state the recording's origin"
+)
 CALL_PAD_SECONDS = 0.15  # around a turn, never past half the gap to the next one
 NON_SPEECH_FOLDERS = ("silence/",)
 # Misspellings in core-sounds-en.txt of the word spoken: found where tiny.en's transcript of the

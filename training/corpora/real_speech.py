@@ -58,13 +58,17 @@ def sample_rows(folder: Path = SAMPLES) -> list[tuple[int, dict]]:
 def set_rows(manifest: Path = MANIFEST, max_clips: int | None = None) -> list[tuple[int, dict]]:
     """``(row, {"audio": absolute path, "text"})`` per clip of a built real-speech set (its
     first ``max_clips``); a manifest that isn't there is one error naming the build command."""
-    from bench.clips import manifest_rows
     from demo.errors import DemoError
 
-    if not Path(manifest).is_file():
+    manifest = Path(manifest)
+    if not manifest.is_file():
         raise DemoError(f"No real-speech set at {manifest}; build it with: {BUILD_COMMAND}")
-    rows = manifest_rows(manifest, "test", max_clips)
-    return [(n, {"audio": r["audio"], "text": r["text"]}) for n, r in enumerate(rows, start=1)]
+    lines = manifest.read_text(encoding="utf-8").splitlines()
+    rows = [row for line in lines if line and (row := json.loads(line)).get("split") == "test"]
+    return [
+        (number, {"audio": str((manifest.parent / row["audio"]).resolve()), "text": row["text"]})
+        for number, row in enumerate(rows[:max_clips], start=1)
+    ]
 
 
 def real_speech_sets(
