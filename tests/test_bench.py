@@ -259,7 +259,7 @@ def test_gpu_bench_runs_tiny_en_on_cuda(tmp_path):
 
 
 def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
-    from bench import accuracy, report
+    from bench import accuracy, report_accuracy
 
     def row(mode, clip, wer, words):
         return {"config": f"tiny.en {mode} · {clip}", "model": "tiny.en", "quant": mode,
@@ -282,12 +282,12 @@ def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
 
     meta = {"command": "python -m bench.accuracy", "max_gap_points": 0.5, "max_clip_words": 1,
             "verdicts": list(by_mode.values())}  # fmt: skip
-    lines = report._accuracy_section({"meta": meta, "rows": rows})
+    lines = report_accuracy.accuracy_section({"meta": meta, "rows": rows})
     text = "\n".join(lines)
     assert "| tiny.en one-word | 11.00 (+0.0) | 9.00 (+0.0) | 9.20 | -0.80 | yes |" in text
     assert "| tiny.en two-words |" in text and text.count("| no |") == 2
     # The real-speech section: the same verdicts in words (errors = pooled WER x words).
-    text = "\n".join(report._real_speech_section({"meta": meta, "rows": rows}))
+    text = "\n".join(report_accuracy.real_speech_section({"meta": meta, "rows": rows}))
     # 1,000 words are too few for the pooled rule alone.
     assert "| tiny.en one-word | 2 | 1,000 | 9.20 | 92 | -0.80 | +1 | no | yes |" in text
     assert "| tiny.en drifts | 2 | 1,000 | 10.90 | 109 | +0.90 | +9 | no | no |" in text
@@ -301,7 +301,7 @@ def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_t
     measures every gap against --baseline; the report pools them in words and points."""
     import shutil
 
-    from bench import accuracy, report
+    from bench import accuracy, report_accuracy
     from bench.env import read_results
 
     corpus = tmp_path / "corpus"
@@ -325,7 +325,7 @@ def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_t
     assert verdicts["fast-int8"]["words"] == 2 * 22 and verdicts["fast-int8"]["clips"] == 2
     assert verdicts["fast-int8"]["may_be_default"] is None  # that rule is against full only
     assert "points vs fw-int8" in accuracy.format_table(rows)
-    text = "\n".join(report._corpus_accuracy_section([data]))
+    text = "\n".join(report_accuracy.corpus_accuracy_section([data]))
     assert "| tiny.en fast-int8 | greedy | 2 | 44 | 0.00 | 0 | +0 | +0.00 | 0 | 0.00 |" in text
     with pytest.raises(ValueError, match="baseline 'full' must be one of --modes"):
         accuracy.AccuracyOptions(modes=("fast-int8",))
