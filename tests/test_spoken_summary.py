@@ -80,7 +80,7 @@ def test_speech_extractive_keeps_decisions_not_greetings(extractive):
         assert sentence.text in clean_sentence(summary.source_sentences[sentence.sources[0]])
     # today's TextRank picks the greeting and the headings; the dev set measures the gap
     plain = summarize(extractive, MEETING)
-    assert plain != text
+    assert plain.startswith("Good morning") and "Second item is the hiring plan." in plain
 
 
 def test_key_points_style_is_bullets_of_facts(extractive):
