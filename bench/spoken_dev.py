@@ -167,7 +167,7 @@ def _summarize_all(options, docs, partial: _Partial) -> None:
 
     from demo.models import ModelSpec, load_model
     from demo.summarize import SummaryOptions, summarize_grounded
-    from demo.summarize.grounded import check
+    from demo.summarize.grounded import Summary, check
     from demo.summarize.registry import split_summarizer
 
     loaded_key, loaded = None, None
@@ -187,7 +187,7 @@ def _summarize_all(options, docs, partial: _Partial) -> None:
             plain = partial.get(plain_label, doc["id"]) if strategy == "checked" else None
             started = time.perf_counter()
             if plain is not None:  # the checked strategy is exactly check(plain summary)
-                summary = check(_from_dict(plain["grounding"]), transcript)
+                summary = check(Summary.from_dict(plain["grounding"]), transcript)
                 seconds = plain["seconds"] + time.perf_counter() - started
             else:
                 how = SummaryOptions(max_sentences=options.sentences, strategy=strategy,
@@ -196,13 +196,6 @@ def _summarize_all(options, docs, partial: _Partial) -> None:
                 seconds = time.perf_counter() - started
             partial.add({"config": config.label, "id": doc["id"], "seconds": seconds,
                          "grounding": summary.to_dict()})  # fmt: skip
-
-
-def _from_dict(data: dict):
-    from demo.summarize.grounded import Summary, SummarySentence
-
-    sentences = [SummarySentence(**s) for s in data["sentences"]]
-    return Summary(sentences, data["source_sentences"], data["style"], list(data["notes"]))
 
 
 def _interval(values: list[float], seed: int = 0) -> list[float]:
@@ -231,7 +224,7 @@ def _row(config: Config, docs: list[dict], partial: _Partial) -> Row:
         click += asr["seconds"] + item["seconds"]
         marked = [s["unsupported"] for s in grounding["sentences"]]
         examples.append({"id": doc["id"], "summary": grounding["text"], "unsupported": marked})
-    texts = [partial.get(config.label, d["id"])["grounding"]["text"] for d in docs]
+    texts = [e["summary"] for e in examples]
     minutes = sum(d["seconds"] for d in docs) / 60
     n = len(docs)
     return Row(

@@ -155,14 +155,15 @@ def summarize_grounded(loaded, text: str, options: SummaryOptions | None = None)
     sentences with their transcript sources and the details the transcript lacks (marked)."""
     from demo.summarize import grounded
     from demo.summarize.extractive import split_sentences
-    from demo.summarize.speech import analyse
+    from demo.summarize.speech import sentence_role
 
     options = options or SummaryOptions()
     strategy = check_strategy(options.strategy, loaded.entry.kind, loaded.entry.name)
     if not text.strip() and loaded.entry.kind != "llm":  # an LLM refuses it in one sentence
         return grounded.Summary([], [], options.style)
     sources = split_sentences(text)
-    if options.strategy != "plain" and not any(s.role == "content" for s in analyse(sources)):
+    # Roles only (no fact counts), stopping at the first content sentence.
+    if options.strategy != "plain" and not any(sentence_role(s) == "content" for s in sources):
         note = "The transcript holds only greetings, headings or filler: nothing to summarize."
         return grounded.Summary([], sources, options.style, [note])
     summary = strategy.run(loaded, text, options)

@@ -58,6 +58,12 @@ class Summary:
         """Details in the summary that the transcript does not state."""
         return sum(s.unsupported_count for s in self.sentences)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Summary:
+        """The summary ``to_dict`` wrote (its derived fields are recomputed, not read)."""
+        sentences = [SummarySentence(**s) for s in data["sentences"]]
+        return cls(sentences, data["source_sentences"], data["style"], list(data["notes"]))
+
     def to_dict(self) -> dict:
         return {
             "text": self.text,
