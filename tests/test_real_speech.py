@@ -131,3 +131,16 @@ def test_without_the_set_the_split_is_the_sample_with_a_warning(tmp_path, capsys
     rows = real_speech_rows(tmp_path / "missing.jsonl")
     assert len(rows) == 2 and "Americans" in " ".join(r["text"] for _, r in rows)
     assert "make real-speech" in capsys.readouterr().err
+
+
+def test_a_seeded_subset_is_drawn_across_the_set_and_is_the_same_every_time(small_set):
+    from training.corpora.subsample import subsample
+
+    rows = list(range(100))
+    drawn = subsample(rows, 10, seed=0)
+    assert drawn == subsample(rows, 10, seed=0) and drawn == sorted(drawn)  # order kept
+    assert len(drawn) == 10 and max(drawn) > 50  # not the first ten of a sorted manifest
+    assert subsample(rows, 10) == rows[:10] and subsample(rows, 500, seed=0) == rows
+    every = [n for n, _ in real_speech_sets(small_set)[SPLIT][1]]
+    seeded = [n for n, _ in real_speech_sets(small_set, max_clips=3, seed=1)[SPLIT][1]]
+    assert len(seeded) == 3 and set(seeded) <= set(every)

@@ -70,6 +70,11 @@ class TrainConfig:
     max_train_samples: int | None = _help("use at most this many training rows", default=None)
     max_val_samples: int | None = _help("use at most this many validation rows", default=None)
     max_test_samples: int | None = _help("score at most this many test rows", default=None)
+    sample_seed: int | None = _help(
+        "with --max-*-samples: rows drawn at random with this seed (the same rows for every "
+        "run with the same seed, in manifest order) instead of the first N",
+        default=None,
+    )
     strict: bool = _help("fail on the first bad row instead of skipping and counting it", False)
     # schedule
     epochs: int = _help("passes over the training data", default=3)

@@ -20,6 +20,7 @@ from typing import Any
 
 from demo.errors import AudioError, DemoError
 from demo.jsonfiles import JsonProblem, drop_oversized, parse_json
+from training.corpora.subsample import subsample
 
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 SPLIT_COLUMN = "split"
@@ -281,13 +282,14 @@ def load_splits(config) -> Splits:
         splits = _builtin_splits(config)
     else:
         splits = _dataset_splits(config)
+    seed = getattr(config, "sample_seed", None)
     for split, limit in ((TRAIN, config.max_train_samples), (VALIDATION, config.max_val_samples)):
-        rows = getattr(splits, split)[:limit]
+        rows = subsample(getattr(splits, split), limit, seed)
         setattr(splits, split, rows)
         # Rows left out by the limit were not read for this run: they are not "dropped".
         splits.reports[split].rows = len(rows) + splits.reports[split].dropped
     if config.max_test_samples is not None and splits.test:
-        splits.test = splits.test[: config.max_test_samples]
+        splits.test = subsample(splits.test, config.max_test_samples, seed)
         splits.test_report.rows = len(splits.test) + splits.test_report.dropped
     if not splits.train:
         raise DemoError(f"No training rows in {splits.reports[TRAIN].source}.")

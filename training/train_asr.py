@@ -78,7 +78,9 @@ class AsrTask:
             # Not strict: the set's three prompts over 30 s are dropped, not fatal, and counted.
             real_kwargs = {**kwargs, "audio_column": "audio", "text_column": "text",
                            "strict": False}  # fmt: skip
-            sets = real_speech_sets(Path(config.real_speech_manifest), config.real_speech_clips)
+            sets = real_speech_sets(
+                Path(config.real_speech_manifest), config.real_speech_clips, config.sample_seed
+            )
             for split, (source, rows) in sets.items():
                 report = splits.reports[split] = DataReport(source)
                 report.rows = len(rows)  # the summary said "kept 2 of 0 rows"

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from demo.settings import ROOT
+from training.corpora.subsample import subsample
 
 SAMPLES = ROOT / "assets" / "samples"
 REFERENCES = SAMPLES / "references.json"
@@ -55,9 +56,12 @@ def sample_rows(folder: Path = SAMPLES) -> list[tuple[int, dict]]:
     return rows
 
 
-def set_rows(manifest: Path = MANIFEST, max_clips: int | None = None) -> list[tuple[int, dict]]:
+def set_rows(
+    manifest: Path = MANIFEST, max_clips: int | None = None, seed: int | None = None
+) -> list[tuple[int, dict]]:
     """``(row, {"audio": absolute path, "text"})`` per clip of a built real-speech set (its
-    first ``max_clips``); a manifest that isn't there is one error naming the build command."""
+    first ``max_clips``, or that many drawn with ``seed``: ``training.corpora.subsample``); a
+    manifest that isn't there is one error naming the build command."""
     from demo.errors import DemoError
 
     manifest = Path(manifest)
@@ -67,12 +71,12 @@ def set_rows(manifest: Path = MANIFEST, max_clips: int | None = None) -> list[tu
     rows = [row for line in lines if line and (row := json.loads(line)).get("split") == "test"]
     return [
         (number, {"audio": str((manifest.parent / row["audio"]).resolve()), "text": row["text"]})
-        for number, row in enumerate(rows[:max_clips], start=1)
+        for number, row in subsample(list(enumerate(rows, start=1)), max_clips, seed)
     ]
 
 
 def real_speech_sets(
-    manifest: Path = MANIFEST, max_clips: int | None = None
+    manifest: Path = MANIFEST, max_clips: int | None = None, seed: int | None = None
 ) -> dict[str, tuple[str, list[tuple[int, dict]]]]:
     """{split: (where its rows come from, rows)}: ``SPLIT`` the built set and ``SAMPLE_SPLIT``
     the two sample recordings; without a built set, ``SPLIT`` holds the sample (warned)."""
@@ -84,7 +88,7 @@ def real_speech_sets(
         )
         return {SPLIT: ("assets/samples (real speech, the set is not built)", sample_rows())}
     return {
-        SPLIT: (f"{manifest} (real speech)", set_rows(manifest, max_clips)),
+        SPLIT: (f"{manifest} (real speech)", set_rows(manifest, max_clips, seed)),
         SAMPLE_SPLIT: ("assets/samples (real-speech sample)", sample_rows()),
     }
 
