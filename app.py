@@ -329,6 +329,8 @@ def _runs_tab(theme: gr.Radio, tab: gr.Tab) -> None:
             w["mode"] = _dropdown([], None, "Mode (top chart: a line per size)")
             w["size"] = _dropdown([], None, "Size (bottom chart: a line per mode)")
         o |= _plots("wer_per_epoch_by_size", "wer_per_epoch_by_mode")
+    with gr.Tab("Real speech"):
+        o |= _plots("real_speech_wer")
     with gr.Tab("ROUGE vs rank"):
         w["metric"] = _metric_dropdown()
         o |= _plots("rouge_vs_rank")

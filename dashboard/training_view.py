@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from dashboard.bench_files import load_bench
 from dashboard.charts import compare as compare_charts
-from dashboard.charts import cost, systems
+from dashboard.charts import corpus, cost, systems
 from dashboard.charts import training as charts
 from dashboard.charts.faithfulness import faithfulness_bench
 from dashboard.charts.style import MODE_ORDER, SIZE_ORDER
@@ -116,6 +116,7 @@ def training_figures(
     return {
         "wer_per_epoch_by_size": charts.wer_per_epoch(runs, group_by="size", mode=mode, **kw),
         "wer_per_epoch_by_mode": charts.wer_per_epoch(runs, group_by="mode", size=size, **kw),
+        "real_speech_wer": corpus.real_speech_wer(runs, bench_rows, template=template),
         "rouge_vs_rank": charts.rouge_vs_rank(runs, metric=metric, **kw),
         "memory_per_precision": cost.memory_per_precision(memory_rows(runs, bench_rows), **kw),
         "minutes_per_epoch": cost.minutes_per_epoch(runs, **kw),

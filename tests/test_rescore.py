@@ -1,0 +1,46 @@
+"""bench.rescore: a finished run (or the untrained model) scored again on a manifest's test
+split and on real speech with training's own evaluation, written after every model and
+resumable; a run whose weights are not here is skipped and said so. Real tiny.en weights."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from bench import rescore
+from bench.env import read_results
+
+
+@pytest.fixture()
+def manifest(tmp_path, jfk_path, jfk_text):
+    shutil.copy(jfk_path, tmp_path / "jfk.flac")
+    rows = [{"audio": "jfk.flac", "text": jfk_text, "split": split}
+            for split in ("train", "validation", "test")]  # fmt: skip
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_untrained_rows_per_split_then_resume_and_a_run_without_weights(
+    tmp_path, manifest, capsys
+):
+    no_weights = tmp_path / "asr-tiny.en-full-sci"
+    no_weights.mkdir()
+    (no_weights / "run.json").write_text(json.dumps({"model": "tiny.en", "config": {}}))
+    argv = ["--untrained", "--base", "tiny.en", "--train", str(manifest), "--max-test-samples",
+            "1", "--real-speech-clips", "1", "--sample-seed", "0", "--out", str(tmp_path / "b"),
+            "--name", "r"]  # fmt: skip
+    rescore.main([*argv])
+    rows = read_results(tmp_path / "b" / "r.json")["rows"]
+    assert {r["split"] for r in rows} == {"test", "real-speech"}
+    test = next(r for r in rows if r["split"] == "test")
+    assert test["run"] == "tiny.en (untrained)" and test["kind"] == "rescore"
+    assert test["eval_samples"] == 1 and test["wer"] < 0.2  # jfk: tiny.en gets it nearly right
+    # Resumed: the untrained rows are kept, not scored again; the weightless run is skipped.
+    rescore.main([str(no_weights), *argv, "--resume"])
+    assert read_results(tmp_path / "b" / "r.json")["rows"] == rows
+    assert "no adapter/ or checkpoint-final/ here, skipped" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # the same name again without --resume/--overwrite
+        rescore.main([*argv])
