@@ -21,6 +21,7 @@ from bench.markdown import fmt as _num
 from bench.markdown import table as _table
 from bench.report_accuracy import accuracy_section, corpus_accuracy_section, real_speech_section
 from bench.report_grid import grid_section
+from bench.report_grid_v2 import grid_v2_section
 from bench.report_summarize import spoken_dev_section, summarizer_section
 from bench.report_systems import systems_sections
 
@@ -342,6 +343,7 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
     if click:  # time to a first result, and a clip end to end (bench.click)
         lines += click_section(click)
     lines += grid_section()
+    lines += grid_v2_section()
     lines += spoken_dev_section(folder)
     lines += summarizer_section(folder)
     lines += systems_sections(folder)

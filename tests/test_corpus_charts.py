@@ -66,3 +66,22 @@ def test_the_training_view_offers_it(tmp_path, write_run):
     run_set = load_run_set(tmp_path)
     figures = training_figures(run_set.runs, RESCORED)
     assert "real_speech_wer" in figures and len(figures["real_speech_wer"].data) == 3
+
+
+def test_the_report_section_sets_each_v2_cell_beside_its_espeak_twin(tmp_path, write_run):
+    from bench.env import write_results
+    from bench.report_grid_v2 import grid_v2_section
+
+    runs = tmp_path / "runs"
+    _runs(runs, write_run)
+    write_run(runs, "asr-tiny.en-nf4-lora-v2", {**INFO, "method": "lora", "precision": "nf4",
+              "dataset": "corpus-v2"}, [_line("validation", 0.2, 24), _line("test", 0.30, 80),
+              _line("real-speech", 0.070, 200)])  # fmt: skip
+    write_results(tmp_path / "bench", "grid-v2-rescore-tiny.en", {}, RESCORED)
+    text = "\n".join(grid_v2_section(runs, tmp_path / "bench"))
+    row = next(line for line in text.splitlines() if "asr-tiny.en-nf4-lora-v2" in line)
+    # untrained real 5.5; espeak twin: v2 test 40.0, real 8.3; v2: test 30.0, real 7.0; Δ -1.3
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "5.5" and cells[5:10] == ["40.0", "8.3", "30.0", "7.0", "-1.3"]
+    assert "asr-tiny.en-full-v2" in text  # its twin has no weights: dashes, still a row
+    assert grid_v2_section(tmp_path / "none", tmp_path / "bench") == []
