@@ -270,7 +270,7 @@ def bench_model(name: str, dtype_name: str, options: GpuOptions, audio_set) -> l
         workloads = {"noise": (noise, None)}
     else:
         from demo.asr.registry import get_whisper_model
-        from demo.models import load_whisper_base
+        from demo.loaders import load_whisper_base
 
         quant = "fp16" if dtype_name == "fp16" else "bf16"
         model, processor = load_whisper_base(

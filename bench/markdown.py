@@ -1,4 +1,4 @@
-"""Markdown pieces the generated report (bench.report, bench.report_systems) is built from."""
+"""Markdown pieces the generated report (results.report, results.report_systems) is built from."""
 
 from __future__ import annotations
 

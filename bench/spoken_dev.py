@@ -81,7 +81,7 @@ class Config:
 @dataclass
 class Row:
     config: str  # what the dashboard and report call it
-    kind: str  # dashboard.charts.faithfulness.KIND: which chart draws the row
+    kind: str  # results.charts.faithfulness.KIND: which chart draws the row
     summarizer: str
     style: str
     adapter: str | None

@@ -14,13 +14,13 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.bench_files import load_bench
-from dashboard.charts import compare as compare_charts
-from dashboard.charts import cost, systems
-from dashboard.charts import training as charts
-from dashboard.charts.faithfulness import faithfulness_bench
-from dashboard.charts.style import MODE_ORDER, SIZE_ORDER
-from dashboard.runs import Run, field_values, filter_runs, list_runs
+from results.bench_files import load_bench
+from results.charts import compare as compare_charts
+from results.charts import cost, systems
+from results.charts import training as charts
+from results.charts.faithfulness import faithfulness_bench
+from results.charts.style import MODE_ORDER, SIZE_ORDER
+from results.runs import Run, field_values, filter_runs, list_runs
 
 ALL = "all"  # filter value meaning "any"
 

@@ -196,7 +196,7 @@ def test_click_bench_times_first_use_and_a_clip_in_fresh_processes(tmp_path):
     text = "\n".join(bench_click.click_section(data))
     assert "What a click costs" in text and "| tiny.en | fast-int8 | extractive |" in text
     # The Training view reads the file without a warning (it skips rows without a config).
-    from dashboard.bench_files import load_bench
+    from results.bench_files import load_bench
 
     (tmp_path / "bench").mkdir()
     (tmp_path / "click.json").rename(tmp_path / "bench" / "click.json")
@@ -525,7 +525,7 @@ def test_bridge_section_lists_every_row_the_seed_and_a_pretraining_run(tmp_path,
 
 
 def test_grid_section_gives_each_cell_with_its_ratios_and_the_cells_left(tmp_path, write_run):
-    from bench.report_grid import grid_section
+    from results.report_grid import grid_section
 
     def run(run_id, method, precision, wer0, wer, lr=1e-3, gc=False, **extra):
         lines = [
@@ -589,7 +589,7 @@ def test_freed_heap_pages_go_back_to_the_system():
 
 
 def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_path):
-    from bench.report_summarize import summarizer_section
+    from results.report_summarize import summarizer_section
 
     def row(engine, docs, speedup=None):
         return {"config": engine, "kind": "summarizer", "engine": engine, "docs": docs,
@@ -619,7 +619,7 @@ def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_
 
 def test_lowrank_bench_counts_and_times_a_factorization_the_dashboard_reads(tmp_path):
     from bench import lowrank as bench_lowrank
-    from dashboard.bench_files import load_bench
+    from results.bench_files import load_bench
 
     out = tmp_path / "bench"
     argv = ["--sizes", "tiny.en", "--fractions", "0.25", "--parts", "params", "time",

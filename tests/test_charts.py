@@ -5,11 +5,11 @@ import re
 import plotly.io as pio
 import pytest
 
-from dashboard.charts import compare as compare_charts
-from dashboard.charts import cost, export, style, training
-from dashboard.charts import reported as reported_charts
-from dashboard.runs import list_runs
 from demo.errors import DemoError, UnknownChoiceError
+from results.charts import compare as compare_charts
+from results.charts import cost, export, style, training
+from results.charts import reported as reported_charts
+from results.runs import list_runs
 
 BENCH_ROWS = [
     {
@@ -175,7 +175,7 @@ def test_relative_wer_compares_ratios_not_absolute_scores(runs):
 
 
 def test_relative_rouge_uses_best_rank_over_full_fine_tuning(runs, runs_root, write_run):
-    from dashboard.runs import list_runs
+    from results.runs import list_runs
 
     assert is_empty(reported_charts.relative_rouge(runs))  # no full fine-tuning run yet
     write_run(runs_root, "sum-t5-full", {"task": "summarization", "model": "google-t5/t5-small",
@@ -209,7 +209,7 @@ def test_memory_time_and_share_ratios(runs):
 
 
 def test_findings_say_what_holds_with_numbers(runs):
-    from dashboard.findings import findings
+    from results.findings import findings
 
     close, adalora, int8, share, lr = findings(runs)
     peft = close
@@ -223,8 +223,8 @@ def test_findings_say_what_holds_with_numbers(runs):
 
 
 def test_findings_cells_pick_the_best_learning_rate_and_skip_unfinished_runs(tmp_path, write_run):
-    from dashboard.findings import findings
-    from dashboard.runs import list_runs
+    from results.findings import findings
+    from results.runs import list_runs
 
     def run(run_id, wer, lr, **info):
         fields = {
@@ -388,8 +388,8 @@ def test_image_export_without_kaleido_says_use_html(tmp_path, monkeypatch):
 
 
 def test_research_system_charts_from_their_rows(runs_root, write_run):
-    from dashboard.charts import systems
-    from dashboard.runs import list_runs
+    from results.charts import systems
+    from results.runs import list_runs
 
     latent = [{"config": f"bart-base latent {z}", "kind": "latent", "model": "bart-base",
                "variant": "latent", "latent": z, "decoder_params_ratio": z / 900,
@@ -468,8 +468,8 @@ def test_e2e_chart_and_section_put_the_three_systems_side_by_side(tmp_path):
     """Rendering only: hand-written bench.e2e rows (no model runs here; bench.e2e writes the
     real ones), so the numbers below are inputs, not measurements."""
     from bench.env import write_results
-    from bench.report_systems import systems_sections
-    from dashboard.charts import systems
+    from results.charts import systems
+    from results.report_systems import systems_sections
 
     def row(system, r1, trained):
         return {"config": f"{system} · 2 abstract clips", "kind": "e2e", "system": system,

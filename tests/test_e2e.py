@@ -193,8 +193,8 @@ def test_model_for_another_encoder_or_lm_is_refused_in_one_sentence(summary_run,
 
 
 def test_pipeline_runs_end_to_end_on_jfk(summary_run, checkpoints, jfk_path, jfk_text, monkeypatch):
-    from demo.bridge.serve import NO_TRANSCRIPT
     from demo.pipeline import default_cache
+    from demo.pipelines.e2e import NO_TRANSCRIPT
     from demo.summarize.llm import clean_summary
 
     monkeypatch.setenv("DEMO_CHECKPOINTS", str(checkpoints))

@@ -286,7 +286,7 @@ def corpus(tmp_path_factory):
 
 
 def test_both_stages_train_in_the_one_loop_and_the_result_reloads(corpus, tmp_path, jfk_features):
-    from dashboard.runs import load_run
+    from results.runs import load_run
     from training.train_latent import main
 
     common = ["--model", "tiny.en", "--train", str(corpus), "--output-dir", str(tmp_path),

@@ -35,11 +35,11 @@ from demo.compress.lowrank_io import (
     WEIGHTS_FILE,
     list_lowrank,
     load_lowrank,
-    load_lowrank_whisper,
     read_lowrank_config,
     save_lowrank,
 )
 from demo.errors import CompressionError
+from demo.models import load_lowrank_whisper
 
 TINY_PARAMS = 37_760_256  # tiny.en, tied output projection counted once
 TINY_QUARTER_PARAMS = 31_272_192  # fc1/fc2 at r = 96: 16 x (1536 x 384 -> 96 x 1920)
@@ -67,7 +67,7 @@ def jfk(jfk_path):
 
 def _fresh_base():
     from demo.asr.registry import get_whisper_model
-    from demo.models import load_whisper_base
+    from demo.loaders import load_whisper_base
 
     model, _ = load_whisper_base(get_whisper_model("tiny.en"), "fp32", "cpu")
     return model.eval()
@@ -135,7 +135,7 @@ def test_factorize_counts_match_the_architecture(tiny):
 
 def test_a_target_can_take_its_own_rank(tiny, tmp_path):
     """Thin q/k projections beside wider fc1/fc2 (--compress-targets fc1 fc2 q_proj:32)."""
-    from dashboard.runs import lowrank_factorization
+    from results.runs import lowrank_factorization
     from training.config import AsrConfig
 
     config = AsrConfig(
@@ -395,7 +395,7 @@ def test_a_checkpoint_for_another_base_is_refused_in_one_sentence(tiny, tmp_path
     with pytest.raises(CompressionError, match="made for tiny.en, not base"):
         load_lowrank(folder, _fresh_base(), "base")
     from demo.asr.registry import get_whisper_model
-    from demo.models import load_whisper_base
+    from demo.loaders import load_whisper_base
 
     base, _ = load_whisper_base(get_whisper_model("base"), "fp32", "cpu")
     with pytest.raises(CompressionError, match="doesn't fit this model") as error:

@@ -319,7 +319,7 @@ def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch
     assert kept == bridge_row and len(data["commands"]) == 2
     assert (one["kind"], one["num_queries"], many["num_queries"]) == ("pooled", 1, 200)
     assert one["params"] == 0 and whisper_again == whisper_row
-    from dashboard.bench_files import load_bench
+    from results.bench_files import load_bench
 
     assert load_bench(tmp_path) == (data["rows"], [])  # every row reaches the bridge chart
     assert many["minilm_similarity"] > one["minilm_similarity"]  # more frames carry more speech

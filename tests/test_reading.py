@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard import handlers as h
-from dashboard.bench_files import load_bench
-from dashboard.runs import _TEXT_KEYS, load_run
 from demo.jsonfiles import INT64, MAX_DEPTH, JsonProblem, nesting_depth, parse_json, read_jsonl
+from results.bench_files import load_bench
+from results.runs import _TEXT_KEYS, load_run
 
 HUGE = "1" + "0" * 400  # an integer too large for a float
 DEEP = "[" * 100_000 + "]" * 100_000

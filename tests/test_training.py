@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.runs import load_run
 from demo.options import add_flags
+from results.runs import load_run
 from training.config import AsrConfig, SummarizerConfig
 from training.make_speech_corpus import CorpusConfig, make_corpus, make_sentences
 
@@ -367,8 +367,8 @@ def test_summarizer_two_steps_each_method_and_precision(
 def test_sweep_r_writes_one_run_per_rank_for_the_rank_chart(
     tiny_seq2seq, summary_manifest, tmp_path
 ):
-    from dashboard.charts.training import rouge_vs_rank
-    from dashboard.runs import list_runs
+    from results.charts.training import rouge_vs_rank
+    from results.runs import list_runs
 
     code = _summarize(
         ["--model", str(tiny_seq2seq["t5"]), "--train", str(summary_manifest), "--sweep-r",

@@ -61,7 +61,7 @@ def precision_label(precision: str, device: str) -> str:
 def load_base(config: TrainConfig, task: str, device: str, device_index: int | None = None):
     """(model, processor, entry) for the config's base model at its precision, via ``demo``."""
     from demo.asr.registry import get_whisper_model
-    from demo.models import load_llm_base, load_seq2seq_base, load_whisper_base
+    from demo.loaders import BASE_LOADERS, load_whisper_base
     from demo.summarize.registry import get_summarizer
 
     mode = get_quant_mode(config.precision)
@@ -73,13 +73,12 @@ def load_base(config: TrainConfig, task: str, device: str, device_index: int | N
         model, processor = load_whisper_base(entry, config.precision, device, **extra)
     else:
         entry = get_summarizer(config.model)
-        loaders = {"seq2seq": load_seq2seq_base, "llm": load_llm_base}
-        if entry.kind not in loaders:
+        if entry.kind not in ("seq2seq", "llm"):
             raise DemoError(
                 f"{entry.name} has no weights to train; pick a seq2seq or LLM summarizer such "
                 "as t5-small or smollm2-135m, or a hub id or local checkpoint."
             )
-        model, processor = loaders[entry.kind](entry, config.precision, device, **extra)
+        model, processor = BASE_LOADERS[entry.kind](entry, config.precision, device, **extra)
     if mode.bnb:
         # bitsandbytes logs a warning on every int8 matmul with fp32 inputs (expected on CPU).
         logging.getLogger("bitsandbytes").setLevel(logging.ERROR)

@@ -215,7 +215,7 @@ class BridgeTask:
         from demo.bridge.asr import BridgeForWhisper
         from demo.bridge.model import SpeechBridge, load_bridge
         from demo.bridge.qformer import text_tokenizer
-        from demo.models import load_whisper_base
+        from demo.loaders import load_whisper_base
         from training.modeling import TrainableModel
 
         entry = get_whisper_model(config.model)

@@ -147,7 +147,7 @@ class E2ETask:
         """Frozen Whisper (for the cache) + a new or loaded E2E model, as a TrainableModel."""
         from demo.asr.registry import get_whisper_model
         from demo.bridge.e2e import frozen
-        from demo.models import load_whisper_base
+        from demo.loaders import load_whisper_base
         from training.modeling import TrainableModel
 
         self.name = "asr" if config.stage == TRANSCRIBE_TASK else "summarization"

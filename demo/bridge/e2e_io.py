@@ -66,7 +66,7 @@ def _lm_entry(name: str):
 def load_lm(name: str, device: str):
     """The frozen LM (fp32 or the GPU's full precision) and its tokenizer."""
     from demo.bridge.e2e import frozen
-    from demo.models import load_llm_base
+    from demo.loaders import load_llm_base
 
     lm, tokenizer = load_llm_base(_lm_entry(name), "full", device)
     tokenizer.padding_side = "right"  # the E2E batches are laid out left-aligned
@@ -76,7 +76,7 @@ def load_lm(name: str, device: str):
 def load_encoder(name: str, device: str):
     """The frozen Whisper encoder alone (its decoder is dropped) and its feature extractor."""
     from demo.asr.registry import get_whisper_model
-    from demo.models import load_whisper_base
+    from demo.loaders import load_whisper_base
 
     whisper, processor = load_whisper_base(get_whisper_model(name), "full", device)
     return whisper.model.encoder, processor.feature_extractor

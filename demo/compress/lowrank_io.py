@@ -329,43 +329,6 @@ def _check_fingerprints(base: nn.Module, fingerprints: dict[str, str], folder: P
             )
 
 
-def load_lowrank_whisper(
-    folder: str | Path, quant: str = "auto", device: str = "auto", adapter: str | None = None
-):
-    """A ``demo.models.LoadedModel`` of a saved low-rank Whisper: base, factors, then the
-    LoRA adapter saved beside them (if any, merged), then the quantization's post-load step."""
-    from demo.adapters import apply_adapter, check_adapter_dir
-    from demo.measure import Measurements, measure, weights_footprint_mb
-    from demo.models import LoadedModel, ModelSpec, load_whisper_base
-    from demo.quant import post_load, resolve_quant
-
-    folder = lowrank_folder(folder)
-    saved = read_lowrank_config(folder)
-    if adapter is None and saved.get("adapter"):
-        adapter = str(folder.parent / ADAPTER_BESIDE)
-    spec = ModelSpec("asr", saved["base_model"], quant, adapter, device).resolved()
-    mode = resolve_quant(spec.quant, "asr", spec.device)
-    if mode.bnb:
-        raise CompressionError(
-            "bitsandbytes modes quantize while loading, before the factors exist; pick full, "
-            "fp32, bf16, dynamic-int8 or fast-int8 for a low-rank model."
-        )
-    entry = spec.entry()
-    measurements = Measurements()
-    with measure("load", measurements):
-        model, processor = load_whisper_base(entry, mode, spec.device)
-        load_lowrank(folder, model, entry.name)
-        if adapter is not None:
-            checked = check_adapter_dir(adapter, entry)
-            model = apply_adapter(model, checked, entry.name, merge=True)
-        model = post_load(mode, model)
-        model.eval()
-    notes = [mode.note] if mode.note else []
-    return LoadedModel(
-        spec, model, processor, entry, weights_footprint_mb(model), measurements, notes
-    )
-
-
 @dataclass(frozen=True)
 class LowRankInfo:
     label: str  # what a dropdown shows: run id, rank, how it was trained

@@ -27,7 +27,7 @@ for model in $SIZES; do
     for method in lora adalora; do
       # base AdaLoRA peaks at ~16 GB on int8 (its 30 s inputs' activations in every adapted
       # layer): two of them side by side fit in 23 GB only with gradient checkpointing, which
-      # the report marks, since it changes their time and memory (bench/report_grid.py).
+      # the report marks, since it changes their time and memory (results/report_grid.py).
       memory=()
       if [ "$model" = base ] && [ "$method" = adalora ]; then memory=(--gradient-checkpointing); fi
       run "asr-$model-$precision-$method-sci" --model "$model" --method "$method" \

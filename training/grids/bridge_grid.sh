@@ -33,7 +33,7 @@ for nq in $NQS; do
     --warmup-steps 50 --max-new-tokens 64 --device cpu --max-val-samples 40 "${local_flags[@]}"
 done
 # Stage 1, BLIP-2's pre-training (STCL + STM + STG, 32 global queries): the bridge's speech ->
-# text retrieval R@1 and matching accuracy (bench.report's bridge section). PRETRAIN=0 skips it.
+# text retrieval R@1 and matching accuracy (results.report's bridge section). PRETRAIN=0 skips it.
 if [ "${PRETRAIN:-1}" = 1 ]; then
   run_one training.train_bridge bridge-pretrain-tiny.en-q32-2k --stage pretrain \
     --train "$BRIDGE_CORPUS/manifest.jsonl" --num-queries 32 --epochs 2 --lr "$LR" \

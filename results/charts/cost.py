@@ -1,7 +1,7 @@
 """What training costs, modelled on the thesis's tables: weights memory per Whisper size and
 precision (Table 4.2) and training minutes per epoch (Table 4.3), measured beside reported.
 
-Every builder is a pure function: runs (``dashboard.runs.Run``) or rows in, a figure out.
+Every builder is a pure function: runs (``results.runs.Run``) or rows in, a figure out.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import (
+from results.charts.style import (
     MODE_ORDER,
     PRECISION_ORDER,
     REPORTED_EXTRA,
@@ -29,12 +29,12 @@ from dashboard.charts.style import (
     size_family,
     style_figure,
 )
-from dashboard.charts.thesis import (
+from results.charts.thesis import (
     MEMORY_REPORTED_COLUMNS,
     TRAIN_TIME_REPORTED_COLUMNS,
     reported_by_size,
 )
-from dashboard.runs import Run
+from results.runs import Run
 
 
 def memory_per_precision(

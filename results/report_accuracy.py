@@ -1,4 +1,4 @@
-"""The accuracy sections of ``assets/benchmarks.md`` (written by bench.report): each CPU mode
+"""The accuracy sections of ``assets/benchmarks.md`` (written by results.report): each CPU mode
 against full precision on the bench clips (``accuracy.json``), on the real-speech set
 (``accuracy-real.json``) and pooled over a corpus beside faster-whisper (``accuracy-talks*``).
 """

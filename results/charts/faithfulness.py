@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import check_template, empty_figure, style_figure
+from results.charts.style import check_template, empty_figure, style_figure
 
 KIND = "summary-faithfulness"  # bench.spoken_dev's rows
 FAITHFUL, UNFAITHFUL = "#2e7d32", "#c62828"

@@ -1,11 +1,11 @@
 """Write ``assets/benchmarks.md`` (and its charts) from the result files in checkpoints/bench/.
 
-    python -m bench.report                    # after python -m bench.asr / bench.memory
-    python -m bench.report --no-images        # tables only (no kaleido / browser needed)
+    python -m results.report                    # after python -m bench.asr / bench.memory
+    python -m results.report --no-images        # tables only (no kaleido / browser needed)
 
 Reads ``asr-cpu.json`` (or, if there is none, the quick run's ``quick/asr-cpu.json``),
-``memory.json``, ``gpu.json``, the summarizers' ``summarize-*.json`` (bench.report_summarize)
-and the research systems' files (bench.report_systems) where
+``memory.json``, ``gpu.json``, the summarizers' ``summarize-*.json`` (results.report_summarize)
+and the research systems' files (results.report_systems) where
 they exist; every number in the report comes from them.
 """
 
@@ -19,12 +19,12 @@ from bench.click import click_section
 from bench.env import DEFAULT_OUT, ROOT, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
-from bench.report_accuracy import accuracy_section, corpus_accuracy_section, real_speech_section
-from bench.report_grid import grid_section
-from bench.report_summarize import spoken_dev_section, summarizer_section
-from bench.report_systems import systems_sections
+from results.report_accuracy import accuracy_section, corpus_accuracy_section, real_speech_section
+from results.report_grid import grid_section
+from results.report_summarize import spoken_dev_section, summarizer_section
+from results.report_systems import systems_sections
 
-MODULE = "bench.report"
+MODULE = "results.report"
 DEFAULT_REPORT = ROOT / "assets" / "benchmarks.md"
 FAST_MODE = "fast-int8"
 
@@ -280,9 +280,9 @@ def _gpu_section(data: dict) -> list[str]:
 
 
 def _images(memory: dict | None, asr: dict | None, folder: Path) -> dict[str, Path]:
-    from dashboard.charts.compare import bench_latency
-    from dashboard.charts.cost import memory_per_precision
-    from dashboard.charts.export import save_figures
+    from results.charts.compare import bench_latency
+    from results.charts.cost import memory_per_precision
+    from results.charts.export import save_figures
 
     figures = {}
     if memory:

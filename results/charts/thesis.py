@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dashboard.charts.style import METHOD_ORDER, num
 from demo.reference import load_reference
+from results.charts.style import METHOD_ORDER, num
 
 REPORTED_WER_EPOCH = 6  # Table 4.4 is WER after 6 epochs on How2
 # Our mode label -> thesis_whisper_wer.csv column. The thesis says int4 for NF4, and its

@@ -1,8 +1,8 @@
 """Training-run charts, modelled on the thesis's figures: WER per epoch (Figs 4.1/4.2),
 ROUGE vs LoRA rank (Figs 3.2/3.3) and the final-metrics table (Tables 3.3/3.4/4.4). What
-training costs (memory per precision, minutes per epoch) is ``dashboard.charts.cost``.
+training costs (memory per precision, minutes per epoch) is ``results.charts.cost``.
 
-Every builder is a pure function: runs (``dashboard.runs.Run``) or rows in, a figure out.
+Every builder is a pure function: runs (``results.runs.Run``) or rows in, a figure out.
 Metric fractions (0..1, as in metrics.jsonl) are shown x100.
 """
 
@@ -14,8 +14,11 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts.cost import minutes_per_epoch_of
-from dashboard.charts.style import (
+from demo.errors import unknown_choice
+from demo.metrics import METRICS, SUMMARY_METRICS
+from demo.runinfo import TEST_SPLIT
+from results.charts.cost import minutes_per_epoch_of
+from results.charts.style import (
     METHOD_ORDER,
     MODE_ORDER,
     REFERENCE_COLOR,
@@ -36,16 +39,13 @@ from dashboard.charts.style import (
     size_family,
     style_figure,
 )
-from dashboard.charts.thesis import (
+from results.charts.thesis import (
     REPORTED_WER_EPOCH,
     reported_rouge,
     reported_rouge_columns,
     reported_wer,
 )
-from dashboard.runs import Run, held_out_score, held_out_split, main_dataset
-from demo.errors import unknown_choice
-from demo.metrics import METRICS, SUMMARY_METRICS
-from demo.runinfo import TEST_SPLIT
+from results.runs import Run, held_out_score, held_out_split, main_dataset
 
 
 def wer_per_epoch(

@@ -16,8 +16,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboard.charts.reported import final_score
-from dashboard.charts.style import (
+from results.charts.reported import final_score
+from results.charts.style import (
     FIGURE_HEIGHT,
     REPORTED_EXTRA,
     REPORTED_SUFFIX,
@@ -28,7 +28,7 @@ from dashboard.charts.style import (
     reported_marker,
     style_figure,
 )
-from dashboard.runs import Run, arm_name, lowrank_extra, usual_epochs
+from results.runs import Run, arm_name, lowrank_extra, usual_epochs
 
 LATENT_RATIOS = {  # row key -> subplot title
     "decoder_params_ratio": "Decoder parameters",

@@ -15,8 +15,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.charts.cost import minutes_per_epoch_of
-from dashboard.charts.style import (
+from results.charts.cost import minutes_per_epoch_of
+from results.charts.style import (
     MODE_ORDER,
     SIZE_ORDER,
     check_template,
@@ -32,15 +32,15 @@ from dashboard.charts.style import (
     size_family,
     style_figure,
 )
-from dashboard.charts.thesis import (
+from results.charts.thesis import (
     MEMORY_REPORTED_COLUMNS,
     TRAIN_TIME_REPORTED_COLUMNS,
     reported_by_size,
     reported_rouge,
     reported_wer,
 )
-from dashboard.charts.training import summary_label
-from dashboard.runs import Run, main_dataset
+from results.charts.training import summary_label
+from results.runs import Run, main_dataset
 
 THESIS_SPEECH = "How2"
 THESIS_TEXT = "Gazeta, WikiHow"

@@ -1,4 +1,4 @@
-"""The research systems' sections of ``assets/benchmarks.md`` (written by bench.report).
+"""The research systems' sections of ``assets/benchmarks.md`` (written by results.report).
 
 - ``latent.json`` (bench.latent): latent-space decoder compression on the real architectures'
   shapes with random weights: sizes, generation time and training memory as ratios.
@@ -15,7 +15,7 @@ from pathlib import Path
 from bench.env import ROOT, read_results
 from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
-from dashboard.runs import arm_name, list_runs, lowrank_factorization, recipe, usual_epochs
+from results.runs import arm_name, list_runs, lowrank_factorization, recipe, usual_epochs
 
 
 def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
@@ -42,7 +42,7 @@ def bridge_section(data: dict, runs=()) -> list[str]:
     """The Q-Former bridge (training.eval_bridge): WER, CER and MiniLM similarity against the
     number of queries, beside the untrained pooled frames and Whisper on every frame; the
     seed's reported point; a pre-training run's retrieval and matching scores."""
-    from dashboard.charts.systems import BRIDGE_REPORTED as seed
+    from results.charts.systems import BRIDGE_REPORTED as seed
 
     by_run = {r.run_id: r for r in runs}
     rows = data["rows"]

@@ -1,4 +1,4 @@
-"""The summarizers' section of ``assets/benchmarks.md`` (written by bench.report): one table per
+"""The summarizers' section of ``assets/benchmarks.md`` (written by results.report): one table per
 ``summarize-*.json`` (bench.summarize), each with the command that measured it.
 
 A file with an ``fp32-generate`` row is a speed run (decode tokens/s as a ratio to plain

@@ -11,7 +11,9 @@ from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import (
+from demo.errors import unknown_choice
+from demo.metrics import FAITHFULNESS_METRICS, METRICS, SUMMARY_METRICS
+from results.charts.style import (
     check_template,
     cycle_colors,
     empty_figure,
@@ -19,8 +21,6 @@ from dashboard.charts.style import (
     scaled,
     style_figure,
 )
-from demo.errors import unknown_choice
-from demo.metrics import FAITHFULNESS_METRICS, METRICS, SUMMARY_METRICS
 
 
 class _BarSpec(NamedTuple):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from dashboard.charts.style import EXPORT_HEIGHT, EXPORT_WIDTH
 from demo.errors import DemoError, unknown_choice
+from results.charts.style import EXPORT_HEIGHT, EXPORT_WIDTH
 
 
 def figure_to_html(fig: go.Figure) -> str:

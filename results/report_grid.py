@@ -1,9 +1,9 @@
-"""The Whisper fine-tuning grid's section of ``assets/benchmarks.md`` (written by bench.report).
+"""The Whisper fine-tuning grid's section of ``assets/benchmarks.md`` (written by results.report).
 
 From the completed runs in checkpoints/ (``training/grids/asr_grid.sh``): per Whisper size and
 training mode, the trainable share, WER before and after on the corpus test split and on real
 speech, WER relative to the untrained model and to the same size's full fine-tuning, minutes
-per epoch and peak RSS; the grid's cells not run yet; then the findings (``dashboard.findings``:
+per epoch and peak RSS; the grid's cells not run yet; then the findings (``results.findings``:
 which of the thesis's claims hold here).
 """
 
@@ -13,11 +13,11 @@ from pathlib import Path
 
 from bench.env import ROOT
 from bench.markdown import fmt, table
-from dashboard.charts.cost import minutes_per_epoch_of
-from dashboard.charts.reported import final_score, grid_runs, wer_cells
-from dashboard.charts.style import MODE_ORDER, SIZE_ORDER, num
-from dashboard.findings import findings_markdown
-from dashboard.runs import Run, list_runs
+from results.charts.cost import minutes_per_epoch_of
+from results.charts.reported import final_score, grid_runs, wer_cells
+from results.charts.style import MODE_ORDER, SIZE_ORDER, num
+from results.findings import findings_markdown
+from results.runs import Run, list_runs
 
 GRID_SIZES = ("tiny", "base")  # the sizes the grid trains here (CPU)
 GRID_MODES = ("full", "int8+lora", "int8+adalora", "nf4+lora", "nf4+adalora")  # the thesis's

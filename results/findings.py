@@ -1,7 +1,7 @@
 """Which of the thesis's claims hold at our scale, decided from the runs, with the numbers.
 
 Each finding is measured, never asserted: a claim with no runs to test it says so. Used by the
-Reported vs measured view and by ``bench.report`` (the Findings section of
+Reported vs measured view and by ``results.report`` (the Findings section of
 ``assets/benchmarks.md``).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dashboard.charts.reported import final_score, grid_runs, wer_cells
-from dashboard.runs import Run
+from results.charts.reported import final_score, grid_runs, wer_cells
+from results.runs import Run
 
 VERDICTS = ("holds", "does not hold", "mixed", "not measured")
 # A difference within this many WER points counts as "as good" (runs here are small).

@@ -1,7 +1,7 @@
 """The end-to-end pipeline choice: audio -> summary through a trained E2E model, no transcript.
 
-Timed like the cascade (``demo.pipeline``): "load" loads the model through the shared cache,
-"asr" is the speech stage (the frozen encoder on each 30 s window and the Q-Former; the
+Timed like the cascade (``demo.pipelines.cascade``): "load" loads the model through the shared
+cache, "asr" is the speech stage (the frozen encoder on each 30 s window and the Q-Former; the
 model's own transcript too when ``e2e_transcript`` asks for it), "summarize" the LM's greedy
 summary, cut to the requested length as the LLM summarizer's is. Memory: the speech side
 (encoder + Q-Former + projection) and the LM (with its merged adapter).
@@ -14,14 +14,14 @@ import numpy as np
 from demo.bridge.e2e import SUMMARY_TASK, TRANSCRIBE_TASK
 from demo.cancel import check
 from demo.measure import measure
+from demo.pipelines.result import ModelInfo, StageOutputs
 
 NO_TRANSCRIPT = "The end-to-end model goes from audio to summary without a transcript."
 TRANSCRIPT_TOKENS = 224  # Whisper's own limit per 30 s window is 448 tokens; one clip here
 
 
-def run_e2e(samples: np.ndarray, options, cache, m, steps):
+def run_e2e(samples: np.ndarray, options, cache, m, steps) -> StageOutputs:
     """The ``e2e`` pipeline's stages (``demo.pipeline.Pipeline.run``)."""
-    from demo.pipeline import ModelInfo, StageOutputs
     from demo.summarize.llm import clean_summary, max_new_tokens
 
     with measure("load", m):
