@@ -17,9 +17,9 @@ import torch
 from bench import asr as bench_asr
 from bench import gpu as bench_gpu
 from bench import memory as bench_memory
-from bench import report as bench_report
 from bench.env import write_results
 from demo.audio import SAMPLE_RATE, load_audio
+from results import report as bench_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -259,7 +259,8 @@ def test_gpu_bench_runs_tiny_en_on_cuda(tmp_path):
 
 
 def test_accuracy_verdict_pools_words_and_allows_one_word_on_a_clip(tmp_path):
-    from bench import accuracy, report_accuracy
+    from bench import accuracy
+    from results import report_accuracy
 
     def row(mode, clip, wer, words):
         return {"config": f"tiny.en {mode} · {clip}", "model": "tiny.en", "quant": mode,
@@ -301,8 +302,9 @@ def test_accuracy_on_a_manifest_against_faster_whisper(tmp_path, jfk_path, jfk_t
     measures every gap against --baseline; the report pools them in words and points."""
     import shutil
 
-    from bench import accuracy, report_accuracy
+    from bench import accuracy
     from bench.env import read_results
+    from results import report_accuracy
 
     corpus = tmp_path / "corpus"
     (corpus / "clips").mkdir(parents=True)
@@ -372,7 +374,7 @@ def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_
 
 
 def test_latent_section_shows_ratios_and_says_the_weights_are_random():
-    from bench import report_systems
+    from results import report_systems
 
     plain = {"model": "bart-base", "variant": "plain", "latent": None, "decoder_params": 96.1e6,
              "decoder_params_ratio": 1.0, "generate_ratio": 1.0, "train_ratio": 1.0,
@@ -387,7 +389,7 @@ def test_latent_section_shows_ratios_and_says_the_weights_are_random():
 
 
 def test_latent_whisper_section_orders_the_sweep_from_wide_to_narrow(tmp_path):
-    from bench import report_systems
+    from results import report_systems
 
     def row(variant, latent=None, wer=0.1, fvu=None):
         return {"config": variant, "kind": "latent-asr", "model": "tiny.en", "variant": variant,
@@ -410,7 +412,7 @@ def test_latent_whisper_section_orders_the_sweep_from_wide_to_narrow(tmp_path):
 
 
 def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, write_run):
-    from bench import report_systems
+    from results import report_systems
 
     def lines(wer0, wer, real, **extra):
         test0 = {"step": 0, "epoch": 0.0, "split": "test", "wer": wer0, **extra}
@@ -491,7 +493,7 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
 
 def test_bridge_section_lists_every_row_the_seed_and_a_pretraining_run(tmp_path, write_run):
     """Rendering only: hand-written eval_bridge rows and runs (inputs, not measurements)."""
-    from bench import report_systems
+    from results import report_systems
 
     def row(system, kind, nq, wer, **extra):
         return {"config": f"{system} · test", "system": system, "kind": kind, "num_queries": nq,
