@@ -60,25 +60,31 @@ def peft_close_to_full(cells) -> Finding:
     )  # fmt: skip
 
 
-def adalora_vs_lora(cells) -> Finding:
+def _head_to_head(cells, claim: str, pairs, names: tuple[str, str], missing: str) -> Finding:
+    """``claim``: in each (label, claimed, other) pair of grid cells, per size, the claimed
+    mode's WER is at most the other's (within TIE_POINTS)."""
     evidence, results = [], []
-    for quant in ("int8", "nf4"):
-        for size, lora, ada in _pairs(cells, f"{quant}+lora", f"{quant}+adalora"):
-            evidence.append(f"{size} {quant}: AdaLoRA {ada:.1f}% vs LoRA {lora:.1f}%")
-            results.append(ada <= lora + TIE_POINTS)
+    for label, claimed, other in pairs:
+        for size, mine, theirs in _pairs(cells, claimed, other):
+            evidence.append(f"{size} {label}: {names[0]} {mine:.1f}% vs {names[1]} {theirs:.1f}%")
+            results.append(mine <= theirs + TIE_POINTS)
+    return Finding(claim, _verdict(results), "; ".join(evidence) or missing)
+
+
+def adalora_vs_lora(cells) -> Finding:
+    pairs = [(quant, f"{quant}+adalora", f"{quant}+lora") for quant in ("int8", "nf4")]
     missing = "needs LoRA and AdaLoRA runs on the same base."
-    return Finding("AdaLoRA is at least as good as LoRA", _verdict(results),
-                   "; ".join(evidence) or missing)  # fmt: skip
+    return _head_to_head(
+        cells, "AdaLoRA is at least as good as LoRA", pairs, ("AdaLoRA", "LoRA"), missing
+    )
 
 
 def int8_vs_int4(cells) -> Finding:
-    evidence, results = [], []
-    for method in ("lora", "adalora"):
-        for size, int8, nf4 in _pairs(cells, f"int8+{method}", f"nf4+{method}"):
-            evidence.append(f"{size} {method}: int8 {int8:.1f}% vs NF4 {nf4:.1f}%")
-            results.append(int8 <= nf4 + TIE_POINTS)
-    return Finding("An int8 base beats a 4-bit (NF4) base", _verdict(results),
-                   "; ".join(evidence) or "needs int8 and NF4 runs of one method.")  # fmt: skip
+    pairs = [(method, f"int8+{method}", f"nf4+{method}") for method in ("lora", "adalora")]
+    missing = "needs int8 and NF4 runs of one method."
+    return _head_to_head(
+        cells, "An int8 base beats a 4-bit (NF4) base", pairs, ("int8", "NF4"), missing
+    )
 
 
 def smaller_trainable_share(runs: Iterable[Run]) -> Finding:

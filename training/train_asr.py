@@ -22,9 +22,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from training.cli import run_cli
 from training.config import ASR_ADAPTER_LR, AsrConfig
 from training.data import IGNORE_INDEX
 from training.loop import TaskData
+
+PROG = "python -m training.train_asr"
 
 DEFAULT_LANGUAGE = "en"
 # Sizes the thesis table lacks borrow a row: turbo is large-v3 with a smaller decoder.
@@ -145,9 +148,7 @@ def _require(train, validation, reports) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(AsrConfig, AsrTask(), argv, prog="python -m training.train_asr", doc=__doc__)
+    return run_cli(AsrConfig, AsrTask(), argv, prog=PROG, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,11 @@ from typing import Any, ClassVar
 
 from demo.errors import DemoError
 from demo.options import option
+from training.cli import run_cli
 from training.config import AsrConfig
 from training.loop import TaskData
+
+PROG = "python -m training.train_bridge"
 
 STAGES = ("pretrain", "asr")
 BRIDGE_DIR = "bridge"
@@ -363,11 +366,7 @@ class BridgeTask:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(
-        BridgeTrainConfig, BridgeTask(), argv, prog="python -m training.train_bridge", doc=__doc__
-    )
+    return run_cli(BridgeTrainConfig, BridgeTask(), argv, prog=PROG, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,11 @@ from typing import Any, ClassVar
 from demo.bridge.e2e import SUMMARY_TASK, TASKS, TRANSCRIBE_TASK
 from demo.errors import DemoError
 from demo.options import option
+from training.cli import run_cli
 from training.loop import TaskData
 from training.train_bridge import QFormerConfig
+
+PROG = "python -m training.train_e2e"
 
 SYSTEM = "qformer-e2e"
 E2E_LR = 1e-4  # BLIP-2's Q-Former learning rate
@@ -308,11 +311,7 @@ def _last_step(run_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(
-        E2ETrainConfig, E2ETask(), argv, prog="python -m training.train_e2e", doc=__doc__
-    )
+    return run_cli(E2ETrainConfig, E2ETask(), argv, prog=PROG, doc=__doc__)
 
 
 if __name__ == "__main__":

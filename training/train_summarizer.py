@@ -28,6 +28,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from training.cli import run_cli
 from training.config import (
     SUMMARIZER_ADAPTER_LR,
     SUMMARIZER_BATCH_SIZE,
@@ -36,6 +37,8 @@ from training.config import (
     sweep_ranks,
 )
 from training.loop import TaskData
+
+PROG = "python -m training.train_summarizer"
 
 
 class SummarizerTask:
@@ -182,16 +185,7 @@ def sweep(config: SummarizerConfig) -> list[SummarizerConfig]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(
-        SummarizerConfig,
-        SummarizerTask(),
-        argv,
-        prog="python -m training.train_summarizer",
-        doc=__doc__,
-        expand=sweep,
-    )
+    return run_cli(SummarizerConfig, SummarizerTask(), argv, prog=PROG, doc=__doc__, expand=sweep)
 
 
 if __name__ == "__main__":
