@@ -42,8 +42,8 @@ from bench.engines import (
 )
 from bench.env import (
     DEFAULT_OUT,
-    add_output_flags,
     bench_main,
+    bench_parser,
     decoding_label,
     meta,
     set_threads,
@@ -51,7 +51,6 @@ from bench.env import (
 )
 from bench.markdown import text_table
 from demo.measure import run_in_fork
-from demo.options import OneLineParser
 
 MODULE = "bench.asr"
 DEFAULT_MODELS = ("tiny.en", "base")
@@ -374,8 +373,7 @@ def _num(value, spec: str, unit: str = "") -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:
-    p = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    add_output_flags(p)
+    p = bench_parser(MODULE, __doc__)
     p.add_argument("--quick", action="store_true", help="tiny.en, jfk, greedy only")
     p.add_argument("--models", nargs="+", help="bundled Whisper models")
     p.add_argument("--modes", nargs="+", help="demo quantization modes (default: every CPU one)")

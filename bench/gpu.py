@@ -32,8 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
-from demo.options import OneLineParser
+from bench.env import (
+    DEFAULT_OUT,
+    bench_parser,
+    meta,
+    one_line_errors,
+    write_results,
+)
 
 MODULE = "bench.gpu"
 RANDOM_MODEL = "large-v3-random"
@@ -374,8 +379,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[GpuOptions, argparse.Namespace]:
-    p = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    add_output_flags(p)
+    p = bench_parser(MODULE, __doc__)
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     p.add_argument("--dtypes", nargs="+", default=["fp16"], choices=list(DTYPES))
     p.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS))

@@ -129,6 +129,16 @@ def paired_bars(
     return fig
 
 
+def _ratios_by_size(title, y_title, sizes, modes, measured, reported, baseline, template):
+    """Ratios per Whisper size and mode, measured beside reported, 1.0 marked as ``baseline``."""
+    fig = paired_bars(
+        title, "Whisper size", y_title, sizes, modes, measured, reported,
+        colors=colors_for(modes, MODE_ORDER), template=template, unit="x",
+    )  # fmt: skip
+    fig.add_hline(y=1.0, line_dash="dot", annotation_text=baseline)
+    return fig
+
+
 def relative_wer(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Figure:
     """Each PEFT mode's final WER over the same size's full fine-tuning (1.0 = as good),
     measured on our corpus beside the thesis's Table 4.4 on How2."""
@@ -150,12 +160,8 @@ def relative_wer(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
     sizes = ordered({s for s, _ in measured}, SIZE_ORDER, key=size_family)
     reported = {(s, m): v for (s, m), v in reported.items() if s in sizes}
     modes = ordered({m for _, m in (*measured, *reported)}, MODE_ORDER)
-    fig = paired_bars(
-        title, "Whisper size", "WER / WER of full fine-tuning", sizes, modes, measured,
-        reported, colors=colors_for(modes, MODE_ORDER), template=template, unit="x",
-    )  # fmt: skip
-    fig.add_hline(y=1.0, line_dash="dot", annotation_text="full fine-tuning")
-    return fig
+    return _ratios_by_size(title, "WER / WER of full fine-tuning", sizes, modes, measured,
+                           reported, "full fine-tuning", template)  # fmt: skip
 
 
 def relative_rouge(
@@ -260,12 +266,8 @@ def time_ratios(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Fi
         return empty_figure(title, template)
     sizes = ordered({s for s, _ in measured}, SIZE_ORDER)
     modes = ordered({m for _, m in measured}, MODE_ORDER)
-    fig = paired_bars(
-        title, "Whisper size", "Minutes per epoch / full precision's", sizes, modes, measured,
-        reported, colors=colors_for(modes, MODE_ORDER), template=template, unit="x",
-    )  # fmt: skip
-    fig.add_hline(y=1.0, line_dash="dot", annotation_text="full precision")
-    return fig
+    return _ratios_by_size(title, "Minutes per epoch / full precision's", sizes, modes,
+                           measured, reported, "full precision", template)  # fmt: skip
 
 
 def trainable_share(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Figure:

@@ -48,6 +48,15 @@ from results.charts.thesis import (
 from results.runs import Run, held_out_score, held_out_split, main_dataset
 
 
+def _measured_line(x, y, name, group, color, marker_size, hover, **extra) -> go.Scatter:
+    """A measured series: a thick line with markers (reported values are drawn apart)."""
+    return go.Scatter(
+        x=x, y=y, mode="lines+markers", name=name, legendgroup=group,
+        line={"color": color, "width": 3}, marker={"size": marker_size}, hovertemplate=hover,
+        **extra,
+    )  # fmt: skip
+
+
 def wer_per_epoch(
     runs: Iterable[Run],
     *,
@@ -98,18 +107,9 @@ def wer_per_epoch(
         key = getattr(run, group_by) or "?"
         epochs, values = curve(run, "wer")
         name = pretty_mode(key) if counts[key] == 1 else f"{pretty_mode(key)} ({run.run_id})"
-        fig.add_trace(
-            go.Scatter(
-                x=epochs,
-                y=[v * 100 for v in values],
-                mode="lines+markers",
-                name=name,
-                legendgroup=key,
-                line={"color": colors[key], "width": 3},
-                marker={"size": 9},
-                hovertemplate=f"{run.run_id}<br>epoch %{{x:.2f}}<br>WER %{{y:.1f}}%<extra></extra>",
-            )
-        )
+        hover = f"{run.run_id}<br>epoch %{{x:.2f}}<br>WER %{{y:.1f}}%<extra></extra>"
+        values = [v * 100 for v in values]
+        fig.add_trace(_measured_line(epochs, values, name, key, colors[key], 9, hover))
     if show_reported:
         reported = reported_wer()
         for key in keys:
@@ -179,19 +179,12 @@ def rouge_vs_rank(
     for key in keys:
         points = sorted(lines[key].items())
         name = _line_name(key, several_datasets)
-        fig.add_trace(
-            go.Scatter(
-                x=[rank for rank, _ in points],
-                y=[held_out_score(run, metric) * 100 for _, run in points],
-                customdata=[f"{run.run_id} ({held_out_split(run)})" for _, run in points],
-                mode="lines+markers",
-                name=name,
-                legendgroup=name,
-                line={"color": colors[key], "width": 3},
-                marker={"size": 10},
-                hovertemplate=f"%{{customdata}}<br>r=%{{x}}<br>{label} %{{y:.1f}}<extra></extra>",
-            )
-        )
+        hover = f"%{{customdata}}<br>r=%{{x}}<br>{label} %{{y:.1f}}<extra></extra>"
+        scores = [held_out_score(run, metric) * 100 for _, run in points]
+        trace = _measured_line([rank for rank, _ in points], scores, name, name, colors[key], 10,
+                               hover, customdata=[f"{run.run_id} ({held_out_split(run)})"
+                                                  for _, run in points])  # fmt: skip
+        fig.add_trace(trace)
     if show_reported and metric in reported_rouge_columns():
         span = [ranks[0], ranks[-1]] if len(ranks) > 1 else [ranks[0] / 2, ranks[0] * 2]
         drawn: set[tuple[str, str, str]] = set()
