@@ -12,6 +12,9 @@ import pytest
 
 from demo.models import ModelSpec, load_model
 
+TINY_PARAMS = 37_760_256  # tiny.en, tied output projection counted once
+TINY_QUARTER_PARAMS = 31_272_192  # fc1/fc2 at r = 96: 16 x (1536 x 384 -> 96 x 1920)
+
 
 def cpu_model(fixture: str, role: str, name: str, quant: str = "auto"):
     """A module-scoped fixture called ``fixture``: the ``role`` model ``name`` at ``quant``."""
