@@ -93,9 +93,24 @@ def test_cli_flags_are_the_config_fields(config_cls):
         assert "--" + name.replace("_", "-") in flags
 
 
+def test_quant_keeps_precision_as_its_older_flag_and_saved_key():
+    import argparse
+
+    from demo.options import from_args, from_dict
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser, AsrConfig)
+    for flag in ("--quant", "--precision"):
+        args = parser.parse_args(["--train", "x.jsonl", "--method", "lora", flag, "nf4"])
+        assert from_args(AsrConfig, args).quant == "nf4"
+    # A run.json written before the rename resumes with the mode it trained in.
+    saved = {"train": "x.jsonl", "method": "lora", "precision": "int8"}
+    assert from_dict(AsrConfig, saved).quant == "int8"
+
+
 def test_config_refuses_full_fine_tuning_of_a_quantized_base():
     with pytest.raises(ValueError, match="unquantized"):
-        AsrConfig(train="x.jsonl", method="full", precision="int8")
+        AsrConfig(train="x.jsonl", method="full", quant="int8")
     with pytest.raises(ValueError, match="sweep-r"):
         SummarizerConfig(train="x.jsonl", sweep_r="4,eight")
     with pytest.raises(ValueError, match="lr must be above 0"):

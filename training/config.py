@@ -39,8 +39,8 @@ SUMMARIZER_FULL_LR = 5e-5
 SUMMARIZER_BATCH_SIZE = 8
 
 
-def _help(text: str, default=None):
-    return option(default, text)
+def _help(text: str, default=None, aliases: tuple[str, ...] = ()):
+    return option(default, text, aliases)
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,11 @@ class TrainConfig:
 
     model: str = _help("registry name, hub id or local checkpoint of the base model", default="")
     method: str = _help("full, lora or adalora", default="lora")
-    precision: str = _help(
-        "base weights: fp32, full (fp32 on CPU, fp16 on GPU), fp16, bf16, int8, nf4, nf4-dq",
+    quant: str = _help(
+        "base weights' quantization: fp32, full (fp32 on CPU, fp16 on GPU), fp16, bf16, int8, "
+        "nf4, nf4-dq",
         default="fp32",
+        aliases=("precision",),  # the flag's name before it was quant, as in the app and CLI
     )
     # data
     train: str | None = _help("training manifest (.jsonl or .csv)", default=None)
@@ -124,13 +126,13 @@ class TrainConfig:
             raise ValueError(
                 f"method must be one of {', '.join(self.methods)}, not {self.method!r}."
             )
-        if self.precision not in TRAIN_PRECISIONS:
+        if self.quant not in TRAIN_PRECISIONS:
             raise ValueError(
-                f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, not {self.precision!r}."
+                f"quant must be one of {', '.join(TRAIN_PRECISIONS)}, not {self.quant!r}."
             )
-        if self.method == "full" and self.precision not in ("fp32", "full", "bf16"):
+        if self.method == "full" and self.quant not in ("fp32", "full", "bf16"):
             raise ValueError(
-                "Full fine-tuning needs an unquantized fp32 or bf16 base; use --precision fp32, "
+                "Full fine-tuning needs an unquantized fp32 or bf16 base; use --quant fp32, "
                 "or train an adapter (--method lora) on an int8/nf4 base."
             )
         if self.mixed_precision not in MIXED_PRECISION:
@@ -227,9 +229,9 @@ class AsrConfig(TrainConfig):
                 f"compress must be one of {', '.join(COMPRESSIONS)}, not {self.compress!r}."
             )
         if self.compress == "lowrank":
-            if get_quant_mode(self.precision).bnb:
+            if get_quant_mode(self.quant).bnb:
                 raise ValueError(
-                    "--compress lowrank factorizes float weights; use --precision fp32 or bf16 "
+                    "--compress lowrank factorizes float weights; use --quant fp32 or bf16 "
                     "(quantize the low-rank model after training)."
                 )
             self.lowrank_config()  # the core's own checks (rank, targets, constrain_every)

@@ -2,9 +2,9 @@
 
     python -m training.make_speech_corpus --out data/espeak --num-utterances 300
     python -m training.train_asr --train data/espeak/manifest.jsonl --method lora --epochs 3
-    python -m training.train_asr --train data/espeak/manifest.jsonl --precision int8 \\
+    python -m training.train_asr --train data/espeak/manifest.jsonl --quant int8 \\
         --method adalora
-    python -m training.train_asr --model base --precision nf4 --method lora \\
+    python -m training.train_asr --model base --quant nf4 --method lora \\
         --gradient-checkpointing --dataset mozilla-foundation/common_voice_11_0 \\
         --dataset-config en --text-column sentence
     python -m training.train_asr --resume checkpoints/asr-tiny.en-lora-r8-20240501-120000

@@ -82,9 +82,9 @@ class QFormerConfig(AsrConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.precision not in ("fp32", "full"):
+        if self.quant not in ("fp32", "full"):
             raise ValueError(
-                "The Q-Former trains in fp32; --precision is the frozen models': fp32 or full."
+                "The Q-Former trains in fp32; --quant is the frozen models': fp32 or full."
             )
         if self.num_queries < 1 or self.encode_batch_size < 1:
             raise ValueError("num_queries and encode_batch_size must be at least 1.")
@@ -223,7 +223,7 @@ class BridgeTask:
 
         entry = get_whisper_model(config.model)
         # "fp32" everywhere, "full" = fp16 on a GPU: Whisper is frozen, only its dtype changes.
-        whisper, whisper_processor = load_whisper_base(entry, config.precision, device)
+        whisper, whisper_processor = load_whisper_base(entry, config.quant, device)
         whisper.eval()
         for parameter in whisper.parameters():
             parameter.requires_grad_(False)

@@ -155,7 +155,7 @@ class E2ETask:
 
         self.name = "asr" if config.stage == TRANSCRIBE_TASK else "summarization"
         entry = get_whisper_model(config.model)
-        whisper, whisper_processor = load_whisper_base(entry, config.precision, device)
+        whisper, whisper_processor = load_whisper_base(entry, config.quant, device)
         frozen(whisper)
         model = _model(config, whisper.config.d_model, device)
         self.prior_steps = model.config.trained_steps

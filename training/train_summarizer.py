@@ -10,7 +10,7 @@
     python -m training.train_summarizer --resume checkpoints/sum-t5-small-lora-r8-20240501-120000
     python -m training.train_summarizer --model smollm2-135m --train data.jsonl --method lora
     python -m training.train_summarizer --model smollm2-135m --train data.jsonl \\
-        --method lora --precision nf4 --r 16
+        --method lora --quant nf4 --r 16
 
 A manifest is JSONL or CSV with ``text`` and ``summary`` columns (other names with
 ``--text-column``/``--summary-column``). Validation scores each epoch: ROUGE-1/2/L/Lsum/S

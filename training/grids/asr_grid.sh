@@ -22,7 +22,7 @@ run() {  # run <run-id> <flags...>: one resumable run on the corpus (training/gr
 }
 
 for model in $SIZES; do
-  run "asr-$model-full-sci" --model "$model" --method full --precision fp32
+  run "asr-$model-full-sci" --model "$model" --method full --quant fp32
   for precision in int8 nf4; do
     for method in lora adalora; do
       # base AdaLoRA peaks at ~16 GB on int8 (its 30 s inputs' activations in every adapted
@@ -31,9 +31,9 @@ for model in $SIZES; do
       memory=()
       if [ "$model" = base ] && [ "$method" = adalora ]; then memory=(--gradient-checkpointing); fi
       run "asr-$model-$precision-$method-sci" --model "$model" --method "$method" \
-        --precision "$precision" "${memory[@]}"
+        --quant "$precision" "${memory[@]}"
     done
   done
 done
 # Table 4.1's claim: quantized bases need a ~40x smaller rate (1e-3 / 40 = 2.5e-5).
-run "asr-tiny.en-int8-lora-sci-lr2.5e-5" --model tiny.en --method lora --precision int8 --lr 2.5e-5
+run "asr-tiny.en-int8-lora-sci-lr2.5e-5" --model tiny.en --method lora --quant int8 --lr 2.5e-5

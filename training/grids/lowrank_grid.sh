@@ -25,7 +25,7 @@ for model in $SIZES; do
   # The headline arm first: its baseline (asr-$model-full-sci) comes from the ASR grid.
   run "lowrank-$model-full-orth-sci" --model "$model" --method full "${LOWRANK[@]}" "${FULL_LR[@]}"
   run "lowrank-$model-lora-sci" --model "$model" --method lora "${LOWRANK[@]}"
-  run "asr-$model-lora-sci" --model "$model" --method lora --precision fp32
+  run "asr-$model-lora-sci" --model "$model" --method lora --quant fp32
   run "lowrank-$model-full-svd-sci" --model "$model" --method full "${LOWRANK[@]}" "${FULL_LR[@]}" \
     --no-orthogonal
   # The tied vocabulary projection / token embedding instead (half of tiny.en's parameters):
@@ -60,7 +60,7 @@ for model in $SIZES; do
   # 6 epochs ending on the best validation WER, for the original and both starts: validation
   # was still falling at epoch 4. Compared with each other only (the same recipe).
   KEEP=(--epochs 6 --keep-best wer)
-  run "asr-$model-full-e6-kb-sci" --model "$model" --method full --precision fp32 "${KEEP[@]}"
+  run "asr-$model-full-e6-kb-sci" --model "$model" --method full --quant fp32 "${KEEP[@]}"
   for init in tw aw; do
     name=$([ "$init" = tw ] && echo token-weighted || echo activation-aware)
     run "lowrank-$model-full-orth-emb-r272-$init-flr0.1-e6-kb-sci" --model "$model" --method full \

@@ -27,10 +27,10 @@ flags() {  # flags <arm>: lora-r8, adalora-r8, nf4-lora-r8, int8-lora-r8, full; 
   local arm=${1%%-lr*} rate=""
   [ "$arm" != "$1" ] && rate=" --lr ${1##*-lr}"
   case $arm in
-    full) echo "--method full --precision fp32$rate" ;;
-    lora-r*) echo "--method lora --precision fp32 --r ${arm#lora-r}$rate" ;;
-    adalora-r*) echo "--method adalora --precision fp32 --r ${arm#adalora-r}$rate" ;;
-    int8-lora-r*|nf4-lora-r*) echo "--method lora --precision ${arm%%-*} --r ${arm##*-r}$rate" ;;
+    full) echo "--method full --quant fp32$rate" ;;
+    lora-r*) echo "--method lora --quant fp32 --r ${arm#lora-r}$rate" ;;
+    adalora-r*) echo "--method adalora --quant fp32 --r ${arm#adalora-r}$rate" ;;
+    int8-lora-r*|nf4-lora-r*) echo "--method lora --quant ${arm%%-*} --r ${arm##*-r}$rate" ;;
     *) echo "unknown arm $1" >&2; return 1 ;;
   esac
 }
