@@ -1,6 +1,6 @@
 """The Whisper fine-tuning grid's section of ``assets/benchmarks.md`` (written by results.report).
 
-From the completed runs in checkpoints/ (``training/grids/asr_grid.sh``): per Whisper size and
+From the completed runs in checkpoints/ (``training/grids/asr.yaml``): per Whisper size and
 training mode, the trainable share, WER before and after on the corpus test split and on real
 speech, WER relative to the untrained model and to the same size's full fine-tuning, minutes
 per epoch and peak RSS; the grid's cells not run yet; then the findings (``results.findings``:
@@ -75,7 +75,8 @@ def grid_section(runs_root: Path | None = None) -> list[str]:
         return []
     dataset = grid_runs(runs)[0].dataset
     out = ["## The Whisper fine-tuning grid: size × mode, from the checked-in runs", ""]
-    out += [f"`bash training/grids/asr_grid.sh` (each run's command is in its run.json) on "
+    out += ["`python -m training.grid training/grids/asr.yaml` (each run's command is in its "
+            f"run.json) on "
             f"{dataset} (ours; the thesis trained on How2, so compare the ratios, not the WER). "
             "WER before → after training on the corpus test split and on the real-speech clips "
             "(jfk and the English part of multilingual.mp3); *÷ untrained* and *÷ full*: test "

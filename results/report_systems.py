@@ -4,7 +4,7 @@
   shapes with random weights: sizes, generation time and training memory as ratios.
 - ``latent-whisper*.json`` (bench.latent_whisper): Whisper's real weights reading an
   autoencoder's reconstruction of the encoder output (WER per latent), and narrow decoders.
-- The low-rank study's conditions, from the run folders in checkpoints/ (lowrank_grid.sh).
+- The low-rank study's conditions, from the run folders in checkpoints/ (lowrank.yaml).
 - ``e2e.json`` (bench.e2e): speech -> summary as oracle, cascade and the end-to-end model.
 """
 
@@ -298,12 +298,13 @@ def _condition(model, name, run, test, real, trained=True) -> dict:
 
 
 def lowrank_section(runs) -> list[str]:
-    """The low-rank conditions table (runs of training/grids/lowrank_grid.sh and the ASR grid)."""
+    """The low-rank conditions table (runs of training/grids/lowrank.yaml and the ASR grid)."""
     rows = lowrank_rows(runs)
     if not rows:
         return []
     out = ["## Low-rank Whisper: the conditions, from the checked-in runs", ""]
-    out += ["`bash training/grids/lowrank_grid.sh` (each run's command is in its run.json); "
+    out += ["`python -m training.grid training/grids/lowrank.yaml` (each run's command is in its "
+            "run.json); "
             "WER on the corpus test split and on the real-speech clips. Seconds per step are "
             "wall time on a shared 2-core CPU (`python -m bench.lowrank --parts train` times "
             "them alone).", ""]  # fmt: skip
