@@ -32,7 +32,7 @@ from demo.runinfo import (
 MAX_METRICS_BYTES = 64 * 1024 * 1024
 MAX_RUN_FILE_BYTES = 4 * 1024 * 1024
 # Metric-line keys that hold text; every other value must be a number (or null) to be drawn.
-_TEXT_KEYS = ("split", "example_prediction", "example_reference", "note", "notes")
+TEXT_KEYS = ("split", "example_prediction", "example_reference", "note", "notes")
 _FLOAT_INT = 2**53
 MAX_WARNINGS = 10  # per run  # larger integers don't survive the float a chart turns them into
 
@@ -392,7 +392,7 @@ def _usable_line(line: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
     beyond float range) left out, one warning per value."""
     kept = {}
     for key, value in line.items():
-        if value is None or key in _TEXT_KEYS:
+        if value is None or key in TEXT_KEYS:
             kept[key] = value
         elif isinstance(value, bool) or not isinstance(value, int | float):
             if isinstance(value, str | bool):

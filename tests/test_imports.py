@@ -138,3 +138,25 @@ def test_layers_point_one_way():
         ("bench", "results"), ("dashboard", "app"), ("training", "dashboard"),
     ]:  # fmt: skip
         assert not _importers(graph, lower, upper), f"{lower}/ imports {upper}/"
+
+
+# Private names demo/asr/fast/ still shares between its own modules (that package is being
+# reworked elsewhere); this list may only shrink.
+PRIVATE_IMPORTS_LEFT = {
+    ("demo.asr.fast.chunked", "demo.asr.fast.decoding", "_prompt"),
+    ("demo.asr.fast.chunked", "demo.asr.fast.decoding", "_rules"),
+    ("demo.asr.fast.transcribe", "demo.asr.fast.decoding", "_prompt"),
+    ("demo.asr.fast.transcribe", "demo.asr.fast.decoding", "_rules"),
+    ("demo.asr.fast.transcribe", "demo.asr.fast.decoding", "_run"),
+}
+
+
+def test_no_private_name_is_imported_from_another_module():
+    modules = project_modules()
+    found = set()
+    for module, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and _targets(module, path, node, modules):
+                source = node.module or ""
+                found |= {(module, source, a.name) for a in node.names if a.name.startswith("_")}
+    assert found <= PRIVATE_IMPORTS_LEFT, sorted(found - PRIVATE_IMPORTS_LEFT)

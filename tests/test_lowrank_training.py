@@ -156,12 +156,12 @@ def test_the_factors_can_learn_at_a_larger_rate_than_the_rest(tiny):
     from demo.asr.registry import get_whisper_model
     from training.compress import compress
     from training.config import AsrConfig
-    from training.loop import _param_groups
+    from training.loop import param_groups
 
     flags = {"train": "m.jsonl", "compress": "lowrank", "method": "full"}
     config = AsrConfig(**flags, factor_lr_scale=10.0)
     model, hooks = compress(copy.deepcopy(tiny.model), config, get_whisper_model("tiny.en"))
-    groups = {group["lr"]: group["params"] for group in _param_groups(model, 1e-4, hooks.lr_scale)}
+    groups = {group["lr"]: group["params"] for group in param_groups(model, 1e-4, hooks.lr_scale)}
     assert sorted(groups) == [pytest.approx(1e-4), pytest.approx(1e-3)]
     factors = {id(p) for m in lowrank_modules(model).values() for p in (m.down.weight, m.up.weight)}
     fast = next(params for lr, params in groups.items() if lr > 5e-4)
@@ -169,7 +169,7 @@ def test_the_factors_can_learn_at_a_larger_rate_than_the_rest(tiny):
     assert sum(len(params) for params in groups.values()) == len(list(model.parameters()))
     # Scale 1 (the default) keeps one group; the flag is refused where there are no factors.
     _, plain = compress(copy.deepcopy(tiny.model), AsrConfig(**flags), get_whisper_model("tiny.en"))
-    assert plain.lr_scale is None and len(_param_groups(model, 1e-4, None)) == 1
+    assert plain.lr_scale is None and len(param_groups(model, 1e-4, None)) == 1
     with pytest.raises(ValueError, match="full fine-tune of a low-rank model"):
         AsrConfig(train="m.jsonl", factor_lr_scale=10.0)
     with pytest.raises(ValueError, match="must be above 0"):

@@ -162,7 +162,7 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     else:
         trainable = make_trainable(model, processor, entry, config, task.name, total_steps, data)
     optimizer = torch.optim.AdamW(
-        _param_groups(trainable.model, config.lr, trainable.hooks.lr_scale),
+        param_groups(trainable.model, config.lr, trainable.hooks.lr_scale),
         lr=config.lr,
         weight_decay=config.weight_decay,
     )
@@ -193,7 +193,7 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     )
 
 
-def _param_groups(model, lr: float, lr_scale) -> list[dict]:
+def param_groups(model, lr: float, lr_scale) -> list[dict]:
     """The optimizer's parameter groups: one per learning rate, ``lr`` times the compression's
     ``lr_scale`` of each trainable parameter (one group when it has none)."""
     groups: dict[float, list] = {}

@@ -221,14 +221,14 @@ def new_e2e(
 
 def list_e2e(root: str | Path, stage: str | None = None) -> list[E2EEntry]:
     """Saved E2E models under ``root/<run>/e2e/``, newest first, optionally of one stage."""
-    from demo.adapters import _inside
+    from demo.adapters import is_inside
 
     root = Path(root)
     found: list[tuple[float, E2EEntry]] = []
     if not root.is_dir():
         return []
     for path in root.glob(f"*/{E2E_DIR}/{CONFIG_FILE}"):
-        if not _inside(path, root) or not (path.parent / WEIGHTS_FILE).is_file():
+        if not is_inside(path, root) or not (path.parent / WEIGHTS_FILE).is_file():
             continue
         try:
             entry = e2e_entry(path.parent)

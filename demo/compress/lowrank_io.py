@@ -27,14 +27,14 @@ from demo.compress.lowrank import (
     Factorization,
     LowRankConfig,
     LowRankLinear,
-    _unwrap,
-    _weight,
     count_parameters,
     factorization_of,
+    linear_weight,
     lowrank_modules,
     replace_linear,
     tied_embeddings,
     token_row_weights,
+    unwrap_peft,
 )
 from demo.errors import CompressionError
 
@@ -105,7 +105,7 @@ def save_lowrank(
         )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    base = _unwrap(model)
+    base = unwrap_peft(model)
     config = {
         "format": FORMAT,
         "base_model": base_name,
@@ -116,7 +116,7 @@ def save_lowrank(
         "adapter": peft,  # a LoRA run: its adapter/ folder lies beside this one
         "fingerprints": None
         if weights
-        else {n: _fingerprint(_weight(m.down)) for n, m in lowrank_modules(base).items()},
+        else {n: _fingerprint(linear_weight(m.down)) for n, m in lowrank_modules(base).items()},
         # A token-weighted start's counts: with the base they rebuild its factors exactly.
         "token_counts": None
         if record.token_counts is None
@@ -226,7 +226,7 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
         raise CompressionError(
             f"{folder} was made for {made_for}, not {base_name}; load it on {made_for}."
         )
-    base = _unwrap(model)
+    base = unwrap_peft(model)
     if lowrank_modules(base):
         raise CompressionError("This model is factorized already; load a fresh base.")
     present = dict(base.named_modules())
@@ -322,7 +322,7 @@ def _dense(counts: dict[int, int], vocab_size: int, folder: Path) -> torch.Tenso
 def _check_fingerprints(base: nn.Module, fingerprints: dict[str, str], folder: Path) -> None:
     for name, module in lowrank_modules(base).items():
         expected = fingerprints.get(name)
-        if expected is not None and _fingerprint(_weight(module.down)) != expected:
+        if expected is not None and _fingerprint(linear_weight(module.down)) != expected:
             raise CompressionError(
                 f"The SVD of {name} here differs from the one {folder} was trained on (other "
                 "base weights?); its adapter would not fit."
