@@ -14,6 +14,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from demo.settings import settings
 from results.bench_files import load_bench
 from results.charts import compare as compare_charts
 from results.charts import cost, systems
@@ -42,8 +43,6 @@ def load_run_set(root: str | Path | None = None) -> RunSet:
 
     Never raises for what is inside: damaged runs and benchmark files become warnings.
     """
-    from demo.settings import settings
-
     base = Path(root) if root is not None else settings().checkpoints
     runs = list_runs(base)
     warnings = [f"{run.run_id}: {w}" for run in runs for w in run.warnings]

@@ -19,6 +19,9 @@ from bench.click import click_section
 from bench.env import DEFAULT_OUT, ROOT, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
+from results.charts.compare import bench_latency
+from results.charts.cost import memory_per_precision
+from results.charts.export import save_figures
 from results.report_accuracy import accuracy_section, corpus_accuracy_section, real_speech_section
 from results.report_grid import grid_section
 from results.report_summarize import spoken_dev_section, summarizer_section
@@ -280,10 +283,6 @@ def _gpu_section(data: dict) -> list[str]:
 
 
 def _images(memory: dict | None, asr: dict | None, folder: Path) -> dict[str, Path]:
-    from results.charts.compare import bench_latency
-    from results.charts.cost import memory_per_precision
-    from results.charts.export import save_figures
-
     figures = {}
     if memory:
         figures["memory"] = memory_per_precision(memory["rows"], show_reported=True)

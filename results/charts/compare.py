@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from demo.errors import unknown_choice
 from demo.metrics import FAITHFULNESS_METRICS, METRICS, SUMMARY_METRICS
@@ -138,8 +139,6 @@ def summarizer_bench(
     """bench.summarize's rows: decode speed per engine as a ratio to fp32 ``generate`` (the
     speed runs, measured side by side) and ROUGE-L of the engines scored on the largest paper
     count (the quality runs; a speed run's two papers are no ROUGE measurement)."""
-    from plotly.subplots import make_subplots
-
     check_template(template)
     rows = [r for r in rows if r.get("kind") == "summarizer"]
     speed = {r["engine"]: r for r in rows if num(r.get("decode_speedup_vs_fp32_generate"))}

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from demo.errors import DemoError, unknown_choice
 from results.charts.style import EXPORT_HEIGHT, EXPORT_WIDTH
@@ -70,8 +71,6 @@ def save_figures(
         return written
     if not _has_kaleido():
         raise DemoError("Saving PNG/SVG images needs the kaleido package; the HTML files work.")
-    import plotly.io as pio
-
     try:
         pio.write_images(
             [fig for fig, _ in images],
