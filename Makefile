@@ -57,7 +57,7 @@ bench: $(VENV)/.dev-installed
 	$(PY) -m bench.asr --overwrite $(BENCH_ARGS)
 	$(PY) -m bench.memory --overwrite
 	$(PY) -m bench.click --overwrite
-	$(PY) -m bench.report
+	$(PY) -m results.report
 
 bench-quick: $(VENV)/.dev-installed
 	$(PY) -m bench.asr --quick --overwrite

@@ -9,8 +9,8 @@
 - ``python -m bench.latent_whisper``: trained latent-compressed Whisper runs beside the
   original (real weights): WER, reconstruction error, decoder size and speed.
 - ``python -m bench.gpu``: batched fp16/bf16 transcription throughput on a CUDA GPU.
-- ``python -m bench.report``: ``assets/benchmarks.md`` from the result files.
 
 Results go to ``checkpoints/bench/`` (JSON + CSV, with machine, versions and command), where
-the app's dashboard reads them.
+the ``results`` package reads them: the app's dashboard, and ``python -m results.report``,
+which writes ``assets/benchmarks.md``. Nothing here imports ``results`` or ``dashboard``.
 """

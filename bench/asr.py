@@ -42,15 +42,15 @@ from bench.engines import (
 )
 from bench.env import (
     DEFAULT_OUT,
-    add_output_flags,
     bench_main,
+    bench_parser,
     decoding_label,
     meta,
     set_threads,
     write_results,
 )
+from bench.markdown import text_table
 from demo.measure import run_in_fork
-from demo.options import OneLineParser
 
 MODULE = "bench.asr"
 DEFAULT_MODELS = ("tiny.en", "base")
@@ -350,22 +350,22 @@ NOTES = [
 # --------------------------------------------------------------------------- output
 
 
+# Terminal table columns: (title, width).
+COLUMNS = [("configuration", 44), ("min s", 7), ("vs fw-int8", 10), ("RTFx", 6), ("WER", 6),
+           ("load s", 6), ("weights", 8), ("peak RSS", 9), ("runs", 4)]  # fmt: skip
+
+
 def format_table(rows: list[dict]) -> str:
     """A plain-text table of the rows for the terminal."""
-    head = (
-        f"{'configuration':44s} {'min s':>7s} {'vs fw-int8':>10s} {'RTFx':>6s} {'WER':>6s} "
-        f"{'load s':>6s} {'weights':>8s} {'peak RSS':>9s} {'runs':>4s}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
+
+    def cells(r: dict) -> list[str]:
         ratio = r.get("ratio_to_fw_int8")
-        lines.append(
-            f"{r['config']:44s} {r['latency_s']:7.3f} "
-            f"{(f'{ratio:.2f}x' if ratio else '-'):>10s} {r['rtfx']:6.1f} {r['wer']:6.3f} "
-            f"{_num(r.get('load_s'), '.2f'):>6s} {_num(r.get('weights_mb'), '.0f', ' MB'):>8s} "
-            f"{_num(r.get('peak_rss_mb'), '.0f', ' MB'):>9s} {r['runs']:4d}"
-        )
-    return "\n".join(lines)
+        return [r["config"], f"{r['latency_s']:.3f}", f"{ratio:.2f}x" if ratio else "-",
+                f"{r['rtfx']:.1f}", f"{r['wer']:.3f}", _num(r.get("load_s"), ".2f"),
+                _num(r.get("weights_mb"), ".0f", " MB"), _num(r.get("peak_rss_mb"), ".0f", " MB"),
+                f"{r['runs']:d}"]  # fmt: skip
+
+    return text_table(COLUMNS, (cells(r) for r in rows))
 
 
 def _num(value, spec: str, unit: str = "") -> str:
@@ -373,8 +373,7 @@ def _num(value, spec: str, unit: str = "") -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:
-    p = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    add_output_flags(p)
+    p = bench_parser(MODULE, __doc__)
     p.add_argument("--quick", action="store_true", help="tiny.en, jfk, greedy only")
     p.add_argument("--models", nargs="+", help="bundled Whisper models")
     p.add_argument("--modes", nargs="+", help="demo quantization modes (default: every CPU one)")

@@ -14,7 +14,7 @@
   converted cache), the next ``--repeats`` runs find them in memory (load excluded; the
   minimum of each stage).
 
-Results: ``checkpoints/bench/click.json`` / ``.csv``; ``bench.report`` writes its section.
+Results: ``checkpoints/bench/click.json`` / ``.csv``; ``results.report`` writes its section.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def format_table(rows: list[Row]) -> str:
 
 
 def click_section(data: dict) -> list[str]:
-    """The report's section (bench.report) from ``click.json``."""
+    """The report's section (results.report) from ``click.json``."""
     from bench.markdown import table
 
     meta_, rows = data["meta"], data["rows"]

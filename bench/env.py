@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.errors import DemoError
+from demo.options import OneLineParser, add_flags, from_args
 from demo.provenance import (
     ROOT,
     command_line,
@@ -171,17 +172,20 @@ def recorded(module: str, measure):
     return run
 
 
+def bench_parser(module: str, doc: str) -> OneLineParser:
+    """A benchmark's parser: ``python -m <module>``, its docstring's first line, and the output
+    flags every benchmark shares."""
+    parser = OneLineParser(prog=f"python -m {module}", description=doc.split("\n")[0])
+    add_output_flags(parser)
+    return parser
+
+
 def parse_options(options_cls: type, module: str, doc: str, argv, quick: tuple[str, dict]):
     """A benchmark's options from its flags (one per field, ``demo.options``) plus ``--quick``,
     which changes the defaults to ``quick[1]`` (``quick[0]`` is its help)."""
-    import sys
-
-    from demo.options import OneLineParser, add_flags, from_args
-
-    parser = OneLineParser(prog=f"python -m {module}", description=doc.split("\n")[0])
+    parser = bench_parser(module, doc)
     parser.add_argument("--quick", action="store_true", help=quick[0])
     add_flags(parser, options_cls)
-    add_output_flags(parser)
     if "--quick" in (sys.argv[1:] if argv is None else argv):
         parser.set_defaults(**quick[1])
     args = parser.parse_args(argv)

@@ -32,8 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
-from demo.options import OneLineParser
+from bench.env import (
+    DEFAULT_OUT,
+    bench_parser,
+    meta,
+    one_line_errors,
+    write_results,
+)
 
 MODULE = "bench.gpu"
 RANDOM_MODEL = "large-v3-random"
@@ -270,7 +275,7 @@ def bench_model(name: str, dtype_name: str, options: GpuOptions, audio_set) -> l
         workloads = {"noise": (noise, None)}
     else:
         from demo.asr.registry import get_whisper_model
-        from demo.models import load_whisper_base
+        from demo.loaders import load_whisper_base
 
         quant = "fp16" if dtype_name == "fp16" else "bf16"
         model, processor = load_whisper_base(
@@ -374,8 +379,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[GpuOptions, argparse.Namespace]:
-    p = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    add_output_flags(p)
+    p = bench_parser(MODULE, __doc__)
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     p.add_argument("--dtypes", nargs="+", default=["fp16"], choices=list(DTYPES))
     p.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, write_results
-from bench.markdown import fmt
+from bench.markdown import fmt, text_table
 from demo.measure import run_in_fork
 from demo.options import option
 
@@ -402,22 +402,20 @@ def run(options: LatentBenchOptions, argv: list[str] | None = None) -> tuple[Pat
     return path, rows
 
 
+# Terminal table columns: (title, width).
+COLUMNS = [("configuration", 34), ("dec. M", 7), ("ratio", 6), ("gen s", 7), ("ratio", 6),
+           ("train MB", 9), ("ratio", 6), ("step s", 7)]  # fmt: skip
+
+
 def format_table(rows: list[dict]) -> str:
     """Measured rows for the terminal."""
-
-    head = (
-        f"{'configuration':34s} {'dec. M':>7s} {'ratio':>6s} {'gen s':>7s} {'ratio':>6s} "
-        f"{'train MB':>9s} {'ratio':>6s} {'step s':>7s}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r['config']:34s} {r['decoder_params'] / 1e6:7.1f} "
-            f"{fmt(r['decoder_params_ratio'], '.2f'):>6s} {fmt(r['generate_s'], '.3f'):>7s} "
-            f"{fmt(r['generate_ratio'], '.2f'):>6s} {fmt(r['train_peak_mb'], '.0f'):>9s} "
-            f"{fmt(r['train_ratio'], '.2f'):>6s} {fmt(r['train_step_s'], '.2f'):>7s}"
-        )
-    return "\n".join(lines)
+    return text_table(COLUMNS, (
+        [r["config"], f"{r['decoder_params'] / 1e6:.1f}", fmt(r["decoder_params_ratio"], ".2f"),
+         fmt(r["generate_s"], ".3f"), fmt(r["generate_ratio"], ".2f"),
+         fmt(r["train_peak_mb"], ".0f"), fmt(r["train_ratio"], ".2f"),
+         fmt(r["train_step_s"], ".2f")]
+        for r in rows
+    ))  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> LatentBenchOptions:

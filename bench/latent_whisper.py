@@ -27,8 +27,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
-from demo.options import OneLineParser, add_flags, from_args, option
+from bench.env import (
+    DEFAULT_OUT,
+    bench_parser,
+    meta,
+    one_line_errors,
+    write_results,
+)
+from demo.options import add_flags, from_args, option
 
 MODULE = "bench.latent_whisper"
 
@@ -269,8 +275,7 @@ NOTES = [
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> None:
-    parser = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    add_output_flags(parser)
+    parser = bench_parser(MODULE, __doc__)
     add_flags(parser, LatentWhisperOptions)
     options = from_args(LatentWhisperOptions, parser.parse_args(argv))
     path, rows = run(options, argv)

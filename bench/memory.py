@@ -24,10 +24,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.env import DEFAULT_OUT, add_output_flags, meta, one_line_errors, write_results
+from bench.env import (
+    DEFAULT_OUT,
+    bench_parser,
+    meta,
+    one_line_errors,
+    write_results,
+)
 from bench.markdown import fmt
 from demo.measure import run_in_fork
-from demo.options import OneLineParser
 from demo.provenance import ROOT
 
 MODULE = "bench.memory"
@@ -288,8 +293,7 @@ NOTES = [
 
 @one_line_errors
 def main(argv: list[str] | None = None) -> None:
-    p = OneLineParser(prog=f"python -m {MODULE}", description=__doc__.split("\n")[0])
-    add_output_flags(p)
+    p = bench_parser(MODULE, __doc__)
     p.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
     p.add_argument("--out", default=str(DEFAULT_OUT))
     args = p.parse_args(argv)

@@ -16,7 +16,6 @@ rest (a long rescore cut short loses at most the run it was on).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -36,7 +35,7 @@ from bench.env import (
 from demo.options import OneLineParser
 
 SPLITS_KEPT = ("test", "real-speech")  # the sample (jfk + multilingual) is not rescored
-KIND = "rescore"  # the rows' "kind" (dashboard.charts.corpus draws them)
+KIND = "rescore"  # the rows' "kind" (results.charts.corpus draws them)
 
 
 class _Lines:
@@ -50,20 +49,18 @@ class _Lines:
 
 
 def _config(run_dir: Path | None, model: str, args) -> Any:
+    from demo.options import from_dict
     from training.config import AsrConfig
 
-    fields = {f.name for f in dataclasses.fields(AsrConfig)}
     saved = json.loads((run_dir / "run.json").read_text())["config"] if run_dir else {}
-    values = {k: v for k, v in saved.items() if k in fields}
+    values = {**saved, **({} if run_dir else {"method": "full", "quant": "fp32"})}
     values.update(
         model=model, train=str(args.train), validation=None, max_train_samples=8,
         max_val_samples=1, max_test_samples=args.max_test_samples, sample_seed=args.sample_seed,
         eval_real_speech=True, real_speech_clips=args.real_speech_clips, resume=None,
         eval_batch_size=args.eval_batch_size, device="cpu",
     )  # fmt: skip
-    if run_dir is None:
-        values.update(method="full", precision="fp32")
-    return AsrConfig(**values)
+    return from_dict(AsrConfig, values)  # a run.json's older keys (precision) read as today's
 
 
 def _weights(run_dir: Path) -> tuple[str, Path] | None:
@@ -116,7 +113,7 @@ def rescore(run_dir: Path | None, args) -> list[dict[str, Any]]:
     model = entry.name if run_dir is None else config.model
     return [
         {"kind": KIND, "config": run_id, "run": run_id, "model": model, "method": config.method,
-         "precision": config.precision, **{k: line.get(k) for k in keep},
+         "quant": config.quant, **{k: line.get(k) for k in keep},
          "example_prediction": line.get("example_prediction")}
         for line in session.writer.lines
     ]  # fmt: skip

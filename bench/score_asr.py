@@ -34,8 +34,8 @@ def _rows(manifest: Path, split: str, limit: int | None) -> list[dict]:
 
 def load_source(source: str, quant: str):
     """A ``LoadedModel`` for one of the model forms in the module docstring."""
-    from demo.compress.lowrank_io import FOLDER, load_lowrank_whisper
-    from demo.models import ModelSpec, load_model
+    from demo.compress.lowrank_io import FOLDER
+    from demo.models import ModelSpec, load_lowrank_whisper, load_model
 
     path = Path(source)
     if (path / FOLDER).is_dir() or (path / "lowrank_config.json").is_file():
@@ -55,8 +55,9 @@ def _factorized(name: str, fraction: str, quant: str):
 
     from demo.asr.registry import get_whisper_model
     from demo.compress.lowrank import LowRankConfig, factorize
-    from demo.compress.lowrank_io import load_lowrank_whisper, save_lowrank
-    from demo.models import load_whisper_base
+    from demo.compress.lowrank_io import save_lowrank
+    from demo.loaders import load_whisper_base
+    from demo.models import load_lowrank_whisper
 
     model, _ = load_whisper_base(get_whisper_model(name), "fp32", "cpu")
     factorize(model, LowRankConfig(rank_fraction=float(fraction)))

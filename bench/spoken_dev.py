@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, set_threads, write_results
+from bench.markdown import text_table
 from demo.options import option
 from demo.provenance import ROOT
 
@@ -81,7 +82,7 @@ class Config:
 @dataclass
 class Row:
     config: str  # what the dashboard and report call it
-    kind: str  # dashboard.charts.faithfulness.KIND: which chart draws the row
+    kind: str  # results.charts.faithfulness.KIND: which chart draws the row
     summarizer: str
     style: str
     adapter: str | None
@@ -277,24 +278,24 @@ def _asr_wer(docs: list[dict], partial: _Partial) -> float:
     return asr_scores(refs, hyps)["wer"]
 
 
+# Terminal table columns: (title, width).
+COLUMNS = [("configuration", 52), ("recall", 6), ("95% CI", 11), ("unsup", 5), ("docs", 4),
+           ("R-1", 5), ("R-L", 5), ("sim", 5), ("sum s", 6), ("s/min", 6)]  # fmt: skip
+
+
 def format_table(rows: list[dict]) -> str:
     """A plain-text table of the rows for the terminal."""
-    head = (
-        f"{'configuration':52s} {'recall':>6s} {'95% CI':>11s} {'unsup':>5s} {'docs':>4s} "
-        f"{'R-1':>5s} {'R-L':>5s} {'sim':>5s} {'sum s':>6s} {'s/min':>6s}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
+
+    def cells(r: dict) -> list[str]:
         low, high = r["key_fact_recall_ci"]
         s = r["scores"]
-        lines.append(
-            f"{r['config'][:52]:52s} {100 * r['key_fact_recall']:6.1f} "
-            f"{100 * low:5.1f}-{100 * high:5.1f} {r['unsupported_per_summary']:5.2f} "
-            f"{r['docs_with_unsupported']:4d} {100 * s['rouge1']:5.1f} {100 * s['rougeL']:5.1f} "
-            f"{100 * s['embedding_similarity']:5.1f} {r['summarize_s']:6.2f} "
-            f"{r['click_s_per_min']:6.2f}"
-        )
-    return "\n".join(lines)
+        return [r["config"][:52], f"{100 * r['key_fact_recall']:.1f}",
+                f"{100 * low:5.1f}-{100 * high:5.1f}", f"{r['unsupported_per_summary']:.2f}",
+                f"{r['docs_with_unsupported']:d}", f"{100 * s['rouge1']:.1f}",
+                f"{100 * s['rougeL']:.1f}", f"{100 * s['embedding_similarity']:.1f}",
+                f"{r['summarize_s']:.2f}", f"{r['click_s_per_min']:.2f}"]  # fmt: skip
+
+    return text_table(COLUMNS, (cells(r) for r in rows))
 
 
 def _table_with_auto(rows: list[dict]) -> str:

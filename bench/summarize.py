@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, set_threads, write_results
+from bench.markdown import text_table
 from demo.measure import at_most_threads, run_in_fork
 from demo.options import option
 from demo.provenance import ROOT
@@ -360,30 +361,30 @@ NOTES = [
 ]
 
 
+# Terminal table columns: (title, width).
+COLUMNS = [("engine", 30), ("lat s", 6), ("pre t/s", 8), ("dec t/s", 8), ("vs gen", 7),
+           ("R-1", 5), ("R-2", 5), ("R-L", 5), ("dR-L", 6), ("sim", 5), ("words", 5),
+           ("nums", 4), ("names", 5), ("MB", 5), ("RSS", 5)]  # fmt: skip
+
+
 def format_table(rows: list[dict]) -> str:
     """A plain-text table of the rows for the terminal."""
-    head = (
-        f"{'engine':30s} {'lat s':>6s} {'pre t/s':>8s} {'dec t/s':>8s} {'vs gen':>7s} "
-        f"{'R-1':>5s} {'R-2':>5s} {'R-L':>5s} {'dR-L':>6s} {'sim':>5s} {'words':>5s} "
-        f"{'nums':>4s} {'names':>5s} {'MB':>5s} {'RSS':>5s}"
-    )
-    lines = [head, "-" * len(head)]
-    for r in rows:
+
+    def cells(r: dict) -> list[str]:
         s = r["scores"]
-        lines.append(
-            f"{r['engine'][:30]:30s} {r['latency_s']:6.2f} {_n(r['prefill_tokens_per_s'], 8, 0)} "
-            f"{_n(r['decode_tokens_per_s'], 8, 1)} {_n(r['decode_speedup_vs_fp32_generate'], 7, 2)}"
-            f" {_n(s.get('rouge1'), 5, 1, 100)} {_n(s.get('rouge2'), 5, 1, 100)} "
-            f"{_n(s.get('rougeL'), 5, 1, 100)} {_n(r['rougeL_delta_vs_full'], 6, 2)} "
-            f"{_n(s.get('embedding_similarity'), 5, 1, 100)} {r['summary_words']:5.1f} "
-            f"{r['unsupported_numbers']:4d} {r['unsupported_names']:5d} "
-            f"{_n(r['weights_mb'], 5, 0)} {_n(r['peak_rss_mb'], 5, 0)}"
-        )
-    return "\n".join(lines)
+        return [r["engine"][:30], f"{r['latency_s']:.2f}", _n(r["prefill_tokens_per_s"], 0),
+                _n(r["decode_tokens_per_s"], 1), _n(r["decode_speedup_vs_fp32_generate"], 2),
+                _n(s.get("rouge1"), 1, 100), _n(s.get("rouge2"), 1, 100),
+                _n(s.get("rougeL"), 1, 100), _n(r["rougeL_delta_vs_full"], 2),
+                _n(s.get("embedding_similarity"), 1, 100), f"{r['summary_words']:.1f}",
+                f"{r['unsupported_numbers']:d}", f"{r['unsupported_names']:d}",
+                _n(r["weights_mb"], 0), _n(r["peak_rss_mb"], 0)]  # fmt: skip
+
+    return text_table(COLUMNS, (cells(r) for r in rows))
 
 
-def _n(value, width: int, digits: int, scale: float = 1.0) -> str:
-    return f"{'-':>{width}s}" if value is None else f"{value * scale:{width}.{digits}f}"
+def _n(value, digits: int, scale: float = 1.0) -> str:
+    return "-" if value is None else f"{value * scale:.{digits}f}"
 
 
 def parse_args(argv: list[str] | None = None) -> BenchOptions:

@@ -12,10 +12,10 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts.compare import compare_bars
 from dashboard.diff import diff_html, diff_legend_html
 from demo.compare import RECORD_COLUMNS, CompareRow, records
 from demo.metrics import ASR_METRICS, FAITHFULNESS_METRICS, METRICS, SUMMARY_METRICS
+from results.charts.compare import compare_bars
 
 # A spreadsheet runs a cell that starts with one of these as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

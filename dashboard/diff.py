@@ -7,6 +7,7 @@ what gradio's HighlightedText takes; ``diff_html`` renders the same for the Comp
 from __future__ import annotations
 
 import html
+from difflib import SequenceMatcher
 
 # Word diff categories (gradio HighlightedText labels / CSS class suffixes).
 DIFF_CHANGED = "changed"  # a reference word was replaced by this one
@@ -24,8 +25,6 @@ def word_diff(reference: str, text: str) -> list[tuple[str, str | None]]:
     segments joined give the text back, with the missing words added; the shape is what
     gradio's HighlightedText takes.
     """
-    from difflib import SequenceMatcher
-
     ref_words, words = reference.split(), text.split()
     ref_keys = [_key(w) for w in ref_words]
     keys = [_key(w) for w in words]

@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from dashboard import compare_view, reported_view, training_view, try_it
-from dashboard.charts.export import export_figures
-from dashboard.charts.style import chart_template
-from dashboard.charts.training import final_metrics_table
 from dashboard.diff import word_diff
 from demo.adapters import list_adapters
 from demo.asr import language_names
@@ -40,6 +37,9 @@ from demo.validate import (
     validate_config,
     validate_configs,
 )
+from results.charts.export import export_figures
+from results.charts.style import chart_template
+from results.charts.training import final_metrics_table
 
 SAMPLES = ROOT / "assets" / "samples"
 SWEEP_QUANTS = ("auto", "full", "dynamic-int8", "int8", "nf4")
@@ -179,7 +179,7 @@ def transcribe_and_summarize(values: Mapping[str, Any]) -> dict[str, Any]:
     result = run_pipeline(audio, options, references=references)
     transcript = result.transcript
     if not transcript and options.pipeline != CASCADE:
-        from demo.bridge.serve import NO_TRANSCRIPT
+        from demo.pipelines.e2e import NO_TRANSCRIPT
 
         transcript = f"({NO_TRANSCRIPT})"
     return {

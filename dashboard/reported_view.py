@@ -2,7 +2,7 @@
 
 Absolute WER and ROUGE are not comparable across datasets (ours: synthetic speech of ACL
 papers, ACLSum; the thesis's: How2, Gazeta, WikiHow), so the view shows ratios and rankings
-(``dashboard.charts.reported``), absolute numbers only where the quantity is the same
+(``results.charts.reported``), absolute numbers only where the quantity is the same
 (weights of the same architecture), and the findings: which claims hold at our scale.
 """
 
@@ -14,12 +14,12 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.charts import cost
-from dashboard.charts import reported as reported_charts
-from dashboard.findings import findings_markdown
-from dashboard.runs import Run
 from dashboard.training_view import memory_rows
 from demo.reference import load_reference
+from results.charts import cost
+from results.charts import reported as reported_charts
+from results.findings import findings_markdown
+from results.runs import Run
 
 # The figures the view shows, in order (keys of reported_figures).
 REPORTED_FIGURES = (

@@ -14,13 +14,14 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.bench_files import load_bench
-from dashboard.charts import compare as compare_charts
-from dashboard.charts import corpus, cost, systems
-from dashboard.charts import training as charts
-from dashboard.charts.faithfulness import faithfulness_bench
-from dashboard.charts.style import MODE_ORDER, SIZE_ORDER
-from dashboard.runs import Run, field_values, filter_runs, list_runs
+from demo.settings import settings
+from results.bench_files import load_bench
+from results.charts import compare as compare_charts
+from results.charts import corpus, cost, systems
+from results.charts import training as charts
+from results.charts.faithfulness import faithfulness_bench
+from results.charts.style import MODE_ORDER, SIZE_ORDER
+from results.runs import Run, field_values, filter_runs, list_runs
 
 ALL = "all"  # filter value meaning "any"
 
@@ -42,8 +43,6 @@ def load_run_set(root: str | Path | None = None) -> RunSet:
 
     Never raises for what is inside: damaged runs and benchmark files become warnings.
     """
-    from demo.settings import settings
-
     base = Path(root) if root is not None else settings().checkpoints
     runs = list_runs(base)
     warnings = [f"{run.run_id}: {w}" for run in runs for w in run.warnings]

@@ -39,7 +39,7 @@ def _run_name(adapter: Path) -> str:
     return adapter.parent.name if adapter.name == "adapter" else adapter.name
 
 
-def _inside(path: Path, root: Path) -> bool:
+def is_inside(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())
         return True
@@ -54,7 +54,7 @@ def list_adapters(root: Path, base: str | None = None) -> list[AdapterInfo]:
         return found
     for adapter_config in sorted(root.glob(f"*/adapter/{ADAPTER_CONFIG}")):
         adapter = adapter_config.parent
-        if not _inside(adapter, root) or not (adapter / ADAPTER_WEIGHTS).is_file():
+        if not is_inside(adapter, root) or not (adapter / ADAPTER_WEIGHTS).is_file():
             continue
         run = _read_json(adapter.parent / "run.json")
         if run.get("system"):

@@ -288,7 +288,8 @@ def _skip_bigram_counts(ids: "np.ndarray", size: int) -> "np.ndarray":
     return counts
 
 
-def _rouge_s(reference: list[str], prediction: list[str]) -> tuple[float, float, float]:
+def rouge_s_scores(reference: list[str], prediction: list[str]) -> tuple[float, float, float]:
+    """ROUGE-S precision, recall and F1 of two token lists."""
     # ROUGE-S (Lin 2004, section 5): skip-bigrams are ordered word pairs with any gap; a text
     # of n words has C(n, 2) of them. Returns (precision, recall, F1) with beta = 1. Only words
     # both texts share can form a matching pair, so the pairs are counted over that shared
@@ -332,7 +333,9 @@ def rouge_scores(
         scores = scorer.score(_one_sentence_per_line(reference), _one_sentence_per_line(prediction))
         for name in ROUGE_TYPES:
             totals[name] += scores[name].precision, scores[name].recall, scores[name].fmeasure
-        totals["rougeS"] += _rouge_s(tokenizer.tokenize(reference), tokenizer.tokenize(prediction))
+        totals["rougeS"] += rouge_s_scores(
+            tokenizer.tokenize(reference), tokenizer.tokenize(prediction)
+        )
     result = {}
     for name, (precision, recall, f1) in totals.items():
         result[name] = float(f1) / len(references)

@@ -17,19 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from demo.adapters import apply_adapter, check_adapter_dir
-from demo.asr.registry import WhisperModel, get_whisper_model, whisper_source
+from demo.asr.registry import WhisperModel, get_whisper_model
 from demo.errors import AdapterError, unknown_choice
-from demo.hub import from_pretrained
+from demo.loaders import BASE_LOADERS
 from demo.measure import Measurements, measure, release_freed_memory, weights_footprint_mb
 from demo.quant import (
     QuantMode,
     check_quant_name,
-    from_pretrained_kwargs,
     post_load,
     resolve_device,
     resolve_quant,
 )
-from demo.summarize.registry import SummarizerModel, get_summarizer, summarizer_source
+from demo.summarize.registry import SummarizerModel, get_summarizer
 
 log = logging.getLogger(__name__)
 
@@ -104,64 +103,6 @@ def check_available(spec: ModelSpec) -> None:
         raise hub_error(what, hub_id, OSError("not cached"))
 
 
-def load_whisper_base(entry: WhisperModel, mode: QuantMode | str, device: str, **extra):
-    """Load a Whisper model and processor at a quantization mode (no adapter, no post-load)."""
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
-    mode = resolve_quant(mode, "asr", device) if isinstance(mode, str) else mode
-    source = whisper_source(entry)
-    processor = from_pretrained(WhisperProcessor, "Whisper model", source)
-    kwargs = from_pretrained_kwargs(mode, device, skip_modules=["proj_out"])
-    kwargs.update(extra)
-    model = from_pretrained(
-        WhisperForConditionalGeneration, "Whisper model", source, weights=True, **kwargs
-    )
-    if device == "cuda" and not mode.bnb:
-        model = model.to("cuda")
-    return model, processor
-
-
-def load_seq2seq_base(entry: SummarizerModel, mode: QuantMode | str, device: str, **extra):
-    """Load a seq2seq summarizer and tokenizer at a quantization mode (no adapter)."""
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    mode = resolve_quant(mode, "seq2seq", device) if isinstance(mode, str) else mode
-    tokenizer = from_pretrained(AutoTokenizer, "summarizer", entry.hub_id)
-    kwargs = from_pretrained_kwargs(mode, device, skip_modules=["lm_head"])
-    kwargs.update(extra)
-    model = from_pretrained(
-        AutoModelForSeq2SeqLM, "summarizer", entry.hub_id, weights=True, **kwargs
-    )
-    if device == "cuda" and not mode.bnb:
-        model = model.to("cuda")
-    return model, tokenizer
-
-
-def load_llm_base(entry: SummarizerModel, mode: QuantMode | str, device: str, **extra):
-    """Load a decoder-only LM summarizer and its tokenizer at a quantization mode (no adapter).
-
-    The bundled SmolLM2 is converted from its GGUF file into the model cache on first use;
-    the others come from the hub (offline: one sentence naming the model and how to get it).
-    The tokenizer pads on the left, as batched generation from prompts needs.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    mode = resolve_quant(mode, "llm", device) if isinstance(mode, str) else mode
-    source = summarizer_source(entry)
-    tokenizer = from_pretrained(AutoTokenizer, "summarizer", source)
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    # lm_head stays in float under bitsandbytes (as transformers recommends for causal LMs);
-    # it is tied to the embeddings in the small models, which bnb never quantizes anyway.
-    kwargs = from_pretrained_kwargs(mode, device, skip_modules=["lm_head"])
-    kwargs.update(extra)
-    model = from_pretrained(AutoModelForCausalLM, "summarizer", source, weights=True, **kwargs)
-    if device == "cuda" and not mode.bnb:
-        model = model.to("cuda")
-    return model, tokenizer
-
-
 def _load_extractive(entry, mode: QuantMode | None, device: str):
     from demo.embeddings import load_encoder
 
@@ -186,9 +127,7 @@ def _load_weights(loader: Callable) -> Callable:
 
 # Model kind -> loader returning (model, processor, module whose footprint is reported).
 LOADERS: dict[str, Callable] = {
-    "asr": _load_weights(load_whisper_base),
-    "seq2seq": _load_weights(load_seq2seq_base),
-    "llm": _load_weights(load_llm_base),
+    **{kind: _load_weights(loader) for kind, loader in BASE_LOADERS.items()},
     "extractive": _load_extractive,
     "e2e": _load_e2e,
 }
@@ -228,6 +167,18 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     return LoadedModel(
         spec, model, processor, entry, _safe_footprint(measured), measurements, notes
     )
+
+
+def load_lowrank_whisper(
+    folder: str | Path, quant: str = "auto", device: str = "auto", adapter: str | None = None
+) -> LoadedModel:
+    """A saved low-rank Whisper (``demo.compress.lowrank_io``) loaded as ``load_model`` loads
+    any compressed spec: base, factors, the LoRA adapter saved beside them (or ``adapter``),
+    then the quantization's post-load step."""
+    from demo.compress.lowrank_io import lowrank_info
+
+    info = lowrank_info(folder)
+    return load_model(ModelSpec("asr", info.base, quant, adapter, device, str(info.path)))
 
 
 def _compression(spec: ModelSpec, mode: QuantMode | None):

@@ -17,9 +17,15 @@ from dataclasses import field
 from typing import Any
 
 
-def option(default: Any = None, help: str = "", **kwargs: Any):  # noqa: A002 (argparse's name)
-    """A dataclass field with its flag help text (defaults must be immutable)."""
-    return field(default=default, metadata={"help": help}, **kwargs)
+def option(
+    default: Any = None,
+    help: str = "",  # noqa: A002 (argparse's name)
+    aliases: tuple[str, ...] = (),
+    **kwargs: Any,
+):
+    """A dataclass field with its flag help text (defaults must be immutable). ``aliases``: older
+    names of the field, still accepted as flags and as keys of saved options."""
+    return field(default=default, metadata={"help": help, "aliases": aliases}, **kwargs)
 
 
 def _flag_type(hint: Any) -> tuple[Any, bool, bool]:
@@ -59,15 +65,16 @@ def _parser_for(kind: type, optional: bool):
 
 
 def add_flags(parser: argparse.ArgumentParser, options_cls: type, skip: tuple[str, ...] = ()):
-    """One flag per dataclass field: ``--field-name`` (and ``--field_name``), same default."""
+    """One flag per dataclass field: ``--field-name`` (and ``--field_name``, and its aliases),
+    same default."""
     hints = typing.get_type_hints(options_cls)
     for f in dataclasses.fields(options_cls):
         if f.name in skip or not f.init:
             continue
         kind, optional, many = _flag_type(hints[f.name])
-        names = ["--" + f.name.replace("_", "-")]
-        if "_" in f.name:
-            names.append("--" + f.name)
+        names = []
+        for name in (f.name, *f.metadata.get("aliases", ())):
+            names += dict.fromkeys(["--" + name.replace("_", "-"), "--" + name])
         help_text = f.metadata.get("help", "")
         if kind is bool:
             parser.add_argument(
@@ -103,6 +110,9 @@ def from_dict(options_cls: type, data: dict[str, Any]):
         raise ValueError(f"saved options must be a JSON object, not {type(data).__name__}.")
     names = {f.name: f for f in dataclasses.fields(options_cls) if f.init}
     hints = typing.get_type_hints(options_cls)
+    # Saved under an older name (a field's alias): read as the field.
+    renamed = {a: f.name for f in names.values() for a in f.metadata.get("aliases", ())}
+    data = {renamed.get(k, k): v for k, v in data.items()}
     values = {}
     for k, v in data.items():
         if k in names:

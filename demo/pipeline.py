@@ -3,7 +3,7 @@
 ``PipelineOptions`` is the one description of a configuration: the CLI's flags, the app's
 inputs and the Compare view's rows all map onto its fields by name. ``PIPELINES`` holds the
 ways from audio to summary: the cascade (Whisper, then a summarizer) and the end-to-end model
-(``demo.bridge.serve``: Q-Former -> SmolLM2, no transcript stage). Both time the same stages
+(``demo.pipelines.e2e``: Q-Former -> SmolLM2, no transcript stage). Both time the same stages
 (load, asr = the speech stage, summarize, total) and report the memory of their two sides.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from demo.asr import TranscribeOptions, language_names, transcribe
+from demo.asr import TranscribeOptions, language_names
 from demo.asr.registry import DEFAULT_ASR, get_whisper_model
 from demo.audio import SAMPLE_RATE, load_audio
 from demo.cancel import check
@@ -26,9 +26,11 @@ from demo.errors import DemoError, unknown_choice
 from demo.measure import Measurements, measure
 from demo.models import ModelCache, ModelSpec
 from demo.options import option
+from demo.pipelines.cascade import run_cascade
+from demo.pipelines.result import ModelInfo, StageOutputs
 from demo.quant import AUTO
 from demo.settings import DEFAULT_MAX_SECONDS
-from demo.summarize import SummaryOptions, summarize_grounded
+from demo.summarize import SummaryOptions
 from demo.summarize.registry import DEFAULT_SUMMARIZER, SUMMARY_STYLES, split_summarizer
 
 STAGES = ("load", "asr", "summarize", "total")
@@ -187,14 +189,6 @@ class References:
 
 
 @dataclass
-class ModelInfo:
-    weights_mb: float  # weights + buffers footprint
-    cached: bool  # already in memory (load time ~0)
-    quant: str  # the concrete mode it runs in (what "auto" resolved to)
-    label: str = ""  # what the part is, where the options don't say (the end-to-end model's)
-
-
-@dataclass
 class PipelineResult:
     options: PipelineOptions
     transcript: str
@@ -261,21 +255,6 @@ def decode_clip(
     return load_audio(source, max_seconds=max_seconds, notes=notes)
 
 
-@dataclass
-class StageOutputs:
-    """What a pipeline's own stages produce; ``run_pipeline`` measures and wraps them."""
-
-    transcript: str  # "" when the pipeline made none
-    language: str | None
-    language_name: str | None
-    summary: str
-    memory: dict[str, ModelInfo]
-    device: str
-    notes: list[str] = field(default_factory=list)
-    has_transcript: bool = True  # False: nothing to score against a reference transcript
-    grounding: dict = field(default_factory=dict)  # PipelineResult.grounding
-
-
 @dataclass(frozen=True)
 class Pipeline:
     """One way from audio to summary."""
@@ -287,44 +266,8 @@ class Pipeline:
     stage_labels: dict[str, str]  # what its timed stages are called in tables
 
 
-def _cascade(samples: np.ndarray, options: PipelineOptions, cache: ModelCache, m, steps):
-    with measure("load", m):
-        asr_model, asr_cached = cache.get(options.asr_spec())
-        summ_model, summ_cached = cache.get(options.summarizer_spec())
-    check()
-    steps.set_description("transcribing")
-    steps.update(1)
-    with measure("asr", m):
-        transcript = transcribe(asr_model, samples, options.transcribe_options())
-    check()
-    steps.set_description("summarizing")
-    steps.update(1)
-    with measure("summarize", m):
-        summary = summarize_grounded(summ_model, transcript.text, options.summary_options())
-    notes = asr_model.notes + summ_model.notes + summary.notes
-    if not transcript.text:
-        notes.append("Whisper heard no words in this clip.")
-    elif transcript.language not in (None, "en"):
-        notes.append(
-            f"Summarized a transcript in {transcript.language_name or transcript.language}."
-        )
-    return StageOutputs(
-        transcript=transcript.text,
-        language=transcript.language,
-        language_name=transcript.language_name,
-        summary=summary.text,
-        grounding=summary.to_dict(),
-        memory={
-            "asr": ModelInfo(asr_model.weights_mb, asr_cached, asr_model.spec.quant),
-            "summarizer": ModelInfo(summ_model.weights_mb, summ_cached, summ_model.spec.quant),
-        },
-        device=asr_model.spec.device,
-        notes=notes,
-    )
-
-
 def _run_e2e(*args) -> StageOutputs:
-    from demo.bridge.serve import run_e2e
+    from demo.pipelines.e2e import run_e2e  # torch and the bridge: only when it runs
 
     return run_e2e(*args)
 
@@ -333,7 +276,7 @@ PIPELINES: dict[str, Pipeline] = {
     p.name: p
     for p in (
         Pipeline(
-            CASCADE, "cascade (Whisper → summarizer)", _cascade,
+            CASCADE, "cascade (Whisper → summarizer)", run_cascade,
             lambda o: [o.asr_spec(), o.summarizer_spec()],
             {"load": "load models", "asr": "transcribe", "summarize": "summarize"},
         ),

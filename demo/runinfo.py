@@ -1,6 +1,6 @@
 """``run.json``: what one training run trained and how, as one frozen dataclass.
 
-Training writes it (``training.runs.RunWriter``), the dashboard reads it (``dashboard.runs``),
+Training writes it (``training.runs.RunWriter``), the dashboard reads it (``results.runs``),
 tests build run folders through the same writer. Reading is tolerant: a field of the wrong
 type becomes its default with a warning, unknown keys are kept in ``extra``, so a run written
 by an older or newer version still shows.

@@ -278,3 +278,15 @@ def artifacts() -> Path:
     """Where tests leave screenshots and logs for a person to look at."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def speech_corpus(tmp_path_factory) -> Path:
+    """8 espeak-ng clips with exact transcripts: 6 train, 2 validation sentences."""
+    from training.make_speech_corpus import CorpusConfig, make_corpus
+
+    out = tmp_path_factory.mktemp("espeak")
+    config = CorpusConfig(
+        out=str(out), num_utterances=8, voices="en-us,en-gb", speeds="150,175", val_fraction=0.25
+    )
+    return make_corpus(config)

@@ -13,11 +13,11 @@ import pytest
 import app
 from dashboard import handlers as h
 from dashboard import reported_view, training_view
-from dashboard.bench_files import load_bench
-from dashboard.charts import export
 from demo.errors import DemoError
 from demo.pipeline import PipelineOptions
 from demo.settings import Settings
+from results.bench_files import load_bench
+from results.charts import export
 
 NOT_OPTIONS = {"audio", "reference_transcript", "reference_summary", "reference_facts"}
 SERVER_SIDE = {"max_seconds"}  # set by the server (DEMO_MAX_SECONDS), not by the user

@@ -4,9 +4,9 @@ sample that older runs scored under the same split name."""
 
 from __future__ import annotations
 
-from dashboard.charts.corpus import real_speech_points, real_speech_wer
-from dashboard.runs import list_runs
 from dashboard.training_view import load_run_set, training_figures
+from results.charts.corpus import real_speech_points, real_speech_wer
+from results.runs import list_runs
 
 INFO = {"task": "asr", "model": "tiny.en", "size": "tiny", "status": "completed",
         "trainable_params": 1, "total_params": 1, "trainable_pct": 100.0}  # fmt: skip
@@ -70,7 +70,7 @@ def test_the_training_view_offers_it(tmp_path, write_run):
 
 def test_the_report_section_sets_each_v2_cell_beside_its_espeak_twin(tmp_path, write_run):
     from bench.env import write_results
-    from bench.report_grid_v2 import grid_v2_section
+    from results.report_grid_v2 import grid_v2_section
 
     runs = tmp_path / "runs"
     _runs(runs, write_run)

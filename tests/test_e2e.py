@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from spoken import SENTENCES, spoken_manifest
 
-from demo.audio import SAMPLE_RATE, load_audio, synthesize_speech
+from demo.audio import SAMPLE_RATE, load_audio
 from demo.bridge.e2e import SUMMARY_TASK, TRANSCRIBE_TASK, audio_windows
 from demo.bridge.e2e_io import E2EError, load_e2e, save_e2e
 from demo.bridge.features import FeatureCache
@@ -23,26 +24,16 @@ from demo.pipeline import PipelineOptions, References, run_pipeline
 pytestmark = pytest.mark.slow  # two training runs and real-model loads: minutes on 2 cores
 ROOT = Path(__file__).resolve().parents[1]
 NUM_QUERIES = 4
-SENTENCES = [
-    ("The old farmer carried a wooden chair near the river.", "train"),
-    ("My younger sister painted the red bicycle in the kitchen.", "train"),
-    ("A tired doctor found some fresh bread behind the station.", "train"),
-    ("The quiet teacher repaired an empty bottle at the market.", "train"),
-    ("Our neighbor borrowed the heavy box under the bridge.", "validation"),
-]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     """Sentence clips; each row's "summary" is its first five words (a target to learn)."""
-    root = tmp_path_factory.mktemp("e2e-corpus")
-    rows = []
-    for i, (text, split) in enumerate(SENTENCES):
-        synthesize_speech(text, root / f"{i}.wav")
-        summary = " ".join(text.split()[:5]) + "."
-        rows.append({"audio": f"{i}.wav", "text": text, "summary": summary, "split": split})
-    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return root / "manifest.jsonl"
+    rows = [
+        {"text": text, "summary": " ".join(text.split()[:5]) + ".", "split": split}
+        for text, split in SENTENCES[:5]  # one validation clip is enough here
+    ]
+    return spoken_manifest(tmp_path_factory.mktemp("e2e-corpus"), rows)
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +184,8 @@ def test_model_for_another_encoder_or_lm_is_refused_in_one_sentence(summary_run,
 
 
 def test_pipeline_runs_end_to_end_on_jfk(summary_run, checkpoints, jfk_path, jfk_text, monkeypatch):
-    from demo.bridge.serve import NO_TRANSCRIPT
     from demo.pipeline import default_cache
+    from demo.pipelines.e2e import NO_TRANSCRIPT
     from demo.summarize.llm import clean_summary
 
     monkeypatch.setenv("DEMO_CHECKPOINTS", str(checkpoints))

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from loaded_models import cpu_model
 
 from demo.asr import TranscribeOptions, transcribe
 from demo.asr.fast import FastWhisper, log_mel, mel_filters_of, to_fast, transcribe_fast
@@ -24,14 +25,10 @@ def jfk(jfk_path):
     return load_audio(jfk_path)
 
 
-@pytest.fixture(scope="module")
-def tiny_full():
-    return load_model(ModelSpec("asr", "tiny.en", "full", device="cpu"))
+tiny_full = cpu_model("tiny_full", "asr", "tiny.en", "full")
 
 
-@pytest.fixture(scope="module")
-def tiny_fast():
-    return load_model(ModelSpec("asr", "tiny.en", "fast-int8", device="cpu"))
+tiny_fast = cpu_model("tiny_fast", "asr", "tiny.en", "fast-int8")
 
 
 def test_log_mel_matches_the_feature_extractor_bit_for_bit(tiny_full, jfk):

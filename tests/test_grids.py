@@ -1,52 +1,29 @@
-"""The experiment grids (training/grids/*.sh) ask only for what the scripts accept.
+"""The experiment grids (training/grids/*.yaml, run by ``python -m training.grid``).
 
-Each grid runs in a scratch copy of the repo (no run folders: every run is a fresh start, no
-data: every corpus is built) with PY pointing at a recorder instead of the interpreter. Each
-recorded command is then parsed by its own module in-process: a training run's flags become
-its config (every check in the config runs), the corpus builder's and the benches' flags go
-through their parsers. Nothing trains and nothing is built.
+Each recipe is planned as in a fresh checkout (no run folders: every run is a fresh start, no
+data: every corpus is built), and each planned command is parsed by its own module in-process:
+a training run's flags become its config (every check in the config runs), the corpus
+builder's and the benches' flags go through their parsers. Nothing trains and nothing is built.
+The runner's own choices (skip a completed run, resume a cut one, refuse a bad recipe) are
+tested on a small recipe.
 """
 
 import argparse
 import importlib
 import json
-import os
-import shutil
-import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from training.grid import GridError, main, plan, read_recipe
+
 ROOT = Path(__file__).resolve().parent.parent
-GRIDS = sorted((ROOT / "training" / "grids").glob("*_grid.sh"))
-RECORDER = """#!{python}
-import json, sys
-with open({log!r}, "a") as out:
-    out.write(json.dumps(sys.argv[1:]) + "\\n")
-"""
+GRIDS = sorted((ROOT / "training" / "grids").glob("*.yaml"))
+RECIPES = [g for g in GRIDS if g.name != "corpora.yaml"]
 
 
 class _Parsed(Exception):
     """Raised once a bench's or the corpus builder's flags have parsed."""
-
-
-def _recorded(grid: Path, tmp_path: Path) -> list[list[str]]:
-    scratch = tmp_path / "repo"
-    shutil.copytree(ROOT / "training" / "grids", scratch / "training" / "grids")
-    log = tmp_path / "commands.jsonl"
-    recorder = tmp_path / "python"
-    recorder.write_text(RECORDER.format(python=sys.executable, log=str(log)))
-    recorder.chmod(recorder.stat().st_mode | stat.S_IEXEC)
-    script = scratch / "training" / "grids" / grid.name
-    env = {k: v for k, v in os.environ.items() if k not in ("RUNS", "SIZES", "NQS")}
-    result = subprocess.run(
-        ["bash", str(script)], env={**env, "PY": str(recorder)}, capture_output=True,
-        text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def _check(command: list[str], monkeypatch) -> None:
@@ -77,10 +54,73 @@ def _check(command: list[str], monkeypatch) -> None:
     assert seen, command
 
 
-@pytest.mark.parametrize("grid", GRIDS, ids=[g.stem for g in GRIDS])
+@pytest.mark.parametrize("grid", RECIPES, ids=[g.stem for g in RECIPES])
 def test_every_command_of_the_grid_parses(grid, tmp_path, monkeypatch):
-    commands = _recorded(grid, tmp_path)
-    assert commands, f"{grid.name} ran nothing"
-    for command in commands:
+    steps = plan(read_recipe(grid), tmp_path)
+    runs = [s for s in steps if "--run-id" in s.argv]
+    assert runs, f"{grid.name} plans no run"
+    assert len({s.argv[3] for s in runs}) == len(runs)  # run ids are unique
+    for step in steps:
         with monkeypatch.context() as patch:
-            _check(command, patch)
+            _check(step.argv, patch)
+
+
+def _recipe(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "grids" / "tiny.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    (path.parent / "corpora.yaml").write_text(
+        "clips:\n  creates: data/clips/manifest.jsonl\n"
+        "  run: training.make_speech_corpus --out data/clips\n"
+    )
+    return path
+
+
+def test_the_runner_skips_completed_runs_resumes_cut_ones_and_builds_missing_corpora(tmp_path):
+    recipe = read_recipe(
+        _recipe(
+            tmp_path,
+            """
+module: training.train_asr
+corpora: [clips]
+common: --train data/clips/manifest.jsonl --epochs 1
+runs:
+  done: --method lora
+  cut: --method lora
+  new:
+    flags: --method full --quant fp32
+    if_exists:
+      data/start.txt: --lr 1e-4
+after:
+  - bench.asr --quick
+""",
+        )
+    )
+    for run_id, status in (("done", "completed"), ("cut", "running")):
+        folder = tmp_path / "checkpoints" / run_id
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"status": status}))
+    argvs = [s.argv for s in plan(recipe, tmp_path)]
+    assert argvs[0][:3] == ["-m", "training.make_speech_corpus", "--out"]  # data/clips is missing
+    assert ["-m", "training.train_asr", "--resume", "checkpoints/cut"] in argvs
+    new = ["-m", "training.train_asr", "--run-id", "new", "--train", "data/clips/manifest.jsonl",
+           "--epochs", "1", "--method", "full", "--quant", "fp32"]  # fmt: skip
+    assert new in argvs and argvs[-1] == ["-m", "bench.asr", "--quick"]
+    assert not any("done" in argv for argv in argvs)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "start.txt").write_text("")
+    assert [*new, "--lr", "1e-4"] in [s.argv for s in plan(recipe, tmp_path)]
+    only = [s.argv for s in plan(recipe, tmp_path, only=["cut"])]
+    assert only[-1] == ["-m", "training.train_asr", "--resume", "checkpoints/cut"]  # no "after"
+
+
+def test_a_bad_recipe_or_run_id_is_one_sentence(tmp_path, capsys):
+    with pytest.raises(GridError, match="unknown key 'flagz'"):
+        read_recipe(_recipe(tmp_path, "module: m\nruns:\n  a:\n    flagz: --x\n"))
+    with pytest.raises(GridError, match="needs a 'runs' mapping"):
+        read_recipe(_recipe(tmp_path, "module: m\n"))
+    recipe = _recipe(tmp_path, "module: training.train_asr\nruns:\n  a: --method lora\n")
+    with pytest.raises(GridError, match="No run 'b'"):
+        plan(read_recipe(recipe), tmp_path, only=["b"])
+    assert main([str(tmp_path / "none.yaml")]) == 2
+    assert capsys.readouterr().err.startswith("error: No recipe file at")

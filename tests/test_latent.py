@@ -241,7 +241,7 @@ def test_training_config_says_what_to_give():
     with pytest.raises(ValueError, match="--method full"):
         LatentAsrConfig(train="x.jsonl", latent=256, method="lora")
     with pytest.raises(ValueError, match="unquantized"):  # the narrow decoder is rebuilt in float
-        LatentAsrConfig(train="x.jsonl", latent=256, precision="int8")
+        LatentAsrConfig(train="x.jsonl", latent=256, quant="int8")
     configs = sweep(LatentAsrConfig(train="x.jsonl", sweep_latent="320,128"))
     assert [c.latent for c in configs] == [320, 128]
     assert [c.run_id.split("-z")[1].split("-")[0] for c in configs] == ["320", "128"]
@@ -286,7 +286,7 @@ def corpus(tmp_path_factory):
 
 
 def test_both_stages_train_in_the_one_loop_and_the_result_reloads(corpus, tmp_path, jfk_features):
-    from dashboard.runs import load_run
+    from results.runs import load_run
     from training.train_latent import main
 
     common = ["--model", "tiny.en", "--train", str(corpus), "--output-dir", str(tmp_path),

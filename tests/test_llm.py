@@ -7,6 +7,7 @@ key words, never exact text, since a 135M model paraphrases (and sometimes inven
 import re
 
 import pytest
+from loaded_models import cpu_model
 
 from demo.adapters import halve_adapter
 from demo.errors import ModelUnavailableError, QuantizationUnavailableError, SummaryInputError
@@ -30,14 +31,10 @@ LECTURE = (
 TEMPLATE_MARKERS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "assistant", "system\n")
 
 
-@pytest.fixture(scope="module")
-def fp32():
-    return load_model(ModelSpec("summarizer", "smollm2-135m", "full", device="cpu"))
+fp32 = cpu_model("fp32", "summarizer", "smollm2-135m", "full")
 
 
-@pytest.fixture(scope="module")
-def int4():
-    return load_model(ModelSpec("summarizer", "smollm2-135m", "int4", device="cpu"))
+int4 = cpu_model("int4", "summarizer", "smollm2-135m", "int4")
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,7 @@ def test_rouge_s_counts_like_listing_every_pair_and_scales_to_long_text():
     import random
     from collections import Counter
 
-    from demo.metrics import _rouge_s
+    from demo.metrics import rouge_s_scores
 
     def listed(ref, pred):  # the definition: every ordered pair, counted
         pairs = lambda t: Counter(itertools.combinations(t, 2))  # noqa: E731
@@ -98,11 +98,11 @@ def test_rouge_s_counts_like_listing_every_pair_and_scales_to_long_text():
     for _ in range(20):
         ref = [rng.choice(words) for _ in range(rng.randrange(2, 30))]
         pred = [rng.choice(words) for _ in range(rng.randrange(2, 30))]
-        assert _rouge_s(ref, pred) == pytest.approx(listed(ref, pred))
+        assert rouge_s_scores(ref, pred) == pytest.approx(listed(ref, pred))
     # 3,000 words each (about the 20,000-character reference limit): 4.5M pairs per text are
     # counted over the shared vocabulary, never listed.
     long_ref = [f"w{rng.randrange(400)}" for _ in range(3000)]
-    precision, recall, f1 = _rouge_s(long_ref, list(reversed(long_ref)))
+    precision, recall, f1 = rouge_s_scores(long_ref, list(reversed(long_ref)))
     assert 0 < f1 < 1 and precision == recall
 
 

@@ -107,14 +107,14 @@ def test_resume_state_damaged_or_a_pickle_is_one_sentence(tmp_path, write_run):
 
 
 def test_resume_counters_of_the_wrong_type(tmp_path):
-    from training.state import _progress
+    from training.state import saved_progress
 
     with pytest.raises(DemoError, match="damaged counters"):
-        _progress({"global_step": "ten"}, "run")
+        saved_progress({"global_step": "ten"}, "run")
     with pytest.raises(DemoError, match="damaged counters"):
-        _progress({"no_such_counter": 1}, "run")
+        saved_progress({"no_such_counter": 1}, "run")
     with pytest.raises(DemoError, match="damaged counters"):
-        _progress([1, 2], "run")
+        saved_progress([1, 2], "run")
 
 
 def test_manifest_messages(tmp_path):

@@ -140,7 +140,7 @@ def test_whisper_lora_adapter_applies(tmp_path, jfk_path, jfk_text):
     default fast-int8 mode); a shape mismatch is refused."""
     from peft import LoraConfig, get_peft_model
 
-    from demo.models import load_whisper_base
+    from demo.loaders import load_whisper_base
 
     model, _ = load_whisper_base(get_whisper_model("tiny.en"), "full", "cpu")
     peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))

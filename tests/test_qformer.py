@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from spoken import SENTENCES, spoken_manifest
 
 from demo.audio import load_audio, synthesize_speech
 from demo.bridge.asr import BridgeForWhisper, transcribe_bridge
@@ -29,26 +30,12 @@ from demo.bridge.qformer import (
 from demo.errors import DemoError
 
 NUM_QUERIES = 8
-TEXTS = [
-    ("The old farmer carried a wooden chair near the river.", "train"),
-    ("My younger sister painted the red bicycle in the kitchen.", "train"),
-    ("A tired doctor found some fresh bread behind the station.", "train"),
-    ("The quiet teacher repaired an empty bottle at the market.", "train"),
-    ("Our neighbor borrowed the heavy box under the bridge.", "validation"),
-    ("The baker sold a yellow umbrella at the airport.", "validation"),
-]
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bridge-corpus")
-    rows = []
-    for i, (text, split) in enumerate(TEXTS):
-        synthesize_speech(text, root / f"{i}.wav")
-        rows.append({"audio": f"{i}.wav", "text": text, "split": split})
-    manifest = root / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return manifest
+    rows = [{"text": text, "split": split} for text, split in SENTENCES]
+    return spoken_manifest(tmp_path_factory.mktemp("bridge-corpus"), rows)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +177,7 @@ def test_a_cache_beside_another_copies_its_clips_instead_of_encoding(
     synthesize_speech("A new sentence nobody encoded.", new)
     items = [
         CacheItem(f"clip-{i}", str(corpus.parent / f"{i}.wav"), text, split)
-        for i, (text, split) in enumerate(TEXTS)
+        for i, (text, split) in enumerate(SENTENCES)
     ] + [CacheItem("new", str(new), "A new sentence nobody encoded.", "validation")]
     options = CacheOptions(
         margin_frames=cache.index["margin_frames"],
@@ -202,7 +189,7 @@ def test_a_cache_beside_another_copies_its_clips_instead_of_encoding(
     assert encoded == [1]  # only the new clip went through the encoder
     assert sibling.reference_text("new")  # and it got plain Whisper's transcript
     by_text = {cache.text(k): k for k in cache.keys()}
-    for i, (text, _) in enumerate(TEXTS):
+    for i, (text, _) in enumerate(SENTENCES):
         ours, theirs = f"clip-{i}", by_text[text]
         assert torch.equal(sibling.features(ours), cache.features(theirs))
         assert sibling.reference_text(ours) == cache.reference_text(theirs)
@@ -319,7 +306,7 @@ def test_bottleneck_asr_trains_transcribes_and_scores(run, cache, whisper, batch
     assert kept == bridge_row and len(data["commands"]) == 2
     assert (one["kind"], one["num_queries"], many["num_queries"]) == ("pooled", 1, 200)
     assert one["params"] == 0 and whisper_again == whisper_row
-    from dashboard.bench_files import load_bench
+    from results.bench_files import load_bench
 
     assert load_bench(tmp_path) == (data["rows"], [])  # every row reaches the bridge chart
     assert many["minilm_similarity"] > one["minilm_similarity"]  # more frames carry more speech

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard import handlers as h
-from dashboard.bench_files import load_bench
-from dashboard.runs import _TEXT_KEYS, load_run
 from demo.jsonfiles import INT64, MAX_DEPTH, JsonProblem, nesting_depth, parse_json, read_jsonl
+from results.bench_files import load_bench
+from results.runs import TEXT_KEYS, load_run
 
 HUGE = "1" + "0" * 400  # an integer too large for a float
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -164,5 +164,5 @@ def test_any_run_folder_loads_without_raising(tmp_path_factory, info, lines):
         assert isinstance(line.get("split", ""), str)
         for key, value in line.items():
             number = isinstance(value, int | float) and not isinstance(value, bool)
-            assert value is None or key in _TEXT_KEYS or number, (key, value)
+            assert value is None or key in TEXT_KEYS or number, (key, value)
     read_jsonl(run_dir / "metrics.jsonl", limit=64, warnings=[])  # cut mid-line: still a list

@@ -5,7 +5,10 @@ import json
 
 import pytest
 
-from dashboard.runs import (
+from demo.errors import DemoError, UnknownChoiceError
+from demo.reference import load_reference
+from demo.runinfo import RunInfo, mode_label
+from results.runs import (
     field_values,
     filter_runs,
     final_metrics,
@@ -13,9 +16,6 @@ from dashboard.runs import (
     load_run,
     runs_frame,
 )
-from demo.errors import DemoError, UnknownChoiceError
-from demo.reference import load_reference
-from demo.runinfo import RunInfo, mode_label
 
 
 def test_list_runs_finds_every_run_sorted_without_warnings(runs_root):

@@ -7,9 +7,9 @@ import pytest
 
 from bench import spoken_dev
 from bench.env import OVERWRITE
-from bench.report_summarize import spoken_dev_section
-from dashboard.bench_files import load_bench
-from dashboard.charts.faithfulness import faithfulness_bench
+from results.bench_files import load_bench
+from results.charts.faithfulness import faithfulness_bench
+from results.report_summarize import spoken_dev_section
 from training.corpora.spoken_dev import build, main
 
 

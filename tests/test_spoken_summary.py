@@ -5,9 +5,9 @@ the checked and extract-then-rewrite strategies on the real SmolLM2, styles, the
 import json
 
 import pytest
+from loaded_models import cpu_model
 
 from demo.faithfulness import number_values
-from demo.models import ModelSpec, load_model
 from demo.settings import ROOT
 from demo.summarize import SummaryOptions, summarize, summarize_grounded
 from demo.summarize.grounded import Summary, SummarySentence, check, match_sources
@@ -40,14 +40,10 @@ VOICE_NOTE = (
 )
 
 
-@pytest.fixture(scope="module")
-def extractive():
-    return load_model(ModelSpec("summarizer", "extractive", "auto", device="cpu"))
+extractive = cpu_model("extractive", "summarizer", "extractive")
 
 
-@pytest.fixture(scope="module")
-def smollm():
-    return load_model(ModelSpec("summarizer", "smollm2-135m", "auto", device="cpu"))
+smollm = cpu_model("smollm", "summarizer", "smollm2-135m")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""The training toolkit end to end on CPU: every method x precision, resume after kill -9,
-bad manifest rows, a 2-process accelerate run, and adapters the app can load.
+"""The training toolkit end to end on CPU: every method x precision, bad manifest rows, out of
+memory, and adapters the app can load (resume and multi-process runs: test_training_resume).
 
 Whisper runs use the real bundled tiny.en on a few espeak-ng clips made once per session.
 Summarizer runs use a tiny random T5 (no real summarizer weights exist offline), so they check
@@ -7,22 +7,16 @@ plumbing, never summary quality. Runs are 2 optimizer steps with short generatio
 """
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from training_helpers import metric_lines, only_run
 
-from dashboard.runs import load_run
 from demo.options import add_flags
+from results.runs import load_run
 from training.config import AsrConfig, SummarizerConfig
-from training.make_speech_corpus import CorpusConfig, make_corpus, make_sentences
+from training.make_speech_corpus import CorpusConfig, make_sentences
 
-ROOT = Path(__file__).resolve().parent.parent
 ASR_MATRIX = [
     ("full", "fp32"),
     ("lora", "fp32"),
@@ -47,16 +41,6 @@ FAST_ASR = ["--max-steps", "2", "--batch-size", "1", "--max-new-tokens", "8", "-
 
 
 @pytest.fixture(scope="session")
-def speech_corpus(tmp_path_factory) -> Path:
-    """8 espeak-ng clips with exact transcripts: 6 train, 2 validation sentences."""
-    out = tmp_path_factory.mktemp("espeak")
-    config = CorpusConfig(
-        out=str(out), num_utterances=8, voices="en-us,en-gb", speeds="150,175", val_fraction=0.25
-    )
-    return make_corpus(config)
-
-
-@pytest.fixture(scope="session")
 def summary_manifest(tmp_path_factory) -> Path:
     """Lead-1 summaries: the summary is the document's first sentence."""
     sentences = make_sentences(60, seed=1)
@@ -78,24 +62,6 @@ def _summarize(argv: list[str]) -> int:
     from training.train_summarizer import main
 
     return main(argv)
-
-
-def _only_run(root: Path) -> Path:
-    runs = [p for p in root.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
-
-
-def _lines(run_dir: Path, split: str | None = "validation") -> list[dict]:
-    """The run's metrics lines of one split (None: every line)."""
-    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [line for line in lines if split is None or line["split"] == split]
-
-
-def _env() -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(ROOT))
-    env["OMP_NUM_THREADS"] = "1"
-    return env
 
 
 # ----------------------------------------------------------------------------- corpus, config
@@ -127,9 +93,24 @@ def test_cli_flags_are_the_config_fields(config_cls):
         assert "--" + name.replace("_", "-") in flags
 
 
+def test_quant_keeps_precision_as_its_older_flag_and_saved_key():
+    import argparse
+
+    from demo.options import from_args, from_dict
+
+    parser = argparse.ArgumentParser()
+    add_flags(parser, AsrConfig)
+    for flag in ("--quant", "--precision"):
+        args = parser.parse_args(["--train", "x.jsonl", "--method", "lora", flag, "nf4"])
+        assert from_args(AsrConfig, args).quant == "nf4"
+    # A run.json written before the rename resumes with the mode it trained in.
+    saved = {"train": "x.jsonl", "method": "lora", "precision": "int8"}
+    assert from_dict(AsrConfig, saved).quant == "int8"
+
+
 def test_config_refuses_full_fine_tuning_of_a_quantized_base():
     with pytest.raises(ValueError, match="unquantized"):
-        AsrConfig(train="x.jsonl", method="full", precision="int8")
+        AsrConfig(train="x.jsonl", method="full", quant="int8")
     with pytest.raises(ValueError, match="sweep-r"):
         SummarizerConfig(train="x.jsonl", sweep_r="4,eight")
     with pytest.raises(ValueError, match="lr must be above 0"):
@@ -152,14 +133,14 @@ def test_asr_two_steps_each_method_and_precision(
          *extra]
     )  # fmt: skip
     assert code == 0
-    run_dir = _only_run(tmp_path)
+    run_dir = only_run(tmp_path)
     info = json.loads((run_dir / "run.json").read_text())
     assert RUN_KEYS <= set(info)
     assert info["model"] == "tiny.en" and info["size"] == "tiny" and info["task"] == "asr"
     assert (info["method"], info["precision"], info["status"]) == (method, precision, "completed")
     assert info["rank"] == (None if method == "full" else 8)
     assert 0 < info["trainable_params"] <= info["total_params"]
-    lines = _lines(run_dir)
+    lines = metric_lines(run_dir)
     assert [line["step"] for line in lines] == [0, 2]
     assert lines[0]["train_loss"] is None and lines[1]["train_loss"] > 0
     for line in lines:
@@ -203,8 +184,8 @@ def test_keep_best_ends_on_the_best_validation_weights_not_the_last(speech_corpu
          "--max-val-samples", "1", "--lr", "0.9", "--keep-best", "loss", *FAST_ASR]
     )  # fmt: skip
     assert code == 0
-    run_dir = _only_run(tmp_path)
-    lines = _lines(run_dir)
+    run_dir = only_run(tmp_path)
+    lines = metric_lines(run_dir)
     assert [line["step"] for line in lines] == [0, 2] and lines[1]["loss"] > lines[0]["loss"]
     info = json.loads((run_dir / "run.json").read_text())
     assert info["extra"]["kept_best"] == {"metric": "loss", "step": 0, "value": lines[0]["loss"]}
@@ -253,14 +234,14 @@ def test_trained_adapter_loads_in_the_app_and_transcribes(
     argv = ["--train", str(manifest), "--output-dir", str(tmp_path), *flags,
             "--real-speech-manifest", str(real_manifest)]  # fmt: skip
     assert _asr(argv) == 0
-    run_dir = _only_run(tmp_path)
+    run_dir = only_run(tmp_path)
     # The test split, the real-speech set and the sample recordings are scored before
     # training and at the end.
     for split in ("test", "real-speech", "real-speech-sample"):
-        assert [line["step"] for line in _lines(run_dir, split)] == [0, 2]
-    real = _lines(run_dir, "real-speech")[0]
+        assert [line["step"] for line in metric_lines(run_dir, split)] == [0, 2]
+    real = metric_lines(run_dir, "real-speech")[0]
     assert real["eval_samples"] == 1 and real["wer"] == 0  # jfk, untrained
-    sample = _lines(run_dir, "real-speech-sample")[0]
+    sample = metric_lines(run_dir, "real-speech-sample")[0]
     assert sample["eval_samples"] == 2 and sample["wer"] < 0.05  # jfk + the MIT licence
     adapters = list_adapters(tmp_path, base="tiny.en")
     assert len(adapters) == 1 and "lora" in adapters[0].label
@@ -351,11 +332,11 @@ def test_summarizer_two_steps_each_method_and_precision(
          "8", "--max-val-samples", "3", "--output-dir", str(tmp_path), "--device", "cpu"]
     )  # fmt: skip
     assert code == 0
-    run_dir = _only_run(tmp_path)
+    run_dir = only_run(tmp_path)
     info = json.loads((run_dir / "run.json").read_text())
     assert (info["task"], info["family"], info["size"]) == ("summarization", "t5", None)
     assert (info["method"], info["precision"], info["status"]) == (method, precision, "completed")
-    lines = _lines(run_dir)
+    lines = metric_lines(run_dir)
     assert [line["step"] for line in lines] == [0, 2]
     for line in lines:
         keys = {"rouge1", "rouge2", "rougeL", "rougeLsum", "rougeS", "embedding_similarity"}
@@ -367,8 +348,8 @@ def test_summarizer_two_steps_each_method_and_precision(
 def test_sweep_r_writes_one_run_per_rank_for_the_rank_chart(
     tiny_seq2seq, summary_manifest, tmp_path
 ):
-    from dashboard.charts.training import rouge_vs_rank
-    from dashboard.runs import list_runs
+    from results.charts.training import rouge_vs_rank
+    from results.runs import list_runs
 
     code = _summarize(
         ["--model", str(tiny_seq2seq["t5"]), "--train", str(summary_manifest), "--sweep-r",
@@ -401,123 +382,5 @@ def test_out_of_memory_becomes_a_message_with_a_suggestion(
     assert code == 2
     err = capsys.readouterr().err
     assert "ran out of memory" in err and "--batch-size 4 --grad-accum 2" in err
-    info = json.loads((_only_run(tmp_path) / "run.json").read_text())
+    info = json.loads((only_run(tmp_path) / "run.json").read_text())
     assert info["status"] == "failed"
-
-
-# ----------------------------------------------------------------------------- resume, DDP
-
-
-def test_resume_after_kill_loses_and_repeats_no_metric_line(speech_corpus, tmp_path):
-    out = tmp_path / "runs"
-    run_dir = out / "killed"
-    flags = [
-        "--train", str(speech_corpus), "--epochs", "1", "--batch-size", "1", "--eval-steps", "2",
-        "--save-steps", "1", "--max-val-samples", "1", "--max-new-tokens", "8", "--lr", "1e-3",
-        "--device", "cpu", "--no-eval-real-speech",
-    ]  # fmt: skip
-    module = [sys.executable, "-m", "training.train_asr"]
-    args = [*module, *flags, "--output-dir", str(out), "--run-id", "killed"]
-    process = subprocess.Popen(
-        args, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    pointer = run_dir / "resume" / "latest.json"
-    deadline = time.monotonic() + 240
-    step = -1
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            step = json.loads(pointer.read_text())["step"]
-        except (OSError, ValueError):
-            step = -1
-        if step >= 3:
-            break
-        time.sleep(0.05)
-    assert process.poll() is None, process.stderr.read().decode()[-2000:]
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    process.stderr.close()
-    assert 3 <= step < 6  # killed mid-epoch: 6 steps make the epoch
-    before = (run_dir / "metrics.jsonl").read_text().splitlines()
-
-    resumed = subprocess.run(
-        [*module, "--resume", str(run_dir)], cwd=ROOT, env=_env(), capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "Resuming killed at step" in resumed.stderr
-    after = (run_dir / "metrics.jsonl").read_text().splitlines()
-    lines = [json.loads(line) for line in after]
-    assert [line["step"] for line in lines] == [0, 2, 4, 6]
-    assert [line["epoch"] for line in lines] == [0.0, 0.3333, 0.6667, 1.0]
-    kept = [line for line in before if json.loads(line)["step"] <= step]
-    assert after[: len(kept)] == kept  # lines from before the kill are kept as they were
-    seconds = [line["seconds"] for line in lines]
-    assert seconds == sorted(seconds) and lines[-1]["epoch_seconds"] > 0
-    info = json.loads((run_dir / "run.json").read_text())
-    assert info["status"] == "completed" and info["resumed_at"][-1]["step"] == step
-    assert not (run_dir / "resume").exists()
-    # Weights, optimizer, schedule, data order and RNG all came back: an uninterrupted run
-    # with the same flags ends at the same validation loss.
-    assert _asr([*flags, "--output-dir", str(tmp_path / "ref")]) == 0
-    reference = _lines(_only_run(tmp_path / "ref"))
-    assert [line["step"] for line in reference] == [0, 2, 4, 6]
-    assert abs(reference[-1]["loss"] - lines[-1]["loss"]) < 1e-3
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def test_accelerate_two_process_run_matches_single_process_structure(speech_corpus, tmp_path):
-    common = ["--train", str(speech_corpus), "--max-train-samples", "4", "--max-val-samples",
-              "2", "--max-new-tokens", "8", "--epochs", "1", "--device", "cpu"]  # fmt: skip
-    single = tmp_path / "single"
-    assert _asr([*common, "--batch-size", "2", "--output-dir", str(single)]) == 0
-    double = tmp_path / "double"
-    # accelerate 1.15 starts one process for `--cpu --num_processes 2`; torchrun's launcher
-    # (--multi_gpu) starts two, and --device cpu makes them one gloo CPU process group.
-    launch = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
-        "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()), "-m", "training.train_asr", *common,
-        "--batch-size", "1", "--output-dir", str(double),
-    ]  # fmt: skip
-    result = subprocess.run(
-        launch, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=400
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    one, two = _only_run(single), _only_run(double)  # only rank 0 wrote a run folder
-    info = json.loads((two / "run.json").read_text())
-    assert info["hardware"]["num_processes"] == 2 and info["status"] == "completed"
-    lines_one, lines_two = _lines(one), _lines(two)
-    assert [sorted(line) for line in lines_one] == [sorted(line) for line in lines_two]
-    assert [line["step"] for line in lines_two] == [line["step"] for line in lines_one] == [0, 2]
-    assert [line["eval_samples"] for line in lines_two] == [2, 2]  # no padded duplicates
-    # Same base, same validation clips: the untrained model's loss must agree.
-    assert abs(lines_one[0]["loss"] - lines_two[0]["loss"]) < 1e-3
-    assert (two / "adapter" / "adapter_model.safetensors").is_file()
-
-
-def test_sigterm_stops_a_run_as_ctrl_c_does():
-    from training.loop import terminate_as_interrupt
-
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
-        os.kill(os.getpid(), signal.SIGTERM)  # run_training then marks the run "interrupted"
-        time.sleep(5)  # the handler raises before this ends
-    assert signal.getsignal(signal.SIGTERM) is before
-
-
-def test_an_interrupted_run_says_how_to_resume_it_in_one_line(monkeypatch, capsys, tmp_path):
-    import training.loop
-    from training.train_asr import main
-
-    def stopped(config, task, accelerator=None):
-        raise training.loop.RunInterrupted(tmp_path / "run")
-
-    monkeypatch.setattr(training.loop, "run_training", stopped)
-    assert main(["--train", str(tmp_path / "m.jsonl"), "--device", "cpu"]) == 130
-    resume = f"python -m training.train_asr --resume {tmp_path / 'run'}"
-    assert capsys.readouterr().err.strip() == f"interrupted: {resume} continues it"

@@ -15,7 +15,7 @@ from typing import ClassVar
 from demo.metrics import METRICS
 from demo.options import option
 from demo.provenance import output_name
-from demo.quant import get_quant_mode
+from training.lowrank_options import LowRankOptions
 
 METHODS = ("full", "lora", "adalora")
 # Quantization modes (demo.quant) a base can be trained in; dynamic-int8 has no backward pass.
@@ -25,7 +25,6 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 WHISPER_LORA_TARGETS = ("q_proj", "v_proj")
 WHISPER_ADALORA_TARGETS = ("k_proj", "q_proj", "v_proj", "out_proj", "fc1", "fc2")
 # Structural compression before training (demo.compress): none, or low-rank factors.
-COMPRESSIONS = ("none", "lowrank")
 # LoRA on a low-rank model adapts the factors (Prasad et al.: LoRA on the low-rank Whisper).
 LOWRANK_LORA_TARGETS = ("down", "up")
 # Decoder-only LMs (Llama, Qwen2 blocks): every attention and MLP projection. QLoRA (Dettmers
@@ -39,8 +38,8 @@ SUMMARIZER_FULL_LR = 5e-5
 SUMMARIZER_BATCH_SIZE = 8
 
 
-def _help(text: str, default=None):
-    return option(default, text)
+def _help(text: str, default=None, aliases: tuple[str, ...] = ()):
+    return option(default, text, aliases)
 
 
 @dataclass(frozen=True)
@@ -52,9 +51,11 @@ class TrainConfig:
 
     model: str = _help("registry name, hub id or local checkpoint of the base model", default="")
     method: str = _help("full, lora or adalora", default="lora")
-    precision: str = _help(
-        "base weights: fp32, full (fp32 on CPU, fp16 on GPU), fp16, bf16, int8, nf4, nf4-dq",
+    quant: str = _help(
+        "base weights' quantization: fp32, full (fp32 on CPU, fp16 on GPU), fp16, bf16, int8, "
+        "nf4, nf4-dq",
         default="fp32",
+        aliases=("precision",),  # the flag's name before it was quant, as in the app and CLI
     )
     # data
     train: str | None = _help("training manifest (.jsonl or .csv)", default=None)
@@ -129,13 +130,13 @@ class TrainConfig:
             raise ValueError(
                 f"method must be one of {', '.join(self.methods)}, not {self.method!r}."
             )
-        if self.precision not in TRAIN_PRECISIONS:
+        if self.quant not in TRAIN_PRECISIONS:
             raise ValueError(
-                f"precision must be one of {', '.join(TRAIN_PRECISIONS)}, not {self.precision!r}."
+                f"quant must be one of {', '.join(TRAIN_PRECISIONS)}, not {self.quant!r}."
             )
-        if self.method == "full" and self.precision not in ("fp32", "full", "bf16"):
+        if self.method == "full" and self.quant not in ("fp32", "full", "bf16"):
             raise ValueError(
-                "Full fine-tuning needs an unquantized fp32 or bf16 base; use --precision fp32, "
+                "Full fine-tuning needs an unquantized fp32 or bf16 base; use --quant fp32, "
                 "or train an adapter (--method lora) on an int8/nf4 base."
             )
         if self.mixed_precision not in MIXED_PRECISION:
@@ -183,7 +184,9 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class AsrConfig(TrainConfig):
+class AsrConfig(LowRankOptions, TrainConfig):
+    """A Whisper fine-tuning run; its low-rank compression flags are ``LowRankOptions``."""
+
     model: str = _help("Whisper registry name (tiny.en, base...), hub id or folder", "tiny.en")
     audio_column: str = _help("manifest/dataset column with the audio path or audio", "audio")
     text_column: str = _help("manifest/dataset column with the transcript", default="text")
@@ -201,71 +204,12 @@ class AsrConfig(TrainConfig):
     real_speech_clips: int | None = _help(
         "score only the set's first N clips at each evaluation (default: all)", None
     )
-    # compression (demo.compress.lowrank), applied after loading the base, before any adapter
-    compress: str = _help("none, or lowrank: replace layers by semi-orthogonal factors", "none")
-    rank_fraction: float = _help("low-rank: rank as a share of d_model (0.25 = d/4)", 0.25)
-    lowrank_rank: int | None = _help("low-rank: absolute rank (overrides --rank-fraction)", None)
-    compress_targets: tuple[str, ...] = _help(
-        "low-rank: modules to factorize (fc1 fc2, add q_proj k_proj v_proj out_proj); "
-        "name:rank gives one its own rank (q_proj:64)",
-        default=("fc1", "fc2"),
-    )
-    orthogonal: bool = _help("low-rank: keep the down factor semi-orthogonal (full tuning)", True)
-    constrain_every: int = _help("low-rank: optimizer steps between constraint steps", 4)
-    factor_lr_scale: float = _help(
-        "low-rank full fine-tune: the factors' learning rate as a multiple of --lr", 1.0
-    )
-    lowrank_init: str = _help(
-        "low-rank: svd, token-weighted (the tied vocabulary rows weighted by how often the "
-        "training transcripts use each token), or activation-aware (token-weighted, and fitted "
-        "to each layer's inputs on the training clips)",
-        "svd",
-    )
-    lowrank_calibration_clips: int = _help(
-        "low-rank activation-aware: training clips the layers' input moments are read from", 256
-    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.compress not in COMPRESSIONS:
-            raise ValueError(
-                f"compress must be one of {', '.join(COMPRESSIONS)}, not {self.compress!r}."
-            )
-        if self.compress == "lowrank":
-            if get_quant_mode(self.precision).bnb:
-                raise ValueError(
-                    "--compress lowrank factorizes float weights; use --precision fp32 or bf16 "
-                    "(quantize the low-rank model after training)."
-                )
-            self.lowrank_config()  # the core's own checks (rank, targets, constrain_every)
+        self.check_lowrank()
         if self.real_speech_clips is not None and self.real_speech_clips < 1:
             raise ValueError("--real-speech-clips must be at least 1 (leave it out for all).")
-        if not self.factor_lr_scale > 0:
-            raise ValueError("--factor-lr-scale must be above 0 (1 = the same rate as the rest).")
-        if self.factor_lr_scale != 1 and not (self.compress == "lowrank" and self.method == "full"):
-            raise ValueError(
-                "--factor-lr-scale applies to a full fine-tune of a low-rank model "
-                "(--compress lowrank --method full)."
-            )
-
-    def lowrank_config(self):
-        """The ``demo.compress.lowrank.LowRankConfig`` these flags describe."""
-        from demo.compress.lowrank import LowRankConfig, parse_targets
-
-        try:
-            targets, ranks = parse_targets(self.compress_targets)
-        except ValueError as exc:
-            raise ValueError(f"--compress-targets {exc}") from None
-        return LowRankConfig(
-            targets=targets,
-            target_ranks=ranks,
-            rank_fraction=None if self.lowrank_rank is not None else self.rank_fraction,
-            rank=self.lowrank_rank,
-            orthogonal=self.orthogonal,
-            constrain_every=self.constrain_every,
-            init=self.lowrank_init,
-            calibration_clips=self.lowrank_calibration_clips,
-        )
 
 
 @dataclass(frozen=True)

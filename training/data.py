@@ -142,7 +142,7 @@ def _manifest_rows(path: Path, report: DataReport, strict: bool) -> list[tuple[i
     return rows
 
 
-def _text(row: dict, column: str) -> str:
+def row_text(row: dict, column: str) -> str:
     """The column's text, stripped; "" when it is missing or holds no letter or digit (a
     punctuation-only transcript or summary gives a model nothing to learn)."""
     value = row.get(column)
@@ -151,7 +151,7 @@ def _text(row: dict, column: str) -> str:
     return value.strip()
 
 
-def _check_columns(rows: list[tuple[int, dict]], columns: list[str], source: str) -> None:
+def check_columns(rows: list[tuple[int, dict]], columns: list[str], source: str) -> None:
     if not rows:
         return
     present = set().union(*(row.keys() for _, row in rows))
@@ -175,14 +175,14 @@ def speech_examples(
     """Check ASR rows: transcript present, audio found and decodable, at most 30 s."""
     from demo.audio import duration_seconds, load_audio
 
-    _check_columns(rows, [audio_column, text_column], report.source)
+    check_columns(rows, [audio_column, text_column], report.source)
     examples = []
     for number, row in rows:
-        text = _text(row, text_column)
+        text = row_text(row, text_column)
         if not text:
             report.drop(number, "empty text", f"column {text_column!r} has no words", strict)
             continue
-        audio = _audio_source(row.get(audio_column), base_dir)
+        audio = audio_source(row.get(audio_column), base_dir)
         if audio is None:
             report.drop(number, "missing audio", f"column {audio_column!r} is empty", strict)
             continue
@@ -214,7 +214,7 @@ def speech_columns(config, splits: Splits) -> dict[str, Any]:
     }
 
 
-def _audio_source(value: Any, base_dir: Path | None) -> Path | bytes | None:
+def audio_source(value: Any, base_dir: Path | None) -> Path | bytes | None:
     # A manifest gives a path; a Hugging Face Audio column (decode=False) gives {path, bytes}.
     if isinstance(value, dict):
         if value.get("bytes"):
@@ -237,10 +237,10 @@ def text_pairs(
     strict: bool,
 ) -> list[TextPair]:
     """Check summarizer rows: document and summary both present."""
-    _check_columns(rows, [text_column, summary_column], report.source)
+    check_columns(rows, [text_column, summary_column], report.source)
     pairs = []
     for number, row in rows:
-        text, summary = _text(row, text_column), _text(row, summary_column)
+        text, summary = row_text(row, text_column), row_text(row, summary_column)
         if not text:
             report.drop(number, "empty text", f"column {text_column!r}", strict)
         elif not summary:

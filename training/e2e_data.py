@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from demo.bridge.e2e import MIN_WINDOW_SECONDS, WINDOW_SECONDS
 from demo.bridge.features import CacheItem
-from training.data import DataReport, _audio_source, _check_columns, _text
+from training.data import DataReport, audio_source, check_columns, row_text
 
 
 def window_items(
@@ -22,15 +22,15 @@ def window_items(
     from demo.errors import AudioError
 
     audio_column, text_column = config.audio_column, config.target_column
-    _check_columns(rows, [audio_column, text_column], report.source)
+    check_columns(rows, [audio_column, text_column], report.source)
     items: list[CacheItem] = []
     clips: list[list[str]] = []
     for number, row in rows:
-        text = _text(row, text_column)
+        text = row_text(row, text_column)
         if not text:
             report.drop(number, "empty text", f"column {text_column!r} has no words", config.strict)
             continue
-        audio = _audio_source(row.get(audio_column), splits.base_dir)
+        audio = audio_source(row.get(audio_column), splits.base_dir)
         if audio is None or (not isinstance(audio, bytes) and not audio.is_file()):
             report.drop(number, "missing audio", str(audio or audio_column), config.strict)
             continue

@@ -88,8 +88,8 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
     )
     from demo.bridge.model import WEIGHTS_FILE, load_bridge, read_bridge_config
     from demo.bridge.qformer import segment_means
+    from demo.loaders import load_whisper_base
     from demo.metrics import embedding_similarity
-    from demo.models import load_whisper_base
     from demo.quant import resolve_device
     from training.data import SPLIT_COLUMN, DataReport, read_manifest, speech_examples
 

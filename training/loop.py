@@ -162,7 +162,7 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     else:
         trainable = make_trainable(model, processor, entry, config, task.name, total_steps, data)
     optimizer = torch.optim.AdamW(
-        _param_groups(trainable.model, config.lr, trainable.hooks.lr_scale),
+        param_groups(trainable.model, config.lr, trainable.hooks.lr_scale),
         lr=config.lr,
         weight_decay=config.weight_decay,
     )
@@ -193,7 +193,7 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     )
 
 
-def _param_groups(model, lr: float, lr_scale) -> list[dict]:
+def param_groups(model, lr: float, lr_scale) -> list[dict]:
     """The optimizer's parameter groups: one per learning rate, ``lr`` times the compression's
     ``lr_scale`` of each trainable parameter (one group when it has none)."""
     groups: dict[float, list] = {}
@@ -220,7 +220,7 @@ def _loader(dataset, batch_size: int, collate, config: TrainConfig, sampler):
 def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskData, total_steps):
     from accelerate.utils import broadcast_object_list
 
-    precision = precision_label(config.precision, accelerator.device.type)
+    precision = precision_label(config.quant, accelerator.device.type)
     mode = mode_label(config.method, precision) or config.method
     fields = {**task.run_fields(trainable.entry), **trainable.hooks.run_fields}
     if fields.get("system"):  # asr-tiny.en-lowrank-full-...
@@ -385,7 +385,7 @@ def _oom_message(config: TrainConfig, stage: str) -> str:
     hints = [
         f"--batch-size {smaller} --grad-accum {config.grad_accum * 2}" if batch > 1 else None,
         "--gradient-checkpointing" if not config.gradient_checkpointing else None,
-        "--precision nf4 --method lora" if config.precision not in ("nf4", "nf4-dq") else None,
+        "--quant nf4 --method lora" if config.quant not in ("nf4", "nf4-dq") else None,
         "a smaller --model",
     ]
     tips = " or ".join(h for h in hints if h)

@@ -61,25 +61,24 @@ def precision_label(precision: str, device: str) -> str:
 def load_base(config: TrainConfig, task: str, device: str, device_index: int | None = None):
     """(model, processor, entry) for the config's base model at its precision, via ``demo``."""
     from demo.asr.registry import get_whisper_model
-    from demo.models import load_llm_base, load_seq2seq_base, load_whisper_base
+    from demo.loaders import BASE_LOADERS, load_whisper_base
     from demo.summarize.registry import get_summarizer
 
-    mode = get_quant_mode(config.precision)
+    mode = get_quant_mode(config.quant)
     extra = {}
     if mode.bnb and device == "cuda" and device_index is not None:
         extra["device_map"] = {"": device_index}  # each DDP process holds its own copy
     if task == "asr":
         entry = get_whisper_model(config.model)
-        model, processor = load_whisper_base(entry, config.precision, device, **extra)
+        model, processor = load_whisper_base(entry, config.quant, device, **extra)
     else:
         entry = get_summarizer(config.model)
-        loaders = {"seq2seq": load_seq2seq_base, "llm": load_llm_base}
-        if entry.kind not in loaders:
+        if entry.kind not in ("seq2seq", "llm"):
             raise DemoError(
                 f"{entry.name} has no weights to train; pick a seq2seq or LLM summarizer such "
                 "as t5-small or smollm2-135m, or a hub id or local checkpoint."
             )
-        model, processor = loaders[entry.kind](entry, config.precision, device, **extra)
+        model, processor = BASE_LOADERS[entry.kind](entry, config.quant, device, **extra)
     if mode.bnb:
         # bitsandbytes logs a warning on every int8 matmul with fp32 inputs (expected on CPU).
         logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
@@ -148,7 +147,7 @@ def make_trainable(
     """Apply compression, k-bit preparation, gradient checkpointing and the config's adapter.
     ``data`` (the run's ``TaskData``) calibrates a compression that uses the training set."""
     model, hooks = compress(model, config, entry, data)
-    quantized = get_quant_mode(config.precision).bnb is not None
+    quantized = get_quant_mode(config.quant).bnb is not None
     checkpointing = {"use_reentrant": False}
     if quantized:
         from peft import prepare_model_for_kbit_training

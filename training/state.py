@@ -32,7 +32,7 @@ def resume(session: Session) -> None:
     """Load the latest resume state; drop metric lines written after it (they'll be redone)."""
     writer, accelerator = session.writer, session.accelerator
     state = RunWriter(writer.run_dir, enabled=False).load_resume()
-    progress = None if state is None else _progress(state["progress"], writer.run_dir.name)
+    progress = None if state is None else saved_progress(state["progress"], writer.run_dir.name)
     keep = 0 if progress is None else progress.metrics_lines
     # Only the main process touches files; the others wait so they read a settled folder.
     dropped = writer.truncate_metrics(keep)
@@ -67,7 +67,7 @@ def resume(session: Session) -> None:
     )
 
 
-def _progress(saved, run: str) -> Progress:
+def saved_progress(saved, run: str) -> Progress:
     """The counters a resume state carries, checked before anything is changed on disk."""
     try:
         progress = Progress(**saved)

@@ -2,9 +2,9 @@
 
     python -m training.make_speech_corpus --out data/espeak --num-utterances 300
     python -m training.train_asr --train data/espeak/manifest.jsonl --method lora --epochs 3
-    python -m training.train_asr --train data/espeak/manifest.jsonl --precision int8 \\
+    python -m training.train_asr --train data/espeak/manifest.jsonl --quant int8 \\
         --method adalora
-    python -m training.train_asr --model base --precision nf4 --method lora \\
+    python -m training.train_asr --model base --quant nf4 --method lora \\
         --gradient-checkpointing --dataset mozilla-foundation/common_voice_11_0 \\
         --dataset-config en --text-column sentence
     python -m training.train_asr --resume checkpoints/asr-tiny.en-lora-r8-20240501-120000
@@ -22,9 +22,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from training.cli import run_cli
 from training.config import ASR_ADAPTER_LR, AsrConfig
 from training.data import IGNORE_INDEX
 from training.loop import TaskData
+
+PROG = "python -m training.train_asr"
 
 DEFAULT_LANGUAGE = "en"
 # Sizes the thesis table lacks borrow a row: turbo is large-v3 with a smaller decoder.
@@ -147,9 +150,7 @@ def _require(train, validation, reports) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(AsrConfig, AsrTask(), argv, prog="python -m training.train_asr", doc=__doc__)
+    return run_cli(AsrConfig, AsrTask(), argv, prog=PROG, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -28,8 +28,11 @@ from typing import Any, ClassVar
 
 from demo.errors import DemoError
 from demo.options import option
+from training.cli import run_cli
 from training.config import AsrConfig
 from training.loop import TaskData
+
+PROG = "python -m training.train_bridge"
 
 STAGES = ("pretrain", "asr")
 BRIDGE_DIR = "bridge"
@@ -79,9 +82,9 @@ class QFormerConfig(AsrConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.precision not in ("fp32", "full"):
+        if self.quant not in ("fp32", "full"):
             raise ValueError(
-                "The Q-Former trains in fp32; --precision is the frozen models': fp32 or full."
+                "The Q-Former trains in fp32; --quant is the frozen models': fp32 or full."
             )
         if self.num_queries < 1 or self.encode_batch_size < 1:
             raise ValueError("num_queries and encode_batch_size must be at least 1.")
@@ -215,12 +218,12 @@ class BridgeTask:
         from demo.bridge.asr import BridgeForWhisper
         from demo.bridge.model import SpeechBridge, load_bridge
         from demo.bridge.qformer import text_tokenizer
-        from demo.models import load_whisper_base
+        from demo.loaders import load_whisper_base
         from training.modeling import TrainableModel
 
         entry = get_whisper_model(config.model)
         # "fp32" everywhere, "full" = fp16 on a GPU: Whisper is frozen, only its dtype changes.
-        whisper, whisper_processor = load_whisper_base(entry, config.precision, device)
+        whisper, whisper_processor = load_whisper_base(entry, config.quant, device)
         whisper.eval()
         for parameter in whisper.parameters():
             parameter.requires_grad_(False)
@@ -363,11 +366,7 @@ class BridgeTask:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(
-        BridgeTrainConfig, BridgeTask(), argv, prog="python -m training.train_bridge", doc=__doc__
-    )
+    return run_cli(BridgeTrainConfig, BridgeTask(), argv, prog=PROG, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,11 @@ from typing import Any, ClassVar
 from demo.bridge.e2e import SUMMARY_TASK, TASKS, TRANSCRIBE_TASK
 from demo.errors import DemoError
 from demo.options import option
+from training.cli import run_cli
 from training.loop import TaskData
 from training.train_bridge import QFormerConfig
+
+PROG = "python -m training.train_e2e"
 
 SYSTEM = "qformer-e2e"
 E2E_LR = 1e-4  # BLIP-2's Q-Former learning rate
@@ -147,12 +150,12 @@ class E2ETask:
         """Frozen Whisper (for the cache) + a new or loaded E2E model, as a TrainableModel."""
         from demo.asr.registry import get_whisper_model
         from demo.bridge.e2e import frozen
-        from demo.models import load_whisper_base
+        from demo.loaders import load_whisper_base
         from training.modeling import TrainableModel
 
         self.name = "asr" if config.stage == TRANSCRIBE_TASK else "summarization"
         entry = get_whisper_model(config.model)
-        whisper, whisper_processor = load_whisper_base(entry, config.precision, device)
+        whisper, whisper_processor = load_whisper_base(entry, config.quant, device)
         frozen(whisper)
         model = _model(config, whisper.config.d_model, device)
         self.prior_steps = model.config.trained_steps
@@ -308,11 +311,7 @@ def _last_step(run_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(
-        E2ETrainConfig, E2ETask(), argv, prog="python -m training.train_e2e", doc=__doc__
-    )
+    return run_cli(E2ETrainConfig, E2ETask(), argv, prog=PROG, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -31,8 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from demo.options import option
+from training.cli import run_cli
 from training.config import AsrConfig
 from training.train_asr import AsrTask
+
+PROG = "python -m training.train_latent"
 
 MB = 1024 * 1024
 STAGES = ("autoencoder", "decoder")
@@ -288,16 +291,7 @@ def sweep(config: LatentAsrConfig) -> list[LatentAsrConfig]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(
-        LatentAsrConfig,
-        LatentTask(),
-        argv,
-        prog="python -m training.train_latent",
-        doc=__doc__,
-        expand=sweep,
-    )
+    return run_cli(LatentAsrConfig, LatentTask(), argv, prog=PROG, doc=__doc__, expand=sweep)
 
 
 if __name__ == "__main__":

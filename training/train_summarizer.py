@@ -10,7 +10,7 @@
     python -m training.train_summarizer --resume checkpoints/sum-t5-small-lora-r8-20240501-120000
     python -m training.train_summarizer --model smollm2-135m --train data.jsonl --method lora
     python -m training.train_summarizer --model smollm2-135m --train data.jsonl \\
-        --method lora --precision nf4 --r 16
+        --method lora --quant nf4 --r 16
 
 A manifest is JSONL or CSV with ``text`` and ``summary`` columns (other names with
 ``--text-column``/``--summary-column``). Validation scores each epoch: ROUGE-1/2/L/Lsum/S
@@ -28,6 +28,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from training.cli import run_cli
 from training.config import (
     SUMMARIZER_ADAPTER_LR,
     SUMMARIZER_BATCH_SIZE,
@@ -36,6 +37,8 @@ from training.config import (
     sweep_ranks,
 )
 from training.loop import TaskData
+
+PROG = "python -m training.train_summarizer"
 
 
 class SummarizerTask:
@@ -182,16 +185,7 @@ def sweep(config: SummarizerConfig) -> list[SummarizerConfig]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.cli import run_cli
-
-    return run_cli(
-        SummarizerConfig,
-        SummarizerTask(),
-        argv,
-        prog="python -m training.train_summarizer",
-        doc=__doc__,
-        expand=sweep,
-    )
+    return run_cli(SummarizerConfig, SummarizerTask(), argv, prog=PROG, doc=__doc__, expand=sweep)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def _lm_entry(name: str):
 def load_lm(name: str, device: str):
     """The frozen LM (fp32 or the GPU's full precision) and its tokenizer."""
     from demo.bridge.e2e import frozen
-    from demo.models import load_llm_base
+    from demo.loaders import load_llm_base
 
     lm, tokenizer = load_llm_base(_lm_entry(name), "full", device)
     tokenizer.padding_side = "right"  # the E2E batches are laid out left-aligned
@@ -76,7 +76,7 @@ def load_lm(name: str, device: str):
 def load_encoder(name: str, device: str):
     """The frozen Whisper encoder alone (its decoder is dropped) and its feature extractor."""
     from demo.asr.registry import get_whisper_model
-    from demo.models import load_whisper_base
+    from demo.loaders import load_whisper_base
 
     whisper, processor = load_whisper_base(get_whisper_model(name), "full", device)
     return whisper.model.encoder, processor.feature_extractor
@@ -221,14 +221,14 @@ def new_e2e(
 
 def list_e2e(root: str | Path, stage: str | None = None) -> list[E2EEntry]:
     """Saved E2E models under ``root/<run>/e2e/``, newest first, optionally of one stage."""
-    from demo.adapters import _inside
+    from demo.adapters import is_inside
 
     root = Path(root)
     found: list[tuple[float, E2EEntry]] = []
     if not root.is_dir():
         return []
     for path in root.glob(f"*/{E2E_DIR}/{CONFIG_FILE}"):
-        if not _inside(path, root) or not (path.parent / WEIGHTS_FILE).is_file():
+        if not is_inside(path, root) or not (path.parent / WEIGHTS_FILE).is_file():
             continue
         try:
             entry = e2e_entry(path.parent)

@@ -86,7 +86,7 @@ class LowRankLinear(nn.Module):
 
     def dense_weight(self) -> torch.Tensor:
         """``B A``, the d_out x d_in matrix this module multiplies by."""
-        return _weight(self.up) @ _weight(self.down)
+        return linear_weight(self.up) @ linear_weight(self.down)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}"
@@ -108,8 +108,8 @@ class TiedLowRankEmbedding(nn.Module):
         self.padding_idx = padding_idx
         # Plain attributes: the same Parameters as the projection's (a quantization that swaps
         # the projection's modules later leaves the embedding on the float factors).
-        object.__setattr__(self, "_up", _weight(projection.up))
-        object.__setattr__(self, "_down", _weight(projection.down))
+        object.__setattr__(self, "_up", linear_weight(projection.up))
+        object.__setattr__(self, "_down", linear_weight(projection.down))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.embedding(ids, self._up, self.padding_idx) @ self._down
@@ -151,7 +151,7 @@ def input_moments(model: nn.Module, targets: tuple[str, ...], batches) -> dict[s
     dropout off: what an activation-aware factorization fits the layers to."""
     sums: dict[str, list] = {}
     handles = []
-    for name, module in target_linears(_unwrap(model), targets):
+    for name, module in target_linears(unwrap_peft(model), targets):
         width = module.in_features
         sums[name] = [torch.zeros(width, width, dtype=torch.float64), 0]
 
@@ -178,18 +178,18 @@ def input_moments(model: nn.Module, targets: tuple[str, ...], batches) -> dict[s
 # ----------------------------------------------------------------------------- the constraint
 
 
-def _weight(linear: nn.Module) -> torch.Tensor:
+def linear_weight(linear: nn.Module) -> torch.Tensor:
     """The weight of an ``nn.Linear``, or of the base layer under a PEFT LoRA wrapper."""
     return getattr(linear, "base_layer", linear).weight
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap_peft(model: nn.Module) -> nn.Module:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def lowrank_modules(model: nn.Module) -> dict[str, LowRankLinear]:
     """Module path (in the transformers model, under any PEFT wrapper) -> its factors."""
-    return {n: m for n, m in _unwrap(model).named_modules() if isinstance(m, LowRankLinear)}
+    return {n: m for n, m in unwrap_peft(model).named_modules() if isinstance(m, LowRankLinear)}
 
 
 def _gram(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -224,15 +224,14 @@ def constrain(model: nn.Module) -> int:
     """One constraint step on every down factor of ``model``; returns how many it moved."""
     modules = lowrank_modules(model)
     for module in modules.values():
-        constrain_matrix(_weight(module.down))
+        constrain_matrix(linear_weight(module.down))
     return len(modules)
 
 
 def orthogonality_errors(model: nn.Module) -> dict[str, float]:
     """Module path -> ``‖P/α² − I‖_F`` of its down factor."""
-    return {
-        n: matrix_orthogonality_error(_weight(m.down)) for n, m in lowrank_modules(model).items()
-    }
+    modules = lowrank_modules(model)
+    return {n: matrix_orthogonality_error(linear_weight(m.down)) for n, m in modules.items()}
 
 
 def orthogonality_error(model: nn.Module) -> float:
@@ -248,7 +247,7 @@ def orthogonality_error(model: nn.Module) -> float:
 
 def count_parameters(model: nn.Module) -> int:
     """Unique parameters (tied weights count once)."""
-    return sum(p.numel() for p in _unwrap(model).parameters())
+    return sum(p.numel() for p in unwrap_peft(model).parameters())
 
 
 def _d_model(model: nn.Module) -> int | None:
@@ -305,7 +304,7 @@ def factorize(
             "An activation-aware factorization needs the target layers' input moments from "
             "training clips (demo.compress.lowrank.input_moments)."
         )
-    base = _unwrap(model)
+    base = unwrap_peft(model)
     if lowrank_modules(base):
         raise CompressionError("This model is factorized already; load a fresh base to redo it.")
     found = target_linears(base, config.targets)
@@ -341,7 +340,7 @@ def factorize(
 
 def factorization_of(model: nn.Module) -> Factorization:
     """The record ``factorize`` or ``load_lowrank`` left on the model."""
-    record = getattr(_unwrap(model), "lowrank_factorization", None)
+    record = getattr(unwrap_peft(model), "lowrank_factorization", None)
     if record is None:
         raise CompressionError("This model has no low-rank layers; factorize it first.")
     return record
@@ -349,7 +348,7 @@ def factorization_of(model: nn.Module) -> Factorization:
 
 def parameter_counts(model: nn.Module, config: LowRankConfig) -> dict[str, Any]:
     """What factorizing ``model`` with ``config`` would leave, counted without doing it."""
-    base = _unwrap(model)
+    base = unwrap_peft(model)
     before = count_parameters(base)
     after = before
     for name, linear in base.named_modules():

