@@ -23,9 +23,7 @@ def manifest(tmp_path, jfk_path, jfk_text):
     return path
 
 
-def test_untrained_rows_per_split_then_resume_and_a_run_without_weights(
-    tmp_path, manifest, capsys
-):
+def test_untrained_rows_per_split_then_resume_and_a_run_without_weights(tmp_path, manifest, capsys):
     no_weights = tmp_path / "asr-tiny.en-full-sci"
     no_weights.mkdir()
     (no_weights / "run.json").write_text(json.dumps({"model": "tiny.en", "config": {}}))
