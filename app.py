@@ -351,6 +351,8 @@ def _runs_tab(theme: gr.Radio, tab: gr.Tab) -> None:
     for name in (*training_view.RUN_FILTERS, "mode", "size", "metric", "reported"):
         wire(w[name].input, h.refresh_runs, w, outputs)
     wire(save["button"].click, h.save_training_charts, w, save)
+    report = _save_row("Defense report: every chart and table, one offline HTML file")
+    wire(report["button"].click, h.defense_report, w, report)
 
 
 def _metric_dropdown(**kwargs) -> gr.Dropdown:

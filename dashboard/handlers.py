@@ -19,6 +19,7 @@ from typing import Any
 
 from dashboard import compare_view, reported_view, training_view, try_it
 from dashboard.diff import word_diff
+from dashboard.report import write_report
 from demo.adapters import list_adapters
 from demo.asr import language_names
 from demo.asr.registry import DEFAULT_ASR
@@ -53,7 +54,7 @@ TRY_KEYS = ("audio", "reference_transcript", "reference_summary", "reference_fac
 # name a Whisper); the adapters and compression: "none".
 CONFIG_DEFAULTS = {"asr": DEFAULT_ASR, "quant": AUTO, "summarizer": DEFAULT_SUMMARIZER,
                    "pipeline": CASCADE, "e2e_model": NEWEST_E2E}  # fmt: skip
-TEMP_PREFIXES = ("compare-", "charts-")
+TEMP_PREFIXES = ("compare-", "charts-", "report-")
 TEMP_MAX_AGE_S = 3600  # result folders older than this are removed when new ones are made
 
 
@@ -292,6 +293,14 @@ def save_charts(figures) -> dict[str, Any]:
     paths, note = export_figures(figures, _result_dir("charts-"))
     files = Update(value=[str(p) for p in paths], visible=True)
     return {"files": files, "note": note or f"Saved {len(figures)} charts as HTML, PNG and SVG."}
+
+
+def defense_report(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The defense report (``dashboard.report``): every chart and table in one offline file."""
+    path = write_report(_result_dir("report-") / "defense.html", training_view.load_run_set())
+    size = path.stat().st_size / 1e6
+    note = f"Wrote {path.name} ({size:.1f} MB): it opens in any browser, offline."
+    return {"files": Update(value=[str(path)], visible=True), "note": note}
 
 
 def training_figures(values: Mapping[str, Any]):
