@@ -26,6 +26,7 @@ from pathlib import Path
 
 from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, set_threads, write_results
 from bench.markdown import text_table
+from demo.intervals import mean_interval
 from demo.options import option
 from demo.provenance import ROOT
 
@@ -41,7 +42,6 @@ DEFAULT_ADAPTERS = (
     "checkpoints/sum-smollm2-135m-aclsum-lora-r1/adapter",
     "checkpoints/sum-smollm2-135m-aclsum-nf4-lora-r8/adapter",
 )
-BOOTSTRAP = 2000
 QUICK = (
     "extractive summarizers on 6 documents",
     {"summarizers": ("extractive", "extractive+speech"), "adapters": ("none",), "limit": 6,
@@ -200,12 +200,7 @@ def _summarize_all(options, docs, partial: _Partial) -> None:
 
 
 def _interval(values: list[float], seed: int = 0) -> list[float]:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    data = np.asarray(values, dtype=float)
-    means = data[rng.integers(0, len(data), (BOOTSTRAP, len(data)))].mean(axis=1)
-    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
+    return [round(bound, 4) for bound in mean_interval(values, seed)]
 
 
 def _row(config: Config, docs: list[dict], partial: _Partial) -> Row:

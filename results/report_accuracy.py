@@ -9,6 +9,7 @@ from bench.accuracy import MIN_POOLED_WORDS
 from bench.env import decoding_label
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
+from demo.intervals import distinguishable, paired_difference
 
 
 def accuracy_section(data: dict) -> list[str]:
@@ -45,11 +46,32 @@ def accuracy_section(data: dict) -> list[str]:
     return out + [""]
 
 
+def gap_intervals(rows: list[dict]) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """(model, mode) -> (gap, low, high) in WER points against the same model's baseline
+    mode, paired over the clips both decoded (word errors pooled over reference words)."""
+    by_key: dict[tuple[str, str], dict[str, dict]] = {}
+    for row in rows:
+        by_key.setdefault((row["model"], row["quant"]), {})[row["clip"]] = row
+    out = {}
+    for (model, quant), clips in by_key.items():
+        base = by_key.get((model, next(iter(clips.values())).get("baseline", "full")), {})
+        shared = [c for c in clips if c in base and base is not clips]
+        if not shared:
+            continue
+        words = [clips[c]["reference_words"] for c in shared]
+        errors = [[r[c]["wer"] * r[c]["reference_words"] for c in shared] for r in (base, clips)]
+        gap, low, high = paired_difference(*errors, totals=words)
+        out[(model, quant)] = (100 * gap, 100 * low, 100 * high)
+    return out
+
+
 def real_speech_section(data: dict) -> list[str]:
     """``bench.accuracy`` on the real-speech set: each mode's pooled WER, word errors and gap
-    to full precision, and whether it meets the ``auto`` rule there."""
+    to full precision with its 95% interval (paired bootstrap over clips), and whether it
+    meets the ``auto`` rule there."""
     meta = data["meta"]
     verdicts = meta.get("verdicts", [])
+    intervals = gap_intervals(data.get("rows", []))
     out = ["## Accuracy of each CPU mode on real human speech", ""]
     out += [
         f"`{meta.get('command', 'python -m bench.accuracy')}`: the real-speech set "
@@ -57,19 +79,30 @@ def real_speech_section(data: dict) -> list[str]:
         f"`auto` default when its WER pooled over these words is within "
         f"{meta.get('max_gap_points')} points of full precision's (the pooled rule, on at "
         f"least {MIN_POOLED_WORDS:,} words) and it loses at most "
-        f"{meta.get('max_clip_words')} word on any one clip.",
+        f"{meta.get('max_clip_words')} word on any one clip. *Gap 95% interval*: a paired "
+        "bootstrap over the clips (2,000 resamples); *distinguishable*: the interval leaves out "
+        "0, so the mode and full precision differ beyond what these clips can tell apart.",
         "",
     ]
+
+    def interval(v: dict) -> list[str]:
+        found = intervals.get((v["model"], v["quant"]))
+        if found is None:
+            return ["–", "–"]
+        return [f"[{found[1]:+.2f}, {found[2]:+.2f}]",
+                "yes" if distinguishable(found[1], found[2]) else "no"]  # fmt: skip
+
     table = [
         [f"{v['model']} {v['quant']}", str(v["clips"]), f"{v['words']:,}",
          _num(100 * v["pooled_wer"]), f"{v['pooled_wer'] * v['words']:.0f}",
-         _num(v["pooled_gap_points"], "+.2f"), _num(v["worst_clip_words_lost"], "+.0f"),
+         _num(v["pooled_gap_points"], "+.2f"), *interval(v),
+         _num(v["worst_clip_words_lost"], "+.0f"),
          {True: "yes", False: "no"}.get(v.get("meets_pooled_rule"), "–"),
          {True: "yes", False: "no"}.get(v.get("may_be_default"), "–")]
         for v in verdicts
     ]  # fmt: skip
     header = ["model / mode", "clips", "reference words", "pooled WER %", "word errors",
-              "gap (points)", "most words lost on a clip",
+              "gap (points)", "gap 95% interval", "distinguishable", "most words lost on a clip",
               f"pooled rule (≥{MIN_POOLED_WORDS:,} words)", "default? (+ clip rule)"]  # fmt: skip
     return out + _table(header, table) + [""]
 
