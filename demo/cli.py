@@ -28,6 +28,7 @@ from demo.errors import DemoError
 EXIT_USER_ERROR = 2
 EXIT_SOME_FAILED = 1  # batch: some files could not be used (their rows say why)
 EXIT_INTERRUPTED = 130  # batch: Ctrl-C; what finished is saved
+MAX_ERRORS_SHOWN = 20  # batch: failed files listed at the end (all are in results.csv)
 # safetensors only: never fetch pickled *.bin weights
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
 # Loggers whose INFO/WARNING lines are library noise to a CLI user.
@@ -244,8 +245,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         f"{summary.done - summary.failed} done, {summary.failed} failed, {summary.skipped} "
         f"skipped (done before): {out / 'results.csv'}, exports in {out / 'files'}"
     )
-    for name, error in summary.errors:
+    for name, error in summary.errors[:MAX_ERRORS_SHOWN]:
         print(f"  failed: {name}: {error}")
+    if len(summary.errors) > MAX_ERRORS_SHOWN:
+        print(f"  ... and {len(summary.errors) - MAX_ERRORS_SHOWN} more (status error in the CSV)")
     if summary.interrupted:
         print("Interrupted: the files finished are saved; rerun the same command to go on.")
         return EXIT_INTERRUPTED
