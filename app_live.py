@@ -20,6 +20,9 @@ LIVE_QUEUE = "live"  # partial transcripts: their own concurrency limit, beside 
 # A stream holds its slot for the whole recording (until Stop or the time limit), not per
 # chunk: this many people can record at once, the next one waits for a slot.
 LIVE_RECORDINGS = 4
+# A session's audio (up to 19 MB for 5 min) is dropped this long after its last chunk, when the
+# tab was closed without Stop (gradio would keep it an hour).
+SESSION_TTL_S = 600
 
 
 def live_widgets() -> dict[str, Any]:
@@ -30,7 +33,7 @@ def live_widgets() -> dict[str, Any]:
             sources=["microphone"], type="filepath", streaming=True, label="Live microphone",
             elem_id="live-audio",
         )  # fmt: skip
-    return {live.CHUNK_KEY: audio, live.SESSION_KEY: gr.State(None)}
+    return {live.CHUNK_KEY: audio, live.SESSION_KEY: gr.State(None, time_to_live=SESSION_TTL_S)}
 
 
 def wire_live(
