@@ -38,11 +38,11 @@ def _status(session: LiveSession) -> str:
     limit = max_live_seconds()
     if session.full:
         return (
-            f"🔴 Reached the {limit / 60:.0f}-minute limit of a live recording; later speech is "
+            f"Reached the {limit / 60:.0f}-minute limit of a live recording; later speech is "
             "not kept. Press Stop for the transcript and summary."
         )
     return (
-        f"🔴 Listening: {session.seconds:.0f} s of at most {limit / 60:.0f} min. The partial "
+        f"Listening: {session.seconds:.0f} s of at most {limit / 60:.0f} min. The partial "
         f"transcript refreshes every {session.interval:.0f} s; press Stop for the summary."
     )
 
