@@ -22,6 +22,7 @@ from typing import Any
 import anyio
 import gradio as gr
 
+import app_live
 from dashboard import compare_view, reported_view, training_view, try_it
 from dashboard import handlers as h
 from dashboard.diff import DIFF_COLORS
@@ -198,6 +199,7 @@ def _try_tab(s: Settings) -> dict[str, Any]:
             limits = f"up to {s.max_seconds:.0f} s, {s.max_upload_mb:.0f} MB"
             w: dict[str, Any] = {"audio": _audio(f"Clip ({limits})", "try-audio")}
             run, stop = _run_buttons("Transcribe and summarize", "run")
+            live_mic = app_live.live_widgets()
             w |= _pipeline_inputs(
                 (("pipeline", "e2e_model"), ("asr", "quant"), ("compression", "asr_adapter"),
                  ("summarizer", "summarizer_adapter"))
@@ -256,6 +258,7 @@ def _try_tab(s: Settings) -> dict[str, Any]:
         concurrency_id=PIPELINE_QUEUE, concurrency_limit=s.concurrency,
     )  # fmt: skip
     stop.click(None, cancels=[event])
+    app_live.wire_live(live_mic, w, o, s, wire, PIPELINE_QUEUE)
     return w
 
 

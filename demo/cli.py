@@ -4,6 +4,7 @@
     python -m demo run clip.webm --asr base --quant nf4 --json  # full result as JSON
     python -m demo models
     python -m demo download small          # fetch a hub model into the HF cache (needs network)
+    python -m demo batch recordings/ --out results/   # every file: a table + an export each
 
 Flags have the names of ``PipelineOptions`` fields; errors print one sentence and exit 2.
 On a terminal one progress line shows the stage; ``--json`` prints only JSON on stdout;
@@ -14,15 +15,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
 import sys
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 from demo.errors import DemoError
 
 EXIT_USER_ERROR = 2
+EXIT_SOME_FAILED = 1  # batch: some files could not be used (their rows say why)
+EXIT_INTERRUPTED = 130  # batch: Ctrl-C; what finished is saved
+MAX_ERRORS_SHOWN = 20  # batch: failed files listed at the end (all are in results.csv)
 # safetensors only: never fetch pickled *.bin weights
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
 # Loggers whose INFO/WARNING lines are library noise to a CLI user.
@@ -50,7 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list every model and quantization choice, offline status")
     download = sub.add_parser("download", help="fetch a hub model into the local HF cache")
     download.add_argument("name", help="Whisper or summarizer registry name, or a hub id")
+    _add_batch(sub)
     return parser
+
+
+def _add_batch(sub) -> None:
+    from demo.batch import BatchOptions
+    from demo.options import add_flags
+    from demo.pipeline import PipelineOptions
+
+    batch = sub.add_parser(
+        "batch", help="every audio file of a folder or glob: a results table and an export per "
+        "file; a rerun skips the files done (demo/batch.py)",
+    )  # fmt: skip
+    batch.add_argument(
+        "source", help="a folder (searched recursively), a quoted glob such as 'calls/**/*.mp3', "
+        "or one file",
+    )  # fmt: skip
+    add_flags(batch, PipelineOptions)
+    add_flags(batch, BatchOptions)
 
 
 @contextlib.contextmanager
@@ -89,13 +113,19 @@ def quiet_libraries(verbose: bool, progress: bool) -> Iterator[None]:
                 logging.getLogger(name).setLevel(level)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from demo.pipeline import PipelineOptions, References, run_pipeline
+def _pipeline_options(args: argparse.Namespace):
+    from demo.pipeline import PipelineOptions
     from demo.validate import config_fields, validate_config
 
     # The app's own check (demo.validate); local folders are fine on the user's own machine.
     fields = validate_config({k: getattr(args, k) for k in config_fields()}, local=True)
-    options = PipelineOptions(**fields, max_seconds=args.max_seconds)
+    return PipelineOptions(**fields, max_seconds=args.max_seconds)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from demo.pipeline import References, run_pipeline
+
+    options = _pipeline_options(args)
     facts = "\n".join(args.key_fact) or None
     references = References(args.reference_transcript, args.reference_summary, facts)
     result = run_pipeline(args.clip, options, references=references)
@@ -193,7 +223,41 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "models": _cmd_models, "download": _cmd_download}
+_KEPT: list = []  # a batch worker's quieting, held open for the life of the process
+
+
+def _quiet_worker(verbose: bool) -> None:
+    """A batch worker process's output quieted as this one's, for its whole life."""
+    quiet = quiet_libraries(verbose, progress=False)
+    quiet.__enter__()
+    _KEPT.append(quiet)  # else collected at once, and its exit undoes the quieting
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from demo.batch import BatchOptions, run_batch
+    from demo.options import from_args
+
+    batch = from_args(BatchOptions, args)
+    setup = functools.partial(_quiet_worker, args.verbose)
+    summary = run_batch(args.source, _pipeline_options(args), batch, setup=setup)
+    out = Path(batch.out)
+    print(
+        f"{summary.done - summary.failed} done, {summary.failed} failed, {summary.skipped} "
+        f"skipped (done before): {out / 'results.csv'}, exports in {out / 'files'}"
+    )
+    for name, error in summary.errors[:MAX_ERRORS_SHOWN]:
+        print(f"  failed: {name}: {error}")
+    if len(summary.errors) > MAX_ERRORS_SHOWN:
+        print(f"  ... and {len(summary.errors) - MAX_ERRORS_SHOWN} more (status error in the CSV)")
+    if summary.interrupted:
+        print("Interrupted: the files finished are saved; rerun the same command to go on.")
+        return EXIT_INTERRUPTED
+    return EXIT_SOME_FAILED if summary.failed else 0
+
+
+COMMANDS = {
+    "run": _cmd_run, "models": _cmd_models, "download": _cmd_download, "batch": _cmd_batch
+}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """A real browser on the running app: upload jfk.flac in Try it, get the transcript; then the
-Training runs view draws a plotly chart from a fixture run folder. Screenshots (1280x720) go
-to test-artifacts/ for a person to look at.
+Training runs view draws a plotly chart from a fixture run folder; and the live microphone,
+fed jfk.flac by Chromium's fake capture device, streams a partial transcript. Screenshots
+(1280x720) go to test-artifacts/ for a person to look at.
 
     pytest -m browser tests/test_browser.py
 """
@@ -26,20 +27,43 @@ VIEWPORT = {"width": 1280, "height": 720}
 TRANSCRIBE_TIMEOUT_MS = 150_000
 CHART_TIMEOUT_MS = 30_000
 PHRASE = "ask not what your country"
+# Partial transcripts come every 2 s of audio, after the app's models are loaded.
+PARTIAL_TIMEOUT_MS = 90_000
+RECORDER_SETUP_MS = 4000
+FAKE_MIC_SILENCE_S = 3.0  # after the sentence, before Chromium loops the file
 
 
-@pytest.fixture()
-def browser():
+def _chromium(args: list[str]):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture()
+def browser():
+    yield from _chromium(CHROMIUM_ARGS)
+
+
+@pytest.fixture()
+def mic_browser(tmp_path, jfk_path):
+    """Chromium whose microphone plays jfk.flac (as a WAV, then a pause, on a loop)."""
+    import numpy as np
+
+    from demo.audio import SAMPLE_RATE, load_audio, write_wav
+
+    pause = np.zeros(int(FAKE_MIC_SILENCE_S * SAMPLE_RATE), dtype=np.float32)
+    wav = write_wav(tmp_path / "fake-mic.wav", np.concatenate([load_audio(jfk_path), pause]))
+    yield from _chromium(
+        [*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+         f"--use-file-for-fake-audio-capture={wav}"]
+    )  # fmt: skip
 
 
 def test_try_it_then_training_runs_chart_in_a_real_browser(
@@ -93,3 +117,35 @@ def test_try_it_then_training_runs_chart_in_a_real_browser(
         )
         page.wait_for_timeout(1500)  # let the redrawn charts settle for the screenshot
         page.screenshot(path=str(artifacts / "reported-dark.png"))
+
+
+def test_live_microphone_streams_a_partial_transcript_then_the_summary(
+    mic_browser, dashboard_root, running_app, artifacts
+):
+    from playwright.sync_api import expect
+
+    # The fake microphone's resampled audio gives tiny.en "ask not", "asked not" or "asks not",
+    # with any punctuation between the words.
+    phrase = re.compile(r"\bask\w*\W+not\W+what\W+your\W+country\W+can\W+do\W+for\W+you", re.I)
+    env = {"DEMO_CHECKPOINTS": str(dashboard_root)}
+    with running_app(env, artifacts / "browser-live-app.log") as url:
+        page = mic_browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(CHART_TIMEOUT_MS)
+        page.goto(url)
+        # gradio loads the streaming recorder's WAV encoder after the page; a Record click
+        # before that sends nothing (most runs here without this wait, none with it).
+        page.wait_for_timeout(RECORDER_SETUP_MS)
+        live = page.locator("#live-audio")
+        live.get_by_role("button", name="Record").click()
+        expect(live.get_by_role("button", name="Stop")).to_be_visible()
+        transcript = page.locator("#transcript textarea")
+        # The partial transcript, while the "microphone" still plays: no summary yet.
+        expect(transcript).to_have_value(phrase, timeout=PARTIAL_TIMEOUT_MS)
+        expect(page.locator("#summary textarea")).to_have_value("")
+        page.screenshot(path=str(artifacts / "live-partial.png"))
+        live.get_by_role("button", name="Stop").click()
+        summary = page.locator("#summary textarea")
+        expect(summary).not_to_have_value("", timeout=TRANSCRIBE_TIMEOUT_MS)
+        expect(transcript).to_have_value(phrase)
+        expect(page.locator("#grounded-summary .summary-sentence").first).to_be_visible()
+        page.screenshot(path=str(artifacts / "live-final.png"))
