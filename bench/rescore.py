@@ -43,9 +43,13 @@ class _Lines:
 
     def __init__(self) -> None:
         self.lines: list[dict] = []
+        self.examples: dict[str, tuple[list, list]] = {}  # split -> (references, predictions)
 
     def append_metrics(self, line: dict) -> None:
         self.lines.append(line)
+
+    def write_predictions(self, split: str, step: int, references: list, predictions: list):
+        self.examples[split] = (list(references), list(predictions))
 
 
 def _config(run_dir: Path | None, model: str, args) -> Any:
@@ -114,7 +118,8 @@ def rescore(run_dir: Path | None, args) -> list[dict[str, Any]]:
     return [
         {"kind": KIND, "config": run_id, "run": run_id, "model": model, "method": config.method,
          "quant": config.quant, **{k: line.get(k) for k in keep},
-         "example_prediction": line.get("example_prediction")}
+         "references": session.writer.examples.get(line["split"], ([], []))[0],
+         "predictions": session.writer.examples.get(line["split"], ([], []))[1]}
         for line in session.writer.lines
     ]  # fmt: skip
 
@@ -154,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
                   "are not in git: rerun its command from run.json)", file=sys.stderr)  # fmt: skip
             continue
         rows += rescore(run_dir, args)
-        print(json.dumps({k: v for k, v in rows[-1].items() if k != "example_prediction"}))
+        print(json.dumps({k: v for k, v in rows[-1].items() if not isinstance(v, list)}))
         write_results(args.out, args.name, info, rows)
 
 

@@ -187,6 +187,24 @@ def _error_rate(
     return errors / units
 
 
+def word_errors(
+    references: list[str], hypotheses: list[str], *, language: str | None = "en"
+) -> list[tuple[int, int]]:
+    """``(word errors, reference words)`` per utterance, normalised as ``asr_scores`` does: their
+    sums give the corpus WER, and a bootstrap over utterances resamples them in pairs."""
+    _check_pairs(references, hypotheses)
+    out = []
+    for ref, hyp in zip(_prepare(references, True, language), _prepare(hypotheses, True, language),
+                        strict=True):  # fmt: skip
+        if not ref:  # nothing to get wrong: every word said is an insertion
+            out.append((len(hyp.split()), 0))
+            continue
+        words = jiwer.process_words(ref, hyp)
+        errors = words.substitutions + words.deletions + words.insertions
+        out.append((errors, words.hits + words.substitutions + words.deletions))
+    return out
+
+
 def wer(
     reference: str, hypothesis: str, *, normalize: bool = True, language: str | None = "en"
 ) -> float:

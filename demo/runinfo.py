@@ -16,6 +16,7 @@ from typing import Any
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
+PREDICTIONS_DIR = "predictions"  # <split>.jsonl: each held-out example's reference and output
 VALIDATION_SPLIT = "validation"
 TEST_SPLIT = "test"
 STATUSES = ("running", "completed", "failed", "interrupted")

@@ -15,6 +15,10 @@ from pathlib import Path
 
 from bench.env import ROOT, read_results
 from bench.markdown import fmt, table
+from demo.intervals import distinguishable, paired_difference
+from demo.jsonfiles import read_jsonl
+from demo.metrics import word_errors
+from demo.runinfo import PREDICTIONS_DIR
 from results.charts.corpus import RESCORE_KIND, UNTRAINED
 from results.charts.style import MODE_ORDER, SIZE_ORDER, num
 from results.runs import Run, list_runs
@@ -23,6 +27,7 @@ V2_DATASET = "corpus-v2"
 ESPEAK_DATASET = "aclsum-asr"
 RECIPE = "training/grids/asr-v2.yaml"
 SPLITS = ("test", "real-speech")
+MAX_PREDICTIONS_BYTES = 16 * 1024 * 1024
 
 
 def _rescored(folder: Path) -> dict[tuple[str, str], dict]:
@@ -33,6 +38,30 @@ def _rescored(folder: Path) -> dict[tuple[str, str], dict]:
             if row.get("kind") == RESCORE_KIND:
                 rows[(str(row.get("run")), str(row.get("split")))] = row
     return rows
+
+
+def _examples(run: Run | None, rescored: dict | None) -> tuple[list, list] | None:
+    """(references, predictions) of one split: a rescore row's, else the run's own
+    ``predictions/<split>.jsonl`` (runs trained before it was written have none)."""
+    if rescored and rescored.get("predictions"):
+        return rescored["references"], rescored["predictions"]
+    if run is None:
+        return None
+    path = run.path / PREDICTIONS_DIR / "real-speech.jsonl"
+    rows = read_jsonl(path, limit=MAX_PREDICTIONS_BYTES, warnings=[]) if path.is_file() else []
+    return ([r["reference"] for r in rows], [r["prediction"] for r in rows]) if rows else None
+
+
+def real_change_interval(espeak: tuple | None, v2: tuple | None) -> str:
+    """The real-speech change's 95% interval (points, paired over clips), or "–" when either
+    side lacks its outputs or the two were not scored on the same clips."""
+    if not espeak or not v2 or espeak[0] != v2[0]:
+        return "–"
+    before, after = word_errors(*espeak), word_errors(*v2)
+    _, low, high = paired_difference([e for e, _ in before], [e for e, _ in after],
+                                     totals=[w for _, w in before])  # fmt: skip
+    mark = "" if distinguishable(low, high) else " (not distinguishable)"
+    return f"[{100 * low:+.1f}, {100 * high:+.1f}]{mark}"
 
 
 def _pct(line: dict | None) -> str:
@@ -65,6 +94,8 @@ def v2_rows(runs: list[Run], rescored: dict[tuple[str, str], dict]) -> list[list
             _pct(twin.split("test") if twin else None),
             _pct(rescored.get((twin_id, "test"))), _pct(real_twin),
             _pct(run.split("test")), _pct(real_v2), fmt(change, "+.1f"),
+            real_change_interval(_examples(twin, real_twin),
+                                 _examples(run, rescored.get((run.run_id, "real-speech")))),
             f"{run.run_id}" + (f" / {twin.run_id}" if twin else ""),
         ])  # fmt: skip
     return out
@@ -100,10 +131,11 @@ def grid_v2_section(runs_root: Path | None = None, bench: Path | None = None) ->
             "). The untrained model and the espeak cells are scored on those clips afterwards by "
             "`bench.rescore` (the same evaluation code); an espeak cell whose weights are not in "
             "git (full fine-tunes) has no such score (–). WER %; *real Δ*: corpus v2's real-"
-            "speech WER minus the espeak cell's, in points (negative: more voices helped). On "
-            "~1,150 real words one word is ~0.09 points.", ""]  # fmt: skip
+            "speech WER minus the espeak cell's, in points (negative: more voices helped), with "
+            "its 95% interval from a paired bootstrap over the clips where both models' outputs "
+            "are kept. On ~1,150 real words one word is ~0.09 points.", ""]  # fmt: skip
     header = ["size", "mode", "untrained: v2 test", "untrained: real",
               "espeak-trained: espeak test", "espeak-trained: v2 test", "espeak-trained: real",
-              "v2-trained: v2 test", "v2-trained: real", "real Δ",
+              "v2-trained: v2 test", "v2-trained: real", "real Δ", "real Δ 95% interval",
               "runs (v2 / espeak)"]  # fmt: skip
     return out + table(header, rows) + [""]

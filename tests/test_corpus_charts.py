@@ -85,3 +85,16 @@ def test_the_report_section_sets_each_v2_cell_beside_its_espeak_twin(tmp_path, w
     assert cells[3] == "5.5" and cells[5:10] == ["40.0", "8.3", "30.0", "7.0", "-1.3"]
     assert "asr-tiny.en-full-v2" in text  # its twin has no weights: dashes, still a row
     assert grid_v2_section(tmp_path / "none", tmp_path / "bench") == []
+
+
+def test_the_real_change_gets_a_paired_interval_when_both_outputs_are_kept(tmp_path, write_run):
+    from results.report_grid_v2 import real_change_interval
+
+    refs = [f"please enter your number {n}" for n in range(30)]
+    espeak = (refs, [r.replace("enter", "center") for r in refs])  # one error a clip
+    assert real_change_interval(espeak, (refs, list(refs))).startswith("[-20.0, -20.0]")
+    mixed = (refs, [r if n % 2 else r.replace("enter", "center") for n, r in enumerate(refs)])
+    noisy = (refs, [r.replace("enter", "center") if n % 2 else r for n, r in enumerate(refs)])
+    assert real_change_interval(mixed, noisy).endswith("(not distinguishable)")
+    assert real_change_interval(espeak, None) == "–"
+    assert real_change_interval(espeak, (refs[:3], refs[:3])) == "–"  # other clips

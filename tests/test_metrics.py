@@ -213,3 +213,14 @@ def test_summary_scores_has_all_keys():
         assert 0.0 < scores[name] <= 1.0
         assert f"{name}_precision" in scores and f"{name}_recall" in scores
     assert 0.5 < scores["embedding_similarity"] <= 1.0
+
+
+def test_word_errors_per_utterance_sum_to_the_corpus_wer():
+    from demo.metrics import asr_scores, word_errors
+
+    refs = ["The cat sat.", "Hello world", "", "the dog ran home"]
+    hyps = ["the cat sat", "hello there world", "goodbye", "the dog home"]
+    pairs = word_errors(refs, hyps)
+    assert pairs == [(0, 3), (1, 2), (1, 0), (1, 4)]  # an empty reference: all insertions
+    errors, words = map(sum, zip(*pairs, strict=True))
+    assert errors / words == pytest.approx(asr_scores(refs, hyps)["wer"])

@@ -23,7 +23,9 @@ def manifest(tmp_path, jfk_path, jfk_text):
     return path
 
 
-def test_untrained_rows_per_split_then_resume_and_a_run_without_weights(tmp_path, manifest, capsys):
+def test_untrained_rows_per_split_then_resume_and_a_run_without_weights(
+    tmp_path, manifest, capsys, jfk_text
+):
     no_weights = tmp_path / "asr-tiny.en-full-sci"
     no_weights.mkdir()
     (no_weights / "run.json").write_text(json.dumps({"model": "tiny.en", "config": {}}))
@@ -36,9 +38,22 @@ def test_untrained_rows_per_split_then_resume_and_a_run_without_weights(tmp_path
     test = next(r for r in rows if r["split"] == "test")
     assert test["run"] == "tiny.en (untrained)" and test["kind"] == "rescore"
     assert test["eval_samples"] == 1 and test["wer"] < 0.2  # jfk: tiny.en gets it nearly right
+    assert len(test["predictions"]) == 1 and test["references"] == [jfk_text]
     # Resumed: the untrained rows are kept, not scored again; the weightless run is skipped.
     rescore.main([str(no_weights), *argv, "--resume"])
     assert read_results(tmp_path / "b" / "r.json")["rows"] == rows
     assert "no adapter/ or checkpoint-final/ here, skipped" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the same name again without --resume/--overwrite
         rescore.main([*argv])
+
+
+def test_a_trained_runs_held_out_outputs_are_kept_beside_its_metrics(tmp_path):
+    from training.runs import RunWriter
+
+    writer = RunWriter(tmp_path / "run")
+    writer.run_dir.mkdir()
+    writer.write_predictions("real-speech", 100, ["a b", "c"], ["a b", "see"])
+    lines = [json.loads(x) for x in (writer.run_dir / "predictions" / "real-speech.jsonl")
+             .read_text().splitlines()]  # fmt: skip
+    assert lines == [{"step": 100, "reference": "a b", "prediction": "a b"},
+                     {"step": 100, "reference": "c", "prediction": "see"}]  # fmt: skip

@@ -119,6 +119,8 @@ def evaluate(
         "example_reference": references[0] if references else None,
     }
     session.writer.append_metrics(line)
+    if not validation and session.main:  # held-out splits: each example, for paired intervals
+        session.writer.write_predictions(split, progress.global_step, references, predictions)
     progress.metrics_lines += 1
     if validation:
         progress.interval_loss, progress.interval_batches = 0.0, 0

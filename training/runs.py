@@ -19,7 +19,7 @@ from typing import Any
 from demo.errors import DemoError
 from demo.jsonfiles import read_json
 from demo.provenance import fsync_dir, json_default, write_json_atomic
-from demo.runinfo import METRICS_FILE, RUN_FILE, RunInfo
+from demo.runinfo import METRICS_FILE, PREDICTIONS_DIR, RUN_FILE, RunInfo
 
 ADAPTER_DIR = "adapter"
 FULL_MODEL_DIR = "checkpoint-final"  # full fine-tunes: git ignores checkpoints/*/checkpoint*/
@@ -103,6 +103,22 @@ class RunWriter:
             handle.write(json.dumps(line, default=json_default) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    def write_predictions(self, split: str, step: int, references: list, predictions: list) -> None:
+        """``predictions/<split>.jsonl``: what the model wrote for each example of a held-out
+        split at its last evaluation (step), beside the reference, so two runs scored on the same
+        examples can be compared example by example (a paired bootstrap, ``demo.intervals``)."""
+        if not self.enabled:
+            return
+        folder = self.run_dir / PREDICTIONS_DIR
+        folder.mkdir(exist_ok=True)
+        lines = "".join(
+            json.dumps({"step": step, "reference": ref, "prediction": pred}) + "\n"
+            for ref, pred in zip(references, predictions, strict=True)
+        )
+        tmp = folder / f".{split}.jsonl.tmp"
+        tmp.write_text(lines, encoding="utf-8")
+        os.replace(tmp, folder / f"{split}.jsonl")
 
     def metrics_lines(self) -> int:
         """Complete lines in metrics.jsonl (a cut-off last line doesn't count)."""
