@@ -16,11 +16,16 @@ from demo.quant import QuantMode, from_pretrained_kwargs, resolve_quant
 from demo.summarize.registry import SummarizerModel, summarizer_source
 
 
+def _as_mode(mode: QuantMode | str, kind: str, device: str) -> QuantMode:
+    """A mode object as is; a name (training's ``--quant``, ``auto``) resolved for the kind."""
+    return resolve_quant(mode, kind, device) if isinstance(mode, str) else mode
+
+
 def load_whisper_base(entry: WhisperModel, mode: QuantMode | str, device: str, **extra):
     """Load a Whisper model and processor at a quantization mode (no adapter, no post-load)."""
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    mode = resolve_quant(mode, "asr", device) if isinstance(mode, str) else mode
+    mode = _as_mode(mode, "asr", device)
     source = whisper_source(entry)
     processor = from_pretrained(WhisperProcessor, "Whisper model", source)
     kwargs = from_pretrained_kwargs(mode, device, skip_modules=["proj_out"])
@@ -37,7 +42,7 @@ def load_seq2seq_base(entry: SummarizerModel, mode: QuantMode | str, device: str
     """Load a seq2seq summarizer and tokenizer at a quantization mode (no adapter)."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    mode = resolve_quant(mode, "seq2seq", device) if isinstance(mode, str) else mode
+    mode = _as_mode(mode, "seq2seq", device)
     tokenizer = from_pretrained(AutoTokenizer, "summarizer", entry.hub_id)
     kwargs = from_pretrained_kwargs(mode, device, skip_modules=["lm_head"])
     kwargs.update(extra)
@@ -58,7 +63,7 @@ def load_llm_base(entry: SummarizerModel, mode: QuantMode | str, device: str, **
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    mode = resolve_quant(mode, "llm", device) if isinstance(mode, str) else mode
+    mode = _as_mode(mode, "llm", device)
     source = summarizer_source(entry)
     tokenizer = from_pretrained(AutoTokenizer, "summarizer", source)
     tokenizer.padding_side = "left"

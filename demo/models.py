@@ -24,6 +24,7 @@ from demo.measure import Measurements, measure, release_freed_memory, weights_fo
 from demo.quant import (
     QuantMode,
     check_quant_name,
+    get_quant_mode,
     post_load,
     resolve_device,
     resolve_quant,
@@ -138,12 +139,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     spec = spec.resolved()
     entry = spec.entry()
     kind = spec.kind
-    adapted = spec.adapter is not None
-    mode = (
-        None
-        if kind in FP32_KINDS
-        else resolve_quant(spec.quant, kind, spec.device, adapter=adapted)
-    )
+    # resolved() checked the mode for this kind, device and adapter: only its object is needed.
+    mode = None if kind in FP32_KINDS else get_quant_mode(spec.quant)
     compressed = _compression(spec, mode)
     adapter_dir = spec.adapter or (compressed.adapter if compressed else None)
     adapter = check_adapter_dir(adapter_dir, entry) if adapter_dir else None

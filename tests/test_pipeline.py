@@ -62,6 +62,14 @@ def test_preloaded_models_are_what_the_first_click_finds(jfk_path):
     assert result.timings["load"] < 1.0  # nothing loaded on the click
 
 
+def test_every_pipeline_name_the_options_accept_has_a_runner():
+    from demo.pipeline import PIPELINES
+    from demo.pipelines.options import PIPELINE_NAMES
+
+    assert tuple(PIPELINES) == PIPELINE_NAMES
+    assert PipelineOptions(pipeline="cascade").specs()[1].role == "summarizer"
+
+
 def test_cache_evicts_least_recently_used():
     cache = ModelCache(max_models=2)
     a = ModelSpec("asr", "tiny.en", "full", device="cpu")

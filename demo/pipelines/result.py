@@ -1,8 +1,13 @@
-"""What a pipeline's stages hand back: the outputs and each model's memory."""
+"""What a pipeline hands back: its stages' outputs, each model's memory, and the
+``PipelineResult`` that ``demo.pipeline.run_pipeline`` makes of them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+
+from demo.pipelines.options import PipelineOptions
+
+STAGES = ("load", "asr", "summarize", "total")
 
 
 @dataclass
@@ -26,3 +31,36 @@ class StageOutputs:
     notes: list[str] = field(default_factory=list)
     has_transcript: bool = True  # False: nothing to score against a reference transcript
     grounding: dict = field(default_factory=dict)  # PipelineResult.grounding
+
+
+@dataclass
+class PipelineResult:
+    options: PipelineOptions
+    transcript: str
+    language: str | None
+    language_name: str | None
+    summary: str
+    audio_seconds: float
+    # load, asr, summarize, total (seconds); end-to-end: asr is the speech stage (encoder +
+    # Q-Former, and its own transcript when asked), summarize the LM's generation
+    timings: dict[str, float]
+    peak_rss_mb: float  # highest process RSS seen during the run
+    cuda_peak_mb: float | None
+    # "asr" / "summarizer"; end-to-end: its speech side (encoder + Q-Former) and its LM
+    memory: dict[str, ModelInfo]
+    device: str
+    notes: list[str] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)  # against the references, if any
+    # the summary's sentences with their transcript sources and unsupported details
+    # (demo.summarize.grounded.Summary.to_dict); empty for the end-to-end pipeline
+    grounding: dict = field(default_factory=dict)
+
+    @property
+    def rtfx(self) -> float:
+        """Audio seconds per second of transcription (end-to-end: of the speech stage)."""
+        return self.audio_seconds / self.timings["asr"] if self.timings.get("asr") else 0.0
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["rtfx"] = self.rtfx
+        return data
