@@ -215,6 +215,9 @@ class PipelineResult:
     # the summary's sentences with their transcript sources and unsupported details
     # (demo.summarize.grounded.Summary.to_dict); empty for the end-to-end pipeline
     grounding: dict = field(default_factory=dict)
+    # the transcript's segments with times (demo.asr.segments.Segment as dicts: start, end,
+    # text, words); demo.export writes them as TXT, SRT, WebVTT and JSON
+    segments: list[dict] = field(default_factory=list)
 
     @property
     def rtfx(self) -> float:
@@ -222,8 +225,12 @@ class PipelineResult:
         return self.audio_seconds / self.timings["asr"] if self.timings.get("asr") else 0.0
 
     def to_dict(self) -> dict:
+        """The one JSON schema of a run (the CLI's --json, demo.export's JSON file)."""
+        from demo.provenance import versions
+
         data = asdict(self)
         data["rtfx"] = self.rtfx
+        data["versions"] = versions()
         return data
 
 
@@ -274,6 +281,7 @@ class StageOutputs:
     notes: list[str] = field(default_factory=list)
     has_transcript: bool = True  # False: nothing to score against a reference transcript
     grounding: dict = field(default_factory=dict)  # PipelineResult.grounding
+    segments: list[dict] = field(default_factory=list)  # PipelineResult.segments
 
 
 @dataclass(frozen=True)
@@ -304,6 +312,11 @@ def _cascade(samples: np.ndarray, options: PipelineOptions, cache: ModelCache, m
     notes = asr_model.notes + summ_model.notes + summary.notes
     if not transcript.text:
         notes.append("Whisper heard no words in this clip.")
+    if transcript.silent_windows:
+        notes.append(
+            f"{transcript.silent_windows} stretch(es) of the clip held no speech by Whisper's "
+            "own no-speech test; nothing was written for them."
+        )
     elif transcript.language not in (None, "en"):
         notes.append(
             f"Summarized a transcript in {transcript.language_name or transcript.language}."
@@ -320,6 +333,7 @@ def _cascade(samples: np.ndarray, options: PipelineOptions, cache: ModelCache, m
         },
         device=asr_model.spec.device,
         notes=notes,
+        segments=[asdict(segment) for segment in transcript.segments],
     )
 
 
@@ -389,4 +403,5 @@ def run_pipeline(
         notes=notes,
         scores=scores,
         grounding=out.grounding,
+        segments=out.segments,
     )

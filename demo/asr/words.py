@@ -56,10 +56,10 @@ def dtw(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _median_filter(x: np.ndarray, width: int) -> np.ndarray:
-    pad = width // 2
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)
-    return np.median(windows, axis=-1)
+    """Median over ``width`` frames along the last axis (edges mirrored)."""
+    from scipy.ndimage import median_filter
+
+    return median_filter(x, size=(1,) * (x.ndim - 1) + (width,), mode="reflect")
 
 
 def align(weights: np.ndarray, word_tokens: list[list[int]], frames: int) -> list[AlignedWord]:

@@ -88,6 +88,7 @@ def transcribe_chunked(
     batch: int = BATCH,
     gate: bool = True,
     words=None,
+    timestamps: bool = True,
 ):
     """Long audio, chunked: a ``FastResult`` (tokens, language, whether it was detected, chunk
     count, segments with times in the clip, each chunk's scores for the no-speech gate)."""
@@ -107,8 +108,8 @@ def transcribe_chunked(
             encoded = fast.encode(log_mel_batch(group, mel_filters))
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded[:1]), True
-            prompt = _prompt(fast, language, task, timestamps=True)
-            rules = _rules(fast, len(prompt), True)
+            prompt = _prompt(fast, language, task, timestamps=timestamps)
+            rules = _rules(fast, len(prompt), timestamps)
             decoded = decode_scored(fast, encoded, prompt, rules, num_beams)
             result.language = language
             for row, one in enumerate(decoded):

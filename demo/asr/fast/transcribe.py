@@ -79,11 +79,13 @@ def transcribe_fast(
     long_form: str | None = None,
     gate: bool = True,
     words=None,
+    timestamps: bool = True,
 ) -> FastResult:
     """Decode 16 kHz mono audio with timestamps; over 30 s, ``long_form`` decoding
     (``LONG_FORMS``; None: the model's ``long_form``, see the module docstring). With
     ``gate``, windows the no-speech gate calls silent are dropped (``demo.asr.segments``).
-    ``words``: the tokenizer's decode, to align word times (``demo.asr.fast.align``)."""
+    ``words``: the tokenizer's decode, to align word times (``demo.asr.fast.align``).
+    ``timestamps=False`` decodes text only (one segment a window; the bench's baseline)."""
     long_form = long_form or fast.long_form
     if long_form not in LONG_FORMS:
         raise ValueError(f"long_form must be one of {LONG_FORMS}, got {long_form!r}.")
@@ -93,15 +95,15 @@ def transcribe_fast(
         if len(audio) > WINDOW_SAMPLES and long_form == "chunked":
             return transcribe_chunked(
                 fast, mel_filters, audio, language=language, task=task, num_beams=num_beams,
-                gate=gate, words=words,
+                gate=gate, words=words, timestamps=timestamps,
             )  # fmt: skip
         features = log_mel(audio, mel_filters, pad_to_window=len(audio) <= WINDOW_SAMPLES)
         if len(audio) <= WINDOW_SAMPLES:
             encoded = fast.encode(features)
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded), True
-            prompt = _prompt(fast, language, task, timestamps=True)
-            rules = _rules(fast, len(prompt), True)
+            prompt = _prompt(fast, language, task, timestamps=timestamps)
+            rules = _rules(fast, len(prompt), timestamps)
             decoded = decode_scored(fast, encoded, prompt, rules, num_beams)[0]
             scores = window_scores(fast, decoded)
             if gate and scores.silent():
