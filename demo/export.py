@@ -71,22 +71,31 @@ def _timed_words(segment: dict) -> list[tuple[str, float, float]]:
     return out
 
 
+def _balanced(words: list[tuple[str, float, float]]) -> list[list[tuple[str, float, float]]]:
+    """The fewest groups of about equal length that each fit one cue (lines and seconds)."""
+    total = sum(len(w[0]) + 1 for w in words)
+    for n in range(1, len(words) + 1):
+        groups, current, done = [], [], 0
+        for word in words:
+            if current and done >= total * (len(groups) + 1) / n:
+                groups.append(current)
+                current = []
+            current.append(word)
+            done += len(word[0]) + 1
+        groups.append(current)
+        if all(_fits([w[0] for w in g]) and g[-1][2] - g[0][1] <= MAX_CUE_S for g in groups):
+            return groups
+    return [[word] for word in words]
+
+
 def cues(result) -> list[tuple[float, float, list[str]]]:
     """Subtitle cues (start, end, lines) from the result's segments, by the rules above."""
     raw: list[list] = []
     for segment in _as_dict(result).get("segments") or []:
-        current: list[tuple[str, float, float]] = []
-        for word in _timed_words(segment):
-            if not word[0]:
-                continue
-            text = [w[0] for w in current + [word]]
-            too_long = current and word[2] - current[0][1] > MAX_CUE_S
-            if current and (not _fits(text) or too_long):
-                raw.append([current[0][1], current[-1][2], [w[0] for w in current]])
-                current = []
-            current.append(word)
-        if current:
-            raw.append([current[0][1], current[-1][2], [w[0] for w in current]])
+        words = [w for w in _timed_words(segment) if w[0]]
+        if words:
+            for group in _balanced(words):
+                raw.append([group[0][1], group[-1][2], [w[0] for w in group]])
     out = []
     for i, (start, end, words) in enumerate(raw):
         start = max(start, out[-1][1] + MIN_GAP_S) if out else max(0.0, start)
