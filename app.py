@@ -227,7 +227,11 @@ def _try_tab(s: Settings) -> dict[str, Any]:
                 w["e2e_transcript"] = gr.Checkbox(
                     False, label="End-to-end: also ask the model for its own transcript"
                 )
+                words = gr.Checkbox(
+                    False, label="Word times (exact subtitle times, 10-20% slower transcription)"
+                )
             w["summary_style"], w["reference_facts"] = style, facts
+            w["word_timestamps"] = words  # last: API parameters keep their positions
         with gr.Column(scale=3):
             o: dict[str, Any] = {
                 "transcript": gr.Textbox(label="Transcript", lines=5, elem_id="transcript"),

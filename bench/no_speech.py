@@ -31,6 +31,7 @@ MODULE = "bench.no_speech"
 NAME = "no-speech"
 DEFAULT_MODES = ("full", "dynamic-int8", "fast-int8")
 REPEATS = 5
+REAL_CLIPS = 100  # real-speech clips the gate must keep (data/real-speech, when present)
 
 
 def _words(text: str) -> int:
@@ -57,6 +58,36 @@ def run_modes(modes, threads: int) -> list[dict]:
             rows.append(row)
         del loaded
     return rows
+
+
+def run_real(manifest: Path, count: int) -> dict | None:
+    """Words the default mode writes on the first ``count`` clips of the real-speech set
+    with the gate off and on (the gate must keep real speech), and the highest no-speech
+    probability seen; None without the set."""
+    import json
+
+    from demo.asr.fast import mel_filters_of, transcribe_fast
+    from demo.audio import load_audio
+    from demo.models import ModelSpec, load_model
+
+    if not manifest.exists():
+        return None
+    lines = manifest.read_text(encoding="utf-8").splitlines()[:count]
+    loaded = load_model(ModelSpec("asr", "tiny.en", "fast-int8", device="cpu"))
+    filters, tokenizer = mel_filters_of(loaded.processor), loaded.processor.tokenizer
+    out = {"clips": 0, "reference_words": 0, "before_words": 0, "after_words": 0, "max_nsp": 0.0}
+    for line in lines:
+        row = json.loads(line)
+        audio = load_audio(str(manifest.parent / row["audio"]), max_seconds=None)
+        result = transcribe_fast(loaded.model, filters, audio, gate=False)
+        text = tokenizer.decode(result.tokens, skip_special_tokens=True)
+        kept = not any(s.silent() for s in result.scores)
+        out["clips"] += 1
+        out["reference_words"] += _words(row["text"])
+        out["before_words"] += _words(text)
+        out["after_words"] += _words(text) if kept else 0
+        out["max_nsp"] = max([out["max_nsp"], *(s.no_speech_prob for s in result.scores)])
+    return out
 
 
 def run_cost(repeats: int) -> list[dict]:
@@ -98,13 +129,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--out", default="checkpoints/bench")
+    parser.add_argument("--real-speech", default="data/real-speech/manifest.jsonl")
+    parser.add_argument("--real-clips", type=int, default=REAL_CLIPS)
     add_output_flags(parser)
     args = parser.parse_args(argv)
     set_threads(args.threads)
-    info = meta(MODULE, argv, threads=args.threads, repeats=args.repeats)
+    from demo.asr.segments import NO_SPEECH_THRESHOLD
+
+    info = meta(MODULE, argv, threads=args.threads, repeats=args.repeats,
+                no_speech_threshold=NO_SPEECH_THRESHOLD)  # fmt: skip
     rows = run_modes(args.modes, args.threads)
+    real = run_real(Path(args.real_speech), args.real_clips)
     cost = run_cost(args.repeats)
-    path = write_results(Path(args.out), NAME, info, rows, cost=cost)
+    path = write_results(Path(args.out), NAME, info, rows, cost=cost, real=real)
     print(f"written: {path}")
 
 
@@ -119,8 +156,9 @@ def section(folder: Path) -> list[str]:
     out = ["## Silence, music and noise: words written where nobody speaks", ""]
     out += [f"`{m.get('command')}` ({m.get('date')}, commit {m.get('git_commit')}). tiny.en, "
             "greedy. Words each mode writes on ten clips without speech (bench.silence_clips), "
-            "before and after the no-speech gate (no-speech probability over 0.6 with an "
-            "average log-probability under -1, per window, as openai/whisper). "
+            "before and after the no-speech gate (per window: no-speech probability over "
+            f"{m.get('no_speech_threshold', 0.6)} with an average log-probability under -1, as "
+            "openai/whisper; and no segment without a letter or digit). "
             "`jfk-with-pauses` is real speech (47 words) with pauses of 2-9 s: the gate must "
             "keep it.", ""]  # fmt: skip
     modes = list(dict.fromkeys(r["mode"] for r in rows))
@@ -139,6 +177,13 @@ def section(folder: Path) -> list[str]:
         totals.append(f"**{sum(r['before_words'] for r in none)} / "
                       f"{sum(r['after_words'] for r in none)}**")  # fmt: skip
     out += table(header, body + [totals]) + [""]
+    real = data.get("real")
+    if real:
+        out += [f"Real speech the gate must keep: the first {real['clips']} clips of the "
+                f"real-speech set ({real['reference_words']} words), fast-int8: "
+                f"{real['before_words']} words written without the gate, "
+                f"{real['after_words']} with it; highest no-speech probability "
+                f"{real['max_nsp']:.2f}.", ""]  # fmt: skip
     cost = data.get("cost") or []
     if cost:
         out += ["What the times cost, fast-int8 at one thread (minimum of "

@@ -7,6 +7,9 @@ times are relative to the window decoded; ``window_segments`` adds the window's 
 The gate follows openai/whisper: a window whose ``<|nospeech|>`` probability (read at the
 ``<|startoftranscript|>`` position) is over ``NO_SPEECH_THRESHOLD`` *and* whose tokens have an
 average log-probability under ``LOGPROB_THRESHOLD`` is silence; its words are dropped.
+openai/whisper's 0.6 kept "Thank you." over a music clip (0.57, log-probability -1.26,
+bench.no_speech); 0.5 drops it, and no real speech clip came near (at most 0.18 on 149 clips
+of the real-speech set, tiny.en fast-int8).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import gzip
 from dataclasses import dataclass, field
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
-NO_SPEECH_THRESHOLD = 0.6  # openai/whisper transcribe's default
+NO_SPEECH_THRESHOLD = 0.5  # openai/whisper transcribe's default is 0.6 (see above)
 LOGPROB_THRESHOLD = -1.0  # openai/whisper transcribe's default
 COMPRESSION_RATIO_THRESHOLD = 2.4  # over this the text repeats itself (openai/whisper)
 

@@ -20,6 +20,7 @@ from demo.asr.segments import (
     TokenSegment,
     snap_to_speech,
 )
+from demo.asr.words import AlignedWord, split_words, words_to_segments
 from demo.audio import SAMPLE_RATE
 from demo.cancel import check
 from demo.errors import DemoError, unknown_choice
@@ -159,7 +160,13 @@ def _windows(audio: np.ndarray) -> int:
 def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = None) -> Transcript:
     """Transcribe 16 kHz mono float32 audio with a loaded Whisper model (``demo.models``):
     the text, and segments with times whose edges sit where the voice starts and stops."""
-    transcript = _transcribe(loaded, audio, options or TranscribeOptions())
+    options = options or TranscribeOptions()
+    transcript = _transcribe(loaded, audio, options)
+    if options.no_speech_gate:  # "." alone over a hum: no letter or digit, no speech
+        kept = [s for s in transcript.segments if any(c.isalnum() for c in s.text)]
+        if len(kept) < len(transcript.segments):
+            transcript.segments = kept
+            transcript.text = " ".join(s.text for s in kept)
     transcript.segments = snap_to_speech(transcript.segments, audio, SAMPLE_RATE)
     return transcript
 
@@ -183,7 +190,7 @@ def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transc
     input_features = features.input_features.to(_input_device(model), _input_dtype(model))
     # Timestamps on every path: segments with times, and openai/whisper's seek over 30 s.
     kwargs: dict = {"num_beams": options.num_beams, "return_timestamps": True}
-    kwargs.update(return_segments=True)
+    kwargs.update(return_segments=True, return_token_timestamps=options.word_timestamps)
     if long_form:
         kwargs.update(attention_mask=features.attention_mask.to(input_features.device))
     if options.no_speech_gate:  # temperature 0 alone: the gate, without sampling fallback
@@ -204,14 +211,18 @@ def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transc
                 bar.update(bar.total - bar.n)
         else:
             output = model.generate(input_features=input_features, **kwargs)
-    segments = _generated_segments(output, processor, len(audio) / SAMPLE_RATE)
+    seconds = len(audio) / SAMPLE_RATE
+    segments = _generated_segments(output, processor, seconds)
     tokens = [t for segment in segments for t in segment.tokens]
     text = processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
     code = language if multilingual else "en"
-    return Transcript(
-        text, code, language_names().get(code), detected, _windows(audio),
-        _text_segments(processor.tokenizer, segments),
-    )  # fmt: skip
+    if options.word_timestamps:  # transformers' own DTW over the same alignment heads
+        decode = _decoder(processor.tokenizer)
+        aligned = _generated_words(output, processor, decode)
+        with_words = words_to_segments(segments, aligned, 0.0, seconds, decode)
+    else:
+        with_words = _text_segments(processor.tokenizer, segments)
+    return Transcript(text, code, language_names().get(code), detected, _windows(audio), with_words)
 
 
 def _generated_segments(output, processor, seconds: float) -> list[TokenSegment]:
@@ -223,4 +234,22 @@ def _generated_segments(output, processor, seconds: float) -> list[TokenSegment]
         text = [int(t) for t in segment["tokens"].tolist() if int(t) < begin]
         start = min(max(float(segment["start"]), 0.0), seconds)
         out.append(TokenSegment(start, min(max(float(segment["end"]), start), seconds), text))
+    return out
+
+
+def _generated_words(output, processor, decode) -> list[AlignedWord]:
+    """Words with times from ``generate(return_token_timestamps=True)``: the time listed at a
+    token is where the token after it starts (openai/whisper's jump times), so a word spans
+    from the time before its first token to the time at its last."""
+    begin = int(processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>")) + 1
+    out = []
+    for segment in output["segments"][0]:
+        tokens = [int(t) for t in segment["tokens"].tolist()]
+        times = [float(t) for t in segment["token_timestamps"].tolist()]
+        where = [i for i, t in enumerate(tokens) if t < begin]
+        k = 0
+        for word in split_words([tokens[i] for i in where], decode):
+            first, last = where[k], where[k + len(word) - 1]
+            out.append(AlignedWord(word, times[max(0, first - 1)], times[last]))
+            k += len(word)
     return out

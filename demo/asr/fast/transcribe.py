@@ -28,13 +28,20 @@ from demo.asr.fast.decoding import Decoded, _prompt, _rules, decode_scored, dete
 from demo.asr.fast.decoding import no_speech_prob as _no_speech_prob
 from demo.asr.fast.features import HOP, WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
 from demo.asr.fast.model import FastWhisper
-from demo.asr.segments import Segment, TokenSegment, WindowScores, window_segments
+from demo.asr.segments import (
+    TIME_PRECISION,
+    Segment,
+    TokenSegment,
+    WindowScores,
+    window_segments,
+)
 from demo.audio import SAMPLE_RATE
 from demo.cancel import check
 
 INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
 FRAME_SECONDS = HOP / SAMPLE_RATE  # one log-mel frame: 10 ms
 LONG_FORMS = ("sequential", "chunked")
+MIN_REST_S = 0.5  # less audio than this left after a window's last segment: it has finished
 
 
 @dataclass
@@ -113,8 +120,43 @@ def transcribe_fast(
             result = FastResult(tokens, language, detected, 1, scores=[scores])
             segments = window_segments(tokens, timestamp_begin(fast), 0.0, end)
             result.add(fast, encoded, task, segments, (0.0, end), words)
-            return result
+            cut = _stopped_at(tokens, timestamp_begin(fast), end) if timestamps else None
+            if cut is None:
+                return result
+            rest = transcribe_fast(
+                fast, mel_filters, audio[int(cut * SAMPLE_RATE) :], language=language, task=task,
+                num_beams=num_beams, gate=gate, words=words,
+            )  # fmt: skip
+            return _joined(result, rest, cut)
         return _long_form(fast, features, language, task, num_beams, gate, words)
+
+
+def _stopped_at(tokens: list[int], begin: int, end: float) -> float | None:
+    """Where to go on decoding a window that closed its segments with a timestamp pair and
+    stopped well before the audio's end (openai/whisper seeks there and decodes the rest;
+    Whisper does this near a full window's end); None when it finished."""
+    if len(tokens) < 2 or tokens[-1] < begin or tokens[-2] < begin:
+        return None
+    at = (tokens[-1] - begin) * TIME_PRECISION
+    return at if 0 < at < end - MIN_REST_S else None
+
+
+def _joined(first: FastResult, rest: FastResult, offset: float) -> FastResult:
+    """``first`` followed by ``rest``, which was decoded from ``offset`` seconds on."""
+    for segment in rest.segments:
+        segment.start, segment.end = segment.start + offset, segment.end + offset
+    for segment in rest.text_segments or []:
+        segment.start, segment.end = segment.start + offset, segment.end + offset
+        for word in segment.words or []:
+            word.start, word.end = word.start + offset, word.end + offset
+    first.tokens += rest.tokens
+    first.segments += rest.segments
+    if first.text_segments is not None:
+        first.text_segments += rest.text_segments or []
+    first.scores += rest.scores
+    first.silent += rest.silent
+    first.windows += rest.windows
+    return first
 
 
 def _strip_eos(tokens: list[int], fast: FastWhisper) -> list[int]:
