@@ -6,8 +6,14 @@ Two long-form algorithms, chosen per request (``LONG_FORMS``):
   starts, and a window's unfinished last segment is decoded again in the next one. Exact: at
   fp32 it decodes what ``generate`` decodes. Windows wait for each other.
 - ``chunked`` (``demo.asr.fast.chunked``) cuts the audio at pauses into chunks of at most 30 s
-  and encodes and decodes them in batches, without timestamps. Several times faster on long
-  audio and as accurate where the audio has pauses (speech does; bench.accuracy checks it).
+  and encodes and decodes them in batches (timestamps only give the segments' times, not the
+  seek). Several times faster on long audio and as accurate where the audio has pauses
+  (speech does; bench.accuracy checks it).
+
+Every path decodes with timestamp tokens and returns segments with times in the clip, and each
+window's scores for the no-speech gate (``demo.asr.segments``). One window that closes its
+segments well before the audio's end is decoded on from its last timestamp, as openai/whisper
+seeks.
 
 The rule (``long_form=None``): the model's own ``long_form``, which is ``chunked`` for the
 quantized builds (the app's fast mode) and ``sequential`` for the exact fp32 build, whose
