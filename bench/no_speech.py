@@ -3,11 +3,13 @@ segments and word times cost.
 
     python -m bench.no_speech --threads 1                      # checkpoints/bench/no-speech.json
     python -m bench.no_speech --modes fast-int8 --overwrite    # one mode again
+    python -m bench.no_speech --cost-only --repeats 15 --overwrite  # only the timings again
 
 Clips: ``bench.silence_clips.no_speech_clips()`` (ten, no speech) and the JFK phrases at
 known times with long pauses (``known_segments_clip``, 36 s; its words are real, so only the
 words beyond its 47 spoken ones would be invented). ``invented`` counts every word written on
-a no-speech clip. The cost rows time the fast-int8 engine on jfk.flac and the known clip:
+a no-speech clip. The cost rows time the fast-int8 engine on jfk.flac, mit-en (a full 30 s
+window) and the known clip:
 text only (the path before segments), segments (the default), segments + word times; the
 minimum of ``--repeats`` interleaved runs at one thread.
 """
@@ -26,6 +28,7 @@ from bench.env import (
     set_threads,
     write_results,
 )
+from demo.errors import DemoError
 
 MODULE = "bench.no_speech"
 NAME = "no-speech"
@@ -101,8 +104,11 @@ def run_cost(repeats: int) -> list[dict]:
     fast, filters = loaded.model, mel_filters_of(loaded.processor)
     fast.decoder_threads = 1
     decode = _decoder(loaded.processor.tokenizer)
+    from bench.clips import load_clip
+
     clips = {
         "jfk": load_audio("tests/data/jfk.flac"),
+        "mit-en": load_clip("mit-en").audio,  # a full 30 s window
         "jfk-with-pauses": known_segments_clip((2.0, 6.0, 9.0, 3.0)).audio,
     }
     ways = {
@@ -131,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="checkpoints/bench")
     parser.add_argument("--real-speech", default="data/real-speech/manifest.jsonl")
     parser.add_argument("--real-clips", type=int, default=REAL_CLIPS)
+    parser.add_argument(
+        "--cost-only", action="store_true",
+        help="time the cost rows again; keep the word counts of the existing result",
+    )  # fmt: skip
     add_output_flags(parser)
     args = parser.parse_args(argv)
     set_threads(args.threads)
@@ -138,8 +148,15 @@ def main(argv: list[str] | None = None) -> None:
 
     info = meta(MODULE, argv, threads=args.threads, repeats=args.repeats,
                 no_speech_threshold=NO_SPEECH_THRESHOLD)  # fmt: skip
-    rows = run_modes(args.modes, args.threads)
-    real = run_real(Path(args.real_speech), args.real_clips)
+    if args.cost_only:
+        old = read_results(Path(args.out) / f"{NAME}.json")
+        if not old:
+            raise DemoError("--cost-only needs an existing result; run without it first.")
+        rows, real = old["rows"], old.get("real")
+        info["counts_from"] = old["meta"].get("command")
+    else:
+        rows = run_modes(args.modes, args.threads)
+        real = run_real(Path(args.real_speech), args.real_clips)
     cost = run_cost(args.repeats)
     path = write_results(Path(args.out), NAME, info, rows, cost=cost, real=real)
     print(f"written: {path}")

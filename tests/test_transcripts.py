@@ -146,3 +146,13 @@ def test_segments_with_gate_keep_real_speech(tiny_fast, jfk_path, jfk_text):
     transcript = transcribe(tiny_fast, padded)
     assert "fellow americans" in transcript.text.lower()
     assert transcript.segments[0].start >= 3.0
+
+
+def test_faster_whisper_in_the_bench_returns_segments(jfk_path):
+    pytest.importorskip("faster_whisper")
+    from bench.engines import EngineSpec, load, transcribe_segments
+
+    loaded = load(EngineSpec("tiny.en", "fw-int8"), threads=1)
+    text, segments = transcribe_segments(loaded, load_audio(str(jfk_path)), 1)
+    assert len(segments) >= 2 and segments[0][0] < 1.0 and segments[-1][1] <= 11.1
+    assert "country" in segments[-1][2] and text.startswith(segments[0][2])
