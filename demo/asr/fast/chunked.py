@@ -94,10 +94,12 @@ def transcribe_chunked(
     count, segments with times in the clip, each chunk's scores for the no-speech gate)."""
     from tqdm.auto import tqdm
 
+    from demo.asr.fast.finish import finish, speech_end, speech_frames
     from demo.asr.fast.transcribe import FastResult, timestamp_begin, window_scores
     from demo.asr.segments import window_segments
 
     spans = speech_chunks(audio)
+    speech = speech_frames(audio) if timestamps else None
     multilingual = bool(getattr(fast.generation_config, "is_multilingual", False))
     detected = False
     result = FastResult([], language, False, len(spans), "chunked")
@@ -119,6 +121,8 @@ def transcribe_chunked(
                     result.silent += 1
                     continue
                 tokens = one.tokens[:-1] if one.tokens and one.tokens[-1] == eos else one.tokens
+                until = speech_end(speech, *spans[index])
+                tokens = finish(fast, encoded[row : row + 1], prompt, tokens, until, num_beams)
                 result.tokens += tokens
                 a, b = (x / SAMPLE_RATE for x in spans[index])
                 segments = window_segments(tokens, timestamp_begin(fast), a, b, index)

@@ -24,6 +24,8 @@ class _Rules:
     begin_suppress: torch.Tensor  # extra mask for the first generated token
     eos: int
     timestamps: object | None  # WhisperTimeStampLogitsProcessor when timestamps are on
+    # No end-of-text before a timestamp token at least this large (demo.asr.fast.finish)
+    eos_before: int | None = None
 
 
 def token_mask(ids, vocab: int) -> torch.Tensor:
@@ -55,6 +57,9 @@ def _process(logits, tokens: torch.Tensor, step: int, rules: _Rules) -> torch.Te
         logits = logits + rules.begin_suppress
     if rules.timestamps is not None:
         logits = rules.timestamps(tokens, logits)
+    if rules.eos_before is not None:  # timestamps rise, and are the largest token ids
+        early = tokens.max(dim=1).values < rules.eos_before
+        logits[early, rules.eos] = -math.inf
     return logits
 
 

@@ -12,8 +12,7 @@ Two long-form algorithms, chosen per request (``LONG_FORMS``):
 
 Every path decodes with timestamp tokens and returns segments with times in the clip, and each
 window's scores for the no-speech gate (``demo.asr.segments``). One window that closes its
-segments well before the audio's end is decoded on from its last timestamp, as openai/whisper
-seeks.
+segments while its audio still holds speech is decoded on (``demo.asr.fast.finish``).
 
 The rule (``long_form=None``): the model's own ``long_form``, which is ``chunked`` for the
 quantized builds (the app's fast mode) and ``sequential`` for the exact fp32 build, whose
@@ -33,9 +32,9 @@ from demo.asr.fast.chunked import transcribe_chunked
 from demo.asr.fast.decoding import Decoded, _prompt, _rules, decode_scored, detect_language
 from demo.asr.fast.decoding import no_speech_prob as _no_speech_prob
 from demo.asr.fast.features import HOP, WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
+from demo.asr.fast.finish import finish, speech_end, speech_frames
 from demo.asr.fast.model import FastWhisper
 from demo.asr.segments import (
-    TIME_PRECISION,
     Segment,
     TokenSegment,
     WindowScores,
@@ -47,7 +46,6 @@ from demo.cancel import check
 INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
 FRAME_SECONDS = HOP / SAMPLE_RATE  # one log-mel frame: 10 ms
 LONG_FORMS = ("sequential", "chunked")
-MIN_REST_S = 0.5  # less audio than this left after a window's last segment: it has finished
 
 
 @dataclass
@@ -123,46 +121,14 @@ def transcribe_fast(
                 return FastResult([], language, detected, 1, scores=[scores], silent=1)
             tokens = _strip_eos(decoded.tokens, fast)
             end = len(audio) / SAMPLE_RATE
+            if timestamps:  # speech after Whisper's last timestamp: decode on
+                until = speech_end(speech_frames(audio), 0, len(audio))
+                tokens = finish(fast, encoded, prompt, tokens, until, num_beams)
             result = FastResult(tokens, language, detected, 1, scores=[scores])
             segments = window_segments(tokens, timestamp_begin(fast), 0.0, end)
             result.add(fast, encoded, task, segments, (0.0, end), words)
-            cut = _stopped_at(tokens, timestamp_begin(fast), end) if timestamps else None
-            if cut is None:
-                return result
-            rest = transcribe_fast(
-                fast, mel_filters, audio[int(cut * SAMPLE_RATE) :], language=language, task=task,
-                num_beams=num_beams, gate=gate, words=words,
-            )  # fmt: skip
-            return _joined(result, rest, cut)
+            return result
         return _long_form(fast, features, language, task, num_beams, gate, words)
-
-
-def _stopped_at(tokens: list[int], begin: int, end: float) -> float | None:
-    """Where to go on decoding a window that closed its segments with a timestamp pair and
-    stopped well before the audio's end (openai/whisper seeks there and decodes the rest;
-    Whisper does this near a full window's end); None when it finished."""
-    if len(tokens) < 2 or tokens[-1] < begin or tokens[-2] < begin:
-        return None
-    at = (tokens[-1] - begin) * TIME_PRECISION
-    return at if 0 < at < end - MIN_REST_S else None
-
-
-def _joined(first: FastResult, rest: FastResult, offset: float) -> FastResult:
-    """``first`` followed by ``rest``, which was decoded from ``offset`` seconds on."""
-    for segment in rest.segments:
-        segment.start, segment.end = segment.start + offset, segment.end + offset
-    for segment in rest.text_segments or []:
-        segment.start, segment.end = segment.start + offset, segment.end + offset
-        for word in segment.words or []:
-            word.start, word.end = word.start + offset, word.end + offset
-    first.tokens += rest.tokens
-    first.segments += rest.segments
-    if first.text_segments is not None:
-        first.text_segments += rest.text_segments or []
-    first.scores += rest.scores
-    first.silent += rest.silent
-    first.windows += rest.windows
-    return first
 
 
 def _strip_eos(tokens: list[int], fast: FastWhisper) -> list[int]:
