@@ -22,18 +22,25 @@ from demo.asr.fast.model import FastWhisper
 from demo.asr.segments import TIME_PRECISION
 from demo.audio import SAMPLE_RATE
 
-MIN_REST_S = 0.5  # less speech than this after the last timestamp: the window has finished
+MIN_REST_S = 1.5  # less speech than this after the last timestamp: finished (its timestamps are
+# coarse: an end-of-phrase timestamp 0.5-1 s early is common, a lost phrase runs seconds)
 
 
 def speech_frames(audio: np.ndarray) -> np.ndarray | None:
-    """Which 20 ms frames of the clip hold speech (louder than its quiet parts); None for a
-    clip with no quiet part (music, noise), where energy can't tell."""
+    """Which 20 ms frames of the clip hold speech (louder than its quiet parts, for at least
+    ``MIN_SPEECH_S``); None for a clip with no quiet part (music, noise), where energy can't
+    tell."""
     from demo.asr.fast.chunked import frame_db, silent_frames
 
     if len(audio) < FRAME:
         return None
+    from demo.asr.segments import MIN_SPEECH_S, _close_gaps
+
     speech = ~silent_frames(frame_db(audio))
-    return None if speech.all() else speech
+    if speech.all():
+        return None
+    # a click or the tail of a breath is not speech still to be written
+    return ~_close_gaps(~speech, int(MIN_SPEECH_S * SAMPLE_RATE / FRAME))
 
 
 def speech_end(speech: np.ndarray | None, start: int, end: int) -> float | None:
