@@ -3,6 +3,7 @@ gate, and the TXT/SRT/WebVTT/JSON files of the CLI checked by a validator agains
 real speech whose phrases sit at known times (bench.silence_clips)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +105,29 @@ def test_cli_srt_and_vtt_fall_on_the_known_phrase_times(tmp_path, capsys):
     assert main(["run", str(wav), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["segments"] and data["versions"]["python"] and data["options"]["asr"]
+
+
+def test_app_files_pass_the_validator_and_fall_on_the_known_phrase_times(tmp_path):
+    """Try it's handler with the widgets' defaults: the SRT and WebVTT it offers for download
+    pass the validator and sit on the known phrases; the transcript's times are seek links."""
+    import app
+    from dashboard import handlers as h
+
+    clip = known_segments_clip()
+    wav = tmp_path / "known.wav"
+    wavfile.write(wav, 16000, (clip.audio * 32767).astype(np.int16))
+    demo = app.build_demo()
+    values = {name: widget.value for name, widget in demo.try_inputs.items()}
+    out = h.transcribe_and_summarize({**values, "audio": str(wav)})
+    files = {Path(f).suffix[1:]: Path(f) for f in out["downloads"]}
+    assert set(files) == {"txt", "srt", "vtt", "json"}
+    for fmt in ("srt", "vtt"):
+        text = files[fmt].read_text()
+        assert check_subtitles(text, fmt) == []
+        assert _edges_ok([(a, b) for a, b, _ in parse_subtitles(text, fmt)], clip) == []
+    assert out["segments"].count('class="seek"') == len(
+        json.loads(files["json"].read_text())["segments"]
+    )
 
 
 def test_word_times_put_every_segment_on_the_speech_in_long_audio(tiny_fast):
