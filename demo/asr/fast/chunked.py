@@ -122,7 +122,8 @@ def transcribe_chunked(
                     continue
                 tokens = one.tokens[:-1] if one.tokens and one.tokens[-1] == eos else one.tokens
                 until = speech_end(speech, *spans[index])
-                tokens = finish(fast, encoded[row : row + 1], prompt, tokens, until, num_beams)
+                nsp = result.scores[-1].no_speech_prob
+                tokens = finish(fast, encoded[row : row + 1], prompt, tokens, until, num_beams, nsp)
                 result.tokens += tokens
                 a, b = (x / SAMPLE_RATE for x in spans[index])
                 segments = window_segments(tokens, timestamp_begin(fast), a, b, index)

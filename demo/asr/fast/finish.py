@@ -24,6 +24,7 @@ from demo.audio import SAMPLE_RATE
 
 MIN_REST_S = 1.5  # less speech than this after the last timestamp: finished (its timestamps are
 # coarse: an end-of-phrase timestamp 0.5-1 s early is common, a lost phrase runs seconds)
+MAX_NO_SPEECH = 0.2  # real speech windows stay under 0.1 (bench.no_speech), noise over 0.5
 
 
 def speech_frames(audio: np.ndarray) -> np.ndarray | None:
@@ -59,13 +60,15 @@ def finish(
     tokens: list[int],
     spoken_until: float | None,
     num_beams: int,
+    no_speech_prob: float = 0.0,
 ) -> list[int]:
     """``tokens`` (end-of-text removed) of one window ``encoded`` ``[1, 1500, d]``, decoded
     on when speech goes on ``MIN_REST_S`` past their last timestamp (``spoken_until``:
-    seconds into the window)."""
+    seconds into the window) and Whisper is sure the window holds speech (its no-speech
+    probability under ``MAX_NO_SPEECH``: over noise, writing on would invent words)."""
     begin = int(fast.generation_config.no_timestamps_token_id) + 1
     stamps = [t for t in tokens if t >= begin]
-    if spoken_until is None or not stamps:
+    if spoken_until is None or not stamps or no_speech_prob >= MAX_NO_SPEECH:
         return tokens
     limit = spoken_until - MIN_REST_S
     if (stamps[-1] - begin) * TIME_PRECISION >= limit:

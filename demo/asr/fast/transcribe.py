@@ -123,7 +123,8 @@ def transcribe_fast(
             end = len(audio) / SAMPLE_RATE
             if timestamps:  # speech after Whisper's last timestamp: decode on
                 until = speech_end(speech_frames(audio), 0, len(audio))
-                tokens = finish(fast, encoded, prompt, tokens, until, num_beams)
+                nsp = scores.no_speech_prob
+                tokens = finish(fast, encoded, prompt, tokens, until, num_beams, nsp)
             result = FastResult(tokens, language, detected, 1, scores=[scores])
             segments = window_segments(tokens, timestamp_begin(fast), 0.0, end)
             result.add(fast, encoded, task, segments, (0.0, end), words)
