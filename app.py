@@ -229,10 +229,21 @@ def _try_tab(s: Settings) -> dict[str, Any]:
                 w["e2e_transcript"] = gr.Checkbox(
                     False, label="End-to-end: also ask the model for its own transcript"
                 )
+                words = gr.Checkbox(
+                    False, label="Word times (exact subtitle times, 10-20% slower transcription)"
+                )
             w["summary_style"], w["reference_facts"] = style, facts
+            w["word_timestamps"] = words  # last: API parameters keep their positions
         with gr.Column(scale=3):
             o: dict[str, Any] = {
                 "transcript": gr.Textbox(label="Transcript", lines=5, elem_id="transcript"),
+                # the segments with times (a click plays the clip from there) and the files
+                "segments": gr.HTML(elem_id="transcript-times"),
+                "downloads": gr.File(
+                    label="Transcript: TXT, SRT, WebVTT, JSON",
+                    file_count="multiple",
+                    elem_id="transcript-files",
+                ),
                 "transcript_diff": gr.HighlightedText(
                     label="Transcript vs reference", color_map=DIFF_COLORS, visible=False
                 ),
@@ -407,6 +418,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Reported vs measured", id="reported") as reported_tab:
             _reported_tab(theme, reported_tab)
         demo.load(None, js=LIGHT_ON_LOAD_JS)
+        demo.load(None, js=try_it.SEEK_JS)  # transcript times seek the clip's player
     return demo
 
 

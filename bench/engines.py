@@ -217,33 +217,41 @@ def timed_transcribe(engine: Loaded | Isolated, audio: np.ndarray, beams: int):
 
 
 def transcribe(loaded: Loaded, audio: np.ndarray, beams: int) -> str:
-    """Text of one clip, greedy (``beams=1``) or beam search, language detected if needed.
+    """Text of one clip, greedy (``beams=1``) or beam search, language detected if needed."""
+    return transcribe_segments(loaded, audio, beams)[0]
+
+
+def transcribe_segments(
+    loaded: Loaded, audio: np.ndarray, beams: int
+) -> tuple[str, list[tuple[float, float, str]]]:
+    """Text and segments ``(start, end, text)`` of one clip on any engine.
 
     faster-whisper runs with the settings our path has: temperature 0 without fallback, no
-    conditioning on the previous window, no VAD, timestamps only where the audio needs more
-    than one window (long-form).
+    conditioning on the previous window, no VAD, timestamp tokens (segments) on every clip.
     """
     if loaded.spec.quant in FW_BATCHED:
         # Its own defaults otherwise (VAD on, no timestamps): how its README runs it.
-        segments, _ = loaded.handle.transcribe(
+        found, _ = loaded.handle.transcribe(
             audio,
             beam_size=beams,
             temperature=0.0,
             condition_on_previous_text=False,
             batch_size=FW_BATCHED[loaded.spec.quant],
         )
-        return "".join(segment.text for segment in segments).strip()
-    if loaded.spec.engine == "faster-whisper":
-        segments, _ = loaded.handle.transcribe(
+    elif loaded.spec.engine == "faster-whisper":
+        found, _ = loaded.handle.transcribe(
             audio,
             beam_size=beams,
             temperature=0.0,
             condition_on_previous_text=False,
-            without_timestamps=len(audio) <= WINDOW_SAMPLES,
+            without_timestamps=False,
             vad_filter=False,
         )
-        return "".join(segment.text for segment in segments).strip()
-    from demo.asr import TranscribeOptions
-    from demo.asr import transcribe as demo_transcribe
+    else:
+        from demo.asr import TranscribeOptions
+        from demo.asr import transcribe as demo_transcribe
 
-    return demo_transcribe(loaded.handle, audio, TranscribeOptions(num_beams=beams)).text
+        out = demo_transcribe(loaded.handle, audio, TranscribeOptions(num_beams=beams))
+        return out.text, [(s.start, s.end, s.text) for s in out.segments]
+    segments = [(float(s.start), float(s.end), s.text.strip()) for s in found]
+    return "".join(" " + text for _, _, text in segments).strip(), segments

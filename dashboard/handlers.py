@@ -54,7 +54,7 @@ TRY_KEYS = ("audio", "reference_transcript", "reference_summary", "reference_fac
 # name a Whisper); the adapters and compression: "none".
 CONFIG_DEFAULTS = {"asr": DEFAULT_ASR, "quant": AUTO, "summarizer": DEFAULT_SUMMARIZER,
                    "pipeline": CASCADE, "e2e_model": NEWEST_E2E}  # fmt: skip
-TEMP_PREFIXES = ("compare-", "charts-", "report-")
+TEMP_PREFIXES = ("compare-", "charts-", "report-", "transcript-")
 TEMP_MAX_AGE_S = 3600  # result folders older than this are removed when new ones are made
 
 
@@ -196,7 +196,24 @@ def transcribe_and_summarize(values: Mapping[str, Any]) -> dict[str, Any]:
             result.transcript,
         ),
         "summary_diff": _diff_update(references.summary, result.summary),
+        "segments": try_it.segments_html(result.segments),
+        "downloads": transcript_files(result),
     }
+
+
+def transcript_files(result) -> list[str]:
+    """The transcript as TXT, SRT, WebVTT and JSON files (``demo.export``) for download."""
+    from demo.export import FORMATS, render
+
+    if not result.segments and not result.transcript:
+        return []
+    folder = _result_dir("transcript-")
+    paths = []
+    for name, fmt in FORMATS.items():
+        path = folder / f"transcript.{fmt.extension}"
+        path.write_text(render(result, name), encoding="utf-8")
+        paths.append(str(path))
+    return paths
 
 
 def add_config(configs: list[dict], values: Mapping[str, Any]) -> list[dict]:

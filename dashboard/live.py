@@ -17,7 +17,7 @@ from typing import Any
 from dashboard import handlers as h
 from demo.audio import write_wav
 from demo.errors import DemoError
-from demo.live import LiveSession, chunk_samples
+from demo.live import MAX_LIVE_SECONDS, LiveSession, chunk_samples
 from demo.pipeline import default_cache
 from demo.settings import settings
 
@@ -29,8 +29,6 @@ CLEARED = ("transcript", "summary", "grounded")
 def max_live_seconds() -> float:
     """The longest live recording: 5 minutes, or less where DEMO_MAX_SECONDS is lower (the
     final pipeline must accept it)."""
-    from demo.live import MAX_LIVE_SECONDS
-
     return min(MAX_LIVE_SECONDS, settings().max_seconds)
 
 

@@ -129,3 +129,48 @@ def grounded_html(grounding: Mapping[str, Any], audio_seconds: float | None = No
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+# Clicking a time in the transcript seeks the clip's player (#try-audio): one listener on the
+# page, installed at load, so the transcript's HTML carries only data attributes.
+SEEK_JS = """() => {
+  if (window.__transcriptSeek) return;
+  window.__transcriptSeek = true;
+  const player = () => {
+    const box = document.getElementById("try-audio");
+    if (!box) return null;
+    const direct = box.querySelector("audio, video");
+    if (direct) return direct;
+    for (const el of box.querySelectorAll("*")) {
+      const inner = el.shadowRoot && el.shadowRoot.querySelector("audio, video");
+      if (inner) return inner;
+    }
+    return null;
+  };
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a.seek");
+    if (!link) return;
+    event.preventDefault();
+    const media = player();
+    if (media) { media.currentTime = parseFloat(link.dataset.t); media.play(); }
+  }, true);
+}"""
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes:02d}:{rest:02d}"
+
+
+def segments_html(segments: list[dict]) -> str:
+    """The transcript a segment a line, each led by its start time: a link that seeks the
+    clip's player there (``SEEK_JS``)."""
+    if not segments:
+        return ""
+    rows = [
+        f'<div class="segment"><a class="seek" href="#" data-t="{s["start"]:.2f}" '
+        f'title="Play from {s["start"]:.2f} s">[{_clock(s["start"])}]</a> '
+        f"{html.escape(s['text'])}</div>"
+        for s in segments
+    ]
+    return '<div id="transcript-segments">' + "".join(rows) + "</div>"

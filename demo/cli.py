@@ -2,6 +2,7 @@
 
     python -m demo run assets/samples/jfk.flac                  # bundled models, fastest mode
     python -m demo run clip.webm --asr base --quant nf4 --json  # full result as JSON
+    python -m demo run talk.mp3 --format srt --out talk.srt     # subtitles (txt, srt, vtt, json)
     python -m demo models
     python -m demo download small          # fetch a hub model into the HF cache (needs network)
     python -m demo batch recordings/ --out results/   # every file: a table + an export each
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         "key-fact recall",
     )  # fmt: skip
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
+    from demo.export import FORMATS
+
+    run.add_argument("--format", choices=list(FORMATS), help="write the transcript as this")
+    run.add_argument("--out", metavar="FILE", help="write --format to FILE (default: stdout)")
     sub.add_parser("models", help="list every model and quantization choice, offline status")
     download = sub.add_parser("download", help="fetch a hub model into the local HF cache")
     download.add_argument("name", help="Whisper or summarizer registry name, or a hub id")
@@ -128,7 +133,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = _pipeline_options(args)
     facts = "\n".join(args.key_fact) or None
     references = References(args.reference_transcript, args.reference_summary, facts)
+    if args.out and not args.format:
+        raise DemoError("--out needs --format (txt, srt, vtt or json).")
     result = run_pipeline(args.clip, options, references=references)
+    if args.format:
+        return _write_format(result, args.format, args.out)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
         return 0
@@ -157,6 +166,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"Score {key}: {value:.3f}")
     for note in result.notes:
         print(f"Note: {note}")
+    return 0
+
+
+def _write_format(result, fmt: str, out: str | None) -> int:
+    """``demo.export``'s rendering of the result, to ``out`` or stdout."""
+    from pathlib import Path
+
+    from demo.export import render
+
+    text = render(result, fmt)
+    if not out:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DemoError(f"Could not write {out}: {exc.strerror or exc}.") from exc
+    print(f"Wrote {out} ({fmt}, {len(result.segments)} segments)", file=sys.stderr)
     return 0
 
 
@@ -262,7 +289,8 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    progress = not getattr(args, "json", False) and sys.stderr.isatty()
+    to_stdout = getattr(args, "json", False) or (getattr(args, "format", None) and not args.out)
+    progress = not to_stdout and sys.stderr.isatty()
     try:
         with quiet_libraries(args.verbose, progress):
             return COMMANDS[args.command](args)

@@ -149,4 +149,5 @@ def run_pipeline(
         notes=notes,
         scores=scores,
         grounding=out.grounding,
+        segments=out.segments,
     )

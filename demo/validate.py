@@ -136,11 +136,11 @@ class _Checker:
         self._language()
         self._numbers()
         self._style()
-        if "e2e_transcript" in g:
-            if not isinstance(g["e2e_transcript"], bool):
-                got = _kind(g["e2e_transcript"])
-                raise ConfigError(f"e2e_transcript must be true or false, not {got}.")
-            self.out["e2e_transcript"] = g["e2e_transcript"]
+        for key in ("e2e_transcript", "word_timestamps"):  # the switches
+            if key in g:
+                if not isinstance(g[key], bool):
+                    raise ConfigError(f"{key} must be true or false, not {_kind(g[key])}.")
+                self.out[key] = g[key]
         return self.out
 
     # -- models

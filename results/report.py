@@ -19,6 +19,7 @@ from bench.click import click_section
 from bench.env import DEFAULT_OUT, ROOT, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
+from bench.no_speech import section as no_speech_section
 from results.charts.compare import bench_latency
 from results.charts.cost import memory_per_precision
 from results.charts.export import save_figures
@@ -341,6 +342,7 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
     click = read_results(folder / "click.json")
     if click:  # time to a first result, and a clip end to end (bench.click)
         lines += click_section(click)
+    lines += no_speech_section(folder)  # bench.no_speech: words written over no speech
     lines += grid_section()
     lines += grid_v2_section()
     lines += spoken_dev_section(folder)

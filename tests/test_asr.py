@@ -115,7 +115,7 @@ def test_converter_parity_with_ctranslate2(jfk, tmp_path, name, jfk_text):
     prompt = [gen.decoder_start_token_id]
     if gen.is_multilingual:
         prompt += [gen.lang_to_id["<|en|>"], gen.task_to_id["transcribe"]]
-    prompt.append(gen.no_timestamps_token_id)
+    # no <|notimestamps|>: both decode with timestamp tokens (the segments' times)
     engine = ctranslate2.models.Whisper(str(_ct2_dir(name, tmp_path)), compute_type="float32")
     view = ctranslate2.StorageView.from_array(np.ascontiguousarray(features.input_features.numpy()))
     ct2_ids = engine.generate(view, [prompt], beam_size=1, max_length=448)[0].sequences_ids[0]

@@ -149,3 +149,42 @@ def test_live_microphone_streams_a_partial_transcript_then_the_summary(
         expect(transcript).to_have_value(phrase)
         expect(page.locator("#grounded-summary .summary-sentence").first).to_be_visible()
         page.screenshot(path=str(artifacts / "live-final.png"))
+
+
+def test_transcript_times_seek_the_player_and_files_download(
+    browser, dashboard_root, jfk_path, running_app, artifacts
+):
+    """Try it shows the segments with times; a click on a time moves the clip's player there;
+    the four transcript files are offered for download."""
+    from playwright.sync_api import expect
+
+    env = {"DEMO_CHECKPOINTS": str(dashboard_root)}
+    with running_app(env, artifacts / "browser-transcript-app.log") as url:
+        page = browser.new_page(viewport=VIEWPORT)
+        page.set_default_timeout(CHART_TIMEOUT_MS)
+        page.goto(url, wait_until="domcontentloaded")
+        page.locator("#try-audio input[type=file]").set_input_files(str(jfk_path))
+        expect(page.locator("#try-audio audio, #try-audio .waveform-container")).not_to_have_count(
+            0
+        )
+        page.locator("#run").click()
+        times = page.locator("#transcript-times a.seek")
+        expect(times.first).to_be_visible(timeout=TRANSCRIBE_TIMEOUT_MS)
+        assert times.count() >= 2
+        target = float(times.nth(1).get_attribute("data-t"))
+        assert 5.0 < target < 10.0  # "ask what you can do..." starts about 8 s in
+        times.nth(1).click()
+        position = page.evaluate(
+            """() => {
+              const box = document.getElementById("try-audio");
+              let media = box.querySelector("audio, video");
+              for (const el of box.querySelectorAll("*")) {
+                if (!media && el.shadowRoot) media = el.shadowRoot.querySelector("audio, video");
+              }
+              return media ? media.currentTime : -1;
+            }"""
+        )
+        assert abs(position - target) < 1.0, position
+        for name in ("transcript.txt", "transcript.srt", "transcript.vtt", "transcript.json"):
+            expect(page.locator(f"#transcript-files a[href$='/{name}']")).to_have_count(1)
+        page.screenshot(path=str(artifacts / "try-it-transcript-times.png"))

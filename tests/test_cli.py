@@ -16,6 +16,8 @@ NOT_OPTIONS = {
     "help",
     "clip",
     "json",
+    "format",
+    "out",
     "verbose",
     "reference_transcript",
     "reference_summary",

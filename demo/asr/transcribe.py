@@ -1,16 +1,26 @@
 """Transcription with a loaded Whisper model: language detection, short and long-form audio.
 
 Audio longer than one 30 s window is transcribed whole with transformers' sequential
-long-form generation (timestamps drive the seek, as in openai/whisper ``transcribe``).
+long-form generation (timestamps drive the seek, as in openai/whisper ``transcribe``). Every
+path decodes with timestamps and returns segments with times (``demo.asr.segments``); windows
+the no-speech gate calls silent are dropped.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from demo.asr.segments import (
+    LOGPROB_THRESHOLD,
+    NO_SPEECH_THRESHOLD,
+    Segment,
+    TokenSegment,
+    snap_to_speech,
+)
+from demo.asr.words import AlignedWord, split_words, words_to_segments
 from demo.audio import SAMPLE_RATE
 from demo.cancel import check
 from demo.errors import DemoError, unknown_choice
@@ -29,6 +39,12 @@ class TranscribeOptions:
     # Over 30 s, fast mode only: "sequential" (timestamp seek, as transformers) or "chunked"
     # (cut at pauses, batched); None: the model's rule (demo.asr.fast.transcribe).
     long_form: str | None = None
+    # Drop windows Whisper itself calls silent (no-speech probability and log-probability, as
+    # openai/whisper): no sentences invented over silence, music or noise. False: keep all.
+    no_speech_gate: bool = True
+    # Word times from the alignment heads' cross-attention (DTW, demo.asr.words); segment
+    # edges then follow the first and last word.
+    word_timestamps: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -46,6 +62,8 @@ class Transcript:
     language_name: str | None
     language_detected: bool  # True when the model chose it
     windows: int  # 30 s windows the audio spans
+    segments: list[Segment] = field(default_factory=list)  # times in seconds from the start
+    silent_windows: int = 0  # windows (or chunks) the no-speech gate dropped
 
 
 def _unwrap(model):
@@ -96,10 +114,36 @@ def _transcribe_fast(loaded, fast, audio: np.ndarray, options: TranscribeOptions
         task=options.task,
         num_beams=options.num_beams,
         long_form=options.long_form,
+        gate=options.no_speech_gate,
+        words=_decoder(loaded.processor.tokenizer) if options.word_timestamps else None,
     )
-    text = loaded.processor.tokenizer.decode(result.tokens, skip_special_tokens=True).strip()
+    tokenizer = loaded.processor.tokenizer
+    text = tokenizer.decode(result.tokens, skip_special_tokens=True).strip()
     code = result.language or "en"
-    return Transcript(text, code, language_names().get(code), result.detected, _windows(audio))
+    segments = result.text_segments
+    if segments is None:
+        segments = _text_segments(tokenizer, result.segments)
+    return Transcript(
+        text, code, language_names().get(code), result.detected, _windows(audio), segments,
+        result.silent,
+    )  # fmt: skip
+
+
+def _decoder(tokenizer):
+    def decode(tokens: list[int]) -> str:
+        return tokenizer.decode(tokens, skip_special_tokens=True)
+
+    return decode
+
+
+def _text_segments(tokenizer, segments: list[TokenSegment]) -> list[Segment]:
+    """Segments with their text; a segment with no words (a lone timestamp pair) is left out."""
+    out = []
+    for segment in segments:
+        text = tokenizer.decode(segment.tokens, skip_special_tokens=True).strip()
+        if text:
+            out.append(Segment(round(segment.start, 3), round(segment.end, 3), text))
+    return out
 
 
 def _advance(bar, progress) -> None:
@@ -114,12 +158,24 @@ def _windows(audio: np.ndarray) -> int:
 
 
 def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = None) -> Transcript:
-    """Transcribe 16 kHz mono float32 audio with a loaded Whisper model (``demo.models``)."""
+    """Transcribe 16 kHz mono float32 audio with a loaded Whisper model (``demo.models``):
+    the text, and segments with times whose edges sit where the voice starts and stops."""
+    options = options or TranscribeOptions()
+    transcript = _transcribe(loaded, audio, options)
+    if options.no_speech_gate:  # "." alone over a hum: no letter or digit, no speech
+        kept = [s for s in transcript.segments if any(c.isalnum() for c in s.text)]
+        if len(kept) < len(transcript.segments):
+            transcript.segments = kept
+            transcript.text = " ".join(s.text for s in kept)
+    transcript.segments = snap_to_speech(transcript.segments, audio, SAMPLE_RATE)
+    return transcript
+
+
+def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transcript:
     import torch
 
     from demo.asr.fast import FastWhisper
 
-    options = options or TranscribeOptions()
     model, processor = loaded.model, loaded.processor
     multilingual = bool(getattr(_unwrap(model).generation_config, "is_multilingual", False))
     if not multilingual and options.language not in (None, "en"):
@@ -132,10 +188,14 @@ def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = No
         return _transcribe_fast(loaded, model, audio, options)
     features, long_form = features_for(processor, audio)
     input_features = features.input_features.to(_input_device(model), _input_dtype(model))
-    kwargs: dict = {"num_beams": options.num_beams}
+    # Timestamps on every path: segments with times, and openai/whisper's seek over 30 s.
+    kwargs: dict = {"num_beams": options.num_beams, "return_timestamps": True}
+    kwargs.update(return_segments=True, return_token_timestamps=options.word_timestamps)
     if long_form:
         kwargs.update(attention_mask=features.attention_mask.to(input_features.device))
-        kwargs.update(return_timestamps=True)
+    if options.no_speech_gate:  # temperature 0 alone: the gate, without sampling fallback
+        kwargs.update(no_speech_threshold=NO_SPEECH_THRESHOLD, temperature=0.0)
+        kwargs.update(logprob_threshold=LOGPROB_THRESHOLD)
     language, detected = options.language, False
     with torch.inference_mode():
         if multilingual:
@@ -147,10 +207,49 @@ def transcribe(loaded, audio: np.ndarray, options: TranscribeOptions | None = No
         if long_form:
             with tqdm(total=_windows(audio), desc="transcribing", unit="window") as bar:
                 kwargs["monitor_progress"] = lambda p: _advance(bar, p)
-                token_ids = model.generate(input_features=input_features, **kwargs)
+                output = model.generate(input_features=input_features, **kwargs)
                 bar.update(bar.total - bar.n)
         else:
-            token_ids = model.generate(input_features=input_features, **kwargs)
-    text = processor.batch_decode(token_ids, skip_special_tokens=True)[0].strip()
+            output = model.generate(input_features=input_features, **kwargs)
+    seconds = len(audio) / SAMPLE_RATE
+    segments = _generated_segments(output, processor, seconds)
+    tokens = [t for segment in segments for t in segment.tokens]
+    text = processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
     code = language if multilingual else "en"
-    return Transcript(text, code, language_names().get(code), detected, _windows(audio))
+    if options.word_timestamps:  # transformers' own DTW over the same alignment heads
+        decode = _decoder(processor.tokenizer)
+        aligned = _generated_words(output, processor, decode)
+        with_words = words_to_segments(segments, aligned, 0.0, seconds, decode)
+    else:
+        with_words = _text_segments(processor.tokenizer, segments)
+    return Transcript(text, code, language_names().get(code), detected, _windows(audio), with_words)
+
+
+def _generated_segments(output, processor, seconds: float) -> list[TokenSegment]:
+    """transformers' ``generate(return_segments=True)`` segments of the first item (times in
+    the clip, clamped to it), their timestamp tokens dropped."""
+    begin = int(processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>")) + 1
+    out = []
+    for segment in output["segments"][0]:
+        text = [int(t) for t in segment["tokens"].tolist() if int(t) < begin]
+        start = min(max(float(segment["start"]), 0.0), seconds)
+        out.append(TokenSegment(start, min(max(float(segment["end"]), start), seconds), text))
+    return out
+
+
+def _generated_words(output, processor, decode) -> list[AlignedWord]:
+    """Words with times from ``generate(return_token_timestamps=True)``: the time listed at a
+    token is where the token after it starts (openai/whisper's jump times), so a word spans
+    from the time before its first token to the time at its last."""
+    begin = int(processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>")) + 1
+    out = []
+    for segment in output["segments"][0]:
+        tokens = [int(t) for t in segment["tokens"].tolist()]
+        times = [float(t) for t in segment["token_timestamps"].tolist()]
+        where = [i for i, t in enumerate(tokens) if t < begin]
+        k = 0
+        for word in split_words([tokens[i] for i in where], decode):
+            first, last = where[k], where[k + len(word) - 1]
+            out.append(AlignedWord(word, times[max(0, first - 1)], times[last]))
+            k += len(word)
+    return out

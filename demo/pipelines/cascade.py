@@ -6,6 +6,8 @@ shared cache, "asr" transcribes, "summarize" writes the grounded summary.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 
 from demo.asr import transcribe
@@ -38,12 +40,18 @@ def run_cascade(samples: np.ndarray, options, cache: ModelCache, m, steps) -> St
         notes.append(
             f"Summarized a transcript in {transcript.language_name or transcript.language}."
         )
+    if transcript.silent_windows:
+        notes.append(
+            f"{transcript.silent_windows} stretch(es) of the clip held no speech by Whisper's "
+            "own no-speech test; nothing was written for them."
+        )
     return StageOutputs(
         transcript=transcript.text,
         language=transcript.language,
         language_name=transcript.language_name,
         summary=summary.text,
         grounding=summary.to_dict(),
+        segments=[asdict(segment) for segment in transcript.segments],
         memory={
             "asr": ModelInfo(asr_model.weights_mb, asr_cached, asr_model.spec.quant),
             "summarizer": ModelInfo(summ_model.weights_mb, summ_cached, summ_model.spec.quant),

@@ -50,6 +50,9 @@ class PipelineOptions:
         None, "e2e: a trained end-to-end model folder (none = the newest in checkpoints/)"
     )
     e2e_transcript: bool = option(False, "e2e: also ask the end-to-end model for a transcript")
+    word_timestamps: bool = option(
+        False, "word times from Whisper's cross-attention (DTW): exact subtitle times, slower"
+    )
 
     def __post_init__(self) -> None:
         # Fail fast with the list of valid names, before any audio is decoded or model loaded.
@@ -106,7 +109,9 @@ class PipelineOptions:
         )
 
     def transcribe_options(self) -> TranscribeOptions:
-        return TranscribeOptions(language=self.language, num_beams=self.num_beams)
+        return TranscribeOptions(
+            language=self.language, num_beams=self.num_beams, word_timestamps=self.word_timestamps
+        )
 
     def summary_options(self) -> SummaryOptions:
         return SummaryOptions(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from demo.pipelines.options import PipelineOptions
+from demo.provenance import versions
 
 STAGES = ("load", "asr", "summarize", "total")
 
@@ -31,6 +32,7 @@ class StageOutputs:
     notes: list[str] = field(default_factory=list)
     has_transcript: bool = True  # False: nothing to score against a reference transcript
     grounding: dict = field(default_factory=dict)  # PipelineResult.grounding
+    segments: list[dict] = field(default_factory=list)  # PipelineResult.segments
 
 
 @dataclass
@@ -54,6 +56,9 @@ class PipelineResult:
     # the summary's sentences with their transcript sources and unsupported details
     # (demo.summarize.grounded.Summary.to_dict); empty for the end-to-end pipeline
     grounding: dict = field(default_factory=dict)
+    # the transcript's segments with times (demo.asr.segments.Segment as dicts: start, end,
+    # text, words); demo.export writes them as TXT, SRT, WebVTT and JSON
+    segments: list[dict] = field(default_factory=list)
 
     @property
     def rtfx(self) -> float:
@@ -61,6 +66,8 @@ class PipelineResult:
         return self.audio_seconds / self.timings["asr"] if self.timings.get("asr") else 0.0
 
     def to_dict(self) -> dict:
+        """The one JSON schema of a run (the CLI's --json, demo.export's JSON file)."""
         data = asdict(self)
         data["rtfx"] = self.rtfx
+        data["versions"] = versions()
         return data

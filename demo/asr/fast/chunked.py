@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from demo.asr.fast.batched import log_mel_batch
-from demo.asr.fast.decoding import _prompt, _rules, decode_windows, detect_language
+from demo.asr.fast.decoding import _prompt, _rules, decode_scored, detect_language
 from demo.asr.fast.features import WINDOW_SAMPLES
 from demo.asr.fast.model import FastWhisper
 from demo.audio import SAMPLE_RATE
@@ -86,14 +86,23 @@ def transcribe_chunked(
     task: str,
     num_beams: int,
     batch: int = BATCH,
-) -> tuple[list[int], str | None, bool, int]:
-    """Tokens, language, whether it was detected, and chunk count for long audio, chunked."""
+    gate: bool = True,
+    words=None,
+    timestamps: bool = True,
+):
+    """Long audio, chunked: a ``FastResult`` (tokens, language, whether it was detected, chunk
+    count, segments with times in the clip, each chunk's scores for the no-speech gate)."""
     from tqdm.auto import tqdm
 
+    from demo.asr.fast.finish import finish, speech_end, speech_frames
+    from demo.asr.fast.transcribe import FastResult, timestamp_begin, window_scores
+    from demo.asr.segments import window_segments
+
     spans = speech_chunks(audio)
+    speech = speech_frames(audio) if timestamps else None
     multilingual = bool(getattr(fast.generation_config, "is_multilingual", False))
     detected = False
-    out: list[int] = []
+    result = FastResult([], language, False, len(spans), "chunked")
     eos = int(fast.generation_config.eos_token_id)
     with tqdm(total=len(spans), unit="chunk", desc="transcribing", leave=False) as bar:
         for first in range(0, len(spans), batch):
@@ -101,10 +110,25 @@ def transcribe_chunked(
             encoded = fast.encode(log_mel_batch(group, mel_filters))
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded[:1]), True
-            prompt = _prompt(fast, language, task, timestamps=False)
-            rules = _rules(fast, len(prompt), False)
-            for tokens in decode_windows(fast, encoded, prompt, rules, num_beams):
-                out += tokens[:-1] if tokens and tokens[-1] == eos else tokens
+            prompt = _prompt(fast, language, task, timestamps=timestamps)
+            rules = _rules(fast, len(prompt), timestamps)
+            decoded = decode_scored(fast, encoded, prompt, rules, num_beams)
+            result.language = language
+            for row, one in enumerate(decoded):
+                index = first + row
+                result.scores.append(window_scores(fast, one))
+                if gate and result.scores[-1].silent():
+                    result.silent += 1
+                    continue
+                tokens = one.tokens[:-1] if one.tokens and one.tokens[-1] == eos else one.tokens
+                until = speech_end(speech, *spans[index])
+                nsp = result.scores[-1].no_speech_prob
+                tokens = finish(fast, encoded[row : row + 1], prompt, tokens, until, num_beams, nsp)
+                result.tokens += tokens
+                a, b = (x / SAMPLE_RATE for x in spans[index])
+                segments = window_segments(tokens, timestamp_begin(fast), a, b, index)
+                result.add(fast, encoded[row : row + 1], task, segments, (a, b), words)
             bar.update(len(group))
             check()
-    return out, language, detected, len(spans)
+    result.language, result.detected = language, detected
+    return result

@@ -24,6 +24,8 @@ class _Rules:
     begin_suppress: torch.Tensor  # extra mask for the first generated token
     eos: int
     timestamps: object | None  # WhisperTimeStampLogitsProcessor when timestamps are on
+    # No end-of-text before a timestamp token at least this large (demo.asr.fast.finish)
+    eos_before: int | None = None
 
 
 def token_mask(ids, vocab: int) -> torch.Tensor:
@@ -55,23 +57,41 @@ def _process(logits, tokens: torch.Tensor, step: int, rules: _Rules) -> torch.Te
         logits = logits + rules.begin_suppress
     if rules.timestamps is not None:
         logits = rules.timestamps(tokens, logits)
+    if rules.eos_before is not None:  # timestamps rise, and are the largest token ids
+        early = tokens.max(dim=1).values < rules.eos_before
+        logits[early, rules.eos] = -math.inf
     return logits
 
 
-def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules) -> list[list[int]]:
+@dataclass
+class Decoded:
+    """One window's decoding: its tokens (end-of-text kept) and what the no-speech gate reads
+    (``demo.asr.segments.WindowScores``)."""
+
+    tokens: list[int]
+    avg_logprob: float  # sum of the chosen tokens' log-probabilities / their count
+    sot_logits: torch.Tensor  # [vocab] at <|startoftranscript|>
+
+
+def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules) -> list[Decoded]:
     """Greedy tokens of every window in ``cache`` (one sequence per window), end-of-text kept.
 
     A window that has ended leaves the batch, so a short chunk costs no steps after its end.
     """
     windows = cache.cross_k[0].shape[0]
     tokens = torch.tensor([prompt] * windows)
-    logits = fast.decode(tokens, 0, cache)
+    logits, sot_logits = fast.decode(tokens, 0, cache, first=True)
     out: list[list[int]] = [[] for _ in range(windows)]
+    logprob = [0.0] * windows
     alive = list(range(windows))  # window of each row
     for step in range(fast.max_length - len(prompt)):
-        chosen = _process(logits, tokens, step, rules).argmax(-1)
-        for window, token in zip(alive, chosen.tolist(), strict=True):
+        processed = _process(logits, tokens, step, rules)
+        chosen = processed.argmax(-1)
+        # log-softmax of the chosen token only, on the logits the rules left (openai/whisper)
+        picked = processed.gather(1, chosen[:, None])[:, 0] - processed.float().logsumexp(-1)
+        for window, token, lp in zip(alive, chosen.tolist(), picked.tolist(), strict=True):
             out[window].append(token)
+            logprob[window] += lp
         position = len(prompt) + step
         if position + 1 >= fast.max_length:
             break
@@ -83,7 +103,10 @@ def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules)
             cache.select(keep, keep, position)
             tokens, alive = tokens[keep], [alive[row] for row in keep]
         logits = fast.decode(tokens[:, -1:], position, cache)
-    return out
+    return [
+        Decoded(t, lp / max(1, len(t)), sot_logits[w])
+        for w, (t, lp) in enumerate(zip(out, logprob, strict=True))
+    ]
 
 
 def top_k(values: torch.Tensor, k: int, block: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
@@ -110,7 +133,7 @@ def top_k(values: torch.Tensor, k: int, block: int = 2048) -> tuple[torch.Tensor
 
 def _beam(
     fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules, beams: int
-) -> list[list[int]]:
+) -> list[Decoded]:
     """Beam search as in openai/whisper (finished beams ranked by sum log-prob / length), for
     every window in ``cache`` at once: ``beams`` sequences per window, window-major, sharing
     the window's cross-attention keys/values. A window leaves the batch when it is done."""
@@ -120,7 +143,7 @@ def _beam(
     scores = torch.full((windows, beams), -math.inf)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
     scores = scores.view(-1)
-    logits = fast.decode(tokens, 0, cache)
+    logits, sot_logits = fast.decode(tokens, 0, cache, first=True)
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(windows)]
     alive = list(range(windows))  # window of each group of `beams` rows
     for step in range(fast.max_length - prompt_len):
@@ -170,12 +193,18 @@ def _beam(
         tokens = torch.cat([tokens[sources], torch.tensor(new_tokens)[:, None]], 1)
         scores = torch.tensor(new_scores)
         logits = fast.decode(tokens[:, -1:], written, cache)
-    return [max(done, key=lambda item: item[0])[1] for done in finished]
+    best = [max(done, key=lambda item: item[0]) for done in finished]
+    return [Decoded(t, s, sot_logits[w * beams]) for w, (s, t) in enumerate(best)]
 
 
 def decode_windows(fast, encoded, prompt, rules, beams: int) -> list[list[int]]:
     """Tokens (end-of-text kept) of every window of ``encoded`` ``[windows, 1500, d]``,
     decoded together: greedy (``beams=1``) or beam search."""
+    return [d.tokens for d in decode_scored(fast, encoded, prompt, rules, beams)]
+
+
+def decode_scored(fast, encoded, prompt, rules, beams: int) -> list[Decoded]:
+    """``decode_windows`` with each window's scores for the no-speech gate."""
     windows = encoded.shape[0]
     cache = fast.new_cache(windows * beams)
     fast.cross(encoded, cache)
@@ -187,6 +216,14 @@ def decode_windows(fast, encoded, prompt, rules, beams: int) -> list[list[int]]:
 
 def _run(fast, encoded, prompt, rules, beams) -> list[int]:
     return decode_windows(fast, encoded, prompt, rules, beams)[0]
+
+
+def no_speech_prob(fast: FastWhisper, decoded: Decoded) -> float:
+    """Probability of ``<|nospeech|>`` at ``<|startoftranscript|>`` (openai/whisper)."""
+    from demo.asr.segments import no_speech_token
+
+    probs = decoded.sot_logits.float().softmax(-1)
+    return float(probs[no_speech_token(fast.generation_config)])
 
 
 def detect_language(fast: FastWhisper, encoded: torch.Tensor) -> str:

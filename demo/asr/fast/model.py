@@ -173,6 +173,9 @@ class _DecoderLayer(nn.Module):
         self.cross_out = _projection(cross.out_proj, precision)
         self.fc1 = _projection(layer.fc1, precision)
         self.fc2 = _projection(layer.fc2, precision)
+        # A list while word times are aligned (demo.asr.fast.align): each forward appends its
+        # cross-attention weights [batch, heads, n, 1500]. None (no cost) otherwise.
+        self.capture: list | None = None
 
     def cross_keys_values(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, length, dim = encoded.shape
@@ -217,6 +220,8 @@ class _DecoderLayer(nn.Module):
         q = self.cross_q(self.ln2(x).to(self.dtype))
         q = q.view(batch, length, self.heads, dim // self.heads).transpose(1, 2)
         groups = cross_k.shape[0]
+        if self.capture is not None:  # scale is folded into q
+            self.capture.append((q.float() @ cross_k.float().transpose(-1, -2)).softmax(-1))
         if groups == batch:
             a = F.scaled_dot_product_attention(q, cross_k, cross_v, scale=1.0)
         else:
@@ -330,13 +335,18 @@ class FastWhisper(nn.Module):
             cache.cross_k.append(k)
             cache.cross_v.append(v)
 
-    def decode(self, tokens: torch.Tensor, start: int, cache: KVCache) -> torch.Tensor:
-        """Logits ``[batch, vocab]`` after ``tokens`` (``[batch, n]`` at positions start...)."""
+    def decode(self, tokens: torch.Tensor, start: int, cache: KVCache, first: bool = False):
+        """Logits ``[batch, vocab]`` after ``tokens`` (``[batch, n]`` at positions start...);
+        with ``first``, also the logits after the first of them (the no-speech probability
+        is read at ``<|startoftranscript|>``): a pair."""
         length = tokens.shape[1]
         x = self.embed[tokens].float() + self.dec_pos[start : start + length]
         for i, layer in enumerate(self.dec_layers):
             x = layer(x, start, cache.k[i], cache.v[i], cache.cross_k[i], cache.cross_v[i])
-        return self.logits(x[:, -1])
+        last = self.logits(x[:, -1])
+        if not first:
+            return last
+        return last, (last if length == 1 else self.logits(x[:, 0]))
 
     def step(self, tokens, position, mask, cache: KVCache) -> torch.Tensor:
         """Logits ``[batch, vocab]`` after one token per sequence (``tokens``: ``[batch, 1]``)

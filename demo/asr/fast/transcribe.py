@@ -6,8 +6,13 @@ Two long-form algorithms, chosen per request (``LONG_FORMS``):
   starts, and a window's unfinished last segment is decoded again in the next one. Exact: at
   fp32 it decodes what ``generate`` decodes. Windows wait for each other.
 - ``chunked`` (``demo.asr.fast.chunked``) cuts the audio at pauses into chunks of at most 30 s
-  and encodes and decodes them in batches, without timestamps. Several times faster on long
-  audio and as accurate where the audio has pauses (speech does; bench.accuracy checks it).
+  and encodes and decodes them in batches (timestamps only give the segments' times, not the
+  seek). Several times faster on long audio and as accurate where the audio has pauses
+  (speech does; bench.accuracy checks it).
+
+Every path decodes with timestamp tokens and returns segments with times in the clip, and each
+window's scores for the no-speech gate (``demo.asr.segments``). One window that closes its
+segments while its audio still holds speech is decoded on (``demo.asr.fast.finish``).
 
 The rule (``long_form=None``): the model's own ``long_form``, which is ``chunked`` for the
 quantized builds (the app's fast mode) and ``sequential`` for the exact fp32 build, whose
@@ -16,7 +21,7 @@ purpose is to decode as transformers does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,13 +29,22 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from demo.asr.fast.chunked import transcribe_chunked
-from demo.asr.fast.decoding import _prompt, _rules, _run, detect_language
-from demo.asr.fast.features import WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
+from demo.asr.fast.decoding import Decoded, _prompt, _rules, decode_scored, detect_language
+from demo.asr.fast.decoding import no_speech_prob as _no_speech_prob
+from demo.asr.fast.features import HOP, WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
+from demo.asr.fast.finish import finish, speech_end, speech_frames
 from demo.asr.fast.model import FastWhisper
+from demo.asr.segments import (
+    Segment,
+    TokenSegment,
+    WindowScores,
+    window_segments,
+)
+from demo.audio import SAMPLE_RATE
 from demo.cancel import check
 
 INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
-TIME_PRECISION = 0.02  # seconds per timestamp token
+FRAME_SECONDS = HOP / SAMPLE_RATE  # one log-mel frame: 10 ms
 LONG_FORMS = ("sequential", "chunked")
 
 
@@ -41,6 +55,28 @@ class FastResult:
     detected: bool
     windows: int  # 30 s windows (sequential) or chunks (chunked) decoded
     long_form: str | None = None  # the long-form algorithm used; None for one window
+    segments: list[TokenSegment] = field(default_factory=list)  # absolute times
+    scores: list[WindowScores] = field(default_factory=list)  # per window decoded
+    silent: int = 0  # windows the no-speech gate dropped
+    # With word times asked for (``words``): the segments with their text and words
+    text_segments: list[Segment] | None = None
+
+    def add(self, fast, encoded, task, segments, window, words) -> None:
+        """Add one window's segments; with ``words`` (a token decoder), also their words."""
+        self.segments += segments
+        if words is not None:
+            from demo.asr.fast.align import align_window
+
+            found = align_window(fast, encoded, self.language, task, segments, window, words)
+            self.text_segments = (self.text_segments or []) + found
+
+
+def window_scores(fast: FastWhisper, decoded: Decoded) -> WindowScores:
+    return WindowScores(decoded.avg_logprob, _no_speech_prob(fast, decoded))
+
+
+def timestamp_begin(fast: FastWhisper) -> int:
+    return int(fast.generation_config.no_timestamps_token_id) + 1
 
 
 def transcribe_fast(
@@ -52,9 +88,15 @@ def transcribe_fast(
     task: str = "transcribe",
     num_beams: int = 1,
     long_form: str | None = None,
+    gate: bool = True,
+    words=None,
+    timestamps: bool = True,
 ) -> FastResult:
-    """Decode 16 kHz mono audio; over 30 s, ``long_form`` decoding (``LONG_FORMS``; None:
-    the model's ``long_form``, see the module docstring)."""
+    """Decode 16 kHz mono audio with timestamps; over 30 s, ``long_form`` decoding
+    (``LONG_FORMS``; None: the model's ``long_form``, see the module docstring). With
+    ``gate``, windows the no-speech gate calls silent are dropped (``demo.asr.segments``).
+    ``words``: the tokenizer's decode, to align word times (``demo.asr.fast.align``).
+    ``timestamps=False`` decodes text only (one segment a window; the bench's baseline)."""
     long_form = long_form or fast.long_form
     if long_form not in LONG_FORMS:
         raise ValueError(f"long_form must be one of {LONG_FORMS}, got {long_form!r}.")
@@ -62,19 +104,32 @@ def transcribe_fast(
     detected = False
     with torch.inference_mode():
         if len(audio) > WINDOW_SAMPLES and long_form == "chunked":
-            tokens, language, detected, chunks = transcribe_chunked(
-                fast, mel_filters, audio, language=language, task=task, num_beams=num_beams
-            )
-            return FastResult(tokens, language, detected, chunks, "chunked")
+            return transcribe_chunked(
+                fast, mel_filters, audio, language=language, task=task, num_beams=num_beams,
+                gate=gate, words=words, timestamps=timestamps,
+            )  # fmt: skip
         features = log_mel(audio, mel_filters, pad_to_window=len(audio) <= WINDOW_SAMPLES)
         if len(audio) <= WINDOW_SAMPLES:
             encoded = fast.encode(features)
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded), True
-            prompt = _prompt(fast, language, task, timestamps=False)
-            tokens = _run(fast, encoded, prompt, _rules(fast, len(prompt), False), num_beams)
-            return FastResult(_strip_eos(tokens, fast), language, detected, 1)
-        return _long_form(fast, features, language, task, num_beams)
+            prompt = _prompt(fast, language, task, timestamps=timestamps)
+            rules = _rules(fast, len(prompt), timestamps)
+            decoded = decode_scored(fast, encoded, prompt, rules, num_beams)[0]
+            scores = window_scores(fast, decoded)
+            if gate and scores.silent():
+                return FastResult([], language, detected, 1, scores=[scores], silent=1)
+            tokens = _strip_eos(decoded.tokens, fast)
+            end = len(audio) / SAMPLE_RATE
+            if timestamps:  # speech after Whisper's last timestamp: decode on
+                until = speech_end(speech_frames(audio), 0, len(audio))
+                nsp = scores.no_speech_prob
+                tokens = finish(fast, encoded, prompt, tokens, until, num_beams, nsp)
+            result = FastResult(tokens, language, detected, 1, scores=[scores])
+            segments = window_segments(tokens, timestamp_begin(fast), 0.0, end)
+            result.add(fast, encoded, task, segments, (0.0, end), words)
+            return result
+        return _long_form(fast, features, language, task, num_beams, gate, words)
 
 
 def _strip_eos(tokens: list[int], fast: FastWhisper) -> list[int]:
@@ -89,12 +144,12 @@ def _window(features: torch.Tensor, seek: int) -> torch.Tensor:
     return window
 
 
-def _long_form(fast, features, language, task, num_beams) -> FastResult:
+def _long_form(fast, features, language, task, num_beams, gate=True, words=None) -> FastResult:
     multilingual = bool(getattr(fast.generation_config, "is_multilingual", False))
-    timestamp_begin = int(fast.generation_config.no_timestamps_token_id) + 1
+    begin = timestamp_begin(fast)
     total = features.shape[-1]
     seek, windows, detected = 0, 0, False
-    out: list[int] = []
+    result = FastResult([], language, detected, 0, "sequential")
     with tqdm(total=total, unit="frames", desc="transcribing", leave=False) as bar:
         while seek < total:
             seek_frames = min(WINDOW_FRAMES, total - seek)
@@ -102,17 +157,26 @@ def _long_form(fast, features, language, task, num_beams) -> FastResult:
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded), True
             prompt = _prompt(fast, language, task, timestamps=True)
-            tokens = _strip_eos(
-                _run(fast, encoded, prompt, _rules(fast, len(prompt), True), num_beams), fast
-            )
-            kept, advance = _segments(tokens, timestamp_begin, seek_frames)
+            rules = _rules(fast, len(prompt), True)
+            decoded = decode_scored(fast, encoded, prompt, rules, num_beams)[0]
+            result.scores.append(window_scores(fast, decoded))
+            if gate and result.scores[-1].silent():  # openai/whisper skips the whole window
+                kept, advance = [], seek_frames
+                result.silent += 1
+            else:
+                kept, advance = _segments(_strip_eos(decoded.tokens, fast), begin, seek_frames)
             advance = advance if advance > 0 else seek_frames  # never decode one window twice
-            out += kept
+            result.tokens += kept
+            result.language = language
+            window = (seek * FRAME_SECONDS, (seek + seek_frames) * FRAME_SECONDS)
+            segments = window_segments(kept, begin, *window, windows)
+            result.add(fast, encoded, task, segments, window, words)
             bar.update(min(advance, total - seek))
             check()
             seek += advance
             windows += 1
-    return FastResult(out, language, detected, windows, "sequential")
+    result.detected, result.windows = detected, windows
+    return result
 
 
 def _segments(tokens: list[int], timestamp_begin: int, seek_frames: int) -> tuple[list[int], int]:
