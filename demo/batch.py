@@ -1,7 +1,7 @@
 """Transcribe and summarize every audio file of a folder (or a glob), resumably.
 
     python -m demo batch recordings/ --out results/
-    python -m demo batch "calls/**/*.mp3" --out results/ --workers 2 --format json txt
+    python -m demo batch "calls/**/*.mp3" --out results/ --workers 2 --format json srt
     python -m demo batch recordings/ --out results/ --shard 2/4      # this machine's quarter
 
 ``out/results.jsonl`` gets one line per file as it finishes (appended and flushed: Ctrl-C or
@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from demo.audio import DEFAULT_MAX_BYTES
 from demo.errors import DemoError, unknown_choice
+from demo.export import FORMATS, render
 from demo.options import option
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".webm", ".m4a", ".aac")
@@ -43,23 +44,11 @@ CSV_COLUMNS = ("file", "status", "error", "language", "audio_seconds", "seconds"
                "transcript", "summary", "exports", "config", "finished")  # fmt: skip
 
 
-def _write_json(result, path: Path) -> None:
-    path.write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")
-
-
-def _write_txt(result, path: Path) -> None:
-    path.write_text(f"{result.transcript}\n\nSummary:\n{result.summary}\n", encoding="utf-8")
-
-
-# One export a format: swapped for demo.export's render(result, fmt) when it lands.
-EXPORTS: dict[str, Callable[[Any, Path], None]] = {"json": _write_json, "txt": _write_txt}
-
-
 @dataclass(frozen=True)
 class BatchOptions:
     out: str = option("results", "output folder: results.jsonl, results.csv, files/")
     workers: int = option(1, "processes, each with its own models (1 = this process)")
-    format: tuple[str, ...] = option(("json",), "per-file exports: " + ", ".join(EXPORTS))
+    format: tuple[str, ...] = option(("json",), "per-file exports: " + ", ".join(FORMATS))
     max_files: int = option(10_000, "refuse a folder with more audio files than this")
     max_file_mb: float = option(DEFAULT_MAX_BYTES / 2**20, "skip (as an error) larger files")
     shard: str = option("1/1", "K/N: take every N-th file from the K-th (one machine of N)")
@@ -68,8 +57,8 @@ class BatchOptions:
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"workers must be between 1 and {MAX_WORKERS}.")
         for fmt in self.format:
-            if fmt not in EXPORTS:
-                raise unknown_choice("export format", fmt, list(EXPORTS))
+            if fmt not in FORMATS:
+                raise unknown_choice("export format", fmt, list(FORMATS))
         if not 1 <= self.max_files <= MAX_FILES:
             raise ValueError(f"max_files must be between 1 and {MAX_FILES:,}.")
         if not 0 < self.max_file_mb <= DEFAULT_MAX_BYTES / 2**20:
@@ -167,9 +156,9 @@ def export(result, out: Path, key: str, formats: tuple[str, ...]) -> list[str]:
     ``out``. The one place a batch writes per-file output."""
     written = []
     for fmt in formats:
-        path = out / FILES_DIR / f"{key}.{fmt}"
+        path = out / FILES_DIR / f"{key}.{FORMATS[fmt].extension}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        EXPORTS[fmt](result, path)
+        path.write_text(render(result, fmt), encoding="utf-8")
         written.append(path.relative_to(out).as_posix())
     return written
 
