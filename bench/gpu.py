@@ -208,7 +208,7 @@ def _timed(function, repeats: int) -> tuple[float, object]:
     return best_time(function, repeats, sync=_sync)
 
 
-def _prompt(generation_config, multilingual: bool) -> list[int]:
+def prompt_tokens(generation_config, multilingual: bool) -> list[int]:
     prompt = [int(generation_config.decoder_start_token_id)]
     if multilingual:
         prompt += [
@@ -226,7 +226,7 @@ def run_one(model, fast, processor, path, audios, batch, options, random_weights
 
     config = model.generation_config
     multilingual = bool(getattr(config, "is_multilingual", False))
-    prompt = _prompt(config, multilingual)
+    prompt = prompt_tokens(config, multilingual)
     fixed = options.decode_tokens if random_weights else None
     eos = int(config.eos_token_id)
     decoder = None

@@ -96,14 +96,14 @@ def run_real(manifest: Path, count: int) -> dict | None:
 def run_cost(repeats: int) -> list[dict]:
     from bench.silence_clips import known_segments_clip
     from demo.asr.fast import mel_filters_of, transcribe_fast
-    from demo.asr.transcribe import _decoder
+    from demo.asr.transcribe import token_decoder
     from demo.audio import load_audio
     from demo.models import ModelSpec, load_model
 
     loaded = load_model(ModelSpec("asr", "tiny.en", "fast-int8", device="cpu"))
     fast, filters = loaded.model, mel_filters_of(loaded.processor)
     fast.decoder_threads = 1
-    decode = _decoder(loaded.processor.tokenizer)
+    decode = token_decoder(loaded.processor.tokenizer)
     from bench.clips import load_clip
 
     clips = {

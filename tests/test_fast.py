@@ -141,13 +141,13 @@ def test_windows_decoded_together_give_each_window_its_own_tokens(tiny_full, jfk
     """At fp32, so that only the batching is tested: int8's dynamic activation scales are
     per tensor, and a batch shares them (a token can differ; bench.accuracy measures WER)."""
     from demo.asr.fast.batched import log_mel_batch
-    from demo.asr.fast.decoding import _prompt, _rules, decode_windows
+    from demo.asr.fast.decoding import decode_windows, prompt_tokens, timestamp_rules
 
     fast = to_fast(tiny_full.model, encoder="fp32", decoder="fp32")
     filters = mel_filters_of(tiny_full.processor)
     clips = [jfk, jfk[: 5 * SAMPLE_RATE]]  # different lengths: one ends long before the other
-    prompt = _prompt(fast, None, "transcribe", timestamps=False)
-    rules = _rules(fast, len(prompt), False)
+    prompt = prompt_tokens(fast, None, "transcribe", timestamps=False)
+    rules = timestamp_rules(fast, len(prompt), False)
     with torch.inference_mode():
         encoded = fast.encode(log_mel_batch(clips, filters))
         for beams in (1, 3):

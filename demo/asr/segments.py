@@ -17,6 +17,10 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from demo.asr.energy import FRAME, frame_db, silent_frames
+
 TIME_PRECISION = 0.02  # seconds per timestamp token
 NO_SPEECH_THRESHOLD = 0.5  # openai/whisper transcribe's default is 0.6 (see above)
 LOGPROB_THRESHOLD = -1.0  # openai/whisper transcribe's default
@@ -118,22 +122,18 @@ def snap_to_speech(segments: list[Segment], audio, sample_rate: int) -> list[Seg
 
     Whisper's segment timestamps come in coarse steps and tend to include the silence around
     the words (a segment may open a second before the voice). Measured on frame energy
-    (``demo.asr.fast.chunked``'s 20 ms frames, silence judged against the clip's own levels):
+    (``demo.asr.energy``'s 20 ms frames, silence judged against the clip's own levels):
     a start in silence moves on to the first speech inside the segment, a start in the middle
     of speech moves back to where that speech began (not before the previous segment's end),
     and the same for ends. A clip with no quiet part (music, noise) is left as it is.
     """
-    import numpy as np
-
-    from demo.asr.fast.chunked import FRAME, frame_db, silent_frames
-
     if not segments or len(audio) < FRAME:
         return segments
     speech = ~silent_frames(frame_db(audio))
     if speech.all() or not speech.any():
         return segments
-    speech = _close_gaps(speech, int(MAX_GAP_S * sample_rate / FRAME))
-    speech = ~_close_gaps(~speech, int(MIN_SPEECH_S * sample_rate / FRAME))
+    speech = close_gaps(speech, int(MAX_GAP_S * sample_rate / FRAME))
+    speech = ~close_gaps(~speech, int(MIN_SPEECH_S * sample_rate / FRAME))
     step = FRAME / sample_rate
     count = len(speech)
     out = []
@@ -174,7 +174,7 @@ def snap_to_speech(segments: list[Segment], audio, sample_rate: int) -> list[Seg
     return out
 
 
-def _close_gaps(speech, max_gap: int):
+def close_gaps(speech, max_gap: int):
     """``speech`` with runs of at most ``max_gap`` quiet frames between speech filled in."""
     import numpy as np
 

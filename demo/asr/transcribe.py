@@ -115,7 +115,7 @@ def _transcribe_fast(loaded, fast, audio: np.ndarray, options: TranscribeOptions
         num_beams=options.num_beams,
         long_form=options.long_form,
         gate=options.no_speech_gate,
-        words=_decoder(loaded.processor.tokenizer) if options.word_timestamps else None,
+        words=token_decoder(loaded.processor.tokenizer) if options.word_timestamps else None,
     )
     tokenizer = loaded.processor.tokenizer
     text = tokenizer.decode(result.tokens, skip_special_tokens=True).strip()
@@ -129,7 +129,7 @@ def _transcribe_fast(loaded, fast, audio: np.ndarray, options: TranscribeOptions
     )  # fmt: skip
 
 
-def _decoder(tokenizer):
+def token_decoder(tokenizer):
     def decode(tokens: list[int]) -> str:
         return tokenizer.decode(tokens, skip_special_tokens=True)
 
@@ -217,7 +217,7 @@ def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transc
     text = processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
     code = language if multilingual else "en"
     if options.word_timestamps:  # transformers' own DTW over the same alignment heads
-        decode = _decoder(processor.tokenizer)
+        decode = token_decoder(processor.tokenizer)
         aligned = _generated_words(output, processor, decode)
         with_words = words_to_segments(segments, aligned, 0.0, seconds, decode)
     else:

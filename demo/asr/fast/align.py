@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from demo.asr.fast.decoding import _prompt
+from demo.asr.fast.decoding import prompt_tokens
 from demo.asr.fast.model import FastWhisper
 from demo.asr.segments import Segment, TokenSegment
 from demo.asr.words import FRAMES_PER_SECOND, align, split_words, words_to_segments
@@ -37,7 +37,7 @@ def align_window(
     offset, end = window
     word_tokens = [w for segment in segments for w in split_words(segment.tokens, decode)]
     text = [t for word in word_tokens for t in word]
-    prompt = _prompt(fast, language, task, timestamps=False)
+    prompt = prompt_tokens(fast, language, task, timestamps=False)
     eos = int(fast.generation_config.eos_token_id)
     if not text or len(prompt) + len(text) + 1 > fast.max_length:
         return words_to_segments(segments, [], offset, end, decode)

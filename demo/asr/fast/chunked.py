@@ -13,32 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from demo.asr.energy import FRAME, frame_db, silent_frames
 from demo.asr.fast.batched import log_mel_batch
-from demo.asr.fast.decoding import _prompt, _rules, decode_scored, detect_language
+from demo.asr.fast.decoding import decode_scored, detect_language, prompt_tokens, timestamp_rules
 from demo.asr.fast.features import WINDOW_SAMPLES
+from demo.asr.fast.finish import finish, speech_end, speech_frames
 from demo.asr.fast.model import FastWhisper
+from demo.asr.fast.result import FastResult, timestamp_begin, window_scores
+from demo.asr.segments import window_segments
 from demo.audio import SAMPLE_RATE
 from demo.cancel import check
 
-FRAME = SAMPLE_RATE // 50  # 20 ms energy frames
 MIN_SILENCE_S = 0.2  # a pause at least this long is a cut point
 MIN_CHUNK_S = 5.0  # never cut a chunk shorter than this when a later pause exists
-QUIET_DB = 30.0  # a frame this far below the clip's loud frames counts as silence
-FLOOR_DB = 6.0  # ... or this close to its noise floor, whichever is higher
 BATCH = 8  # chunks encoded and decoded together
-
-
-def frame_db(audio: np.ndarray) -> np.ndarray:
-    """Energy in dB of each 20 ms frame."""
-    count = len(audio) // FRAME
-    frames = np.asarray(audio[: count * FRAME], dtype=np.float64).reshape(count, FRAME)
-    return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
-
-
-def silent_frames(db: np.ndarray) -> np.ndarray:
-    """Which frames are silence: quiet against the clip's own speech and noise levels."""
-    loud, floor = np.percentile(db, 95), np.percentile(db, 5)
-    return db < max(loud - QUIET_DB, floor + FLOOR_DB)
 
 
 def speech_chunks(audio: np.ndarray, max_samples: int = WINDOW_SAMPLES) -> list[tuple[int, int]]:
@@ -94,10 +82,6 @@ def transcribe_chunked(
     count, segments with times in the clip, each chunk's scores for the no-speech gate)."""
     from tqdm.auto import tqdm
 
-    from demo.asr.fast.finish import finish, speech_end, speech_frames
-    from demo.asr.fast.transcribe import FastResult, timestamp_begin, window_scores
-    from demo.asr.segments import window_segments
-
     spans = speech_chunks(audio)
     speech = speech_frames(audio) if timestamps else None
     multilingual = bool(getattr(fast.generation_config, "is_multilingual", False))
@@ -110,8 +94,8 @@ def transcribe_chunked(
             encoded = fast.encode(log_mel_batch(group, mel_filters))
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded[:1]), True
-            prompt = _prompt(fast, language, task, timestamps=timestamps)
-            rules = _rules(fast, len(prompt), timestamps)
+            prompt = prompt_tokens(fast, language, task, timestamps=timestamps)
+            rules = timestamp_rules(fast, len(prompt), timestamps)
             decoded = decode_scored(fast, encoded, prompt, rules, num_beams)
             result.language = language
             for row, one in enumerate(decoded):

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from demo.asr.fast.model import FastWhisper, KVCache
+from demo.asr.segments import no_speech_token
 from demo.measure import at_most_threads
 
 
@@ -35,7 +36,7 @@ def token_mask(ids, vocab: int) -> torch.Tensor:
     return mask
 
 
-def _rules(fast: FastWhisper, prompt_len: int, timestamps: bool) -> _Rules:
+def timestamp_rules(fast: FastWhisper, prompt_len: int, timestamps: bool) -> _Rules:
     config = fast.generation_config
     vocab = fast.config.vocab_size
     processor = None
@@ -220,7 +221,6 @@ def _run(fast, encoded, prompt, rules, beams) -> list[int]:
 
 def no_speech_prob(fast: FastWhisper, decoded: Decoded) -> float:
     """Probability of ``<|nospeech|>`` at ``<|startoftranscript|>`` (openai/whisper)."""
-    from demo.asr.segments import no_speech_token
 
     probs = decoded.sot_logits.float().softmax(-1)
     return float(probs[no_speech_token(fast.generation_config)])
@@ -238,7 +238,9 @@ def detect_language(fast: FastWhisper, encoded: torch.Tensor) -> str:
     return {v: k for k, v in lang_to_id.items()}[best].strip("<|>")
 
 
-def _prompt(fast: FastWhisper, language: str | None, task: str, timestamps: bool) -> list[int]:
+def prompt_tokens(
+    fast: FastWhisper, language: str | None, task: str, timestamps: bool
+) -> list[int]:
     config = fast.generation_config
     prompt = [int(config.decoder_start_token_id)]
     if getattr(config, "is_multilingual", False):

@@ -16,10 +16,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from demo.asr.fast.chunked import FRAME
-from demo.asr.fast.decoding import _rules, decode_scored
+from demo.asr.energy import FRAME, frame_db, silent_frames
+from demo.asr.fast.decoding import decode_scored, timestamp_rules
 from demo.asr.fast.model import FastWhisper
-from demo.asr.segments import TIME_PRECISION
+from demo.asr.segments import MIN_SPEECH_S, TIME_PRECISION, close_gaps
 from demo.audio import SAMPLE_RATE
 
 MIN_REST_S = 1.5  # less speech than this after the last timestamp: finished (its timestamps are
@@ -31,17 +31,15 @@ def speech_frames(audio: np.ndarray) -> np.ndarray | None:
     """Which 20 ms frames of the clip hold speech (louder than its quiet parts, for at least
     ``MIN_SPEECH_S``); None for a clip with no quiet part (music, noise), where energy can't
     tell."""
-    from demo.asr.fast.chunked import frame_db, silent_frames
 
     if len(audio) < FRAME:
         return None
-    from demo.asr.segments import MIN_SPEECH_S, _close_gaps
 
     speech = ~silent_frames(frame_db(audio))
     if speech.all():
         return None
     # a click or the tail of a breath is not speech still to be written
-    return ~_close_gaps(~speech, int(MIN_SPEECH_S * SAMPLE_RATE / FRAME))
+    return ~close_gaps(~speech, int(MIN_SPEECH_S * SAMPLE_RATE / FRAME))
 
 
 def speech_end(speech: np.ndarray | None, start: int, end: int) -> float | None:
@@ -75,7 +73,9 @@ def finish(
         return tokens
     if len(prompt) + len(tokens) + 2 >= fast.max_length:
         return tokens
-    rules = replace(_rules(fast, len(prompt), True), eos_before=begin + int(limit / TIME_PRECISION))
+    rules = replace(
+        timestamp_rules(fast, len(prompt), True), eos_before=begin + int(limit / TIME_PRECISION)
+    )
     more = decode_scored(fast, encoded, prompt + tokens, rules, num_beams)[0].tokens
     eos = int(fast.generation_config.eos_token_id)
     return tokens + (more[:-1] if more and more[-1] == eos else more)

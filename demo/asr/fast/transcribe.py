@@ -21,23 +21,18 @@ purpose is to decode as transformers does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from demo.asr.fast.chunked import transcribe_chunked
-from demo.asr.fast.decoding import Decoded, _prompt, _rules, decode_scored, detect_language
-from demo.asr.fast.decoding import no_speech_prob as _no_speech_prob
+from demo.asr.fast.decoding import decode_scored, detect_language, prompt_tokens, timestamp_rules
 from demo.asr.fast.features import HOP, WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
 from demo.asr.fast.finish import finish, speech_end, speech_frames
 from demo.asr.fast.model import FastWhisper
+from demo.asr.fast.result import FastResult, timestamp_begin, window_scores
 from demo.asr.segments import (
-    Segment,
-    TokenSegment,
-    WindowScores,
     window_segments,
 )
 from demo.audio import SAMPLE_RATE
@@ -46,37 +41,6 @@ from demo.cancel import check
 INPUT_STRIDE = 2  # mel frames per encoder position (conv2 has stride 2)
 FRAME_SECONDS = HOP / SAMPLE_RATE  # one log-mel frame: 10 ms
 LONG_FORMS = ("sequential", "chunked")
-
-
-@dataclass
-class FastResult:
-    tokens: list[int]  # text and timestamp tokens, prompts and end-of-text removed
-    language: str | None  # ISO code used (detected or given); None for English-only models
-    detected: bool
-    windows: int  # 30 s windows (sequential) or chunks (chunked) decoded
-    long_form: str | None = None  # the long-form algorithm used; None for one window
-    segments: list[TokenSegment] = field(default_factory=list)  # absolute times
-    scores: list[WindowScores] = field(default_factory=list)  # per window decoded
-    silent: int = 0  # windows the no-speech gate dropped
-    # With word times asked for (``words``): the segments with their text and words
-    text_segments: list[Segment] | None = None
-
-    def add(self, fast, encoded, task, segments, window, words) -> None:
-        """Add one window's segments; with ``words`` (a token decoder), also their words."""
-        self.segments += segments
-        if words is not None:
-            from demo.asr.fast.align import align_window
-
-            found = align_window(fast, encoded, self.language, task, segments, window, words)
-            self.text_segments = (self.text_segments or []) + found
-
-
-def window_scores(fast: FastWhisper, decoded: Decoded) -> WindowScores:
-    return WindowScores(decoded.avg_logprob, _no_speech_prob(fast, decoded))
-
-
-def timestamp_begin(fast: FastWhisper) -> int:
-    return int(fast.generation_config.no_timestamps_token_id) + 1
 
 
 def transcribe_fast(
@@ -113,8 +77,8 @@ def transcribe_fast(
             encoded = fast.encode(features)
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded), True
-            prompt = _prompt(fast, language, task, timestamps=timestamps)
-            rules = _rules(fast, len(prompt), timestamps)
+            prompt = prompt_tokens(fast, language, task, timestamps=timestamps)
+            rules = timestamp_rules(fast, len(prompt), timestamps)
             decoded = decode_scored(fast, encoded, prompt, rules, num_beams)[0]
             scores = window_scores(fast, decoded)
             if gate and scores.silent():
@@ -156,8 +120,8 @@ def _long_form(fast, features, language, task, num_beams, gate=True, words=None)
             encoded = fast.encode(_window(features, seek))
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded), True
-            prompt = _prompt(fast, language, task, timestamps=True)
-            rules = _rules(fast, len(prompt), True)
+            prompt = prompt_tokens(fast, language, task, timestamps=True)
+            rules = timestamp_rules(fast, len(prompt), True)
             decoded = decode_scored(fast, encoded, prompt, rules, num_beams)[0]
             result.scores.append(window_scores(fast, decoded))
             if gate and result.scores[-1].silent():  # openai/whisper skips the whole window
