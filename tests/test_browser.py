@@ -66,6 +66,18 @@ def mic_browser(tmp_path, jfk_path):
     )  # fmt: skip
 
 
+def _page_with_jfk(browser, url: str, jfk_path):
+    """The app in a new page with jfk.flac uploaded in Try it (its player shown)."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(CHART_TIMEOUT_MS)
+    page.goto(url, wait_until="domcontentloaded")
+    page.locator("#try-audio input[type=file]").set_input_files(str(jfk_path))
+    expect(page.locator("#try-audio audio, #try-audio .waveform-container")).not_to_have_count(0)
+    return page
+
+
 def test_try_it_then_training_runs_chart_in_a_real_browser(
     browser, dashboard_root, jfk_path, running_app, artifacts
 ):
@@ -73,14 +85,7 @@ def test_try_it_then_training_runs_chart_in_a_real_browser(
 
     env = {"DEMO_CHECKPOINTS": str(dashboard_root)}
     with running_app(env, artifacts / "browser-app.log") as url:
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(CHART_TIMEOUT_MS)
-        page.goto(url, wait_until="domcontentloaded")
-
-        page.locator("#try-audio input[type=file]").set_input_files(str(jfk_path))
-        expect(page.locator("#try-audio audio, #try-audio .waveform-container")).not_to_have_count(
-            0
-        )
+        page = _page_with_jfk(browser, url, jfk_path)
         page.screenshot(path=str(artifacts / "try-it-start.png"))
         page.locator("#run").click()
         transcript = page.locator("#transcript textarea")
@@ -160,13 +165,7 @@ def test_transcript_times_seek_the_player_and_files_download(
 
     env = {"DEMO_CHECKPOINTS": str(dashboard_root)}
     with running_app(env, artifacts / "browser-transcript-app.log") as url:
-        page = browser.new_page(viewport=VIEWPORT)
-        page.set_default_timeout(CHART_TIMEOUT_MS)
-        page.goto(url, wait_until="domcontentloaded")
-        page.locator("#try-audio input[type=file]").set_input_files(str(jfk_path))
-        expect(page.locator("#try-audio audio, #try-audio .waveform-container")).not_to_have_count(
-            0
-        )
+        page = _page_with_jfk(browser, url, jfk_path)
         page.locator("#run").click()
         times = page.locator("#transcript-times a.seek")
         expect(times.first).to_be_visible(timeout=TRANSCRIBE_TIMEOUT_MS)
