@@ -1,13 +1,10 @@
 """Gradio app over the ``demo`` core: try a clip, compare configurations, show training runs.
 
-    python app.py                      # http://127.0.0.1:7860, bundled offline models
-    python app.py --port 7861 --host 0.0.0.0   # explicit opt-in to listen beyond localhost
-    python app.py --share              # explicit opt-in to a public gradio link
+    python app.py [--port 7861] [--host 0.0.0.0 | --share]   # beyond localhost: opt-in only
 
-The browser microphone only works on https or on localhost. Settings come from the ``DEMO_*``
-environment variables (``demo.settings``). This file only lays out widgets and wires them to
-``dashboard.handlers``, which take widget values by name and return outputs by name;
-``user_errors`` turns a ``DemoError`` into one sentence in the browser.
+Settings: the ``DEMO_*`` environment variables (``demo.settings``). This file lays out widgets
+and wires them to ``dashboard.handlers`` (values by name in, outputs by name out); the live
+microphone's widgets are in app_live.py. ``user_errors`` shows a ``DemoError`` as one sentence.
 """
 
 from __future__ import annotations
