@@ -420,12 +420,11 @@ def build_demo() -> gr.Blocks:
 
 
 def launch_kwargs(s: Settings) -> dict:
-    """What launch() gets besides host and port: theme, CSS, upload limit, served folders."""
+    """launch()'s theme, CSS, upload limit; only the sample clips are served from disk."""
     return {
         "theme": gr.themes.Soft(text_size=gr.themes.sizes.text_lg),
         "css": CSS,
         "max_file_size": int(s.max_upload_mb * 1024 * 1024),
-        # Only the sample clips are served from disk; results go through gradio's own cache.
         "allowed_paths": [str(h.SAMPLES)],
     }
 
