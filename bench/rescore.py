@@ -33,8 +33,10 @@ from bench.env import (
     write_results,
 )
 from demo.options import OneLineParser
+from demo.runinfo import TEST_SPLIT
+from training.corpora.real_speech import SPLIT as REAL_SPLIT
 
-SPLITS_KEPT = ("test", "real-speech")  # the sample (jfk + multilingual) is not rescored
+SPLITS_KEPT = (TEST_SPLIT, REAL_SPLIT)  # the sample (jfk + multilingual) is not rescored
 KIND = "rescore"  # the rows' "kind" (results.charts.corpus draws them)
 
 
@@ -115,13 +117,14 @@ def rescore(run_dir: Path | None, args) -> list[dict[str, Any]]:
     run_id = run_dir.name if run_dir else f"{args.base} (untrained)"
     keep = ("split", "loss", "wer", "cer", "wer_raw", "cer_raw", "eval_samples", "eval_seconds")
     model = entry.name if run_dir is None else config.model
-    return [
-        {"kind": KIND, "config": run_id, "run": run_id, "model": model, "method": config.method,
-         "quant": config.quant, **{k: line.get(k) for k in keep},
-         "references": session.writer.examples.get(line["split"], ([], []))[0],
-         "predictions": session.writer.examples.get(line["split"], ([], []))[1]}
-        for line in session.writer.lines
-    ]  # fmt: skip
+    rows = []
+    for line in session.writer.lines:
+        references, predictions = session.writer.examples.get(line["split"], ([], []))
+        rows.append({"kind": KIND, "config": run_id, "run": run_id, "model": model,
+                     "method": config.method, "quant": config.quant,
+                     **{k: line.get(k) for k in keep},
+                     "references": references, "predictions": predictions})  # fmt: skip
+    return rows
 
 
 @one_line_errors

@@ -18,15 +18,15 @@ from bench.markdown import fmt, table
 from demo.intervals import distinguishable, paired_difference
 from demo.jsonfiles import read_jsonl
 from demo.metrics import word_errors
-from demo.runinfo import PREDICTIONS_DIR
-from results.charts.corpus import RESCORE_KIND, UNTRAINED
+from demo.runinfo import PREDICTIONS_DIR, TEST_SPLIT
+from results.charts.corpus import REAL_SPLIT, RESCORE_KIND, UNTRAINED
 from results.charts.style import MODE_ORDER, SIZE_ORDER, num
 from results.runs import Run, list_runs
 
 V2_DATASET = "corpus-v2"
 ESPEAK_DATASET = "aclsum-asr"
 RECIPE = "training/grids/asr-v2.yaml"
-SPLITS = ("test", "real-speech")
+SPLITS = (TEST_SPLIT, REAL_SPLIT)
 MAX_PREDICTIONS_BYTES = 16 * 1024 * 1024
 
 
@@ -47,7 +47,7 @@ def _examples(run: Run | None, rescored: dict | None) -> tuple[list, list] | Non
         return rescored["references"], rescored["predictions"]
     if run is None:
         return None
-    path = run.path / PREDICTIONS_DIR / "real-speech.jsonl"
+    path = run.path / PREDICTIONS_DIR / f"{REAL_SPLIT}.jsonl"
     rows = read_jsonl(path, limit=MAX_PREDICTIONS_BYTES, warnings=[]) if path.is_file() else []
     return ([r["reference"] for r in rows], [r["prediction"] for r in rows]) if rows else None
 
@@ -84,18 +84,19 @@ def v2_rows(runs: list[Run], rescored: dict[tuple[str, str], dict]) -> list[list
         twin = by_id.get(run.run_id.removesuffix("-v2") + "-sci")  # the same cell's id
         untrained = f"{run.model} ({UNTRAINED})"
         twin_id = twin.run_id if twin else None
-        real_v2, real_twin = run.split("real-speech"), rescored.get((twin_id, "real-speech"))
+        real_v2, real_twin = run.split(REAL_SPLIT), rescored.get((twin_id, REAL_SPLIT))
         change = None
         if twin is not None and num(real_v2.get("wer")) is not None and real_twin:
             change = 100 * (num(real_v2["wer"]) - num(real_twin.get("wer")))
         out.append([
             run.size, run.mode,
-            _pct(rescored.get((untrained, "test"))), _pct(rescored.get((untrained, "real-speech"))),
-            _pct(twin.split("test") if twin else None),
-            _pct(rescored.get((twin_id, "test"))), _pct(real_twin),
-            _pct(run.split("test")), _pct(real_v2), fmt(change, "+.1f"),
+            _pct(rescored.get((untrained, TEST_SPLIT))),
+            _pct(rescored.get((untrained, REAL_SPLIT))),
+            _pct(twin.split(TEST_SPLIT) if twin else None),
+            _pct(rescored.get((twin_id, TEST_SPLIT))), _pct(real_twin),
+            _pct(run.split(TEST_SPLIT)), _pct(real_v2), fmt(change, "+.1f"),
             real_change_interval(_examples(twin, real_twin),
-                                 _examples(run, rescored.get((run.run_id, "real-speech")))),
+                                 _examples(run, rescored.get((run.run_id, REAL_SPLIT)))),
             f"{run.run_id}" + (f" / {twin.run_id}" if twin else ""),
         ])  # fmt: skip
     return out

@@ -25,8 +25,8 @@ from results.charts.style import (
     style_figure,
 )
 from results.runs import Run
+from training.corpora.real_speech import SPLIT as REAL_SPLIT
 
-REAL_SPLIT = "real-speech"
 RESCORE_KIND = "rescore"  # bench.rescore's rows
 MIN_REAL_CLIPS = 50  # fewer: the 2-clip sample that older runs scored under the same name
 UNTRAINED = "untrained"
