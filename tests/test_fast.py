@@ -141,7 +141,8 @@ def test_windows_decoded_together_give_each_window_its_own_tokens(tiny_full, jfk
     """At fp32, so that only the batching is tested: int8's dynamic activation scales are
     per tensor, and a batch shares them (a token can differ; bench.accuracy measures WER)."""
     from demo.asr.fast.batched import log_mel_batch
-    from demo.asr.fast.decoding import decode_windows, prompt_tokens, timestamp_rules
+    from demo.asr.fast.decoding import decode_windows, prompt_tokens
+    from demo.asr.fast.rules import timestamp_rules
 
     fast = to_fast(tiny_full.model, encoder="fp32", decoder="fp32")
     filters = mel_filters_of(tiny_full.processor)

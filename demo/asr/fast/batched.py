@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from demo.asr.fast.decoding import token_mask
 from demo.asr.fast.features import HOP, N_FFT, WINDOW_SAMPLES
 from demo.asr.fast.model import FastWhisper, KVCache
+from demo.asr.fast.rules import token_mask
 
 SYNC_EVERY = 8  # check "every sequence has ended" once per this many tokens (a GPU sync)
 

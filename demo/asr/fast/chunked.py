@@ -15,11 +15,12 @@ import numpy as np
 
 from demo.asr.energy import FRAME, frame_db, silent_frames
 from demo.asr.fast.batched import log_mel_batch
-from demo.asr.fast.decoding import decode_scored, detect_language, prompt_tokens, timestamp_rules
+from demo.asr.fast.decoding import decode_scored, detect_language, prompt_tokens
 from demo.asr.fast.features import WINDOW_SAMPLES
-from demo.asr.fast.finish import finish, speech_end, speech_frames
+from demo.asr.fast.finish import speech_end, speech_frames
 from demo.asr.fast.model import FastWhisper
 from demo.asr.fast.result import FastResult, timestamp_begin, window_scores
+from demo.asr.fast.rules import timestamp_rules
 from demo.asr.segments import window_segments
 from demo.audio import SAMPLE_RATE
 from demo.cancel import check
@@ -95,7 +96,8 @@ def transcribe_chunked(
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded[:1]), True
             prompt = prompt_tokens(fast, language, task, timestamps=timestamps)
-            rules = timestamp_rules(fast, len(prompt), timestamps)
+            until = [speech_end(speech, *span) for span in spans[first : first + batch]]
+            rules = timestamp_rules(fast, len(prompt), timestamps, until)
             decoded = decode_scored(fast, encoded, prompt, rules, num_beams)
             result.language = language
             for row, one in enumerate(decoded):
@@ -105,9 +107,6 @@ def transcribe_chunked(
                     result.silent += 1
                     continue
                 tokens = one.tokens[:-1] if one.tokens and one.tokens[-1] == eos else one.tokens
-                until = speech_end(speech, *spans[index])
-                nsp = result.scores[-1].no_speech_prob
-                tokens = finish(fast, encoded[row : row + 1], prompt, tokens, until, num_beams, nsp)
                 result.tokens += tokens
                 a, b = (x / SAMPLE_RATE for x in spans[index])
                 segments = window_segments(tokens, timestamp_begin(fast), a, b, index)

@@ -1,7 +1,7 @@
-"""Decoding a window with the fast model: Whisper's token rules, greedy and beam search.
+"""Decoding windows with the fast model: greedy and beam search, prompts, language detection.
 
-Follows transformers' Whisper generation: the same prompt tokens, suppressed tokens, language
-detection on the first window, and ``WhisperTimeStampLogitsProcessor`` for timestamps.
+Follows transformers' Whisper generation: the same prompt tokens, language detection on the
+first window, and the same token rules (``demo.asr.fast.rules``).
 """
 
 from __future__ import annotations
@@ -13,55 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from demo.asr.fast.model import FastWhisper, KVCache
+from demo.asr.fast.rules import Rules, apply_rules
 from demo.asr.segments import no_speech_token
 from demo.measure import at_most_threads
-
-
-@dataclass(frozen=True)
-class _Rules:
-    """Token rules of one decoding: what transformers' logits processors would do."""
-
-    suppress: torch.Tensor  # additive mask, -inf on suppressed tokens
-    begin_suppress: torch.Tensor  # extra mask for the first generated token
-    eos: int
-    timestamps: object | None  # WhisperTimeStampLogitsProcessor when timestamps are on
-    # No end-of-text before a timestamp token at least this large (demo.asr.fast.finish)
-    eos_before: int | None = None
-
-
-def token_mask(ids, vocab: int) -> torch.Tensor:
-    mask = torch.zeros(vocab)
-    ids = [i for i in (ids or []) if 0 <= i < vocab]
-    mask[ids] = -math.inf
-    return mask
-
-
-def timestamp_rules(fast: FastWhisper, prompt_len: int, timestamps: bool) -> _Rules:
-    config = fast.generation_config
-    vocab = fast.config.vocab_size
-    processor = None
-    if timestamps:
-        from transformers.generation.logits_process import WhisperTimeStampLogitsProcessor
-
-        processor = WhisperTimeStampLogitsProcessor(config, begin_index=prompt_len)
-    return _Rules(
-        token_mask(config.suppress_tokens, vocab),
-        token_mask(config.begin_suppress_tokens, vocab),
-        int(config.eos_token_id),
-        processor,
-    )
-
-
-def _process(logits, tokens: torch.Tensor, step: int, rules: _Rules) -> torch.Tensor:
-    logits = logits + rules.suppress
-    if step == 0:
-        logits = logits + rules.begin_suppress
-    if rules.timestamps is not None:
-        logits = rules.timestamps(tokens, logits)
-    if rules.eos_before is not None:  # timestamps rise, and are the largest token ids
-        early = tokens.max(dim=1).values < rules.eos_before
-        logits[early, rules.eos] = -math.inf
-    return logits
 
 
 @dataclass
@@ -74,26 +28,23 @@ class Decoded:
     sot_logits: torch.Tensor  # [vocab] at <|startoftranscript|>
 
 
-def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules) -> list[Decoded]:
+def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: Rules) -> list[Decoded]:
     """Greedy tokens of every window in ``cache`` (one sequence per window), end-of-text kept.
 
     A window that has ended leaves the batch, so a short chunk costs no steps after its end.
+    One window alone, with timestamps, decodes a timestamp that closes a segment together with
+    its likely partner (``_pair``).
     """
     windows = cache.cross_k[0].shape[0]
     tokens = torch.tensor([prompt] * windows)
     logits, sot_logits = fast.decode(tokens, 0, cache, first=True)
+    rules = rules.heard(sot_logits)
     out: list[list[int]] = [[] for _ in range(windows)]
     logprob = [0.0] * windows
     alive = list(range(windows))  # window of each row
-    for step in range(fast.max_length - len(prompt)):
-        processed = _process(logits, tokens, step, rules)
-        chosen = processed.argmax(-1)
-        # log-softmax of the chosen token only, on the logits the rules left (openai/whisper)
-        picked = processed.gather(1, chosen[:, None])[:, 0] - processed.float().logsumexp(-1)
-        for window, token, lp in zip(alive, chosen.tolist(), picked.tolist(), strict=True):
-            out[window].append(token)
-            logprob[window] += lp
-        position = len(prompt) + step
+    position = len(prompt)  # where the token chosen next goes
+    while True:
+        chosen = _choose(logits, tokens, position - len(prompt), rules, alive, out, logprob)
         if position + 1 >= fast.max_length:
             break
         keep = [row for row, window in enumerate(alive) if out[window][-1] != rules.eos]
@@ -102,12 +53,61 @@ def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules)
             if not keep:
                 break
             cache.select(keep, keep, position)
-            tokens, alive = tokens[keep], [alive[row] for row in keep]
+            tokens, alive, rules = tokens[keep], [alive[row] for row in keep], rules.rows(keep)
+        if len(alive) == 1 and _closes(tokens, len(prompt), rules):
+            if position + 2 >= fast.max_length:
+                break
+            paired = _pair(fast, cache, tokens, position, rules, alive, out, logprob, len(prompt))
+            if paired is None:
+                break
+            tokens, logits = paired
+            position += 2
+            continue
         logits = fast.decode(tokens[:, -1:], position, cache)
+        position += 1
     return [
         Decoded(t, lp / max(1, len(t)), sot_logits[w])
         for w, (t, lp) in enumerate(zip(out, logprob, strict=True))
     ]
+
+
+def _choose(logits, tokens, step: int, rules: Rules, alive, out, logprob) -> torch.Tensor:
+    """Each row's greedy token after ``tokens``, appended to its window's ``out`` with its
+    log-probability added to ``logprob``."""
+    processed = apply_rules(logits, tokens, step, rules)
+    chosen = processed.argmax(-1)
+    # log-softmax of the chosen token only, on the logits the rules left (openai/whisper)
+    picked = processed.gather(1, chosen[:, None])[:, 0] - processed.float().logsumexp(-1)
+    for window, token, lp in zip(alive, chosen.tolist(), picked.tolist(), strict=True):
+        out[window].append(token)
+        logprob[window] += lp
+    return chosen
+
+
+def _closes(tokens: torch.Tensor, prompt_len: int, rules: Rules) -> bool:
+    """Whether the one row's last token is a timestamp that closes a segment (after text):
+    Whisper then nearly always writes the same timestamp again to open the next one."""
+    if rules.timestamps is None or tokens.shape[1] < prompt_len + 2:
+        return False
+    begin = rules.timestamps.begin
+    return int(tokens[0, -1]) >= begin > int(tokens[0, -2])
+
+
+def _pair(fast, cache, tokens, position, rules, alive, out, logprob, prompt_len):
+    """Decode the closing timestamp at ``position`` and, guessed, the same timestamp after it,
+    in one step: the logits after the first say what really follows it; where that is the
+    guess, the logits after the second are right too, and one step is saved (a segment's
+    timestamps cost one step, not two). Otherwise the token chosen is decoded in the guess's
+    place. ``(tokens, logits)`` for the step after, or None when the window has ended."""
+    guess = tokens[:, -1:]
+    both = fast.decode(torch.cat([guess, guess], 1), position, cache, every=True)
+    chosen = _choose(both[:, 0], tokens, position + 1 - prompt_len, rules, alive, out, logprob)
+    if int(chosen[0]) == rules.eos or position + 2 >= fast.max_length:
+        return None
+    tokens = torch.cat([tokens, chosen[:, None]], dim=1)
+    if int(chosen[0]) == int(guess[0, 0]):
+        return tokens, both[:, 1]
+    return tokens, fast.decode(tokens[:, -1:], position + 1, cache)
 
 
 def top_k(values: torch.Tensor, k: int, block: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +133,7 @@ def top_k(values: torch.Tensor, k: int, block: int = 2048) -> tuple[torch.Tensor
 
 
 def _beam(
-    fast: FastWhisper, cache: KVCache, prompt: list[int], rules: _Rules, beams: int
+    fast: FastWhisper, cache: KVCache, prompt: list[int], rules: Rules, beams: int
 ) -> list[Decoded]:
     """Beam search as in openai/whisper (finished beams ranked by sum log-prob / length), for
     every window in ``cache`` at once: ``beams`` sequences per window, window-major, sharing
@@ -145,10 +145,11 @@ def _beam(
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
     scores = scores.view(-1)
     logits, sot_logits = fast.decode(tokens, 0, cache, first=True)
+    rules = rules.heard(sot_logits)
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(windows)]
     alive = list(range(windows))  # window of each group of `beams` rows
     for step in range(fast.max_length - prompt_len):
-        logprobs = F.log_softmax(_process(logits, tokens, step, rules).float(), dim=-1)
+        logprobs = F.log_softmax(apply_rules(logits, tokens, step, rules).float(), dim=-1)
         candidates = (scores[:, None] + logprobs).view(len(alive), beams * vocab)
         top_scores, top_ids = top_k(candidates, 2 * beams)
         sources, new_tokens, new_scores, groups = [], [], [], []
@@ -192,7 +193,7 @@ def _beam(
         else:
             cache.reorder(sources, written)
         tokens = torch.cat([tokens[sources], torch.tensor(new_tokens)[:, None]], 1)
-        scores = torch.tensor(new_scores)
+        scores, rules = torch.tensor(new_scores), rules.rows(sources)
         logits = fast.decode(tokens[:, -1:], written, cache)
     best = [max(done, key=lambda item: item[0]) for done in finished]
     return [Decoded(t, s, sot_logits[w * beams]) for w, (s, t) in enumerate(best)]
@@ -205,14 +206,15 @@ def decode_windows(fast, encoded, prompt, rules, beams: int) -> list[list[int]]:
 
 
 def decode_scored(fast, encoded, prompt, rules, beams: int) -> list[Decoded]:
-    """``decode_windows`` with each window's scores for the no-speech gate."""
+    """``decode_windows`` with each window's scores for the no-speech gate. ``rules``
+    (``demo.asr.fast.rules``) has one row per window."""
     windows = encoded.shape[0]
     cache = fast.new_cache(windows * beams)
     fast.cross(encoded, cache)
     with at_most_threads(fast.decode_threads(windows * beams)):
         if beams == 1:
             return _greedy(fast, cache, prompt, rules)
-        return _beam(fast, cache, prompt, rules, beams)
+        return _beam(fast, cache, prompt, rules.repeat(beams), beams)
 
 
 def _run(fast, encoded, prompt, rules, beams) -> list[int]:

@@ -1,24 +1,20 @@
-"""Finishing a window Whisper left early: decode on while its audio still holds speech.
+"""Finishing a window Whisper would leave early: decode on while its audio still holds speech.
 
 Decoding with timestamps, Whisper may close a segment and end the window seconds before the
 speech in it ends (it does near a full window's end, and on some chunks of long audio): the
 words after its last timestamp are lost. openai/whisper seeks to that timestamp and decodes
-a new window from there, which costs another encoder pass. Here the same window is decoded
-on instead: its tokens so far become the prompt, and end-of-text is not allowed before a
-timestamp near where the speech stops (frame energy, ``demo.asr.fast.chunked``). Only where
-speech remains: over silence the window ends where Whisper ended it.
+a new window from there, which costs another encoder pass. Here the window is decoded on in
+the same pass: end-of-text is not allowed before a timestamp near where the speech stops
+(frame energy, ``eos_floor``; the rule lives with the others in ``demo.asr.fast.rules``),
+and only where Whisper is sure the window holds speech. Over silence the window ends where
+Whisper ends it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
-import torch
 
 from demo.asr.energy import FRAME, frame_db, silent_frames
-from demo.asr.fast.decoding import decode_scored, timestamp_rules
-from demo.asr.fast.model import FastWhisper
 from demo.asr.segments import MIN_SPEECH_S, TIME_PRECISION, close_gaps
 from demo.audio import SAMPLE_RATE
 
@@ -51,31 +47,11 @@ def speech_end(speech: np.ndarray | None, start: int, end: int) -> float | None:
     return None if not len(frames) else (frames[-1] + 1) * FRAME / SAMPLE_RATE
 
 
-def finish(
-    fast: FastWhisper,
-    encoded: torch.Tensor,
-    prompt: list[int],
-    tokens: list[int],
-    spoken_until: float | None,
-    num_beams: int,
-    no_speech_prob: float = 0.0,
-) -> list[int]:
-    """``tokens`` (end-of-text removed) of one window ``encoded`` ``[1, 1500, d]``, decoded
-    on when speech goes on ``MIN_REST_S`` past their last timestamp (``spoken_until``:
-    seconds into the window) and Whisper is sure the window holds speech (its no-speech
-    probability under ``MAX_NO_SPEECH``: over noise, writing on would invent words)."""
-    begin = int(fast.generation_config.no_timestamps_token_id) + 1
-    stamps = [t for t in tokens if t >= begin]
-    if spoken_until is None or not stamps or no_speech_prob >= MAX_NO_SPEECH:
-        return tokens
-    limit = spoken_until - MIN_REST_S
-    if (stamps[-1] - begin) * TIME_PRECISION >= limit:
-        return tokens
-    if len(prompt) + len(tokens) + 2 >= fast.max_length:
-        return tokens
-    rules = replace(
-        timestamp_rules(fast, len(prompt), True), eos_before=begin + int(limit / TIME_PRECISION)
-    )
-    more = decode_scored(fast, encoded, prompt + tokens, rules, num_beams)[0].tokens
-    eos = int(fast.generation_config.eos_token_id)
-    return tokens + (more[:-1] if more and more[-1] == eos else more)
+def eos_floor(generation_config, spoken_until: float | None) -> int:
+    """The smallest timestamp token after which a window may end, for a window whose speech
+    stops ``spoken_until`` seconds in (``speech_end``); 0 (no floor) without one, or where
+    less than ``MIN_REST_S`` of speech could follow any timestamp."""
+    if spoken_until is None or spoken_until <= MIN_REST_S:
+        return 0
+    begin = int(generation_config.no_timestamps_token_id) + 1
+    return begin + int((spoken_until - MIN_REST_S) / TIME_PRECISION)

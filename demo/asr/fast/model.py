@@ -190,9 +190,18 @@ class _DecoderLayer(nn.Module):
         end = start + length
         cache_k[:, :, start:end] = k
         cache_v[:, :, start:end] = v
-        # The prompt (several tokens) always starts at 0, so a causal mask is exact there.
+        # Several tokens: each sees the ones before it (SDPA's causal mask is exact where they
+        # start at 0, the prompt; later, as ``_pair`` decodes two, every earlier position too).
+        mask = None
+        if length > 1 and start > 0:
+            mask = torch.ones(length, end, dtype=torch.bool, device=x.device).tril(start)
         a = F.scaled_dot_product_attention(
-            q, cache_k[:, :, :end], cache_v[:, :, :end], is_causal=length > 1, scale=1.0
+            q,
+            cache_k[:, :, :end],
+            cache_v[:, :, :end],
+            attn_mask=mask,
+            is_causal=length > 1 and start == 0,
+            scale=1.0,
         )
         return self._rest(x, a, cross_k, cross_v)
 
@@ -335,14 +344,24 @@ class FastWhisper(nn.Module):
             cache.cross_k.append(k)
             cache.cross_v.append(v)
 
-    def decode(self, tokens: torch.Tensor, start: int, cache: KVCache, first: bool = False):
+    def decode(
+        self,
+        tokens: torch.Tensor,
+        start: int,
+        cache: KVCache,
+        first: bool = False,
+        every: bool = False,
+    ):
         """Logits ``[batch, vocab]`` after ``tokens`` (``[batch, n]`` at positions start...);
         with ``first``, also the logits after the first of them (the no-speech probability
-        is read at ``<|startoftranscript|>``): a pair."""
+        is read at ``<|startoftranscript|>``): a pair; with ``every``, the logits after each
+        token, ``[batch, n, vocab]`` (one projection for all)."""
         length = tokens.shape[1]
         x = self.embed[tokens].float() + self.dec_pos[start : start + length]
         for i, layer in enumerate(self.dec_layers):
             x = layer(x, start, cache.k[i], cache.v[i], cache.cross_k[i], cache.cross_v[i])
+        if every:
+            return self.logits(x)
         last = self.logits(x[:, -1])
         if not first:
             return last
@@ -359,7 +378,7 @@ class FastWhisper(nn.Module):
         return self.logits(x[:, -1])
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """fp32 vocabulary logits of the last hidden state ``[batch, d_model]``."""
+        """fp32 vocabulary logits of hidden states ``[..., d_model]``."""
         return self.proj_out(self.dec_ln(hidden).to(self.decoder_dtype)).float()
 
 

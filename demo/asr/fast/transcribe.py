@@ -27,11 +27,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from demo.asr.fast.chunked import transcribe_chunked
-from demo.asr.fast.decoding import decode_scored, detect_language, prompt_tokens, timestamp_rules
+from demo.asr.fast.decoding import decode_scored, detect_language, prompt_tokens
 from demo.asr.fast.features import HOP, WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
-from demo.asr.fast.finish import finish, speech_end, speech_frames
+from demo.asr.fast.finish import speech_end, speech_frames
 from demo.asr.fast.model import FastWhisper
 from demo.asr.fast.result import FastResult, timestamp_begin, window_scores
+from demo.asr.fast.rules import timestamp_rules
 from demo.asr.segments import (
     window_segments,
 )
@@ -78,17 +79,15 @@ def transcribe_fast(
             if multilingual and language is None:
                 language, detected = detect_language(fast, encoded), True
             prompt = prompt_tokens(fast, language, task, timestamps=timestamps)
-            rules = timestamp_rules(fast, len(prompt), timestamps)
+            # speech after Whisper's last timestamp: decoded on (demo.asr.fast.finish)
+            until = speech_end(speech_frames(audio), 0, len(audio)) if timestamps else None
+            rules = timestamp_rules(fast, len(prompt), timestamps, [until])
             decoded = decode_scored(fast, encoded, prompt, rules, num_beams)[0]
             scores = window_scores(fast, decoded)
             if gate and scores.silent():
                 return FastResult([], language, detected, 1, scores=[scores], silent=1)
             tokens = _strip_eos(decoded.tokens, fast)
             end = len(audio) / SAMPLE_RATE
-            if timestamps:  # speech after Whisper's last timestamp: decode on
-                until = speech_end(speech_frames(audio), 0, len(audio))
-                nsp = scores.no_speech_prob
-                tokens = finish(fast, encoded, prompt, tokens, until, num_beams, nsp)
             result = FastResult(tokens, language, detected, 1, scores=[scores])
             segments = window_segments(tokens, timestamp_begin(fast), 0.0, end)
             result.add(fast, encoded, task, segments, (0.0, end), words)
