@@ -14,6 +14,9 @@ import numpy as np
 
 RESAMPLES = 2000
 LEVEL = 0.95
+# Fewer items than this get no interval: resampling a handful of items draws the same few
+# values again and again, so the "interval" would say more than the data can.
+MIN_ITEMS = 10
 
 
 def _draws(items: int, seed: int) -> np.ndarray:

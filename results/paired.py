@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from bench.env import read_results
-from demo.intervals import paired_difference
+from demo.intervals import MIN_ITEMS, interval_text, paired_difference
 from demo.jsonfiles import read_jsonl
 from demo.metrics import word_errors
 from demo.runinfo import PREDICTIONS_DIR
@@ -65,11 +65,33 @@ def same_manifest_row(run: Run, split: str, rescored: dict[tuple[str, str], dict
 
 def wer_gap(a: Examples | None, b: Examples | None) -> tuple[float, float, float] | None:
     """``(WER of b - WER of a, low, high)`` in points, paired over the examples (word errors
-    pooled over reference words), or None when either lacks outputs or the two were not
-    scored on the same references."""
-    if not a or not b or a[0] != b[0]:
+    pooled over reference words), or None when either lacks outputs, the two were not scored
+    on the same references or there are fewer than ``MIN_ITEMS``."""
+    if not a or not b or a[0] != b[0] or len(a[0]) < MIN_ITEMS:
         return None
     before, after = word_errors(*a), word_errors(*b)
     delta, low, high = paired_difference([e for e, _ in before], [e for e, _ in after],
                                          totals=[w for _, w in before])  # fmt: skip
     return 100 * delta, 100 * low, 100 * high
+
+
+def document_gap(
+    a: list[dict] | None, b: list[dict] | None, key: str
+) -> tuple[float, float, float] | None:
+    """``(b - a, low, high)`` of a per-document score (x100 points) paired over the documents
+    (entries ``{"id", key}`` as bench.summarize and bench.e2e keep them), or None when either
+    lacks the score, the two scored other documents or there are fewer than ``MIN_ITEMS``."""
+    if not a or not b or len(a) < MIN_ITEMS or any(key not in d for d in (*a, *b)):
+        return None
+    if [d.get("id") for d in a] != [d.get("id") for d in b]:
+        return None
+    delta, low, high = paired_difference([d[key] for d in a], [d[key] for d in b])
+    return 100 * delta, 100 * low, 100 * high
+
+
+def gap_text(gap: tuple[float, float, float] | None, spec: str = "+.2f") -> str:
+    """``+1.23 [+0.10, +2.40]``, marked "(not distinguishable)" when the interval holds 0;
+    "–" without a gap."""
+    if gap is None:
+        return "–"
+    return f"{gap[0]:{spec}} {interval_text(gap[1], gap[2], spec)}"

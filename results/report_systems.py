@@ -15,7 +15,9 @@ from pathlib import Path
 from bench.env import ROOT, read_results
 from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
+from demo.intervals import MIN_ITEMS
 from results.charts.systems import BRIDGE_REPORTED
+from results.paired import document_gap, gap_text
 from results.runs import arm_name, list_runs, lowrank_factorization, recipe, usual_epochs
 
 
@@ -124,12 +126,25 @@ def e2e_section(data: dict) -> list[str]:
         ["system", "ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum", "ROUGE-S", "similarity",
          "s / audio min", "peak RSS MB", "parameters trained"], body)  # fmt: skip
     if "oracle" in rows and "cascade" in rows:
-        gap = 100 * (rows["oracle"]["rouge1"] - rows["cascade"]["rouge1"])
-        out += ["", f"Error propagation (oracle - cascade): {gap:+.1f} ROUGE-1 points."]
-        if "e2e" in rows:
-            e2e = 100 * (rows["e2e"]["rouge1"] - rows["cascade"]["rouge1"])
-            out.append(f"End-to-end - cascade: {e2e:+.1f} ROUGE-1 points.")
+        out += [""]
+        for label, system in (("Error propagation (oracle - cascade)", "oracle"),
+                              ("End-to-end - cascade", "e2e")):  # fmt: skip
+            if system in rows:
+                out.append(f"{label}: {_e2e_gap(rows[system], rows['cascade'])} ROUGE-1 points.")
+        if not all(r.get("documents") for r in rows.values()):
+            out.append(f"No interval on {first['clips']} clips: this file predates per-clip "
+                       "scores; its command, run again, keeps them.")  # fmt: skip
+        elif first["clips"] < MIN_ITEMS:
+            out.append(f"No interval: {first['clips']} clips, under the {MIN_ITEMS} a "
+                       "bootstrap needs.")  # fmt: skip
     return out + [""]
+
+
+def _e2e_gap(row: dict, cascade: dict) -> str:
+    """``row - cascade`` in ROUGE-1 points, with its 95% paired interval over the clips where
+    both kept per-clip scores (``bench.e2e`` rows' ``documents``)."""
+    gap = document_gap(cascade.get("documents"), row.get("documents"), "rouge1")
+    return gap_text(gap, "+.1f") if gap else f"{100 * (row['rouge1'] - cascade['rouge1']):+.1f}"
 
 
 def latent_section(data: dict) -> list[str]:

@@ -217,4 +217,4 @@ def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_
     speed_table, quality_table = text.split("### summarize-q40")
     assert "| int4 | 2 | 44.2 | 2.21 | 3.00 | 40.0 |" in speed_table
     assert "x fp32 generate" not in quality_table
-    assert "| full | 40 | 40.0 | 14.0 | 25.7 | – | 75.0 | 60.0 | 3 | 513 |" in quality_table
+    assert "| full | 40 | 40.0 | 14.0 | 25.7 | – | – | 75.0 | 60.0 | 3 | 513 |" in quality_table
