@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 
 from bench.env import read_results
-from demo.intervals import MIN_ITEMS, interval_text, paired_difference
+from demo.intervals import MIN_ITEMS, interval_text, mean_interval, paired_difference
 from demo.jsonfiles import read_jsonl
-from demo.metrics import word_errors
+from demo.metrics import ROUGE_TYPES, rouge_per_document, word_errors
 from demo.runinfo import PREDICTIONS_DIR
 from results.charts.corpus import RESCORE_KIND
 from results.runs import Run
@@ -95,3 +95,23 @@ def gap_text(gap: tuple[float, float, float] | None, spec: str = "+.2f") -> str:
     if gap is None:
         return "–"
     return f"{gap[0]:{spec}} {interval_text(gap[1], gap[2], spec)}"
+
+
+def document_interval(documents: list[dict] | None, key: str) -> tuple[float, float] | None:
+    """The 95% interval (x100) of a per-document score's mean, or None when the entries lack
+    it or there are fewer than ``MIN_ITEMS``: the error bar of one engine's score."""
+    if not documents or len(documents) < MIN_ITEMS or any(key not in d for d in documents):
+        return None
+    low, high = mean_interval([d[key] for d in documents])
+    return 100 * low, 100 * high
+
+
+def run_score_interval(run: Run, split: str, metric: str) -> tuple[float, float] | None:
+    """The 95% interval (x100) of a summarization run's mean ``metric`` (a ROUGE type) over
+    the documents of ``split``, from its kept outputs; None without them."""
+    examples = run_examples(run, split) if metric in ROUGE_TYPES else None
+    if not examples or len(examples[0]) < MIN_ITEMS:
+        return None
+    language = run.config.get("language") or "en"
+    documents = rouge_per_document(*examples, language=language)
+    return document_interval([{"id": i, **d} for i, d in enumerate(documents)], metric)

@@ -15,9 +15,9 @@ from pathlib import Path
 from bench.env import ROOT, read_results
 from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
-from demo.intervals import MIN_ITEMS
+from demo.intervals import MIN_ITEMS, interval_text
 from results.charts.systems import BRIDGE_REPORTED
-from results.paired import document_gap, gap_text
+from results.paired import document_gap, gap_text, run_examples, wer_gap
 from results.runs import arm_name, list_runs, lowrank_factorization, recipe, usual_epochs
 
 
@@ -264,13 +264,14 @@ def lowrank_rows(runs) -> list[dict]:
                 row = _condition(model, arm_name(run, usual), run, test, run.split("real-speech"))
                 original = same_way.get(recipe(run))
                 if run.system == "lowrank" and original is not None:
-                    row.update(_versus(row, original))
+                    row.update(_versus(row, run, original))
                 out.append(row)
     return out
 
 
-def _versus(row: dict, original) -> dict:
-    """The arm's size and WER against the original fine-tuned the same way (points)."""
+def _versus(row: dict, run, original) -> dict:
+    """The arm's size and WER against the original fine-tuned the same way (points), with the
+    95% paired interval of each WER gap where both runs kept each clip's output."""
     before = original.info.total_params if original.info else None
     test, real = original.split("test").get("wer"), original.split("real-speech").get("wer")
     gap = {"original_run": original.run_id}
@@ -280,6 +281,9 @@ def _versus(row: dict, original) -> dict:
         gap["test_points"] = 100 * (row["test_wer"] - test)
     if real is not None and row["real_wer"] is not None:
         gap["real_points"] = 100 * (row["real_wer"] - real)
+    for split, key in (("test", "test_interval"), ("real-speech", "real_interval")):
+        found = wer_gap(run_examples(original, split), run_examples(run, split))
+        gap[key] = found[1:] if found else None
     return gap
 
 
@@ -344,7 +348,25 @@ def lowrank_section(runs) -> list[str]:
            "the test split and on real speech")  # fmt: skip
     verdict = (f"Meets the bar ({bar}): {', '.join(met)}." if met
                else f"No arm meets the bar yet ({bar}).")  # fmt: skip
-    return out + table(header, body) + ["", verdict, ""]
+    return out + table(header, body) + ["", verdict, "", _lowrank_sample(runs, rows), ""]
+
+
+def _lowrank_sample(runs, rows: list[dict]) -> str:
+    """The clips the gaps rest on, and whether they carry intervals."""
+    by_id = {r.run_id: r for r in runs}
+    arms = [r for r in rows if r.get("test_points") is not None]
+    clips = {split: sorted({int(n) for r in arms if (n := by_id[r["run_id"]].split(split)
+                                                    .get("eval_samples"))})
+             for split in ("test", "real-speech")}  # fmt: skip
+    sizes = ", ".join(f"{split} {'/'.join(map(str, n))} clips" for split, n in clips.items() if n)
+    without = sum(r.get("test_interval") is None for r in arms)
+    text = (f"The gaps rest on {sizes or 'an unrecorded number of clips'}; a bracket is the "
+            "95% paired interval over the clips (`demo.intervals`).")  # fmt: skip
+    if without:
+        text += (f" {without} of the {len(arms)} arms have none: they or their original predate "
+                 "per-clip outputs (`predictions/`), which each run's run.json command, run "
+                 "again, keeps.")  # fmt: skip
+    return text
 
 
 def _versus_cell(row: dict) -> str:
@@ -352,5 +374,11 @@ def _versus_cell(row: dict) -> str:
     if row.get("test_points") is None:
         return "–"
     size = f"{-row['smaller_pct']:+.1f}% size, " if row.get("smaller_pct") is not None else ""
-    real = f", real {row['real_points']:+.1f}" if row.get("real_points") is not None else ""
-    return f"{size}test {row['test_points']:+.1f}{real} points"
+    real = ""
+    if row.get("real_points") is not None:
+        real = f", real {row['real_points']:+.1f}{_bracket(row.get('real_interval'))}"
+    return f"{size}test {row['test_points']:+.1f}{_bracket(row.get('test_interval'))}{real} points"
+
+
+def _bracket(interval) -> str:
+    return f" {interval_text(*interval)}" if interval else ""

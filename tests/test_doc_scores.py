@@ -90,3 +90,40 @@ def test_the_e2e_gaps_carry_an_interval_only_with_per_clip_scores():
     text = "\n".join(e2e_section({"meta": {}, "rows": old}))
     assert "End-to-end - cascade: -20.0 ROUGE-1 points." in text
     assert "No interval on 12 clips: this file predates per-clip scores" in text
+
+
+def test_the_dashboards_rouge_bars_carry_the_papers_interval():
+    from results.charts.compare import summarizer_bench
+
+    rows = read_results(BENCH / "summarize-int4-quality40.json")["rows"]
+    _, quality = summarizer_bench(rows).data
+    bars = quality.error_y
+    assert bars.visible and len(bars.array) == 3
+    # 40 papers: each bar's interval holds its mean and spans a few ROUGE-L points
+    assert all(0 < low + high < 8 for low, high in zip(bars.arrayminus, bars.array, strict=True))
+    no_scores = [{**r, "summaries": [{"id": s["id"], "summary": s["summary"]}
+                                     for s in r["summaries"]]} for r in rows]  # fmt: skip
+    assert not summarizer_bench(no_scores).data[1].error_y.visible
+
+
+def test_rouge_vs_rank_draws_error_bars_for_runs_that_kept_their_outputs(tmp_path, write_run):
+    from results.charts.training import rouge_vs_rank
+    from training.runs import RunWriter
+
+    refs = [f"the paper proposes method {n} for parsing long sentences" for n in range(12)]
+    outputs = [r if n % 3 else "a survey of something else" for n, r in enumerate(refs)]
+    mean = sum(d["rougeL"] for d in rouge_per_document(refs, outputs)) / len(refs)
+    for rank, keep in ((4, True), (8, False)):
+        info = {"task": "summarization", "model": "smollm2-135m", "method": "lora",
+                "rank": rank, "dataset": "aclsum", "status": "completed"}  # fmt: skip
+        line = {"step": 50, "epoch": 2.0, "split": "test", "rougeL": mean}
+        folder = write_run(tmp_path, f"sum-r{rank}", info, [line])
+        if keep:
+            RunWriter(folder).write_predictions("test", 50, refs, outputs)
+    from results.runs import list_runs
+
+    (line,) = rouge_vs_rank(list_runs(tmp_path), metric="rougeL", show_reported=False).data
+    bars = line.error_y
+    assert bars.visible and list(line.x) == [4, 8]
+    assert bars.array[0] > 0 and bars.arrayminus[0] > 0  # the r=4 run: its 12 papers' interval
+    assert bars.array[1] == 0 == bars.arrayminus[1]  # the r=8 run kept no outputs
