@@ -60,7 +60,7 @@ def bridge_section(data: dict, runs=()) -> list[str]:
         "reads the frozen tiny.en encoder's frames and the frozen tiny.en decoder reads its Nq "
         "vectors; pooled: the same decoder reading the frames mean-pooled to Nq, nothing "
         "trained; Whisper: every frame. Similarity: MiniLM cosine, not BERTScore. Seconds per "
-        "clip: decoding from cached encoder features.",
+        f"clip: decoding from cached encoder features. {NO_CLIP_OUTPUTS}",
         "",
     ]
     body = []
@@ -194,7 +194,7 @@ def latent_whisper_section(data: dict) -> list[str]:
             "*pca*: the same decoder reading the best linear projection through as many "
             "dimensions (fitted on train clips); *latent*: a decoder rebuilt at the latent "
             "width. FVU: the share of the encoder output's variance the reconstruction "
-            "misses.", ""]  # fmt: skip
+            f"misses. {NO_CLIP_OUTPUTS}", ""]  # fmt: skip
     order = {"original": 0, "reconstruction": 1, "pca": 2, "latent": 3}
     rows = sorted(rows, key=lambda r: (r["model"], order.get(r["variant"], 3), -(r["latent"] or 0)))
     body = [
@@ -222,6 +222,11 @@ def _first(run, split: str) -> dict:
     lines = [m for m in run.metrics if m.get("split") == split and m.get("step") == 0]
     return lines[0] if lines else {}
 
+
+NO_CLIP_OUTPUTS = (
+    "WER is pooled over these clips with no interval: this evaluation keeps no per-clip output "
+    "to resample."
+)
 
 # The bar for a low-rank model: this much smaller, and within this many WER points of
 # the original fine-tuned the same way, on the corpus test split and on real speech.
@@ -358,7 +363,9 @@ def _lowrank_sample(runs, rows: list[dict]) -> str:
     clips = {split: sorted({int(n) for r in arms if (n := by_id[r["run_id"]].split(split)
                                                     .get("eval_samples"))})
              for split in ("test", "real-speech")}  # fmt: skip
-    sizes = ", ".join(f"{split} {'/'.join(map(str, n))} clips" for split, n in clips.items() if n)
+    sizes = " and ".join(
+        f"{'/'.join(map(str, n))} {split} clips" for split, n in clips.items() if n
+    )
     without = sum(r.get("test_interval") is None for r in arms)
     text = (f"The gaps rest on {sizes or 'an unrecorded number of clips'}; a bracket is the "
             "95% paired interval over the clips (`demo.intervals`).")  # fmt: skip
