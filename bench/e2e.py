@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.clips import manifest_rows
@@ -65,6 +65,7 @@ class Row:
     trained_params: int  # 0: nothing trained for it
     lm_adapter: str | None
     example: str
+    documents: list = field(default_factory=list)  # per clip: {"id", "summary", ROUGE}
 
 
 def best_adapter(root: Path) -> tuple[str | None, int]:
@@ -153,6 +154,7 @@ def _e2e_trained(e2e: str) -> int:
 
 
 def run(options: E2EBenchOptions) -> list[Row]:
+    from bench.summarize import keep_document_scores
     from demo.metrics import summary_scores
     from demo.settings import settings
 
@@ -185,7 +187,10 @@ def run(options: E2EBenchOptions) -> list[Row]:
                 "rouge1", "rouge2", "rougeL", "rougeLsum", "rougeS", "embedding_similarity")),
             round(out["seconds"] / minutes, 2), round(out["peak_rss_mb"], 1), trained,
             repo_relative(adapter) if system != "e2e" else None, out["predictions"][0],
+            documents=[{"id": clip.get("id") or Path(clip["audio"]).stem, "summary": summary}
+                       for clip, summary in zip(clips, out["predictions"], strict=True)],
         ))  # fmt: skip
+        keep_document_scores(rows[-1].documents, references)  # paired intervals in the report
     return rows
 
 

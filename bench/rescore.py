@@ -69,7 +69,8 @@ def _config(run_dir: Path | None, model: str, args) -> Any:
     return from_dict(AsrConfig, values)  # a run.json's older keys (precision) read as today's
 
 
-def _weights(run_dir: Path) -> tuple[str, Path] | None:
+def run_weights(run_dir: Path) -> tuple[str, Path] | None:
+    """("adapter" | "full", folder) of a run's trained weights in git, or None."""
     if (run_dir / "adapter").is_dir():
         return "adapter", run_dir / "adapter"
     if (run_dir / "checkpoint-final").is_dir():
@@ -88,7 +89,7 @@ def rescore(run_dir: Path | None, args) -> list[dict[str, Any]]:
     from training.session import Progress
     from training.train_asr import AsrTask
 
-    weights = _weights(run_dir) if run_dir else None
+    weights = run_weights(run_dir) if run_dir else None
     model_name = args.base
     if run_dir is not None:
         model_name = json.loads((run_dir / "run.json").read_text())["model"]
@@ -122,6 +123,7 @@ def rescore(run_dir: Path | None, args) -> list[dict[str, Any]]:
         references, predictions = session.writer.examples.get(line["split"], ([], []))
         rows.append({"kind": KIND, "config": run_id, "run": run_id, "model": model,
                      "method": config.method, "quant": config.quant,
+                     "manifest": str(args.train),  # its test split's source (results.paired)
                      **{k: line.get(k) for k in keep},
                      "references": references, "predictions": predictions})  # fmt: skip
     return rows
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"{run_dir} is not a run folder (no run.json).")
         if (run_dir.name if run_dir else f"{args.base} (untrained)") in done:
             continue
-        if run_dir is not None and _weights(run_dir) is None:
+        if run_dir is not None and run_weights(run_dir) is None:
             print(f"{run_dir.name}: no adapter/ or checkpoint-final/ here, skipped (its weights "
                   "are not in git: rerun its command from run.json)", file=sys.stderr)  # fmt: skip
             continue

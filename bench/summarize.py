@@ -122,7 +122,7 @@ class Row:
     unsupported_names: int = 0
     docs_with_unsupported: int = 0
     unsupported: list = field(default_factory=list)  # per document: {"id", numbers, names}
-    summaries: list = field(default_factory=list)
+    summaries: list = field(default_factory=list)  # per document: {"id", "summary", ROUGE}
     load_s: float | None = None
     weights_mb: float | None = None
     peak_rss_mb: float | None = None
@@ -242,12 +242,26 @@ def _aggregate(row: Row, results: list[dict], docs: list[Document]) -> None:
         row.summary_tokens = _mean(r["tokens"] for r in results)
     if all(d.reference for d in docs):
         row.scores = summary_scores([d.reference for d in docs], summaries)
+        keep_document_scores(row.summaries, [d.reference for d in docs])
     for doc, summary in zip(docs, summaries, strict=True):
         found = unsupported_details(doc.text, summary)
         row.unsupported.append({"id": doc.id, **found})
         row.unsupported_numbers += len(found["numbers"])
         row.unsupported_names += len(found["names"])
         row.docs_with_unsupported += bool(found["numbers"] or found["names"])
+
+
+DOCUMENT_SCORES = ("rouge1", "rouge2", "rougeL")  # kept per summary: paired intervals
+
+
+def keep_document_scores(summaries: list[dict], references: list[str]) -> None:
+    """Add each summary's ``DOCUMENT_SCORES`` (fractions) to its entry, so two engines compare
+    paper by paper (a paired bootstrap, ``results.report_summarize``)."""
+    from demo.metrics import rouge_per_document
+
+    found = rouge_per_document(references, [s["summary"] for s in summaries])
+    for entry, scores in zip(summaries, found, strict=True):
+        entry.update({key: scores[key] for key in DOCUMENT_SCORES})
 
 
 def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:

@@ -14,6 +14,9 @@ import numpy as np
 
 RESAMPLES = 2000
 LEVEL = 0.95
+# Fewer items than this get no interval: resampling a handful of items draws the same few
+# values again and again, so the "interval" would say more than the data can.
+MIN_ITEMS = 10
 
 
 def _draws(items: int, seed: int) -> np.ndarray:
@@ -72,3 +75,13 @@ def paired_difference(
 def distinguishable(low: float, high: float) -> bool:
     """Whether an interval of a difference leaves out 0 (the two systems differ)."""
     return low > 0 or high < 0
+
+
+NOT_DISTINGUISHABLE = "not distinguishable"
+
+
+def interval_text(low: float, high: float, spec: str = "+.1f", scale: float = 1.0) -> str:
+    """``[low, high]`` (each times ``scale``, formatted with ``spec``), followed by
+    "(not distinguishable)" when the interval of a difference holds 0."""
+    text = f"[{scale * low:{spec}}, {scale * high:{spec}}]"
+    return text if distinguishable(low, high) else f"{text} ({NOT_DISTINGUISHABLE})"

@@ -329,16 +329,17 @@ def rouge_s_scores(reference: list[str], prediction: list[str]) -> tuple[float, 
     return precision, recall, f1
 
 
-def rouge_scores(
+def rouge_per_document(
     references: list[str],
     predictions: list[str],
     *,
     language: str | None = "en",
     use_stemmer: bool | None = None,
-) -> dict[str, float]:
-    """ROUGE-1/2/L/Lsum (rouge-score) and ROUGE-S (skip-bigram), averaged over pairs.
+) -> list[dict[str, float]]:
+    """Each pair's ROUGE-1/2/L/Lsum (rouge-score) and ROUGE-S: F1 under the type's name plus
+    ``<name>_precision`` and ``<name>_recall``. ``rouge_scores`` is their mean; a paired
+    bootstrap over documents (``demo.intervals``) resamples them.
 
-    Each type gives its F1 under its own name plus ``<name>_precision`` and ``<name>_recall``.
     Tokens are lowercased Unicode words, so any script scores; the Porter stemmer is used only
     for English unless ``use_stemmer`` says otherwise.
     """
@@ -346,20 +347,36 @@ def rouge_scores(
     stem = _is_english(language) if use_stemmer is None else use_stemmer
     scorer = _rouge_scorer(stem)
     tokenizer = _tokenizer(stem)
-    totals: dict[str, np.ndarray] = {name: np.zeros(3) for name in (*ROUGE_TYPES, "rougeS")}
+    out = []
     for reference, prediction in zip(references, predictions, strict=True):
         scores = scorer.score(_one_sentence_per_line(reference), _one_sentence_per_line(prediction))
-        for name in ROUGE_TYPES:
-            totals[name] += scores[name].precision, scores[name].recall, scores[name].fmeasure
-        totals["rougeS"] += rouge_s_scores(
+        triples = {name: (scores[name].precision, scores[name].recall, scores[name].fmeasure)
+                   for name in ROUGE_TYPES}  # fmt: skip
+        triples["rougeS"] = rouge_s_scores(
             tokenizer.tokenize(reference), tokenizer.tokenize(prediction)
         )
-    result = {}
-    for name, (precision, recall, f1) in totals.items():
-        result[name] = float(f1) / len(references)
-        result[f"{name}_precision"] = float(precision) / len(references)
-        result[f"{name}_recall"] = float(recall) / len(references)
-    return result
+        document = {}
+        for name, (precision, recall, f1) in triples.items():
+            document[name] = float(f1)
+            document[f"{name}_precision"] = float(precision)
+            document[f"{name}_recall"] = float(recall)
+        out.append(document)
+    return out
+
+
+def rouge_scores(
+    references: list[str],
+    predictions: list[str],
+    *,
+    language: str | None = "en",
+    use_stemmer: bool | None = None,
+) -> dict[str, float]:
+    """ROUGE-1/2/L/Lsum (rouge-score) and ROUGE-S (skip-bigram), averaged over pairs
+    (``rouge_per_document``'s keys)."""
+    documents = rouge_per_document(
+        references, predictions, language=language, use_stemmer=use_stemmer
+    )
+    return {key: sum(d[key] for d in documents) / len(documents) for key in documents[0]}
 
 
 def embedding_similarity(references: list[str], predictions: list[str]) -> float:

@@ -9,7 +9,7 @@ from bench.accuracy import MIN_POOLED_WORDS
 from bench.env import decoding_label
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
-from demo.intervals import distinguishable, paired_difference
+from demo.intervals import MIN_ITEMS, distinguishable, interval_text, paired_difference
 
 
 def accuracy_section(data: dict) -> list[str]:
@@ -43,6 +43,12 @@ def accuracy_section(data: dict) -> list[str]:
             ]
         )
     out += _table(["model / mode", *clips, "pooled WER", "gap", "default?"], table)
+    first = (rows[0]["model"], rows[0]["quant"]) if rows else None
+    words = sum(r["reference_words"] for r in rows if (r["model"], r["quant"]) == first)
+    if len(clips) < MIN_ITEMS:
+        out += ["", f"No interval on the gaps: {len(clips)} clips ({words:,} words) are under "
+                f"the {MIN_ITEMS} a bootstrap over clips needs; the real-speech table below has "
+                "one."]  # fmt: skip
     return out + [""]
 
 
@@ -56,7 +62,7 @@ def gap_intervals(rows: list[dict]) -> dict[tuple[str, str], tuple[float, float,
     for (model, quant), clips in by_key.items():
         base = by_key.get((model, next(iter(clips.values())).get("baseline", "full")), {})
         shared = [c for c in clips if c in base and base is not clips]
-        if not shared:
+        if len(shared) < MIN_ITEMS:
             continue
         words = [clips[c]["reference_words"] for c in shared]
         errors = [[r[c]["wer"] * r[c]["reference_words"] for c in shared] for r in (base, clips)]
@@ -118,6 +124,7 @@ def corpus_accuracy_section(results: list[dict]) -> list[str]:
     table = []
     for data in results:
         meta, rows = data["meta"], data["rows"]
+        intervals = gap_intervals(rows)
         out.append(f"- `{meta.get('command', 'python -m bench.accuracy')}`")
         decoding = decoding_label(meta.get("options", {}).get("beams", 1))
         for v in meta.get("verdicts", []):
@@ -132,6 +139,8 @@ def corpus_accuracy_section(results: list[dict]) -> list[str]:
                  _num(100 * v["pooled_wer"]), f"{v['pooled_wer'] * v['words']:.0f}",
                  f"{v['pooled_gap_points'] * v['words'] / 100:+.0f}",
                  _num(v["pooled_gap_points"], "+.2f"),
+                 interval_text(*found[1:], "+.2f")
+                 if (found := intervals.get((v["model"], v["quant"]))) else "–",
                  str(sum(r["wer"] > LOOP_WER for r in mine)),
                  _num(None if clean is None else 100 * clean)]
             )  # fmt: skip
@@ -142,12 +151,15 @@ def corpus_accuracy_section(results: list[dict]) -> list[str]:
         f"`{first.get('manifest')}` (spoken ACLSum abstracts, 60-90 s each: several espeak-ng "
         f"voices, speeds and noise levels), each over 30 s, so every engine takes its "
         f"long-form path. Gap: against `{first.get('baseline')}` on the same "
-        f"clips (negative: fewer errors). Loops: clips over {100 * LOOP_WER:.0f}% WER (a "
+        "clips (negative: fewer errors), with its 95% interval: a paired bootstrap over the "
+        'clips ("not distinguishable": it holds 0). Loops: clips over '
+        f"{100 * LOOP_WER:.0f}% WER (a "
         "repeated phrase: both engines run without temperature fallback); the last column "
         "pools the clips where no engine of the model looped.",
         "",
     ]
     out += _table(
         ["model / mode", "decoding", "clips", "words", "pooled WER %", "errors",
-         "gap (words)", "gap (points)", "loops", "WER % without loops"], table)  # fmt: skip
+         "gap (words)", "gap (points)", "gap 95% interval", "loops",
+         "WER % without loops"], table)  # fmt: skip
     return out + [""]

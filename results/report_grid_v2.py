@@ -13,55 +13,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.env import ROOT, read_results
+from bench.env import ROOT
 from bench.markdown import fmt, table
-from demo.intervals import distinguishable, paired_difference
-from demo.jsonfiles import read_jsonl
-from demo.metrics import word_errors
-from demo.runinfo import PREDICTIONS_DIR, TEST_SPLIT
-from results.charts.corpus import REAL_SPLIT, RESCORE_KIND, UNTRAINED
+from demo.intervals import interval_text
+from demo.runinfo import TEST_SPLIT
+from results.charts.corpus import REAL_SPLIT, UNTRAINED
 from results.charts.style import MODE_ORDER, SIZE_ORDER, num
+from results.paired import rescored_rows, run_examples, wer_gap
 from results.runs import Run, list_runs
 
 V2_DATASET = "corpus-v2"
 ESPEAK_DATASET = "aclsum-asr"
 RECIPE = "training/grids/asr-v2.yaml"
 SPLITS = (TEST_SPLIT, REAL_SPLIT)
-MAX_PREDICTIONS_BYTES = 16 * 1024 * 1024
+RESCORE_FILES = "grid-v2-rescore-*.json"  # bench.rescore --name grid-v2-rescore-<model>
 
 
-def _rescored(folder: Path) -> dict[tuple[str, str], dict]:
-    """(run id, split) -> the rescore row, from every ``grid-v2-rescore-*.json``."""
-    rows: dict[tuple[str, str], dict] = {}
-    for path in sorted(folder.glob("grid-v2-rescore-*.json")):
-        for row in (read_results(path) or {}).get("rows", []):
-            if row.get("kind") == RESCORE_KIND:
-                rows[(str(row.get("run")), str(row.get("split")))] = row
-    return rows
-
-
-def _examples(run: Run | None, rescored: dict | None) -> tuple[list, list] | None:
-    """(references, predictions) of one split: a rescore row's, else the run's own
-    ``predictions/<split>.jsonl`` (runs trained before it was written have none)."""
-    if rescored and rescored.get("predictions"):
-        return rescored["references"], rescored["predictions"]
-    if run is None:
-        return None
-    path = run.path / PREDICTIONS_DIR / f"{REAL_SPLIT}.jsonl"
-    rows = read_jsonl(path, limit=MAX_PREDICTIONS_BYTES, warnings=[]) if path.is_file() else []
-    return ([r["reference"] for r in rows], [r["prediction"] for r in rows]) if rows else None
-
-
-def real_change_interval(espeak: tuple | None, v2: tuple | None) -> str:
+def real_change_interval(espeak, v2) -> str:
     """The real-speech change's 95% interval (points, paired over clips), or "–" when either
     side lacks its outputs or the two were not scored on the same clips."""
-    if not espeak or not v2 or espeak[0] != v2[0]:
-        return "–"
-    before, after = word_errors(*espeak), word_errors(*v2)
-    _, low, high = paired_difference([e for e, _ in before], [e for e, _ in after],
-                                     totals=[w for _, w in before])  # fmt: skip
-    mark = "" if distinguishable(low, high) else " (not distinguishable)"
-    return f"[{100 * low:+.1f}, {100 * high:+.1f}]{mark}"
+    gap = wer_gap(espeak, v2)
+    return "–" if gap is None else interval_text(gap[1], gap[2])
 
 
 def _pct(line: dict | None) -> str:
@@ -95,8 +67,9 @@ def v2_rows(runs: list[Run], rescored: dict[tuple[str, str], dict]) -> list[list
             _pct(twin.split(TEST_SPLIT) if twin else None),
             _pct(rescored.get((twin_id, TEST_SPLIT))), _pct(real_twin),
             _pct(run.split(TEST_SPLIT)), _pct(real_v2), fmt(change, "+.1f"),
-            real_change_interval(_examples(twin, real_twin),
-                                 _examples(run, rescored.get((run.run_id, REAL_SPLIT)))),
+            real_change_interval(run_examples(twin, REAL_SPLIT, real_twin),
+                                 run_examples(run, REAL_SPLIT,
+                                              rescored.get((run.run_id, REAL_SPLIT)))),
             f"{run.run_id}" + (f" / {twin.run_id}" if twin else ""),
         ])  # fmt: skip
     return out
@@ -115,7 +88,7 @@ def grid_v2_section(runs_root: Path | None = None, bench: Path | None = None) ->
     """The section, from the runs in ``runs_root`` (default checkpoints/) and the rescore files
     in ``bench`` (default checkpoints/bench/); [] before any corpus-v2 run completed."""
     runs = list_runs(runs_root or ROOT / "checkpoints")
-    rescored = _rescored(bench or ROOT / "checkpoints" / "bench")
+    rescored = rescored_rows(bench or ROOT / "checkpoints" / "bench", RESCORE_FILES)
     rows = v2_rows(runs, rescored)
     if not rows:
         return []

@@ -7,24 +7,34 @@ A file with an ``fp32-generate`` row is a speed run (decode tokens/s as a ratio 
 
 from __future__ import annotations
 
+from itertools import combinations
 from pathlib import Path
 
 from bench.env import read_results
 from bench.markdown import fmt, table
-from bench.summarize import BASELINE
+from bench.summarize import BASELINE, QUALITY_REFERENCE
+from demo.intervals import MIN_ITEMS, interval_text
+from results.paired import document_gap, gap_text
 
 HEADER = ["engine", "papers", "decode tok/s", "x fp32 generate", "s / paper", "ROUGE-1",
-          "ROUGE-2", "ROUGE-L", "ROUGE-L vs full", "MiniLM sim.", "words",
-          "invented numbers + names", "weights MB"]  # fmt: skip
+          "ROUGE-2", "ROUGE-L", "ROUGE-L vs full", "vs full: 95% interval", "MiniLM sim.",
+          "words", "invented numbers + names", "weights MB"]  # fmt: skip
 SPEED_COLUMNS = slice(2, 5)  # shown only for a speed run: the others time each paper once
+NO_DOCUMENT_SCORES = (
+    "No interval (–): this file predates per-paper scores; `python -m bench.doc_scores "
+    "<file>` adds them from its stored summaries."
+)
 
 
 def _x100(value) -> str:
     return fmt(None if value is None else 100 * value, ".1f")
 
 
-def _row(r: dict) -> list[str]:
+def _row(r: dict, reference: dict | None) -> list[str]:
     scores = r.get("scores") or {}
+    gap = None
+    if reference is not None and r is not reference:
+        gap = document_gap(reference.get("summaries"), r.get("summaries"), "rougeL")
     return [
         r["engine"],
         str(r["docs"]),
@@ -35,6 +45,7 @@ def _row(r: dict) -> list[str]:
         _x100(scores.get("rouge2")),
         _x100(scores.get("rougeL")),
         fmt(r.get("rougeL_delta_vs_full"), "+.2f"),
+        "–" if gap is None else interval_text(gap[1], gap[2], "+.2f"),
         _x100(scores.get("embedding_similarity")),
         fmt(r.get("summary_words"), ".1f"),
         str(r.get("unsupported_numbers", 0) + r.get("unsupported_names", 0)),
@@ -55,17 +66,39 @@ def summarizer_section(folder: Path) -> list[str]:
         f"ROUGE and MiniLM similarity x100. Files with an `{BASELINE}` row time the engines "
         "side by side in interleaved rounds (minimum per paper) and show decode speed as the "
         "ratio to it (their few papers say little about quality); the quality files score "
-        "each paper once, so their timings are left out.",
+        "each paper once, so their timings are left out. *vs full: 95% interval*: a paired "
+        "bootstrap of the ROUGE-L gap over the same papers (`demo.intervals`; none under "
+        f'{MIN_ITEMS} papers); "not distinguishable": the interval holds 0.',
         "",
     ]
     for path, data in files:
-        meta, rows = data["meta"], [_row(r) for r in data["rows"]]
+        reference = next((r for r in data["rows"] if r["engine"] == QUALITY_REFERENCE), None)
+        meta, rows = data["meta"], [_row(r, reference) for r in data["rows"]]
         header = HEADER
-        if not any(r["engine"] == BASELINE for r in data["rows"]):
+        speed = any(r["engine"] == BASELINE for r in data["rows"])
+        if not speed:
             header, rows = _without_speed(header), [_without_speed(row) for row in rows]
         out += [f"### {path.stem}", "", f"`{meta.get('command', 'python -m bench.summarize')}`"]
         out += [""] + table(header, rows) + [""]
+        kept = [r["summaries"][0] for r in data["rows"] if r.get("summaries")]
+        if kept and not any("rougeL" in first for first in kept):
+            out += [NO_DOCUMENT_SCORES, ""]
+        elif not speed:
+            out += _head_to_head(data["rows"])
     return out
+
+
+def _head_to_head(rows: list[dict]) -> list[str]:
+    """Every two engines besides full, ROUGE-L paired over the same papers (second - first)."""
+    others = [r for r in rows if r["engine"] != QUALITY_REFERENCE]
+    pairs = [
+        f"{b['engine']} - {a['engine']}: {gap_text(gap)}"
+        for a, b in combinations(others, 2)
+        if (gap := document_gap(a.get("summaries"), b.get("summaries"), "rougeL")) is not None
+    ]
+    return (
+        [f"ROUGE-L, the other engines against each other: {'; '.join(pairs)}.", ""] if pairs else []
+    )
 
 
 def _without_speed(cells: list[str]) -> list[str]:

@@ -15,7 +15,9 @@ from pathlib import Path
 from bench.env import ROOT, read_results
 from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
+from demo.intervals import MIN_ITEMS, interval_text
 from results.charts.systems import BRIDGE_REPORTED
+from results.paired import document_gap, gap_text, run_examples, wer_gap
 from results.runs import arm_name, list_runs, lowrank_factorization, recipe, usual_epochs
 
 
@@ -58,7 +60,7 @@ def bridge_section(data: dict, runs=()) -> list[str]:
         "reads the frozen tiny.en encoder's frames and the frozen tiny.en decoder reads its Nq "
         "vectors; pooled: the same decoder reading the frames mean-pooled to Nq, nothing "
         "trained; Whisper: every frame. Similarity: MiniLM cosine, not BERTScore. Seconds per "
-        "clip: decoding from cached encoder features.",
+        f"clip: decoding from cached encoder features. {NO_CLIP_OUTPUTS}",
         "",
     ]
     body = []
@@ -124,12 +126,25 @@ def e2e_section(data: dict) -> list[str]:
         ["system", "ROUGE-1", "ROUGE-2", "ROUGE-L", "ROUGE-Lsum", "ROUGE-S", "similarity",
          "s / audio min", "peak RSS MB", "parameters trained"], body)  # fmt: skip
     if "oracle" in rows and "cascade" in rows:
-        gap = 100 * (rows["oracle"]["rouge1"] - rows["cascade"]["rouge1"])
-        out += ["", f"Error propagation (oracle - cascade): {gap:+.1f} ROUGE-1 points."]
-        if "e2e" in rows:
-            e2e = 100 * (rows["e2e"]["rouge1"] - rows["cascade"]["rouge1"])
-            out.append(f"End-to-end - cascade: {e2e:+.1f} ROUGE-1 points.")
+        out += [""]
+        for label, system in (("Error propagation (oracle - cascade)", "oracle"),
+                              ("End-to-end - cascade", "e2e")):  # fmt: skip
+            if system in rows:
+                out.append(f"{label}: {_e2e_gap(rows[system], rows['cascade'])} ROUGE-1 points.")
+        if not all(r.get("documents") for r in rows.values()):
+            out.append(f"No interval on {first['clips']} clips: this file predates per-clip "
+                       "scores; its command, run again, keeps them.")  # fmt: skip
+        elif first["clips"] < MIN_ITEMS:
+            out.append(f"No interval: {first['clips']} clips, under the {MIN_ITEMS} a "
+                       "bootstrap needs.")  # fmt: skip
     return out + [""]
+
+
+def _e2e_gap(row: dict, cascade: dict) -> str:
+    """``row - cascade`` in ROUGE-1 points, with its 95% paired interval over the clips where
+    both kept per-clip scores (``bench.e2e`` rows' ``documents``)."""
+    gap = document_gap(cascade.get("documents"), row.get("documents"), "rouge1")
+    return gap_text(gap, "+.1f") if gap else f"{100 * (row['rouge1'] - cascade['rouge1']):+.1f}"
 
 
 def latent_section(data: dict) -> list[str]:
@@ -179,7 +194,7 @@ def latent_whisper_section(data: dict) -> list[str]:
             "*pca*: the same decoder reading the best linear projection through as many "
             "dimensions (fitted on train clips); *latent*: a decoder rebuilt at the latent "
             "width. FVU: the share of the encoder output's variance the reconstruction "
-            "misses.", ""]  # fmt: skip
+            f"misses. {NO_CLIP_OUTPUTS}", ""]  # fmt: skip
     order = {"original": 0, "reconstruction": 1, "pca": 2, "latent": 3}
     rows = sorted(rows, key=lambda r: (r["model"], order.get(r["variant"], 3), -(r["latent"] or 0)))
     body = [
@@ -207,6 +222,11 @@ def _first(run, split: str) -> dict:
     lines = [m for m in run.metrics if m.get("split") == split and m.get("step") == 0]
     return lines[0] if lines else {}
 
+
+NO_CLIP_OUTPUTS = (
+    "WER is pooled over these clips with no interval: this evaluation keeps no per-clip output "
+    "to resample."
+)
 
 # The issue's bar for a low-rank model: this much smaller, and within this many WER points of
 # the original fine-tuned the same way, on the corpus test split and on real speech.
@@ -249,13 +269,14 @@ def lowrank_rows(runs) -> list[dict]:
                 row = _condition(model, arm_name(run, usual), run, test, run.split("real-speech"))
                 original = same_way.get(recipe(run))
                 if run.system == "lowrank" and original is not None:
-                    row.update(_versus(row, original))
+                    row.update(_versus(row, run, original))
                 out.append(row)
     return out
 
 
-def _versus(row: dict, original) -> dict:
-    """The arm's size and WER against the original fine-tuned the same way (points)."""
+def _versus(row: dict, run, original) -> dict:
+    """The arm's size and WER against the original fine-tuned the same way (points), with the
+    95% paired interval of each WER gap where both runs kept each clip's output."""
     before = original.info.total_params if original.info else None
     test, real = original.split("test").get("wer"), original.split("real-speech").get("wer")
     gap = {"original_run": original.run_id}
@@ -265,6 +286,9 @@ def _versus(row: dict, original) -> dict:
         gap["test_points"] = 100 * (row["test_wer"] - test)
     if real is not None and row["real_wer"] is not None:
         gap["real_points"] = 100 * (row["real_wer"] - real)
+    for split, key in (("test", "test_interval"), ("real-speech", "real_interval")):
+        found = wer_gap(run_examples(original, split), run_examples(run, split))
+        gap[key] = found[1:] if found else None
     return gap
 
 
@@ -329,7 +353,27 @@ def lowrank_section(runs) -> list[str]:
            "the test split and on real speech")  # fmt: skip
     verdict = (f"Meets the bar ({bar}): {', '.join(met)}." if met
                else f"No arm meets the bar yet ({bar}).")  # fmt: skip
-    return out + table(header, body) + ["", verdict, ""]
+    return out + table(header, body) + ["", verdict, "", _lowrank_sample(runs, rows), ""]
+
+
+def _lowrank_sample(runs, rows: list[dict]) -> str:
+    """The clips the gaps rest on, and whether they carry intervals."""
+    by_id = {r.run_id: r for r in runs}
+    arms = [r for r in rows if r.get("test_points") is not None]
+    clips = {split: sorted({int(n) for r in arms if (n := by_id[r["run_id"]].split(split)
+                                                    .get("eval_samples"))})
+             for split in ("test", "real-speech")}  # fmt: skip
+    sizes = " and ".join(
+        f"{'/'.join(map(str, n))} {split} clips" for split, n in clips.items() if n
+    )
+    without = sum(r.get("test_interval") is None for r in arms)
+    text = (f"The gaps rest on {sizes or 'an unrecorded number of clips'}; a bracket is the "
+            "95% paired interval over the clips (`demo.intervals`).")  # fmt: skip
+    if without:
+        text += (f" {without} of the {len(arms)} arms have none: they or their original predate "
+                 "per-clip outputs (`predictions/`), which each run's run.json command, run "
+                 "again, keeps.")  # fmt: skip
+    return text
 
 
 def _versus_cell(row: dict) -> str:
@@ -337,5 +381,11 @@ def _versus_cell(row: dict) -> str:
     if row.get("test_points") is None:
         return "–"
     size = f"{-row['smaller_pct']:+.1f}% size, " if row.get("smaller_pct") is not None else ""
-    real = f", real {row['real_points']:+.1f}" if row.get("real_points") is not None else ""
-    return f"{size}test {row['test_points']:+.1f}{real} points"
+    real = ""
+    if row.get("real_points") is not None:
+        real = f", real {row['real_points']:+.1f}{_bracket(row.get('real_interval'))}"
+    return f"{size}test {row['test_points']:+.1f}{_bracket(row.get('test_interval'))}{real} points"
+
+
+def _bracket(interval) -> str:
+    return f" {interval_text(*interval)}" if interval else ""

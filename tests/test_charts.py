@@ -252,10 +252,10 @@ def test_findings_cells_pick_the_best_learning_rate_and_skip_unfinished_runs(tmp
     run("other-corpus", 0.01, 1e-3, method="adalora", dataset="espeak")
     _, adalora, _, share, lr = findings(list_runs(tmp_path))
     assert (
-        adalora.evidence == "tiny int8: AdaLoRA 30.0% vs LoRA 20.0%"
-    )  # the 1e-3 run, not the newest
+        adalora.evidence == "tiny int8: AdaLoRA 30.0% vs LoRA 20.0% (no interval)"
+    )  # the 1e-3 run, not the newest; no run kept its clips' outputs
     assert adalora.verdict == "does not hold"
-    assert lr.evidence == "tiny int8+lora: lr 2.5e-05 -> 40.0%, lr 0.001 -> 20.0%"
+    assert lr.evidence == "tiny int8+lora: lr 2.5e-05 -> 40.0%, lr 0.001 -> 20.0% (no interval)"
     assert share.evidence == "tiny int8+adalora: 0.40%; tiny int8+lora: 0.40%"  # no system run
 
 

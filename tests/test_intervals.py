@@ -48,3 +48,16 @@ def test_the_real_speech_table_prints_each_modes_gap_interval():
                                                           ("fast-int8", 0.15, 5.0))]  # fmt: skip
     text = "\n".join(real_speech_section({"meta": {"verdicts": verdicts}, "rows": rows}))
     assert f"[{low:+.2f}, {high:+.2f}] | yes" in text
+
+
+def test_interval_text_marks_an_interval_that_holds_zero_and_few_items_get_none():
+    from demo.intervals import MIN_ITEMS, interval_text
+    from results.paired import document_gap
+
+    assert interval_text(0.5, 2.0) == "[+0.5, +2.0]"
+    assert interval_text(-0.01, 0.02, "+.2f", 100) == "[-1.00, +2.00] (not distinguishable)"
+    docs = [{"id": str(i), "rougeL": 0.3 + 0.01 * (i % 3)} for i in range(MIN_ITEMS)]
+    better = [{**d, "rougeL": d["rougeL"] + 0.02} for d in docs]
+    assert document_gap(docs, better, "rougeL") == pytest.approx((2.0, 2.0, 2.0))
+    assert document_gap(docs[:-1], better[:-1], "rougeL") is None  # too few papers
+    assert document_gap(docs, better[::-1], "rougeL") is None  # not the same papers

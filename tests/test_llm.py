@@ -231,6 +231,8 @@ def test_bench_summarize_scores_every_engine_on_aclsum(tmp_path):
     assert doc.text.startswith(lead) and lead.endswith(".")
     for row in rows:  # every engine scored against the same ACLSum reference
         assert 0 < row["scores"]["rouge1"] < 1 and row["docs"] == 1
+        # ...and per paper, for paired intervals: one paper's score is the mean
+        assert row["summaries"][0]["rougeL"] == pytest.approx(row["scores"]["rougeL"])
     assert by_engine["full"]["decode_tokens_per_s"] > 0
 
 

@@ -102,7 +102,9 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
     assert "| 3e-06 | 15 | 6000 | lowrank-tiny.en-full-orth-sci |" in text
     # Each arm against the original fine-tuned the same way; one (hand-written) meets the bar.
     assert "| -17.2% size, test +1.4, real +1.1 points | 3e-06 |" in text
-    assert text.rstrip().endswith("on real speech): lowrank-tiny.en-full-orth-emb0.67-tw-sci.")
+    assert "on real speech): lowrank-tiny.en-full-orth-emb0.67-tw-sci.\n" in text
+    # Without each clip's output the gaps carry no interval, and the section says so.
+    assert "4 of the 4 arms have none: they or their original predate per-clip outputs" in text
     # Another recipe (6 epochs, the best validation WER kept) pairs with its own original.
     recipe = {"config": {"epochs": 6, "keep_best": "wer"}}
     write_run(
@@ -121,8 +123,18 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
     row = next(line for line in text.splitlines() if "lowrank-tiny.en-r272-e6-kb-sci |" in line)
     assert f"at rank 272, semi-orthogonal{kept} |" in row
     assert "| -15.1% size, test +0.4, real +0.0 points |" in row
-    assert text.rstrip().endswith("emb0.67-tw-sci, lowrank-tiny.en-r272-e6-kb-sci.")
+    assert "emb0.67-tw-sci, lowrank-tiny.en-r272-e6-kb-sci.\n" in text
     assert report_systems.lowrank_section(report_systems.list_runs(tmp_path / "none")) == []
+    # With both runs' test outputs kept, the test gap gets its paired interval.
+    from training.runs import RunWriter
+
+    refs = [f"the model reads clip number {n}" for n in range(20)]
+    for run_id, wrong in (("asr-tiny.en-full-e6-kb-sci", 0), ("lowrank-tiny.en-r272-e6-kb-sci", 2)):
+        outputs = [r.replace("reads", "needs") if n < wrong else r for n, r in enumerate(refs)]
+        RunWriter(tmp_path / run_id).write_predictions("test", 100, refs, outputs)
+    text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
+    row = next(line for line in text.splitlines() if "lowrank-tiny.en-r272-e6-kb-sci |" in line)
+    assert "test +0.4 [+0.0, +4.2] (not distinguishable), real +0.0 points" in row
 
 
 def test_bridge_section_lists_every_row_the_seed_and_a_pretraining_run(tmp_path, write_run):
@@ -217,4 +229,4 @@ def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_
     speed_table, quality_table = text.split("### summarize-q40")
     assert "| int4 | 2 | 44.2 | 2.21 | 3.00 | 40.0 |" in speed_table
     assert "x fp32 generate" not in quality_table
-    assert "| full | 40 | 40.0 | 14.0 | 25.7 | – | 75.0 | 60.0 | 3 | 513 |" in quality_table
+    assert "| full | 40 | 40.0 | 14.0 | 25.7 | – | – | 75.0 | 60.0 | 3 | 513 |" in quality_table

@@ -39,6 +39,7 @@ def test_untrained_rows_per_split_then_resume_and_a_run_without_weights(
     assert test["run"] == "tiny.en (untrained)" and test["kind"] == "rescore"
     assert test["eval_samples"] == 1 and test["wer"] < 0.2  # jfk: tiny.en gets it nearly right
     assert len(test["predictions"]) == 1 and test["references"] == [jfk_text]
+    assert test["manifest"] == str(manifest)  # so results.paired pairs it with its own runs
     # Resumed: the untrained rows are kept, not scored again; the weightless run is skipped.
     rescore.main([str(no_weights), *argv, "--resume"])
     assert read_results(tmp_path / "b" / "r.json")["rows"] == rows

@@ -18,10 +18,12 @@ from results.charts.style import (
     check_template,
     cycle_colors,
     empty_figure,
+    error_bars,
     num,
     scaled,
     style_figure,
 )
+from results.paired import document_interval
 
 
 class _BarSpec(NamedTuple):
@@ -164,11 +166,15 @@ def summarizer_bench(
                hovertemplate="%{x}<br>%{y:.2f}x fp32 generate<extra></extra>"),
         row=1, col=1,
     )  # fmt: skip
+    values = [scaled(quality[e]["scores"]["rougeL"]) for e in quality]
+    # 95% bootstrap interval over the papers where the file keeps per-paper scores
+    bars = [document_interval(quality[e].get("summaries"), "rougeL") for e in quality]
     fig.add_trace(
-        go.Bar(x=list(quality), y=[scaled(quality[e]["scores"]["rougeL"]) for e in quality],
+        go.Bar(x=list(quality), y=values,
                name="ROUGE-L", marker={"color": color[1]}, texttemplate="%{y:.1f}",
                textposition="outside",
                customdata=[quality[e].get("docs") for e in quality],
+               error_y=error_bars(bars, values),
                hovertemplate="%{x}<br>ROUGE-L %{y:.1f} on %{customdata} papers<extra></extra>"),
         row=1, col=2,
     )  # fmt: skip

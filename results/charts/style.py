@@ -221,3 +221,12 @@ def reported_bar(x, y, name: str, color: str, hover: str, *, group: str | None =
         offsetgroup=key + REPORTED_SUFFIX, marker=reported_bar_marker(color),
         texttemplate=f"%{{y:{fmt}}}", textposition="outside", hovertemplate=hover + REPORTED_EXTRA,
     )  # fmt: skip
+
+
+def error_bars(bars: list, values: list[float]) -> dict:
+    """Plotly's asymmetric ``error_y`` from a (low, high) interval per value (demo.intervals);
+    hidden when no value has one, zero-length where one is None."""
+    above = [b[1] - v if b else 0 for b, v in zip(bars, values, strict=True)]
+    below = [v - b[0] if b else 0 for b, v in zip(bars, values, strict=True)]
+    return {"type": "data", "symmetric": False, "visible": any(bars), "array": above,
+            "arrayminus": below}  # fmt: skip

@@ -29,6 +29,7 @@ from results.charts.style import (
     colors_for,
     cycle_colors,
     empty_figure,
+    error_bars,
     family_label,
     num,
     order_index,
@@ -45,6 +46,7 @@ from results.charts.thesis import (
     reported_rouge_columns,
     reported_wer,
 )
+from results.paired import run_score_interval
 from results.runs import Run, held_out_score, held_out_split, main_dataset
 
 
@@ -181,9 +183,12 @@ def rouge_vs_rank(
         name = _line_name(key, several_datasets)
         hover = f"%{{customdata}}<br>r=%{{x}}<br>{label} %{{y:.1f}}<extra></extra>"
         scores = [held_out_score(run, metric) * 100 for _, run in points]
+        # 95% bootstrap over the documents, for runs that kept each one's output
+        bars = [run_score_interval(run, held_out_split(run), metric) for _, run in points]
         trace = _measured_line([rank for rank, _ in points], scores, name, name, colors[key], 10,
                                hover, customdata=[f"{run.run_id} ({held_out_split(run)})"
-                                                  for _, run in points])  # fmt: skip
+                                                  for _, run in points],
+                               error_y=error_bars(bars, scores))  # fmt: skip
         fig.add_trace(trace)
     if show_reported and metric in reported_rouge_columns():
         span = [ranks[0], ranks[-1]] if len(ranks) > 1 else [ranks[0] / 2, ranks[0] * 2]
