@@ -179,42 +179,6 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def click_section(data: dict) -> list[str]:
-    """The report's section (results.report) from ``click.json``."""
-    from bench.markdown import table
-
-    meta_, rows = data["meta"], data["rows"]
-    load = f"{meta_.get('loadavg_start')} → {meta_.get('loadavg_end')}"
-    out = ["## What a click costs: first use, and a clip end to end", ""]
-    out += [f"`{meta_.get('command')}` ({meta_.get('date')}, commit {meta_.get('git_commit')}, "
-            f"load average at start → end {load}). Seconds of one machine, so noisy: the "
-            "minimum of the in-memory runs is given.", ""]  # fmt: skip
-    first = [r for r in rows if r["kind"] == "first-use"]
-    if first:
-        out += ["First use, in a fresh process: the imports (torch, transformers, once per app "
-                "start), then the model's load with an empty cache folder (the bundled weights "
-                "converted into it) and again once they are there.", ""]  # fmt: skip
-        out += table(
-            ["model", "imports s", "first load (convert + load) s", "warm load s"],
-            [[r["model"], fmt(r["import_s"], ".1f"), fmt(r["first_s"], ".1f"),
-              fmt(r["warm_s"], ".1f")] for r in first],
-        ) + [""]  # fmt: skip
-    clicks = [r for r in rows if r["kind"] == "click"]
-    if clicks:
-        seconds = clicks[0]["audio_s"]
-        out += [f"One click in the app's pipeline on {seconds:.0f} s of speech (the 5-minute "
-                "espeak-ng clip's start), auto modes, greedy: the first run loads the models "
-                "(already converted), later runs find them in memory.", ""]  # fmt: skip
-        out += table(
-            ["Whisper", "mode", "summarizer", "first click s (load included)",
-             "click s (in memory)", "transcription s", "summary s", "peak RSS MB"],
-            [[r["model"], r["quant"] or "–", r["summarizer"], fmt(r["first_s"], ".1f"),
-              fmt(r["warm_s"], ".1f"), fmt(r["asr_s"], ".1f"), fmt(r["summarize_s"], ".1f"),
-              fmt(r["peak_rss_mb"], ".0f")] for r in clicks],
-        ) + [""]  # fmt: skip
-    return out
-
-
 def parse_args(argv: list[str] | None = None) -> ClickOptions:
     return parse_options(ClickOptions, MODULE, __doc__, argv, ("(no quick set)", {}))
 

@@ -162,58 +162,5 @@ def main(argv: list[str] | None = None) -> None:
     print(f"written: {path}")
 
 
-def section(folder: Path) -> list[str]:
-    """The report's section (bench.report) from ``no-speech.json``; [] without it."""
-    from bench.markdown import table
-
-    data = read_results(Path(folder) / f"{NAME}.json")
-    if not data:
-        return []
-    m, rows = data["meta"], data["rows"]
-    out = ["## Silence, music and noise: words written where nobody speaks", ""]
-    out += [f"`{m.get('command')}` ({m.get('date')}, commit {m.get('git_commit')}). tiny.en, "
-            "greedy. Words each mode writes on ten clips without speech (bench.silence_clips), "
-            "before and after the no-speech gate (per window: no-speech probability over "
-            f"{m.get('no_speech_threshold', 0.6)} with an average log-probability under -1, as "
-            "openai/whisper; and no segment without a letter or digit). "
-            "`jfk-with-pauses` is real speech (47 words) with pauses of 2-9 s: the gate must "
-            "keep it.", ""]  # fmt: skip
-    modes = list(dict.fromkeys(r["mode"] for r in rows))
-    clips = list(dict.fromkeys(r["clip"] for r in rows))
-    by = {(r["mode"], r["clip"]): r for r in rows}
-    header = ["clip", "s", *[f"{m} before / after" for m in modes]]
-    body = []
-    for clip in clips:
-        first = by[(modes[0], clip)]
-        cells = [f"{by[(m, clip)]['before_words']} / {by[(m, clip)]['after_words']}"
-                 for m in modes]  # fmt: skip
-        body.append([clip, f"{first['seconds']:.0f}", *cells])
-    totals = ["**invented (no-speech clips)**", ""]
-    for mode in modes:
-        none = [by[(mode, c)] for c in clips if c != "jfk-with-pauses"]
-        totals.append(f"**{sum(r['before_words'] for r in none)} / "
-                      f"{sum(r['after_words'] for r in none)}**")  # fmt: skip
-    out += table(header, body + [totals]) + [""]
-    real = data.get("real")
-    if real:
-        out += [f"Real speech the gate must keep: the first {real['clips']} clips of the "
-                f"real-speech set ({real['reference_words']} words), fast-int8: "
-                f"{real['before_words']} words written without the gate, "
-                f"{real['after_words']} with it; highest no-speech probability "
-                f"{real['max_nsp']:.2f}.", ""]  # fmt: skip
-    cost = data.get("cost") or []
-    if cost:
-        out += ["What the times cost, fast-int8 at one thread (minimum of "
-                f"{m.get('repeats')} interleaved runs): text only (the path before segments), "
-                "segments (the default), segments + word times.", ""]  # fmt: skip
-        out += table(
-            ["clip", "text s", "segments s", "words s", "segments / text", "words / segments"],
-            [[r["clip"], f"{r['text_s']:.3f}", f"{r['segments_s']:.3f}", f"{r['words_s']:.3f}",
-              f"{r['segments_s'] / r['text_s']:.2f}", f"{r['words_s'] / r['segments_s']:.2f}"]
-             for r in cost],
-        ) + [""]  # fmt: skip
-    return out
-
-
 if __name__ == "__main__":
     main()

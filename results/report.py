@@ -15,11 +15,9 @@ import argparse
 import os
 from pathlib import Path
 
-from bench.click import click_section
 from bench.env import DEFAULT_OUT, ROOT, read_results
 from bench.markdown import fmt as _num
 from bench.markdown import table as _table
-from bench.no_speech import section as no_speech_section
 from results.charts.compare import bench_latency
 from results.charts.cost import memory_per_precision
 from results.charts.export import save_figures
@@ -28,6 +26,7 @@ from results.report_grid import grid_section
 from results.report_grid_v2 import grid_v2_section
 from results.report_summarize import spoken_dev_section, summarizer_section
 from results.report_systems import systems_sections
+from results.report_transcripts import click_section, no_speech_section
 
 MODULE = "results.report"
 DEFAULT_REPORT = ROOT / "assets" / "benchmarks.md"

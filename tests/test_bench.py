@@ -19,6 +19,7 @@ from bench import gpu as bench_gpu
 from bench import memory as bench_memory
 from demo.audio import SAMPLE_RATE, load_audio
 from results import report as bench_report
+from results.report_transcripts import click_section
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -192,7 +193,7 @@ def test_click_bench_times_first_use_and_a_clip_in_fresh_processes(tmp_path):
     assert click["audio_s"] == 8.0 and click["quant"] == "fast-int8"
     # in memory, a click is its stages and no load
     assert 0 < click["asr_s"] <= click["warm_s"] < click["first_s"]
-    text = "\n".join(bench_click.click_section(data))
+    text = "\n".join(click_section(data))
     assert "What a click costs" in text and "| tiny.en | fast-int8 | extractive |" in text
     # The Training view reads the file without a warning (it skips rows without a config).
     from results.bench_files import load_bench
