@@ -29,35 +29,10 @@ from dashboard.reported_view import findings_text, reference_tables, reported_fi
 from dashboard.training_view import RunSet, load_run_set, training_figures
 from demo.errors import DemoError
 from demo.provenance import ROOT, git_commit, machine, now_iso, output_folder, versions
+from results.charts.catalog import FIGURE_COMMANDS
 from results.charts.export import save_figures
 
 BENCHMARKS = ROOT / "assets" / "benchmarks.md"
-GRID = "python -m training.grid training/grids/"
-# The command that makes each chart's data (docs/reproduce.md has the same with the files read).
-FIGURE_COMMANDS: dict[str, str] = {
-    "wer_per_epoch_by_size": f"{GRID}asr.yaml",
-    "wer_per_epoch_by_mode": f"{GRID}asr.yaml",
-    "real_speech_wer": f"{GRID}asr-v2.yaml",
-    "rouge_vs_rank": f"{GRID}summarizer.yaml",
-    "memory_per_precision": "python -m bench.memory (and any training run)",
-    "minutes_per_epoch": f"{GRID}asr.yaml (any training run)",
-    "bench_latency": "python -m bench.asr --ablation",
-    "bench_memory": "python -m bench.asr --ablation",
-    "bench_wer": "python -m bench.asr --ablation",
-    "bench_summarizer": "python -m bench.summarize (the commands in docs/reproduce.md)",
-    "bench_faithfulness": "make bench-summarize (python -m bench.spoken_dev --threads 1)",
-    "latent_savings": "python -m bench.latent",
-    "latent_wer": f"{GRID}latent.yaml (its last steps run bench.latent_whisper)",
-    "lowrank_arms": f"{GRID}lowrank.yaml",
-    "bridge_wer_vs_queries": f"{GRID}bridge.yaml, then python -m training.eval_bridge",
-    "e2e_vs_cascade": f"{GRID}e2e.yaml, then python -m bench.e2e",
-    "wer_relative_to_full": f"{GRID}asr.yaml",
-    "rouge_relative_to_full": f"{GRID}summarizer.yaml",
-    "memory_relative_to_fp16": "python -m bench.memory",
-    "memory_measured_vs_reported": "python -m bench.memory",
-    "minutes_relative_to_full": f"{GRID}asr.yaml",
-    "trainable_share": f"{GRID}asr.yaml and summarizer.yaml",
-}
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1180px; margin: 2em auto; padding: 0 1em;
        color: #1f2328; line-height: 1.45; }

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from dashboard import handlers
-from dashboard.report import FIGURE_COMMANDS, build_report, main, report_sections
+from dashboard.report import build_report, main, report_sections
 from dashboard.training_view import load_run_set
+from results.charts.catalog import FIGURE_COMMANDS
 
 CHROMIUM = "/usr/bin/chromium"
 

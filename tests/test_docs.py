@@ -39,3 +39,13 @@ def test_every_command_in_the_docs_is_a_module_that_exists():
             path = ROOT / module.replace(".", "/")
             exists = path.with_suffix(".py").is_file() or (path / "__main__.py").is_file()
             assert exists, f"{doc.name} names python -m {module}, which does not exist"
+
+
+def test_the_chart_tables_are_the_ones_the_catalog_writes():
+    """docs/reproduce.md's two chart tables come from results/charts/catalog.py (run
+    ``python -m results.charts.catalog`` and paste them when a chart changes)."""
+    from results.charts.catalog import REPORTED_VIEW, TRAINING_VIEW, markdown
+
+    page = REPRODUCE.read_text(encoding="utf-8")
+    for view in (TRAINING_VIEW, REPORTED_VIEW):
+        assert "\n".join(markdown(view)) in page
