@@ -42,7 +42,7 @@ import os
 import struct
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -151,7 +151,7 @@ def _blocks(x: np.ndarray) -> np.ndarray:
 class Format:
     ftype: int  # the header's ftype field (quantized: GGML_QNT_VERSION * 1000 + GGML_FTYPE_*)
     matrix_type: int  # GGML_TYPE_* of the quantized 2-D tensors (f16 for the f16 file)
-    encode: object  # float32 values -> bytes of that type
+    encode: Callable[[np.ndarray], bytes]  # float32 values -> bytes of that type
 
 
 def _f16(x: np.ndarray) -> bytes:
@@ -173,6 +173,7 @@ def available_formats() -> list[str]:
 
 
 def get_format(name: str) -> Format:
+    """A format by name; an unknown one raises an error listing the valid ones."""
     if name not in FORMATS:
         raise ValueError(f"Unknown ggml format {name!r}; pick from {', '.join(FORMATS)}.")
     return FORMATS[name]
@@ -373,7 +374,9 @@ def main(argv: list[str] | None = None) -> None:
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        sys.exit(f"usage: python -m bench.ggml MODEL FORMAT  (formats: {', '.join(FORMATS)})")
+        sys.exit(
+            f"usage: python -m bench.ggml MODEL FORMAT  (formats: {', '.join(available_formats())})"
+        )
     try:
         print(ggml_model(*args))
     except (ValueError, DemoError) as exc:

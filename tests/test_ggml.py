@@ -208,3 +208,19 @@ def test_bench_without_pywhispercpp_says_make_bench_peers_in_one_line(
     err = capsys.readouterr().err.strip()
     assert "make bench-peers" in err and len(err.splitlines()) == 1, err
     assert not list(tmp_path.iterdir())  # refused before measuring anything
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tiny.en", "q4_k"], "error: Unknown ggml format 'q4_k'; pick from f16, q8_0, q5_0."),
+        (["small", "f16"], "error: small has no bundled weights to convert; pick tiny.en or base."),
+        (["tiny.en"], "usage: python -m bench.ggml MODEL FORMAT"),
+    ],
+)
+def test_ggml_command_refuses_bad_input_in_one_line(argv, message):
+    from bench.ggml import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert str(exit_info.value.code).startswith(message)
