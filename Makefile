@@ -10,7 +10,8 @@ GENSIM_WHEEL := gensim==4.4.0
 CORPUS_V2 ?= data/corpus-v2
 CORPUS_ARGS ?=
 
-.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize real-speech clean corpus-v2
+.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize bench-peers real-speech \
+	clean corpus-v2
 
 $(VENV)/.app-installed: requirements.txt requirements-models.txt
 	python3 -m venv $(VENV)
@@ -68,6 +69,25 @@ bench-summarize: $(VENV)/.dev-installed
 	$(PY) -m bench.summarize --overwrite $(BENCH_ARGS)
 	test -f data/spoken-dev/manifest.jsonl || $(PY) -m training.corpora.spoken_dev --out data/spoken-dev
 	$(PY) -m bench.spoken_dev --threads 1 --overwrite $(SPOKEN_ARGS)
+
+# The CPU peers users pick, bench-only (never in requirements.txt): whisper.cpp (pywhispercpp's
+# binary wheel) on our Whisper weights converted to ggml f16/q8_0/q5_0 (bench.ggml), and
+# llama.cpp (llama-cpp-python, built from source with cmake: many CPU-minutes) on the bundled
+# SmolLM2 GGUF. LLAMA_CMAKE_ARGS: a CPU build of the library alone.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF \
+	-DGGML_BLAS=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+	-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+PEERS_ASR ?= fw-int8 wcpp-f16 wcpp-q8_0 wcpp-q5_0
+
+$(VENV)/.peers-installed: $(VENV)/.dev-installed requirements-peers.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(VENV)/bin/pip install --no-binary llama-cpp-python \
+		-r requirements-peers.txt
+	touch $@
+
+bench-peers: $(VENV)/.peers-installed
+	$(PY) -m bench.asr --peers $(PEERS_ASR) --name asr-peers --overwrite $(BENCH_ARGS)
+	$(PY) -m bench.summarize --peers llama.cpp --modes full --name summarize-peers --overwrite \
+		$(SUMMARIZE_ARGS)
 
 # The real-speech evaluation set (data/real-speech): Debian asterisk-core-sounds-en* (installed,
 # or fetched with apt-get download) and the call in the pyannote.audio wheel (pip download).

@@ -9,6 +9,8 @@
 - ``python -m bench.latent_whisper``: trained latent-compressed Whisper runs beside the
   original (real weights): WER, reconstruction error, decoder size and speed.
 - ``python -m bench.gpu``: batched fp16/bf16 transcription throughput on a CUDA GPU.
+- ``make bench-peers``: whisper.cpp (``bench.whisper_cpp`` on ``bench.ggml``'s files) and
+  llama.cpp (``bench.llamacpp``) on the same weights; bench-only packages.
 
 Results go to ``checkpoints/bench/`` (JSON + CSV, with machine, versions and command), where
 the ``results`` package reads them: the app's dashboard, and ``python -m results.report``,

@@ -1,8 +1,10 @@
-"""CPU speech-recognition benchmark: every quantization mode beside faster-whisper.
+"""CPU speech-recognition benchmark: every quantization mode beside faster-whisper (and
+whisper.cpp, a bench-only peer: ``make bench-peers``).
 
     python -m bench.asr --quick      # tiny.en, jfk, greedy: a few minutes
     python -m bench.asr              # tiny.en + base, jfk / 30 s / 5 min, greedy + beam 5
     python -m bench.asr --models tiny.en --modes full fast-int8 --beams 1 --repeats 5
+    python -m bench.asr --peers fw-int8 wcpp-f16 wcpp-q8_0 wcpp-q5_0   # + whisper.cpp
 
 Short clips (one 30 s window) run every CPU mode; clips over 30 s (long-form) run the modes in
 ``long_modes`` (the default mode, its sequential long-form, full precision) and, beside
@@ -32,9 +34,11 @@ from bench.engines import (
     FW_BATCHED,
     FW_COMPUTE_TYPES,
     LONG_FORM_ABLATIONS,
+    PEERS,
     WINDOW_SAMPLES,
     EngineSpec,
     Isolated,
+    check_bench_only,
     engine_imports,
     load,
     timed_transcribe,
@@ -72,7 +76,7 @@ MIN_REPEATS = 2
 class BenchOptions:
     models: tuple[str, ...] = DEFAULT_MODELS  # bundled Whisper models
     modes: tuple[str, ...] = ()  # demo quantization modes; empty: every distinct CPU mode
-    peers: tuple[str, ...] = tuple(FW_COMPUTE_TYPES)  # faster-whisper engines
+    peers: tuple[str, ...] = tuple(FW_COMPUTE_TYPES)  # other engines (PEERS); wcpp-*: bench-only
     clips: tuple[str, ...] = DEFAULT_CLIPS  # bench.clips names
     long_modes: tuple[str, ...] = LONG_MODES  # demo modes also timed on clips over 30 s
     beams: tuple[int, ...] = DEFAULT_BEAMS  # 1 = greedy
@@ -92,6 +96,8 @@ class BenchOptions:
         unknown = [c for c in self.clips if c not in CLIPS]
         if unknown:
             raise ValueError(f"Unknown clips {unknown}; pick from {', '.join(CLIPS)}.")
+        if unknown := [p for p in self.peers if p not in PEERS]:
+            raise ValueError(f"Unknown peers {unknown}; pick from {', '.join(PEERS)}.")
         if FW_BASELINE not in self.peers:
             raise ValueError(f"{FW_BASELINE} is the baseline every ratio uses; keep it in peers.")
 
@@ -164,7 +170,7 @@ def runs_on(spec: EngineSpec, clip: Clip, options: BenchOptions) -> bool:
     long_form = len(clip.audio) > WINDOW_SAMPLES
     if spec.quant in FW_BATCHED or spec.quant in LONG_FORM_ABLATIONS:
         return long_form
-    if spec.engine == "faster-whisper" or not long_form:
+    if spec.peer or not long_form:
         return True
     return spec.quant in options.long_modes
 
@@ -290,9 +296,10 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
     threads = set_threads(options.threads)
     meta_ = meta(MODULE, argv, threads=threads, options=asdict(options), notes=NOTES)
     specs = engine_specs(options)
+    check_bench_only(specs)
     clips = [load_clip(name) for name in options.clips]
-    for spec in specs:  # our engines only: CTranslate2 stays out of this process (Isolated)
-        if spec.engine != "faster-whisper":
+    for spec in specs:  # our engines only: the peers stay out of this process (Isolated)
+        if not spec.peer:
             engine_imports(spec)
     memory = {}
     if options.rss:
@@ -305,7 +312,7 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
     for model in options.models:
         loaded = {}
         for spec in [s for s in specs if s.model == model]:
-            if spec.engine == "faster-whisper":
+            if spec.peer:
                 engine = Isolated(spec, threads)
             else:
                 start = time.perf_counter()
@@ -377,7 +384,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     p.add_argument("--quick", action="store_true", help="tiny.en, jfk, greedy only")
     p.add_argument("--models", nargs="+", help="bundled Whisper models")
     p.add_argument("--modes", nargs="+", help="demo quantization modes (default: every CPU one)")
-    p.add_argument("--peers", nargs="+", choices=list(FW_COMPUTE_TYPES))
+    p.add_argument("--peers", nargs="+", choices=list(PEERS))
     p.add_argument("--clips", nargs="+", choices=list(CLIPS))
     p.add_argument("--long-modes", nargs="+", dest="long_modes", help="modes on long clips")
     p.add_argument("--beams", nargs="+", type=int)

@@ -1,12 +1,16 @@
-"""What the benchmark runs: our pipeline in one quantization mode, or faster-whisper.
+"""What the benchmark runs: our pipeline in one quantization mode, faster-whisper, or
+whisper.cpp.
 
-Both engines read the same bundled weights (``demo.registry``): ours through the converted
-transformers checkpoint, faster-whisper through the original CTranslate2 folder, so the
-comparison is between inference engines on identical weights.
+Every engine reads the same bundled weights (``demo.registry``): ours through the converted
+transformers checkpoint, faster-whisper through the original CTranslate2 folder, whisper.cpp
+(``pywhispercpp``, bench-only: ``make bench-peers``) through a ggml file converted from that
+checkpoint (``bench.ggml``), so the comparison is between inference engines on identical
+weights (whisper.cpp's q8_0 / q5_0 re-quantize them, as its users do).
 """
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import shutil
 import time
@@ -22,6 +26,11 @@ from demo.settings import settings
 
 FW_COMPUTE_TYPES = {"fw-int8": "int8", "fw-fp32": "float32", "fw-batched8": "int8"}
 FW_BASELINE = "fw-int8"
+# whisper.cpp through pywhispercpp (its wheel has the library compiled in): bench.ggml format.
+WCPP_FORMATS = {"wcpp-f16": "f16", "wcpp-q8_0": "q8_0", "wcpp-q5_0": "q5_0"}
+# Engines of other projects, each run in a process of its own (Isolated): peer name -> engine.
+PEERS = {**dict.fromkeys(FW_COMPUTE_TYPES, "faster-whisper"),
+         **dict.fromkeys(WCPP_FORMATS, "whisper.cpp")}  # fmt: skip
 # faster-whisper's BatchedInferencePipeline: Silero VAD cuts, chunks decoded 8 at a time.
 # A long-form peer only: on one window it is the plain model with a VAD pass in front.
 FW_BATCHED = {"fw-batched8": 8}
@@ -42,13 +51,18 @@ WINDOW_SAMPLES = 30 * SAMPLE_RATE
 @dataclass(frozen=True)
 class EngineSpec:
     model: str  # Whisper registry name with bundled weights (tiny.en, base)
-    quant: str  # a demo.quant mode, or fw-int8 / fw-fp32 for faster-whisper
+    quant: str  # a demo.quant mode, or a peer (PEERS): fw-int8, wcpp-q8_0...
 
     @property
     def engine(self) -> str:
-        if self.quant in FW_COMPUTE_TYPES:
-            return "faster-whisper"
+        if self.quant in PEERS:
+            return PEERS[self.quant]
         return "demo-ablation" if self.quant in ABLATIONS else "demo"
+
+    @property
+    def peer(self) -> bool:
+        """Another project's engine: timed in a process of its own (``Isolated``)."""
+        return self.quant in PEERS
 
     @property
     def label(self) -> str:
@@ -58,7 +72,7 @@ class EngineSpec:
 @dataclass
 class Loaded:
     spec: EngineSpec
-    handle: object  # demo LoadedModel or faster_whisper.WhisperModel
+    handle: object  # demo LoadedModel, faster_whisper.WhisperModel, pywhispercpp Model
     weights_mb: float | None  # None where the engine hides it (CTranslate2)
     load_s: float | None = None  # set by the caller that timed the load
 
@@ -89,23 +103,30 @@ def ct2_dir(model: str) -> Path:
     return target
 
 
-def load(spec: EngineSpec, threads: int) -> Loaded:
-    """Load an engine on the CPU with ``threads`` intra-op threads."""
-    if spec.engine == "faster-whisper":
-        from faster_whisper import WhisperModel
+def _load_faster_whisper(spec: EngineSpec, threads: int) -> Loaded:
+    from faster_whisper import WhisperModel
 
-        model = WhisperModel(
-            str(ct2_dir(spec.model)),
-            device="cpu",
-            compute_type=FW_COMPUTE_TYPES[spec.quant],
-            cpu_threads=threads,
-            num_workers=1,
-        )
-        if spec.quant in FW_BATCHED:
-            from faster_whisper import BatchedInferencePipeline
+    model = WhisperModel(
+        str(ct2_dir(spec.model)),
+        device="cpu",
+        compute_type=FW_COMPUTE_TYPES[spec.quant],
+        cpu_threads=threads,
+        num_workers=1,
+    )
+    if spec.quant in FW_BATCHED:
+        from faster_whisper import BatchedInferencePipeline
 
-            model = BatchedInferencePipeline(model)
-        return Loaded(spec, model, None)
+        model = BatchedInferencePipeline(model)
+    return Loaded(spec, model, None)
+
+
+def _load_whisper_cpp(spec: EngineSpec, threads: int) -> Loaded:
+    from bench import whisper_cpp
+
+    return Loaded(spec, *whisper_cpp.load(spec.model, WCPP_FORMATS[spec.quant], threads))
+
+
+def _load_demo(spec: EngineSpec, threads: int) -> Loaded:
     from demo.asr.fast import to_fast
     from demo.measure import weights_footprint_mb
     from demo.models import ModelSpec, load_model
@@ -127,12 +148,16 @@ def load(spec: EngineSpec, threads: int) -> Loaded:
     return Loaded(spec, loaded, loaded.weights_mb)
 
 
-def engine_imports(spec: EngineSpec) -> None:
-    """Import what loading ``spec`` needs, so that a timed load is not an import."""
-    if spec.engine == "faster-whisper":
-        import faster_whisper  # noqa: F401
+LOADERS = {"demo": _load_demo, "demo-ablation": _load_demo,
+           "faster-whisper": _load_faster_whisper, "whisper.cpp": _load_whisper_cpp}  # fmt: skip
 
-        return
+
+def load(spec: EngineSpec, threads: int) -> Loaded:
+    """Load an engine on the CPU with ``threads`` intra-op threads."""
+    return LOADERS[spec.engine](spec, threads)
+
+
+def _import_demo() -> None:
     import torch  # noqa: F401
     from transformers import WhisperForConditionalGeneration, WhisperProcessor  # noqa: F401
 
@@ -144,6 +169,30 @@ def engine_imports(spec: EngineSpec) -> None:
         import bitsandbytes  # noqa: F401
     except Exception:  # a broken bnb shows up, clearly, when a bnb mode loads
         pass
+
+
+def _import_whisper_cpp() -> None:
+    from bench import whisper_cpp
+
+    whisper_cpp.require()
+
+
+IMPORTS = {"demo": _import_demo, "demo-ablation": _import_demo,
+           "faster-whisper": lambda: importlib.import_module("faster_whisper"),
+           "whisper.cpp": _import_whisper_cpp}  # fmt: skip
+
+
+def check_bench_only(specs: list[EngineSpec]) -> None:
+    """Refuse, in one sentence and before anything is measured, a peer whose bench-only
+    package is missing (whisper.cpp: ``make bench-peers``)."""
+    for spec in specs:
+        if spec.engine == "whisper.cpp":
+            _import_whisper_cpp()
+
+
+def engine_imports(spec: EngineSpec) -> None:
+    """Import what loading ``spec`` needs, so that a timed load is not an import."""
+    IMPORTS[spec.engine]()
 
 
 class Isolated:
@@ -162,8 +211,8 @@ class Isolated:
         self._process = context.Process(target=_serve, args=(child, spec, threads), daemon=True)
         self._process.start()
         child.close()
-        self.spec, self.weights_mb = spec, None  # CTranslate2 hides its weights' size
-        self.load_s = self._receive()
+        self.spec = spec
+        self.load_s, self.weights_mb = self._receive()  # CTranslate2 hides its weights' size
 
     def run(self, audio: np.ndarray, beams: int) -> tuple[str, float]:
         self._conn.send((np.asarray(audio, dtype=np.float32), beams))
@@ -196,7 +245,7 @@ def _serve(conn, spec: EngineSpec, threads: int) -> None:
         engine_imports(spec)
         start = time.perf_counter()
         loaded = load(spec, threads)
-        conn.send(("ok", time.perf_counter() - start))
+        conn.send(("ok", (time.perf_counter() - start, loaded.weights_mb)))
         while (request := conn.recv()) is not None:
             start = time.perf_counter()
             text = transcribe(loaded, *request)
@@ -221,14 +270,10 @@ def transcribe(loaded: Loaded, audio: np.ndarray, beams: int) -> str:
     return transcribe_segments(loaded, audio, beams)[0]
 
 
-def transcribe_segments(
-    loaded: Loaded, audio: np.ndarray, beams: int
-) -> tuple[str, list[tuple[float, float, str]]]:
-    """Text and segments ``(start, end, text)`` of one clip on any engine.
+Segments = list[tuple[float, float, str]]
 
-    faster-whisper runs with the settings our path has: temperature 0 without fallback, no
-    conditioning on the previous window, no VAD, timestamp tokens (segments) on every clip.
-    """
+
+def _faster_whisper_segments(loaded: Loaded, audio: np.ndarray, beams: int) -> Segments:
     if loaded.spec.quant in FW_BATCHED:
         # Its own defaults otherwise (VAD on, no timestamps): how its README runs it.
         found, _ = loaded.handle.transcribe(
@@ -238,7 +283,7 @@ def transcribe_segments(
             condition_on_previous_text=False,
             batch_size=FW_BATCHED[loaded.spec.quant],
         )
-    elif loaded.spec.engine == "faster-whisper":
+    else:
         found, _ = loaded.handle.transcribe(
             audio,
             beam_size=beams,
@@ -247,11 +292,29 @@ def transcribe_segments(
             without_timestamps=False,
             vad_filter=False,
         )
-    else:
+    return [(float(s.start), float(s.end), s.text.strip()) for s in found]
+
+
+def _whisper_cpp_segments(loaded: Loaded, audio: np.ndarray, beams: int) -> Segments:
+    from bench import whisper_cpp
+
+    return whisper_cpp.segments(loaded.handle, audio, beams)
+
+
+SEGMENTERS = {"faster-whisper": _faster_whisper_segments, "whisper.cpp": _whisper_cpp_segments}
+
+
+def transcribe_segments(loaded: Loaded, audio: np.ndarray, beams: int) -> tuple[str, Segments]:
+    """Text and segments ``(start, end, text)`` of one clip on any engine.
+
+    The peers run with the settings our path has: temperature 0 without fallback, no
+    conditioning on the previous window, no VAD, timestamp tokens (segments) on every clip.
+    """
+    if loaded.spec.engine not in SEGMENTERS:
         from demo.asr import TranscribeOptions
         from demo.asr import transcribe as demo_transcribe
 
         out = demo_transcribe(loaded.handle, audio, TranscribeOptions(num_beams=beams))
         return out.text, [(s.start, s.end, s.text) for s in out.segments]
-    segments = [(float(s.start), float(s.end), s.text.strip()) for s in found]
+    segments = SEGMENTERS[loaded.spec.engine](loaded, audio, beams)
     return "".join(" " + text for _, _, text in segments).strip(), segments

@@ -6,6 +6,7 @@ and the extractive summarizer, on ACLSum abstracts or on the bundled meeting tra
     python -m bench.summarize --set meetings          # faithfulness on 5 transcripts
     python -m bench.summarize --split test --limit 100 --repeats 1 --modes full --no-baseline \\
         --adapters checkpoints/sum-smollm2-135m-lora-r8-*/adapter --name summarize-aclsum-test
+    python -m bench.summarize --peers llama.cpp       # + llama.cpp (make bench-peers)
 
 Each engine summarizes every document once per round, the engines taking turns document by
 document, so a busy moment of the shared machine slows them alike; per document the minimum
@@ -30,6 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from bench import llamacpp
 from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, set_threads, write_results
 from bench.markdown import text_table
 from demo.measure import at_most_threads, run_in_fork
@@ -44,6 +46,9 @@ QUICK_MODES = ("full", "bf16", "dynamic-int8")
 SETS = ("aclsum", "meetings")
 ASPECTS = ("challenge", "approach", "outcome")
 MEETINGS = ROOT / "assets" / "transcripts" / "meetings.jsonl"
+# Other projects' engines on the bundled weights, bench-only (make bench-peers): engine kind ->
+# its module (load(model, threads), summarize(loaded, text, options), require(), QUANT).
+PEERS = {"llama.cpp": llamacpp}
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class BenchOptions:
     timing_docs: int | None = option(3, "rounds after the first re-time only these first documents")
     max_sentences: int = option(3, "the app's length control")
     baseline: bool = option(True, "also fp32 weights decoded by transformers' generate")
+    peers: tuple[str, ...] = option((), "other engines (bench-only, make bench-peers): llama.cpp")
     extractive: bool = option(True, "also the extractive summarizer")
     rss: bool = option(True, "load, weights and peak RSS, one engine at a time in a forked process")
     threads: int = option(0, "intra-op threads (0 = torch's default), prompt and decoding alike")
@@ -69,6 +75,8 @@ class BenchOptions:
             raise ValueError(f"set must be one of {', '.join(SETS)}.")
         if self.repeats < 1 or self.limit < 1:
             raise ValueError("repeats and limit must be at least 1.")
+        if unknown := [p for p in self.peers if p not in PEERS]:
+            raise ValueError(f"Unknown peers {unknown}; pick from {', '.join(PEERS)}.")
         if self.timing_docs is not None and self.timing_docs < 1:
             raise ValueError("timing_docs must be at least 1 (or left out: every document).")
 
@@ -86,9 +94,9 @@ class Document:
 @dataclass(frozen=True)
 class Engine:
     label: str  # what the row's config says
-    kind: str  # "llm" or "extractive"
-    quant: str  # demo mode ("-" for extractive)
-    decode: str  # "fast", "generate" or "-"
+    kind: str  # "llm", "extractive", "lead", or a peer (PEERS: "llama.cpp")
+    quant: str  # demo mode ("-" for extractive; a peer: the weights it runs, e.g. Q4_1)
+    decode: str  # "fast", "generate", a peer's name, or "-"
     adapter: str | None = None
     threads: int | None = None  # run on this many threads (None: the benchmark's)
 
@@ -153,6 +161,7 @@ def engines(options: BenchOptions) -> list[Engine]:
         # (on a busy machine it can be worth less than nothing).
         found.append(Engine(f"{BASELINE}-1thread", "llm", "full", "generate", threads=1))
     found += [Engine(mode, "llm", mode, "fast") for mode in options.modes]
+    found += [Engine(f"{p} {PEERS[p].QUANT}", p, PEERS[p].QUANT, p) for p in options.peers]
     default = resolve_quant(AUTO, "llm", "cpu", adapter=True).name  # what the app runs
     for adapter in options.adapters:
         run = Path(adapter).resolve().parent.name
@@ -164,11 +173,27 @@ def engines(options: BenchOptions) -> list[Engine]:
 
 
 def _spec(engine: Engine, model: str):
+    """What an engine loads (engines sharing weights share it): a demo ModelSpec, or for a
+    peer (engine kind, model)."""
     from demo.models import ModelSpec
 
+    if engine.kind in PEERS:
+        return (engine.kind, model)
     if engine.kind in ("extractive", "lead"):  # lead-N splits sentences as extractive does
         return ModelSpec("summarizer", "extractive", "full", device="cpu")
     return ModelSpec("summarizer", model, engine.quant, engine.adapter, "cpu")
+
+
+def _load(engine: Engine, model: str, threads: int):
+    from demo.models import load_model
+
+    if engine.kind in PEERS:
+        return PEERS[engine.kind].load(model, threads)
+    return load_model(_spec(engine, model))
+
+
+def _is_llm(engine: Engine) -> bool:
+    return engine.kind == "llm" or engine.kind in PEERS
 
 
 def summarize_doc(loaded, engine: Engine, doc: Document, options: BenchOptions) -> dict:
@@ -182,6 +207,8 @@ def summarize_doc(loaded, engine: Engine, doc: Document, options: BenchOptions) 
             return summarize_doc(loaded, replace(engine, threads=None), doc, options)
     summary_options = SummaryOptions(max_sentences=options.max_sentences)
     started = time.perf_counter()
+    if engine.kind in PEERS:
+        return PEERS[engine.kind].summarize(loaded, doc.text, summary_options)
     if engine.kind == "lead":
         summary = " ".join(split_sentences(doc.text, window_words=None)[: options.max_sentences])
         return {"summary": summary, "latency": time.perf_counter() - started}
@@ -203,12 +230,11 @@ def summarize_doc(loaded, engine: Engine, doc: Document, options: BenchOptions) 
 
 def _memory(engine: Engine, model: str, doc: Document, options: BenchOptions) -> dict:
     from demo.measure import Measurements, measure
-    from demo.models import load_model
 
-    set_threads(options.threads)
+    threads = set_threads(options.threads)
     m = Measurements()
     with measure("load", m):
-        loaded = load_model(_spec(engine, model))
+        loaded = _load(engine, model, threads)
     with measure("run", m):
         summarize_doc(loaded, engine, doc, options)
     return {
@@ -274,6 +300,8 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
     else:
         docs = meeting_documents(options.limit)
     specs = engines(options)
+    for peer in options.peers:  # a missing bench-only package: one sentence, nothing measured
+        PEERS[peer].require()
     import demo.models  # noqa: F401  (imports are not part of a load)
     import demo.summarize.llm  # noqa: F401
 
@@ -283,14 +311,12 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
         for engine in tqdm(measured, desc="load + memory, one engine at a time", unit="engine"):
             key = _spec(engine, options.model)
             memory[key] = run_in_fork(_memory, engine, options.model, docs[0], options)
-    from demo.models import load_model
-
     loaded, load_s = {}, {}
     for engine in specs:
         spec = _spec(engine, options.model)
         if spec not in loaded:
             started = time.perf_counter()
-            loaded[spec] = load_model(spec)
+            loaded[spec] = _load(engine, options.model, threads)
             load_s[spec] = time.perf_counter() - started
     warm = Document("warm-up", " ".join(docs[0].text.split()[:60]), None)
     for engine in tqdm(specs, desc="warm-up", unit="engine"):  # first calls are not timed
@@ -318,10 +344,10 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
     for engine in specs:
         spec = _spec(engine, options.model)
         row = Row(
-            config=f"{options.model if engine.kind == 'llm' else engine.kind} {engine.label}",
+            config=f"{options.model if _is_llm(engine) else engine.kind} {engine.label}",
             kind="summarizer",
             engine=engine.label,
-            model=options.model if engine.kind == "llm" else engine.kind,
+            model=options.model if _is_llm(engine) else engine.kind,
             quant=engine.quant,
             decode=engine.decode,
             adapter=engine.adapter,
@@ -372,6 +398,9 @@ NOTES = [
     "(training.corpora.aclsum).",
     "lead-N: the document's first N sentences (N = the length control's sentence count), "
     "the usual floor for a summarizer.",
+    "llama.cpp (bench-only peer, llama-cpp-python): the bundled GGUF as shipped (Q4_1) on "
+    "llama.cpp's own kernels, with our prompt ids, greedy n-gram rule, stop tokens and clean-up "
+    "(bench.llamacpp); our engines dequantize that file to fp32 first.",
 ]
 
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Packages that decide a training run's or a benchmark's numbers.
 PACKAGES = (
     "torch", "transformers", "peft", "accelerate", "bitsandbytes", "datasets", "jiwer",
-    "rouge-score", "numpy", "ctranslate2", "faster-whisper",
+    "rouge-score", "numpy", "ctranslate2", "faster-whisper", "pywhispercpp", "llama-cpp-python",
 )  # fmt: skip
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
