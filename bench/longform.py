@@ -3,6 +3,9 @@
     python -m bench.longform                      # tiny.en, 4 engines, 5 programmes x 3 copies
     python -m bench.longform --programmes real-5min-b --copies clean --modes fast-int8
     python -m bench.longform --models base --name longform-programmes-base
+    # the older clips (bench.clips: espeak-ng at 120-150 wpm, JFK, the MIT licence) as extra rows
+    python -m bench.longform --programmes jfk mit-en espeak-long meeting long-5min \
+        --name longform-old-clips
 
 Each engine transcribes every programme (``bench.programmes``: real speech joined with short
 pauses into 5- and 10-minute programmes, synthetic voices at their normal rate, one with music
@@ -16,8 +19,13 @@ Each engine runs in a process of its own (``bench.engines.Isolated``) at ``--thr
 time per programme is recorded beside its WER; on a machine shared with other jobs those times
 are not a speed verdict (``meta.under_load`` says so; ``bench.asr`` measures speed).
 
-Findings (tiny.en, greedy): see ``checkpoints/bench/longform-programmes.json`` and
-docs/transcripts.md.
+Findings (tiny.en, greedy, 10,608 reference words; docs/transcripts.md, "Long recordings"):
+chunked fast-int8 lost whole utterances (218 deletions, 13.29% pooled; 12.2-15.3% over the
+copies); with its second pass over the speech no segment covers, 136 deletions and 11.35%
+(11.2-11.5%), beside sequential 14.06% (11.4-19.1%), faster-whisper int8 13.19% and its
+batched pipeline 18.82% (1,182 deletions: its VAD drops short prompts). On the real-speech
+programmes alone chunked and sequential are within what a copy swings (5.46% and 5.87%
+pooled; sequential ahead on two copies of three). Recorded times are under load.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.clips import CLIPS, load_clip
 from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, read_results, write_results
 from bench.programmes import COPIES, PROGRAMMES, perturbed, programme_clip
 from demo.options import option
@@ -41,7 +50,9 @@ QUICK = ("one 5-minute programme, clean copy", {"programmes": ("real-5min-b",),
 class LongformOptions:
     models: tuple[str, ...] = option(("tiny.en",), "bundled Whisper models")
     modes: tuple[str, ...] = option(MODES, "demo modes, fast-int8 ablations, fw-* engines")
-    programmes: tuple[str, ...] = option(tuple(PROGRAMMES), "bench.programmes names")
+    programmes: tuple[str, ...] = option(
+        tuple(PROGRAMMES), "bench.programmes names, or the older bench.clips clips"
+    )
     copies: tuple[str, ...] = option(COPIES, "clean and/or perturbed copies")
     beams: int = option(1, "beam width (1 = greedy)")
     threads: int = option(1, "intra-op threads per engine")
@@ -50,7 +61,7 @@ class LongformOptions:
     name: str = option("longform-programmes", "result file name (without suffix)")
 
     def __post_init__(self) -> None:
-        for value, known, what in ((self.programmes, PROGRAMMES, "programme"),
+        for value, known, what in ((self.programmes, (*PROGRAMMES, *CLIPS), "programme"),
                                    (self.copies, COPIES, "copy")):  # fmt: skip
             unknown = [v for v in value if v not in known]
             if unknown:
@@ -74,7 +85,8 @@ def word_counts(reference: str, text: str) -> dict:
 def run(options: LongformOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:
     from bench.engines import EngineSpec, Isolated, timed_transcribe
 
-    clips = {name: programme_clip(name) for name in options.programmes}
+    clips = {name: programme_clip(name) if name in PROGRAMMES else load_clip(name)
+             for name in options.programmes}  # fmt: skip
     partial = Path(options.out) / f"{options.name}{PARTIAL}"
     key = {"programmes": list(options.programmes), "copies": list(options.copies),
            "beams": options.beams}  # fmt: skip

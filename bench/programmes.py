@@ -40,7 +40,7 @@ VOICES = ROOT / "data" / "corpus-v2" / "manifest.jsonl"
 VOICES_WPM = 170  # corpus-v2 speaks at 140, 170 and 200 words a minute: 170 is its normal rate
 INTERLUDE_S = (3.0, 8.0)  # music or noise between talk ...
 TALK_S = (30.0, 60.0)  # ... every this much talk
-BUILD = {REAL: "make real-speech", VOICES: "python -m training.make_speech_corpus (data/corpus-v2)"}
+BUILD = {REAL: "make real-speech", VOICES: "make corpus-v2"}
 
 
 @dataclass(frozen=True)

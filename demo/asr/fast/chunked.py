@@ -7,6 +7,11 @@ together and decoded together, the int8 decoder doing one step for the whole bat
 the cost of one sequence (its weights are read once per step either way). This is what
 faster-whisper's ``BatchedInferencePipeline`` does with the Silero VAD; here the voice activity
 is plain frame energy (numpy), which is enough to find the pauses between sentences.
+
+Decoded on their own, chunks of many short utterances (prompts, a conversation) sometimes
+come back with an utterance missing: the chunk ended before its last one, or the timestamps
+jumped over a passage (issue 37; ``bench.longform`` measures it). A second pass decodes each
+utterance that no segment covers again, alone (``demo.asr.fast.finish.lost_speech``).
 """
 
 from __future__ import annotations

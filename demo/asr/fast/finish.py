@@ -8,6 +8,12 @@ the same pass: end-of-text is not allowed before a timestamp near where the spee
 (frame energy, ``eos_floor``; the rule lives with the others in ``demo.asr.fast.rules``),
 and only where Whisper is sure the window holds speech. Over silence the window ends where
 Whisper ends it.
+
+The floor does not catch everything on chunked long-form (issue 37): a window whose no-speech
+probability lifts it, a last utterance shorter than ``MIN_REST_S``, a passage in the middle
+that the timestamps jump over, a chunk decoded to nothing. ``lost_speech`` finds, after the
+fact, the utterances (speech between pauses) that no segment with words covers, for the
+chunked path to decode again on their own (``demo.asr.fast.chunked``).
 """
 
 from __future__ import annotations
@@ -87,7 +93,7 @@ def lost_speech(
     seconds = FRAME / SAMPLE_RATE
     inside = np.zeros(len(speech), dtype=bool)
     for start, end in covered:
-        inside[int(start / seconds) : int(np.ceil(end / seconds))] = True
+        inside[max(0, int(start / seconds)) : max(0, int(np.ceil(end / seconds)))] = True
     runs = utterances(speech, pause_frames)
     lost = [(a, b) for a, b in runs if (b - a) * seconds >= MIN_LOST_S
             and inside[a:b].sum() <= MAX_COVERED * (b - a)]  # fmt: skip
