@@ -8,6 +8,12 @@ the same pass: end-of-text is not allowed before a timestamp near where the spee
 (frame energy, ``eos_floor``; the rule lives with the others in ``demo.asr.fast.rules``),
 and only where Whisper is sure the window holds speech. Over silence the window ends where
 Whisper ends it.
+
+The floor does not catch everything on chunked long-form (issue 37): a window whose no-speech
+probability lifts it, a last utterance shorter than ``MIN_REST_S``, a passage in the middle
+that the timestamps jump over, a chunk decoded to nothing. ``lost_speech`` finds, after the
+fact, the utterances (speech between pauses) that no segment with words covers, for the
+chunked path to decode again on their own (``demo.asr.fast.chunked``).
 """
 
 from __future__ import annotations
@@ -55,3 +61,61 @@ def eos_floor(generation_config, spoken_until: float | None) -> int:
         return 0
     begin = int(generation_config.no_timestamps_token_id) + 1
     return begin + int((spoken_until - MIN_REST_S) / TIME_PRECISION)
+
+
+MIN_LOST_S = 0.4  # an utterance (speech between pauses) at least this long ...
+MAX_COVERED = 0.25  # ... with at most this share of it inside the segments decoded: lost
+MERGE_S = 1.0  # lost utterances this close together are decoded again as one span
+PAD_S = 0.1  # silence kept either side of a lost span (no further than halfway to the next)
+
+
+def utterances(speech: np.ndarray, pause_frames: int) -> list[tuple[int, int]]:
+    """``(first, end)`` frames of each run of speech, pauses shorter than ``pause_frames``
+    bridged."""
+    speech = close_gaps(speech, pause_frames - 1)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], speech.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def lost_speech(
+    speech: np.ndarray | None,
+    covered: list[tuple[float, float]],
+    pause_frames: int,
+    total: int,
+    max_samples: int,
+) -> list[tuple[int, int]]:
+    """Sample spans (of at most ``max_samples``, within ``total`` samples) of the utterances
+    in ``speech`` (``speech_frames``) that the ``covered`` (start, end) seconds (the segments
+    with words) leave out: what a chunked decoding lost, where Whisper's timestamps skipped
+    over a passage, ended its window early or the whole chunk came back empty."""
+    if speech is None:
+        return []
+    seconds = FRAME / SAMPLE_RATE
+    inside = np.zeros(len(speech), dtype=bool)
+    for start, end in covered:
+        inside[max(0, int(start / seconds)) : max(0, int(np.ceil(end / seconds)))] = True
+    runs = utterances(speech, pause_frames)
+    lost = [(a, b) for a, b in runs if (b - a) * seconds >= MIN_LOST_S
+            and inside[a:b].sum() <= MAX_COVERED * (b - a)]  # fmt: skip
+    spans: list[list[int]] = []
+    for a, b in lost:
+        if (
+            spans
+            and (a - spans[-1][1]) * seconds < MERGE_S
+            and (b - spans[-1][0]) * FRAME < (max_samples - 2 * PAD_S * SAMPLE_RATE)
+        ):
+            spans[-1][1] = b
+        else:
+            spans.append([a, b])
+    starts = [a for a, _ in runs]
+    ends = [b for _, b in runs]
+    out = []
+    pad = int(PAD_S / seconds)
+    for a, b in spans:
+        before = max((e for e in ends if e <= a), default=0)
+        after = min((s for s in starts if s >= b), default=len(speech))
+        a = max(a - pad, (a + before) // 2)
+        b = min(b + pad, (b + after + 1) // 2)
+        a, b = a * FRAME, min(total, b * FRAME)
+        out += [(x, min(b, x + max_samples)) for x in range(a, b, max_samples)]
+    return out

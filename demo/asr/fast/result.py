@@ -13,7 +13,9 @@ from demo.asr.segments import Segment, TokenSegment, WindowScores
 
 @dataclass
 class FastResult:
-    tokens: list[int]  # text and timestamp tokens, prompts and end-of-text removed
+    # text and timestamp tokens, prompts and end-of-text removed (chunked with speech decoded
+    # again, ``recovered``: the segments' text tokens in time order, no timestamps)
+    tokens: list[int]
     language: str | None  # ISO code used (detected or given); None for English-only models
     detected: bool
     windows: int  # 30 s windows (sequential) or chunks (chunked) decoded
@@ -21,6 +23,7 @@ class FastResult:
     segments: list[TokenSegment] = field(default_factory=list)  # absolute times
     scores: list[WindowScores] = field(default_factory=list)  # per window decoded
     silent: int = 0  # windows the no-speech gate dropped
+    recovered: int = 0  # chunked: spans of lost speech decoded again and kept (finish.py)
     # With word times asked for (``words``): the segments with their text and words
     text_segments: list[Segment] | None = None
 
