@@ -24,6 +24,7 @@ from results.charts.export import save_figures
 from results.report_accuracy import accuracy_section, corpus_accuracy_section, real_speech_section
 from results.report_grid import grid_section
 from results.report_grid_v2 import grid_v2_section
+from results.report_longform import longform_section
 from results.report_summarize import spoken_dev_section, summarizer_section
 from results.report_systems import systems_sections
 from results.report_transcripts import click_section, no_speech_section
@@ -341,6 +342,7 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
     click = read_results(folder / "click.json")
     if click:  # time to a first result, and a clip end to end (bench.click)
         lines += click_section(click)
+    lines += longform_section(folder)  # bench.longform: words kept on natural-rate programmes
     lines += no_speech_section(folder)  # bench.no_speech: words written over no speech
     lines += grid_section()
     lines += grid_v2_section()

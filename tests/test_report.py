@@ -230,3 +230,40 @@ def test_summarizer_section_shows_speed_only_for_runs_timed_beside_generate(tmp_
     assert "| int4 | 2 | 44.2 | 2.21 | 3.00 | 40.0 |" in speed_table
     assert "x fp32 generate" not in quality_table
     assert "| full | 40 | 40.0 | 14.0 | 25.7 | – | – | 75.0 | 60.0 | 3 | 513 |" in quality_table
+
+
+def _longform_rows(quant: str, errors: list[int]) -> list[dict]:
+    items = [(p, c) for p in ("a", "b", "c", "d") for c in ("clean", "dither", "gain")]
+    return [
+        {"quant": quant, "programme": p, "copy": c, "reference_words": 100,
+         "substitutions": e, "deletions": 0, "insertions": 0}
+        for (p, c), e in zip(items, errors, strict=True)
+    ]  # fmt: skip
+
+
+def test_longform_section_gives_each_engine_and_the_change_with_its_interval(tmp_path):
+    from results.report_longform import gap_against, longform_section
+
+    ours, theirs = _longform_rows("fast-int8", [5] * 12), _longform_rows("fw-int8", [9] * 12)
+    assert gap_against(ours, "fast-int8", theirs, "fw-int8") == "+4.00 [+4.00, +4.00]"
+    same = _longform_rows("fw-int8", [5, 6] * 6)
+    assert "(not distinguishable)" not in gap_against(ours, "fast-int8", same, "fw-int8")
+    noisy = _longform_rows("fw-int8", [0, 10] * 6)
+    assert gap_against(ours, "fast-int8", noisy, "fw-int8").endswith("(not distinguishable)")
+    assert gap_against(ours[:9], "fast-int8", theirs[:9], "fw-int8") == "–"  # too few items
+    verdicts = [
+        {"quant": q, "words": 1200, "pooled_wer": w, "deletions": 3, "insertions": 1,
+         "per_copy": {"clean": w, "dither": w, "gain": w}}
+        for q, w in (("fw-int8", 0.09), ("fast-int8", 0.05))
+    ]  # fmt: skip
+    meta = {
+        "command": "python -m bench.longform",
+        "options": {"copies": ["clean", "dither", "gain"]},
+        "clips": {"a": {"seconds": 300, "reference_words": 300}},
+        "verdicts": verdicts,
+    }
+    write_results(tmp_path, "longform-programmes", meta, ours + theirs)
+    text = "\n".join(longform_section(tmp_path))
+    assert "| fw-int8 | 1200 | 9.00 | 3 | 1 | 9.0, 9.0, 9.0 | +4.00 [+4.00, +4.00] |" in text
+    assert "before the second pass" not in text  # no before file
+    assert longform_section(tmp_path / "none") == []
