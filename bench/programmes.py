@@ -113,17 +113,17 @@ def _rows(programme: Programme) -> list[dict]:
 
 
 def _interlude(rng, seconds: float) -> np.ndarray:
-    from bench.silence_clips import _applause, _coloured, _music
+    from bench.silence_clips import applause, coloured_noise, music
 
     kind = rng.integers(4)
     n = int(seconds * SAMPLE_RATE)
     if kind == 0:
-        return _music(rng, seconds, 0.15, chords=False)[:n]
+        return music(rng, seconds, 0.15, chords=False)[:n]
     if kind == 1:
-        return _music(rng, seconds, 0.15, chords=True)[:n]
+        return music(rng, seconds, 0.15, chords=True)[:n]
     if kind == 2:
-        return _coloured(rng, n, 1, 0.1)
-    return _applause(rng, seconds, 0.2)
+        return coloured_noise(rng, n, 1, 0.1)
+    return applause(rng, seconds, 0.2)
 
 
 def build(name: str) -> tuple[np.ndarray, str, list[dict]]:

@@ -40,7 +40,7 @@ def _tone(freq: float, seconds: float, amp: float) -> np.ndarray:
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
-def _coloured(rng, n: int, exponent: float, amp: float) -> np.ndarray:
+def coloured_noise(rng, n: int, exponent: float, amp: float) -> np.ndarray:
     """Noise with a 1/f**exponent power spectrum (0 white, 1 pink, 2 brown), peak ``amp``."""
     spectrum = np.fft.rfft(rng.normal(size=n))
     freqs = np.fft.rfftfreq(n)
@@ -49,7 +49,7 @@ def _coloured(rng, n: int, exponent: float, amp: float) -> np.ndarray:
     return (amp * noise / np.abs(noise).max()).astype(np.float32)
 
 
-def _music(rng, seconds: float, amp: float, chords: bool) -> np.ndarray:
+def music(rng, seconds: float, amp: float, chords: bool) -> np.ndarray:
     """Notes of a pentatonic scale (or three-note chords) with a soft attack and decay."""
     scale = 220.0 * 2 ** (np.array([0, 2, 4, 7, 9, 12, 14, 16]) / 12)
     note_s = 0.5 if chords else 0.25
@@ -62,7 +62,7 @@ def _music(rng, seconds: float, amp: float, chords: bool) -> np.ndarray:
     return (amp * np.concatenate(out)).astype(np.float32)
 
 
-def _applause(rng, seconds: float, amp: float) -> np.ndarray:
+def applause(rng, seconds: float, amp: float) -> np.ndarray:
     """Many short claps (decaying noise bursts) at random times over a noise bed."""
     n = int(seconds * SAMPLE_RATE)
     out = rng.normal(0, amp * 0.1, n)
@@ -92,13 +92,13 @@ def no_speech_clips() -> dict[str, np.ndarray]:
     return {
         "silence": floor(10),
         "hum-50hz": _tone(50, 20, 0.05) + _tone(150, 20, 0.01) + floor(20),
-        "white-noise": _coloured(rng, n, 0, 0.3),
-        "pink-noise": _coloured(rng, n, 1, 0.3),
-        "brown-noise": _coloured(rng, n, 2, 0.3),
-        "music-notes": _music(rng, 20, 0.3, chords=False),
-        "music-chords-long": _music(rng, 45, 0.3, chords=True),
-        "applause": _applause(rng, 15, 0.5),
-        "room-tone": _coloured(rng, int(8 * SAMPLE_RATE), 1, 0.02),
+        "white-noise": coloured_noise(rng, n, 0, 0.3),
+        "pink-noise": coloured_noise(rng, n, 1, 0.3),
+        "brown-noise": coloured_noise(rng, n, 2, 0.3),
+        "music-notes": music(rng, 20, 0.3, chords=False),
+        "music-chords-long": music(rng, 45, 0.3, chords=True),
+        "applause": applause(rng, 15, 0.5),
+        "room-tone": coloured_noise(rng, int(8 * SAMPLE_RATE), 1, 0.02),
         "clock-ticks": _ticks(rng, 12),
     }
 
