@@ -55,8 +55,6 @@ def _greedy(fast: FastWhisper, cache: KVCache, prompt: list[int], rules: Rules) 
             cache.select(keep, keep, position)
             tokens, alive, rules = tokens[keep], [alive[row] for row in keep], rules.rows(keep)
         if len(alive) == 1 and _closes(tokens, len(prompt), rules):
-            if position + 2 >= fast.max_length:
-                break
             paired = _pair(fast, cache, tokens, position, rules, alive, out, logprob, len(prompt))
             if paired is None:
                 break
