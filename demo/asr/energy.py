@@ -20,6 +20,12 @@ def frame_db(audio: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
 
 
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, end)`` indices of each run of true values in ``mask``."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask, np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 def silent_frames(db: np.ndarray) -> np.ndarray:
     """Which frames are silence: quiet against the clip's own speech and noise levels."""
     loud, floor = np.percentile(db, 95), np.percentile(db, 5)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from demo.asr.energy import FRAME, frame_db, silent_frames
+from demo.asr.energy import FRAME, frame_db, runs, silent_frames
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
 NO_SPEECH_THRESHOLD = 0.5  # openai/whisper transcribe's default is 0.6 (see above)
@@ -106,6 +106,12 @@ def text_tokens(tokens: list[int], timestamp_begin: int) -> list[int]:
     return [t for t in tokens if t < timestamp_begin]
 
 
+def first_timestamp(generation_config) -> int:
+    """``<|0.00|>``, the first timestamp token: just after ``<|notimestamps|>`` in every
+    Whisper vocabulary; every token from it on is a timestamp."""
+    return int(generation_config.no_timestamps_token_id) + 1
+
+
 def no_speech_token(generation_config) -> int:
     """``<|nospeech|>`` (``<|nocaptions|>`` in older vocabularies): just before
     ``<|notimestamps|>`` in every Whisper vocabulary (transformers' WhisperNoSpeechDetection)."""
@@ -176,11 +182,8 @@ def snap_to_speech(segments: list[Segment], audio, sample_rate: int) -> list[Seg
 
 def close_gaps(speech, max_gap: int):
     """``speech`` with runs of at most ``max_gap`` quiet frames between speech filled in."""
-    import numpy as np
-
-    quiet = np.flatnonzero(np.diff(np.concatenate([[1], speech.astype(np.int8), [1]])))
     speech = speech.copy()
-    for a, b in zip(quiet[::2], quiet[1::2], strict=True):
+    for a, b in runs(~speech):
         if 0 < a and b < len(speech) and b - a <= max_gap:
             speech[a:b] = True
     return speech

@@ -18,6 +18,7 @@ from demo.asr.segments import (
     NO_SPEECH_THRESHOLD,
     Segment,
     TokenSegment,
+    first_timestamp,
     snap_to_speech,
 )
 from demo.asr.words import AlignedWord, split_words, words_to_segments
@@ -212,23 +213,23 @@ def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transc
         else:
             output = model.generate(input_features=input_features, **kwargs)
     seconds = len(audio) / SAMPLE_RATE
-    segments = _generated_segments(output, processor, seconds)
+    begin = first_timestamp(_unwrap(model).generation_config)
+    segments = _generated_segments(output, begin, seconds)
     tokens = [t for segment in segments for t in segment.tokens]
     text = processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
     code = language if multilingual else "en"
     if options.word_timestamps:  # transformers' own DTW over the same alignment heads
         decode = token_decoder(processor.tokenizer)
-        aligned = _generated_words(output, processor, decode)
+        aligned = _generated_words(output, begin, decode)
         with_words = words_to_segments(segments, aligned, 0.0, seconds, decode)
     else:
         with_words = _text_segments(processor.tokenizer, segments)
     return Transcript(text, code, language_names().get(code), detected, _windows(audio), with_words)
 
 
-def _generated_segments(output, processor, seconds: float) -> list[TokenSegment]:
+def _generated_segments(output, begin: int, seconds: float) -> list[TokenSegment]:
     """transformers' ``generate(return_segments=True)`` segments of the first item (times in
     the clip, clamped to it), their timestamp tokens dropped."""
-    begin = int(processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>")) + 1
     out = []
     for segment in output["segments"][0]:
         text = [int(t) for t in segment["tokens"].tolist() if int(t) < begin]
@@ -237,11 +238,10 @@ def _generated_segments(output, processor, seconds: float) -> list[TokenSegment]
     return out
 
 
-def _generated_words(output, processor, decode) -> list[AlignedWord]:
+def _generated_words(output, begin: int, decode) -> list[AlignedWord]:
     """Words with times from ``generate(return_token_timestamps=True)``: the time listed at a
     token is where the token after it starts (openai/whisper's jump times), so a word spans
     from the time before its first token to the time at its last."""
-    begin = int(processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>")) + 1
     out = []
     for segment in output["segments"][0]:
         tokens = [int(t) for t in segment["tokens"].tolist()]

@@ -20,18 +20,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from demo.asr.energy import FRAME, frame_db, silent_frames
+from demo.asr.energy import FRAME, frame_db, runs, silent_frames
 from demo.asr.fast.batched import log_mel_batch
 from demo.asr.fast.decoding import decode_scored, detect_language, prompt_tokens
 from demo.asr.fast.features import WINDOW_SAMPLES
 from demo.asr.fast.finish import lost_speech, speech_end, speech_frames
 from demo.asr.fast.model import FastWhisper
-from demo.asr.fast.result import FastResult, timestamp_begin, window_scores
+from demo.asr.fast.result import FastResult, window_scores
 from demo.asr.fast.rules import timestamp_rules
 from demo.asr.segments import (
     LOGPROB_THRESHOLD,
     NO_SPEECH_THRESHOLD,
     WindowScores,
+    first_timestamp,
     window_segments,
 )
 from demo.audio import SAMPLE_RATE
@@ -71,11 +72,7 @@ def speech_chunks(audio: np.ndarray, max_samples: int = WINDOW_SAMPLES) -> list[
 
 def _pauses(silent: np.ndarray, min_frames: int) -> list[int]:
     """Sample positions of the middles of runs of at least ``min_frames`` silent frames."""
-    edges = np.diff(np.concatenate([[0], silent.astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [
-        int((a + b) // 2 * FRAME) for a, b in zip(starts, ends, strict=True) if b - a >= min_frames
-    ]
+    return [(a + b) // 2 * FRAME for a, b in runs(silent) if b - a >= min_frames]
 
 
 def transcribe_chunked(
@@ -179,12 +176,12 @@ class _Run:
                     continue
                 tokens = one.tokens[:-1] if one.tokens and one.tokens[-1] == eos else one.tokens
                 if self.timestamps and len(tokens) == len(one.tokens):  # out of tokens: a loop
-                    tokens = _closed(tokens, timestamp_begin(fast))
+                    tokens = _closed(tokens, first_timestamp(fast.generation_config))
                 a, b = batch_spans[row]
                 pieces.append((a, tokens))
                 window = (a / SAMPLE_RATE, b / SAMPLE_RATE)
                 segments = window_segments(
-                    tokens, timestamp_begin(fast), *window, index + first + row
+                    tokens, first_timestamp(fast.generation_config), *window, index + first + row
                 )
                 result.add(fast, encoded[row : row + 1], self.task, segments, window, self.words)
             bar.update(len(group))

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from demo.asr.energy import FRAME, frame_db, silent_frames
-from demo.asr.segments import MIN_SPEECH_S, TIME_PRECISION, close_gaps
+from demo.asr.energy import FRAME, frame_db, runs, silent_frames
+from demo.asr.segments import MIN_SPEECH_S, TIME_PRECISION, close_gaps, first_timestamp
 from demo.audio import SAMPLE_RATE
 
 MIN_REST_S = 1.5  # less speech than this after the last timestamp: finished (its timestamps are
@@ -59,8 +59,7 @@ def eos_floor(generation_config, spoken_until: float | None) -> int:
     less than ``MIN_REST_S`` of speech could follow any timestamp."""
     if spoken_until is None or spoken_until <= MIN_REST_S:
         return 0
-    begin = int(generation_config.no_timestamps_token_id) + 1
-    return begin + int((spoken_until - MIN_REST_S) / TIME_PRECISION)
+    return first_timestamp(generation_config) + int((spoken_until - MIN_REST_S) / TIME_PRECISION)
 
 
 MIN_LOST_S = 0.4  # an utterance (speech between pauses) at least this long ...
@@ -72,9 +71,7 @@ PAD_S = 0.1  # silence kept either side of a lost span (no further than halfway 
 def utterances(speech: np.ndarray, pause_frames: int) -> list[tuple[int, int]]:
     """``(first, end)`` frames of each run of speech, pauses shorter than ``pause_frames``
     bridged."""
-    speech = close_gaps(speech, pause_frames - 1)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], speech.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+    return runs(close_gaps(speech, pause_frames - 1))
 
 
 def lost_speech(

@@ -37,7 +37,3 @@ class FastResult:
 
 def window_scores(fast: FastWhisper, decoded: Decoded) -> WindowScores:
     return WindowScores(decoded.avg_logprob, no_speech_prob(fast, decoded))
-
-
-def timestamp_begin(fast: FastWhisper) -> int:
-    return int(fast.generation_config.no_timestamps_token_id) + 1

@@ -17,7 +17,7 @@ import torch
 
 from demo.asr.fast.finish import MAX_NO_SPEECH, eos_floor
 from demo.asr.fast.model import FastWhisper
-from demo.asr.segments import no_speech_token
+from demo.asr.segments import first_timestamp, no_speech_token
 
 NEG_INF = -math.inf
 
@@ -34,7 +34,7 @@ class TimestampRule:
     def __init__(self, generation_config, begin_index: int):
         self.begin_index = begin_index
         self.no_timestamps = int(generation_config.no_timestamps_token_id)
-        self.begin = self.no_timestamps + 1
+        self.begin = first_timestamp(generation_config)
         self.eos = int(generation_config.eos_token_id or generation_config.bos_token_id)
         self.max_initial = getattr(generation_config, "max_initial_timestamp_index", None)
 

@@ -31,9 +31,10 @@ from demo.asr.fast.decoding import decode_scored, detect_language, prompt_tokens
 from demo.asr.fast.features import HOP, WINDOW_FRAMES, WINDOW_SAMPLES, log_mel
 from demo.asr.fast.finish import speech_end, speech_frames
 from demo.asr.fast.model import FastWhisper
-from demo.asr.fast.result import FastResult, timestamp_begin, window_scores
+from demo.asr.fast.result import FastResult, window_scores
 from demo.asr.fast.rules import timestamp_rules
 from demo.asr.segments import (
+    first_timestamp,
     window_segments,
 )
 from demo.audio import SAMPLE_RATE
@@ -89,7 +90,7 @@ def transcribe_fast(
             tokens = _strip_eos(decoded.tokens, fast)
             end = len(audio) / SAMPLE_RATE
             result = FastResult(tokens, language, detected, 1, scores=[scores])
-            segments = window_segments(tokens, timestamp_begin(fast), 0.0, end)
+            segments = window_segments(tokens, first_timestamp(fast.generation_config), 0.0, end)
             result.add(fast, encoded, task, segments, (0.0, end), words)
             return result
         return _long_form(fast, features, language, task, num_beams, gate, words)
@@ -109,7 +110,7 @@ def _window(features: torch.Tensor, seek: int) -> torch.Tensor:
 
 def _long_form(fast, features, language, task, num_beams, gate=True, words=None) -> FastResult:
     multilingual = bool(getattr(fast.generation_config, "is_multilingual", False))
-    begin = timestamp_begin(fast)
+    begin = first_timestamp(fast.generation_config)
     total = features.shape[-1]
     seek, windows, detected = 0, 0, False
     result = FastResult([], language, detected, 0, "sequential")
