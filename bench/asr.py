@@ -5,29 +5,34 @@ whisper.cpp, a bench-only peer: ``make bench-peers``).
     python -m bench.asr              # tiny.en + base, jfk / 30 s / 5 min, greedy + beam 5
     python -m bench.asr --models tiny.en --modes full fast-int8 --beams 1 --repeats 5
     python -m bench.asr --peers fw-int8 wcpp-f16 wcpp-q8_0 wcpp-q5_0   # + whisper.cpp
+    python -m bench.asr --clips jfk real-5min-a --threads 1 --co-load    # a busy laptop
 
 Short clips (one 30 s window) run every CPU mode; clips over 30 s (long-form) run the modes in
 ``long_modes`` (the default mode, its sequential long-form, full precision) and, beside
 faster-whisper int8, its ``BatchedInferencePipeline`` (``fw-batched8``), a long-form peer only.
 
-Every engine is loaded once and the runs are interleaved (one run of each engine per round),
+Every engine is loaded once, each in a process of its own as its users run it
+(``bench.engines.Isolated``), and the runs are interleaved (one run of each engine per round),
 so that a busy moment of the machine slows them alike; each latency is the minimum over the
 rounds, and each engine is reported as a ratio to faster-whisper int8 measured in the same
-rounds, on the same clip, with the same thread count. Load time, weights footprint and peak
-RSS come from a first pass that loads and runs each engine alone in a forked copy of the
-process (same baseline for all; ``--no-rss`` skips it and times the loads of the timing pass
-instead). Results go to
-``checkpoints/bench/<name>.json`` and ``.csv`` (``--quick``: ``checkpoints/bench/quick/``).
+rounds, on the same clip, with the same thread count. ``--co-load`` times them all beside a
+CPU-bound background process (``bench.coload``: a busy laptop). Clips are ``bench.clips``'
+and ``bench.programmes``' (natural-rate programmes of 5 and 10 minutes). Load time, weights
+footprint and peak RSS come from a first pass that loads and runs each engine alone in a
+forked copy of the process (same baseline for all; ``--no-rss`` skips it and keeps the load
+times of the timing pass). Results go to ``checkpoints/bench/<name>.json`` and ``.csv``
+(``--quick``: ``checkpoints/bench/quick/``).
 """
 
 from __future__ import annotations
 
 import gc
-import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bench.clips import CLIPS, LONG_FORM_CLIPS, QUICK_CLIPS, Clip, load_clip
+from bench.clips import QUICK_CLIPS, Clip
+from bench.coload import co_load
 from bench.engines import (
     ABLATIONS,
     FW_BASELINE,
@@ -54,6 +59,7 @@ from bench.env import (
     write_results,
 )
 from bench.markdown import text_table
+from bench.programmes import ALL_CLIPS, any_clip
 from demo.measure import run_in_fork
 
 MODULE = "bench.asr"
@@ -77,7 +83,7 @@ class BenchOptions:
     models: tuple[str, ...] = DEFAULT_MODELS  # bundled Whisper models
     modes: tuple[str, ...] = ()  # demo quantization modes; empty: every distinct CPU mode
     peers: tuple[str, ...] = tuple(FW_COMPUTE_TYPES)  # other engines (PEERS); wcpp-*: bench-only
-    clips: tuple[str, ...] = DEFAULT_CLIPS  # bench.clips names
+    clips: tuple[str, ...] = DEFAULT_CLIPS  # bench.clips or bench.programmes names
     long_modes: tuple[str, ...] = LONG_MODES  # demo modes also timed on clips over 30 s
     beams: tuple[int, ...] = DEFAULT_BEAMS  # 1 = greedy
     repeats: int = REPEATS  # runs per engine; the minimum is reported
@@ -85,6 +91,7 @@ class BenchOptions:
     threads: int = 0  # intra-op threads for every engine; 0 = torch's default (the cores)
     rss: bool = True  # load, weights and peak RSS, one engine at a time in a forked process
     ablation: bool = False  # also fast-int8 with one of its choices undone (ABLATIONS)
+    co_load: bool = False  # time beside a CPU-bound background process (bench.coload)
     out: str = str(DEFAULT_OUT)  # folder for the result files
     name: str = "asr-cpu"  # result file name (without suffix)
 
@@ -93,9 +100,9 @@ class BenchOptions:
             raise ValueError("repeats must be at least 1.")
         if any(b < 1 for b in self.beams):
             raise ValueError("beams must be at least 1.")
-        unknown = [c for c in self.clips if c not in CLIPS]
+        unknown = [c for c in self.clips if c not in ALL_CLIPS]
         if unknown:
-            raise ValueError(f"Unknown clips {unknown}; pick from {', '.join(CLIPS)}.")
+            raise ValueError(f"Unknown clips {unknown}; pick from {', '.join(ALL_CLIPS)}.")
         if unknown := [p for p in self.peers if p not in PEERS]:
             raise ValueError(f"Unknown peers {unknown}; pick from {', '.join(PEERS)}.")
         if FW_BASELINE not in self.peers:
@@ -119,6 +126,7 @@ class Row:
     size: str
     quant: str  # demo mode, or fw-int8 / fw-fp32
     decoding: str  # greedy or beam5
+    load: str  # what else ran: "idle" or "co-load" (bench.coload)
     beams: int
     clip: str
     audio_s: float
@@ -155,11 +163,11 @@ def cpu_modes() -> list[str]:
     return names
 
 
-def engine_specs(options: BenchOptions) -> list[EngineSpec]:
+def engine_specs(options: BenchOptions, clips: list[Clip]) -> list[EngineSpec]:
     modes = list(options.modes) or cpu_modes()
     if options.ablation:
         modes += [name for name in ABLATIONS if name not in modes]
-    if any(name in LONG_FORM_CLIPS for name in options.clips):
+    if any(len(clip.audio) > WINDOW_SAMPLES for clip in clips):
         modes += [name for name in options.long_modes if name not in modes]
     return [EngineSpec(m, q) for m in options.models for q in [*modes, *options.peers]]
 
@@ -253,17 +261,19 @@ def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> l
         }
     loaded = {k: e for k, e in loaded.items() if runs_on(e.spec, clip, options)}
     rows = {}
+    loaded_label = " · co-load" if options.co_load else ""
     for key, engine in loaded.items():
         spec = engine.spec
         text, _ = timed_transcribe(engine, clip.audio, beams)
         rows[key] = Row(
-            config=f"{spec.label} {decoding_label(beams)} · {clip.name}",
+            config=f"{spec.label} {decoding_label(beams)} · {clip.name}" + loaded_label,
             kind="asr",
             engine=spec.engine,
             model=spec.model,
             size=get_whisper_model(spec.model).size,
             quant=spec.quant,
             decoding=decoding_label(beams),
+            load="co-load" if options.co_load else "idle",
             beams=beams,
             clip=clip.name,
             audio_s=round(clip.seconds, 3),
@@ -289,35 +299,15 @@ def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> l
     return list(rows.values())
 
 
-def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:
-    """Run the benchmark, write its result files, and return (json path, rows)."""
+def _bench_model(model, specs, clips, memory, threads, options) -> list[Row]:
+    """Every engine of ``model`` in its own process, timed on every clip and decoding."""
     from tqdm.auto import tqdm
 
-    threads = set_threads(options.threads)
-    meta_ = meta(MODULE, argv, threads=threads, options=asdict(options), notes=NOTES)
-    specs = engine_specs(options)
-    check_bench_only(specs)
-    clips = [load_clip(name) for name in options.clips]
-    for spec in specs:  # our engines only: the peers stay out of this process (Isolated)
-        if not spec.peer:
-            engine_imports(spec)
-    memory = {}
-    if options.rss:
-        for spec in tqdm(specs, desc="load + memory, one engine at a time", unit="engine"):
-            greedy = spec.engine == "demo-ablation" and spec.quant not in LONG_FORM_ABLATIONS
-            beams = (1,) if greedy else options.beams
-            own = [c for c in clips if runs_on(spec, c, options)]
-            memory[spec] = measure_memory(spec, own, beams, threads)
+    loaded = {}
     rows: list[Row] = []
-    for model in options.models:
-        loaded = {}
+    try:
         for spec in [s for s in specs if s.model == model]:
-            if spec.peer:
-                engine = Isolated(spec, threads)
-            else:
-                start = time.perf_counter()
-                engine = load(spec, threads)
-                engine.load_s = time.perf_counter() - start
+            engine = Isolated(spec, threads)
             if spec in memory:
                 engine.load_s = memory[spec]["load_s"]
             loaded[(spec.model, spec.quant)] = engine
@@ -330,11 +320,34 @@ def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, lis
                         row.rss_before_mb = memory[spec]["rss_before_mb"]
                         row.rss_load_delta_mb = memory[spec]["rss_load_delta_mb"]
                     rows.append(row)
+    finally:
         for engine in loaded.values():
-            if isinstance(engine, Isolated):
-                engine.close()
-        del loaded
+            engine.close()
         gc.collect()
+    return rows
+
+
+def run(options: BenchOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:
+    """Run the benchmark, write its result files, and return (json path, rows)."""
+    from tqdm.auto import tqdm
+
+    threads = set_threads(options.threads)
+    meta_ = meta(MODULE, argv, threads=threads, options=asdict(options), notes=NOTES)
+    clips = [any_clip(name) for name in options.clips]
+    specs = engine_specs(options, clips)
+    check_bench_only(specs)
+    memory = {}
+    if options.rss:
+        for spec in tqdm(specs, desc="load + memory, one engine at a time", unit="engine"):
+            greedy = spec.engine == "demo-ablation" and spec.quant not in LONG_FORM_ABLATIONS
+            beams = (1,) if greedy else options.beams
+            own = [c for c in clips if runs_on(spec, c, options)]
+            memory[spec] = measure_memory(spec, own, beams, threads)
+    rows: list[Row] = []
+    with co_load() if options.co_load else nullcontext(None) as load_:
+        for model in options.models:
+            rows += _bench_model(model, specs, clips, memory, threads, options)
+    meta_["co_load"] = load_
     meta_["clips"] = {c.name: {"seconds": round(c.seconds, 2), "source": c.source} for c in clips}
     data = [asdict(r) for r in rows]
     path = write_results(Path(options.out), options.name, meta_, data)
@@ -348,9 +361,9 @@ NOTES = [
     "fallback, no conditioning on previous text, no VAD, timestamps only for long-form.",
     "fast-int8 decodes one token at a time on one thread and encodes on all threads; no "
     "engine uses more threads than the 'threads' value.",
-    "faster-whisper runs in a process of its own (bench.engines.Isolated), timed there: once "
-    "CTranslate2 has run in a process, torch's two-thread parallel regions in it stay ~4x "
-    "slower, which no user of one engine pays.",
+    "Every engine runs in a process of its own (bench.engines.Isolated), timed there, as its "
+    "users run it: once CTranslate2 has run in a process, torch's two-thread parallel regions "
+    "in it stay ~4x slower, which no user of one engine pays.",
 ]
 
 
@@ -385,7 +398,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     p.add_argument("--models", nargs="+", help="bundled Whisper models")
     p.add_argument("--modes", nargs="+", help="demo quantization modes (default: every CPU one)")
     p.add_argument("--peers", nargs="+", choices=list(PEERS))
-    p.add_argument("--clips", nargs="+", choices=list(CLIPS))
+    p.add_argument("--clips", nargs="+", choices=list(ALL_CLIPS))
     p.add_argument("--long-modes", nargs="+", dest="long_modes", help="modes on long clips")
     p.add_argument("--beams", nargs="+", type=int)
     p.add_argument("--repeats", type=int)
@@ -397,6 +410,10 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     p.add_argument(
         "--ablation", action="store_true", default=None, help="add fast-int8's ablations"
     )
+    p.add_argument(
+        "--co-load", action="store_true", default=None, dest="co_load",
+        help="time beside a CPU-bound background process (a busy laptop)",
+    )  # fmt: skip
     p.add_argument("--out")
     p.add_argument("--name")
     args = p.parse_args(argv)
@@ -413,6 +430,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         "threads",
         "rss",
         "ablation",
+        "co_load",
         "out",
         "name",
     ):

@@ -33,9 +33,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.clips import CLIPS, load_clip
 from bench.env import DEFAULT_OUT, bench_main, meta, parse_options, read_results, write_results
-from bench.programmes import COPIES, PROGRAMMES, perturbed, programme_clip
+from bench.programmes import ALL_CLIPS, COPIES, PROGRAMMES, any_clip, perturbed
 from demo.options import option
 from demo.provenance import write_json_atomic
 
@@ -61,7 +60,7 @@ class LongformOptions:
     name: str = option("longform-programmes", "result file name (without suffix)")
 
     def __post_init__(self) -> None:
-        for value, known, what in ((self.programmes, (*PROGRAMMES, *CLIPS), "programme"),
+        for value, known, what in ((self.programmes, ALL_CLIPS, "programme"),
                                    (self.copies, COPIES, "copy")):  # fmt: skip
             unknown = [v for v in value if v not in known]
             if unknown:
@@ -85,8 +84,7 @@ def word_counts(reference: str, text: str) -> dict:
 def run(options: LongformOptions, argv: list[str] | None = None) -> tuple[Path, list[dict]]:
     from bench.engines import EngineSpec, Isolated, timed_transcribe
 
-    clips = {name: programme_clip(name) if name in PROGRAMMES else load_clip(name)
-             for name in options.programmes}  # fmt: skip
+    clips = {name: any_clip(name) for name in options.programmes}
     partial = Path(options.out) / f"{options.name}{PARTIAL}"
     key = {"programmes": list(options.programmes), "copies": list(options.copies),
            "beams": options.beams}  # fmt: skip

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.clips import ROOT, Clip, manifest_rows
+from bench.clips import CLIPS, ROOT, Clip, load_clip, manifest_rows
 from demo.audio import SAMPLE_RATE, load_audio, write_wav
 from demo.settings import settings
 
@@ -168,6 +168,14 @@ def programme_clip(name: str, folder: Path | None = None) -> Clip:
     reference = json.loads(meta.read_text(encoding="utf-8"))["reference"]
     source = f"bench/programmes.py {name} (seed {SEED}, {PROGRAMMES[name].source.parent.name})"
     return Clip(name, load_audio(wav, max_seconds=None), reference, source)
+
+
+ALL_CLIPS = (*CLIPS, *PROGRAMMES)  # what a speed or long-form bench can be run on
+
+
+def any_clip(name: str) -> Clip:
+    """A programme (``PROGRAMMES``) or one of ``bench.clips``' clips, by name."""
+    return programme_clip(name) if name in PROGRAMMES else load_clip(name)
 
 
 def layout(name: str, folder: Path | None = None) -> list[dict]:

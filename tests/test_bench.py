@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,7 @@ def test_quick_bench_writes_json_and_csv_with_every_field(quick_results):
     assert {r["quant"] for r in data["rows"]} == {"full", "fast-int8", "fw-int8"}
     for row in data["rows"]:
         assert row["kind"] == "asr" and row["clip"] == "jfk" and row["decoding"] == "greedy"
+        assert row["load"] == "idle" and "co-load" not in row["config"]
         assert row["runs"] == 1 and len(row["latencies_s"]) == 1
         assert row["rtfx"] == pytest.approx(row["audio_s"] / row["latency_s"])
         assert row["wer"] <= 0.10, row["text"]
@@ -119,6 +121,25 @@ def test_quick_flag_selects_tiny_en_jfk_greedy():
     assert options.out.endswith("quick")
     full = bench_asr.parse_args(["--beams", "1", "5", "--ablation"])
     assert full.beams == (1, 5) and full.ablation and full.clips == bench_asr.DEFAULT_CLIPS
+    assert not full.co_load
+    busy = bench_asr.parse_args(["--clips", "jfk", "real-10min", "--co-load", "--threads", "2"])
+    assert busy.co_load and busy.clips == ("jfk", "real-10min") and busy.threads == 2
+
+
+def test_co_load_is_a_busy_process_for_the_block_only():
+    import psutil
+
+    from bench.coload import co_load
+
+    before = {c.pid for c in psutil.Process().children()}
+    with co_load() as what:
+        (child,) = [c for c in psutil.Process().children() if c.pid not in before]
+        assert "1 thread" in what and child.nice() >= 10  # below the engines
+        start, deadline = sum(child.cpu_times()[:2]), time.monotonic() + 20
+        while sum(child.cpu_times()[:2]) - start < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # at nice 10 on a busy 2-core machine it gets a small share
+        assert sum(child.cpu_times()[:2]) - start >= 0.2  # it computes
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
 
 
 def test_cpu_modes_drop_aliases_and_include_the_fast_path():
