@@ -130,3 +130,41 @@ def test_an_interrupted_run_says_how_to_resume_it_in_one_line(monkeypatch, capsy
     assert main(["--train", str(tmp_path / "m.jsonl"), "--device", "cpu"]) == 130
     resume = f"python -m training.train_asr --resume {tmp_path / 'run'}"
     assert capsys.readouterr().err.strip() == f"interrupted: {resume} continues it"
+
+
+def test_a_stop_in_the_final_scoring_resumes_there_without_training_again(
+    speech_corpus, tmp_path, monkeypatch
+):
+    import training.loop
+
+    flags = ["--train", str(speech_corpus), "--epochs", "1", "--batch-size", "2",
+             "--max-train-samples", "4", "--max-val-samples", "1", "--max-test-samples", "1",
+             "--max-new-tokens", "8", "--device", "cpu", "--real-speech-clips", "1",
+             "--no-eval-more-at-start", "--output-dir", str(tmp_path),
+             "--run-id", "cut"]  # fmt: skip
+    scored = training.loop.evaluate_more
+
+    def stopped(session):
+        raise KeyboardInterrupt  # in the final scoring (test split, real speech)
+
+    monkeypatch.setattr(training.loop, "evaluate_more", stopped)
+    assert train_asr(flags) == 130
+    run_dir = tmp_path / "cut"
+    assert json.loads((run_dir / "resume" / "latest.json").read_text())["step"] == 2
+    trained = metric_lines(run_dir, None)
+    assert [(line["step"], line["split"]) for line in trained] == [
+        (0, "validation"),
+        (2, "validation"),
+    ]
+
+    monkeypatch.setattr(training.loop, "evaluate_more", scored)
+    steps = []
+    monkeypatch.setattr(training.loop, "save_state", lambda session: steps.append(1))
+    assert train_asr(["--resume", str(run_dir)]) == 0
+    lines = metric_lines(run_dir, None)
+    scoring = lines[2:]  # real speech (the samples; the set's first clip where it is built)
+    assert lines[:2] == trained and "real-speech-sample" in [line["split"] for line in scoring]
+    assert {line["step"] for line in scoring} == {2}
+    assert steps == []  # nothing trained again (no state saved after a step)
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "completed" and info["resumed_at"][-1]["step"] == 2

@@ -369,7 +369,9 @@ def _train(session: Session) -> None:
         done = progress.global_step >= session.total_steps
         if not done:  # the last epoch's outputs are saved once, below
             save_outputs(session, final=False)
-            save_state(session)
+        # Every step trained too: a stop in the final scoring (test split, real speech: the
+        # longest part of a run on a CPU) resumes at that scoring, not an epoch back.
+        save_state(session)
     bar.close()
     restore_best(session)
     evaluate_more(session)  # the trained model on the test split and real speech
