@@ -10,8 +10,8 @@ GENSIM_WHEEL := gensim==4.4.0
 CORPUS_V2 ?= data/corpus-v2
 CORPUS_ARGS ?=
 
-.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize bench-peers real-speech \
-	clean corpus-v2
+.PHONY: run test lint format bench bench-quick bench-gpu bench-summarize bench-peers bench-speed \
+	real-speech clean corpus-v2
 
 $(VENV)/.app-installed: requirements.txt requirements-models.txt
 	python3 -m venv $(VENV)
@@ -88,6 +88,23 @@ bench-peers: $(VENV)/.peers-installed
 	$(PY) -m bench.asr --peers $(PEERS_ASR) --name asr-peers --overwrite $(BENCH_ARGS)
 	$(PY) -m bench.summarize --peers llama.cpp --modes full --name summarize-peers --overwrite \
 		$(SUMMARIZE_ARGS)
+
+# The speed goals (issue 37; assets/benchmarks.md "Speed goals"): the default mode beside
+# faster-whisper int8, its batched pipeline and whisper.cpp q8_0/q5_0 (f16 is the slowest of the
+# three on a CPU: PEERS_SPEED adds it back), every engine in its own process, on 11 s, 30 s, 5 and
+# 10 minutes of speech, greedy and beam 5, at 1 and 2 threads; then the short clip and a 5-minute
+# programme greedy beside a busy process (bench.coload). About 1.5 hours on a quiet 2-core machine.
+PEERS_SPEED ?= fw-int8 fw-batched8 wcpp-q8_0 wcpp-q5_0
+SPEED_ARGS = --models tiny.en base --modes fast-int8 --long-modes fast-int8 --peers $(PEERS_SPEED) \
+	--repeats 3 --no-rss --overwrite
+bench-speed: $(VENV)/.peers-installed
+	for t in 1 2; do \
+		$(PY) -m bench.asr $(SPEED_ARGS) --threads $$t --clips jfk mit-en real-5min-a real-10min \
+			--beams 1 5 --name asr-speed-t$$t || exit 1; \
+		$(PY) -m bench.asr $(SPEED_ARGS) --threads $$t --clips jfk real-5min-a --beams 1 \
+			--co-load --name asr-speed-t$$t-busy || exit 1; \
+	done
+	$(PY) -m results.report
 
 # The real-speech evaluation set (data/real-speech): Debian asterisk-core-sounds-en* (installed,
 # or fetched with apt-get download) and the call in the pyannote.audio wheel (pip download).

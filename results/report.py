@@ -25,6 +25,7 @@ from results.report_accuracy import accuracy_section, corpus_accuracy_section, r
 from results.report_grid import grid_section
 from results.report_grid_v2 import grid_v2_section
 from results.report_longform import longform_section
+from results.report_speed import speed_section
 from results.report_summarize import spoken_dev_section, summarizer_section
 from results.report_systems import systems_sections
 from results.report_transcripts import click_section, no_speech_section
@@ -328,6 +329,7 @@ def build(folder: Path = DEFAULT_OUT, report: Path = DEFAULT_REPORT, images: boo
     if longform:  # the default mode on short and 5-minute clips beside both faster-whisper peers
         title = "## The default mode on short and long-form audio, beam search included"
         lines += _asr_section(longform, False, title)
+    lines += speed_section(folder)  # bench.asr asr-speed*: the goals per cell (make bench-speed)
     accuracy = read_results(folder / "accuracy.json")
     if accuracy:
         lines += accuracy_section(accuracy)

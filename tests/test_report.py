@@ -267,3 +267,43 @@ def test_longform_section_gives_each_engine_and_the_change_with_its_interval(tmp
     assert "| fw-int8 | 1200 | 9.00 | 3 | 1 | 9.0, 9.0, 9.0 | +4.00 [+4.00, +4.00] |" in text
     assert "before the second pass" not in text  # no before file
     assert longform_section(tmp_path / "none") == []
+
+
+def _speed_row(quant, clip, latency, wer, threads=1, load="idle", model="tiny.en"):
+    return {"model": model, "quant": quant, "clip": clip, "decoding": "greedy",
+            "threads": threads, "load": load, "latency_s": latency, "wer": wer,
+            "audio_s": 11.0 if clip == "jfk" else 300.0}  # fmt: skip
+
+
+def test_speed_section_takes_the_faster_peer_per_cell_and_names_the_worst(tmp_path):
+    from results.report_speed import cell_verdicts, speed_section, worst_cells
+
+    idle = [_speed_row("fast-int8", "jfk", 0.40, 0.0), _speed_row("fw-int8", "jfk", 0.65, 0.0),
+            _speed_row("wcpp-q8_0", "jfk", 0.55, 0.0), _speed_row("wcpp-q5_0", "jfk", 0.45, 0.0),
+            _speed_row("fast-int8", "real-5min-a", 9.0, 0.06),
+            _speed_row("fw-int8", "real-5min-a", 15.0, 0.05),
+            _speed_row("fw-batched8", "real-5min-a", 8.0, 0.09)]  # fmt: skip
+    busy = [_speed_row("fast-int8", "jfk", 0.50, 0.0, load="co-load"),
+            _speed_row("fw-int8", "jfk", 0.70, 0.0, load="co-load")]  # fmt: skip
+    verdicts = {(v["clip"], v["load"]): v for v in cell_verdicts(idle + busy)}
+    jfk = verdicts[("jfk", "idle")]
+    assert jfk["faster"]["quant"] == "wcpp-q5_0" and jfk["wcpp"]["quant"] == "wcpp-q5_0"
+    assert round(jfk["ratio"], 3) == round(0.40 / 0.45, 3) and jfk["met"] is False  # > 0.80x
+    long = verdicts[("real-5min-a", "idle")]
+    assert long["ratio"] == 0.6 and long["met"] is False  # fast enough, but a worse WER
+    assert long["vs_batched"] == 9.0 / 8.0
+    assert verdicts[("jfk", "co-load")]["met"] is True  # 0.71x at the same WER
+    worst = worst_cells(list(verdicts.values()))
+    fw = worst["faster-whisper int8"]
+    assert round(fw["ratio"], 3) == round(0.50 / 0.70, 3) and fw["cell"]["load"] == "co-load"
+    assert worst["faster-whisper batched8 (long-form)"]["cell"]["clip"] == "real-5min-a"
+
+    meta = {"command": "python -m bench.asr", "date": "2026-12-06T00:00:00"}
+    write_results(tmp_path, "asr-speed-t1", meta, idle)
+    write_results(tmp_path, "asr-speed-t1-busy", meta, busy)
+    text = "\n".join(speed_section(tmp_path))
+    assert "Met in **1 of 3** cells." in text
+    assert "| tiny.en · jfk (11 s) · greedy | 1 | idle | 0.40 s (0.0%) | 0.65 s (0.0%) | " \
+        "q5_0 0.45 s (0.0%) | 0.89x | **missed** | – | – |" in text  # fmt: skip
+    assert "- whisper.cpp (fastest quantization): 0.89x at tiny.en · jfk (11 s)" in text
+    assert speed_section(tmp_path / "none") == []
