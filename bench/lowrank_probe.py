@@ -12,11 +12,16 @@ by token counts from each of ``--token-sources``: ``train``, the training transc
 untrained, beside the original:
 teacher-forced loss on the corpus's validation split (what fine-tuning starts from) and greedy
 WER on the real-speech set (what the corpus cannot teach back; ``make real-speech`` builds it,
-``--real-speech-clips`` takes its first N; without it, the two sample recordings). Results:
+``--real-speech-clips`` takes N of its clips; without it, the two sample recordings). Results:
 ``checkpoints/bench/lowrank-probe.json``.
 
-    python -m bench.lowrank_probe --model tiny.en --manifest data/corpus-v2/manifest.jsonl \
-        --splits proj_out:272 --token-sources train train+wordfreq --real-speech-clips 200
+    python -m bench.lowrank_probe --model tiny.en --manifest data/corpus-v2/manifest.jsonl \\
+        --splits proj_out:272 --token-sources train train+wordfreq train+wordfreq-cased \\
+        --max-train-samples 400 --max-val-samples 24 --sample-seed 0 --real-speech-clips 200 \\
+        --calibration-clips 256 --name lowrank-probe-tiny.en-v2
+
+(``--max-train-samples``, ``--max-val-samples`` and ``--sample-seed`` pick the rows a training
+run with the same flags trains and validates on: corpus v2's manifest is sorted by source.)
 """
 
 from __future__ import annotations
@@ -52,9 +57,15 @@ class ProbeOptions:
         "data/real-speech/manifest.jsonl", "the real-speech set (without it: the two samples)"
     )
     real_speech_clips: int | None = option(None, "the real-speech set's first N clips (all)")
+    max_train_samples: int | None = option(None, "training rows (token counts, calibration)")
+    max_val_samples: int | None = option(None, "validation rows scored")
+    sample_seed: int | None = option(
+        None, "rows drawn at random with this seed, as training.train_asr draws them"
+    )
     token_sources: tuple[str, ...] = option(
         ("train",),
-        "where the vocabulary rows' token counts come from (each scored): train, train+wordfreq",
+        "where the vocabulary rows' token counts come from (each scored): "
+        + ", ".join(TOKEN_SOURCES),
     )
     wordfreq_words: int = option(WORDFREQ_WORDS, "train+wordfreq: the most frequent words")
     wordfreq_share: float = option(WORDFREQ_SHARE, "train+wordfreq: their share of the mass")
@@ -128,7 +139,8 @@ def measure(options: ProbeOptions) -> list[Row]:
         train=options.manifest, model=options.model, max_new_tokens=64, compress="lowrank",
         lowrank_init="activation-aware",  # the task then keeps the transcripts' token ids
         real_speech_manifest=options.real_speech_manifest,
-        real_speech_clips=options.real_speech_clips,
+        real_speech_clips=options.real_speech_clips, sample_seed=options.sample_seed,
+        max_train_samples=options.max_train_samples, max_val_samples=options.max_val_samples,
     )  # fmt: skip
     model, processor, entry = load_base(config, "asr", "cpu")
     model.eval()

@@ -310,3 +310,27 @@ def test_the_probe_scores_each_token_source(manifest, tmp_path):
     assert rows[1]["params"] == rows[2]["params"] < rows[0]["params"]
     assert rows[1]["validation_loss"] != rows[2]["validation_loss"]  # other factors
     assert "train+wordfreq tokens" in rows[2]["config"]
+
+
+def test_the_research_systems_built_on_the_asr_config_take_no_teacher():
+    from training.train_bridge import BridgeTrainConfig
+    from training.train_latent import LatentAsrConfig
+
+    with pytest.raises(ValueError, match="this run type takes no teacher"):
+        BridgeTrainConfig(train="m.jsonl", distill_from="checkpoints/x")
+    with pytest.raises(ValueError, match="distils from the original decoder itself"):
+        LatentAsrConfig(train="m.jsonl", latent=64, distill_from="checkpoints/x")
+    latent = LatentAsrConfig(train="m.jsonl", latent=64)  # its own weight, no teacher folder
+    assert latent.distill_weight == 0.5 and latent.distill_from is None
+
+
+def test_a_resume_with_other_teacher_weights_is_refused():
+    from training.loop import _same_objective
+    from training.session import Objective, TrainingError
+
+    started = {"distill": {"teacher": "t", "teacher_sha256": "aa"}}
+    _same_objective(started, Objective(loss=None, run_extra=started))  # the same: goes on
+    _same_objective({}, None)  # no objective then or now
+    other = Objective(loss=None, run_extra={"distill": {"teacher": "t", "teacher_sha256": "bb"}})
+    with pytest.raises(TrainingError, match="started with another distill setup"):
+        _same_objective(started, other)

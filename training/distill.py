@@ -2,9 +2,10 @@
 
 The loss of each training batch becomes ``(1 - w) CE + w T² KL(teacher_T || student_T)``:
 ``CE`` the model's own cross-entropy of the labels, ``KL`` the divergence of the student's
-temperature-``T`` softmax from the teacher's, summed over the vocabulary and averaged over
-the label positions (``IGNORE_INDEX`` left out), as CE is; ``T²`` keeps the soft targets'
-gradients on CE's scale (Hinton et al. 2015). ``w`` is ``--distill-weight``, ``T``
+temperature-``T`` softmax from the teacher's, summed over the vocabulary and averaged over the
+label positions (padding left out), as CE is (``demo.compress.distill``, shared with the latent
+decoder's training); ``T²`` keeps the soft targets' gradients on CE's scale (Hinton et al.
+2015). ``w`` is ``--distill-weight``, ``T``
 ``--distill-temperature``. The teacher is a Whisper checkpoint folder in safetensors (a full
 fine-tune's ``checkpoint-final``), frozen, in eval mode, run without gradients on the same batch;
 it must share the student's vocabulary. Validation loss stays plain CE, comparable across runs.
@@ -19,10 +20,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from demo.compress.distill import soft_target_kl
 from demo.options import option
-from training.data import IGNORE_INDEX
 
 DEFAULT_WEIGHT = 0.5  # with --distill-from and no --distill-weight
 DEFAULT_TEMPERATURE = 2.0
@@ -32,6 +33,10 @@ HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class DistillOptions:
+    # Whether this run type trains with a --distill-from teacher (the research systems built on
+    # AsrConfig do not; train_latent distils from its own original decoder).
+    takes_teacher: ClassVar[bool] = True
+
     distill_from: str | None = option(
         None, "distil from this teacher while training: a Whisper checkpoint folder in "
         "safetensors with the same vocabulary (e.g. a full fine-tune's checkpoint-final)"
@@ -47,7 +52,14 @@ class DistillOptions:
 
     def check_distill(self) -> None:
         """Refuse, in one sentence, distillation flags that cannot describe a run; fill in the
-        defaults when ``--distill-from`` is given (run.json records what was used)."""
+        defaults when ``--distill-from`` is given (run.json records what was used). Whether the
+        teacher folder is there is ``check_files``'s (a grid's commands parse before any run
+        has made it)."""
+        if self.distill_from is not None and not self.takes_teacher:
+            raise ValueError(
+                "--distill-from is for Whisper fine-tuning (python -m training.train_asr); "
+                "this run type takes no teacher."
+            )
         if self.distill_from is None:
             if self.distill_weight is not None or self.distill_temperature is not None:
                 raise ValueError(
@@ -68,7 +80,11 @@ class DistillOptions:
             raise ValueError(
                 f"--distill-temperature must be above 0 and at most {MAX_TEMPERATURE:g}."
             )
-        teacher_files(self.distill_from)
+
+    def check_files(self) -> None:
+        """Refuse, before any model loads, a teacher folder that is missing or not safetensors."""
+        if self.distill_from is not None:
+            teacher_files(self.distill_from)
 
 
 def teacher_files(folder: str | Path) -> list[Path]:
@@ -121,22 +137,11 @@ def load_teacher(folder: str | Path, student_config, tokenizer, device, dtype=No
     return teacher
 
 
-def kl_per_position(student_logits, teacher_logits, labels, temperature: float):
-    """``KL(teacher_T || student_T)`` summed over the vocabulary, averaged over the label
-    positions (``IGNORE_INDEX`` left out), in float32."""
-    import torch.nn.functional as F
-
-    mask = labels != IGNORE_INDEX
-    student = F.log_softmax(student_logits[mask].float() / temperature, dim=-1)
-    teacher = F.log_softmax(teacher_logits[mask].float() / temperature, dim=-1)
-    return F.kl_div(student, teacher, log_target=True, reduction="batchmean")
-
-
 def distillation_loss(ce, student_logits, teacher_logits, labels, weight: float, temperature):
     """``((1 - w) CE + w T² KL, KL)``; at ``w = 0`` the loss is ``ce`` itself."""
     if weight == 0:
         return ce, ce.new_zeros(())
-    kl = kl_per_position(student_logits, teacher_logits, labels, temperature)
+    kl = soft_target_kl(student_logits, teacher_logits, labels, temperature)
     return (1 - weight) * ce + weight * temperature**2 * kl, kl
 
 

@@ -64,6 +64,9 @@ def run_training(config: TrainConfig, task: Task, accelerator=None) -> Path:
         # The run continues with the config it started with; only the resume flag is new.
         saved = from_dict(task.config_cls, info.config)
         config = replace(saved, resume=config.resume)
+    check_files = getattr(config, "check_files", None)  # e.g. a distillation teacher's folder
+    if check_files is not None:
+        check_files()
     try:
         session = _prepare(config, task, accelerator, resumed_from)
     except torch.cuda.OutOfMemoryError as exc:

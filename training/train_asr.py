@@ -7,9 +7,9 @@
     python -m training.train_asr --model base --quant nf4 --method lora \\
         --gradient-checkpointing --dataset mozilla-foundation/common_voice_11_0 \\
         --dataset-config en --text-column sentence
-    python -m training.train_asr --train data/corpus-v2/manifest.jsonl --compress lowrank \
-        --compress-targets proj_out --lowrank-rank 272 --lowrank-init activation-aware \
-        --lowrank-token-source train+wordfreq --method full --factor-lr-scale 0.1 \
+    python -m training.train_asr --train data/corpus-v2/manifest.jsonl --compress lowrank \\
+        --compress-targets proj_out --lowrank-rank 272 --lowrank-init activation-aware \\
+        --lowrank-token-source train+wordfreq --method full --factor-lr-scale 0.1 \\
         --distill-from checkpoints/asr-tiny.en-full-v2/checkpoint-final
     python -m training.train_asr --resume checkpoints/asr-tiny.en-lora-r8-20240501-120000
     accelerate launch --num_processes 2 -m training.train_asr --train data/espeak/manifest.jsonl
