@@ -157,6 +157,13 @@ def test_a_low_rank_run_distils_from_a_teacher_and_records_it(manifest, tmp_path
     assert saved["token_source"] == source
     assert isinstance(next(iter(saved["token_counts"].values())), float)
     assert load_lowrank_whisper(run, quant="fp32", device="cpu").model is not None
+    # The report names what the arm used, so seeds and options stay apart in its tables.
+    from results.runs import arm_name, list_runs
+
+    (listed,) = list_runs(tmp_path)
+    assert arm_name(listed).endswith(
+        ", train+wordfreq token weights, distilled (0.5 of the loss), seed 1"
+    )
 
 
 @needs_wordfreq
@@ -326,7 +333,8 @@ def test_the_research_systems_built_on_the_asr_config_take_no_teacher():
 
 def test_a_resume_with_other_teacher_weights_is_refused():
     from training.loop import _same_objective
-    from training.session import Objective, TrainingError
+    from training.objective import Objective
+    from training.session import TrainingError
 
     started = {"distill": {"teacher": "t", "teacher_sha256": "aa"}}
     _same_objective(started, Objective(loss=None, run_extra=started))  # the same: goes on

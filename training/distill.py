@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from demo.compress.distill import soft_target_kl
 from demo.options import option
+from training.objective import Objective
 
 DEFAULT_WEIGHT = 0.5  # with --distill-from and no --distill-weight
 DEFAULT_TEMPERATURE = 2.0
@@ -177,10 +178,8 @@ class Distillation:
 
 
 def distill_objective(config, trainable, device):
-    """The ``training.session.Objective`` of ``--distill-from`` (None without it): the teacher
+    """The ``Objective`` of ``--distill-from`` (None without it): the teacher
     loaded next to the student, and what run.json records of it."""
-    from training.session import Objective
-
     if getattr(config, "distill_from", None) is None:
         return None
     files = teacher_files(config.distill_from)

@@ -15,6 +15,7 @@ from demo.errors import DemoError
 from training.config import TrainConfig
 from training.data import DataReport
 from training.modeling import TrainableModel
+from training.objective import Objective
 from training.runs import RunWriter
 
 
@@ -70,16 +71,6 @@ class Task(Protocol):
     def run_fields(self, entry) -> dict[str, Any]:
         """``size`` and ``family`` for run.json."""
         ...
-
-
-@dataclass
-class Objective:
-    """A training loss other than the model's own (``Task.objective``); validation keeps the
-    model's cross-entropy."""
-
-    loss: Any  # (prepared model, batch) -> scalar loss tensor to backpropagate
-    run_extra: dict[str, Any] = field(default_factory=dict)  # merged into run.json's extra
-    metrics: Any = None  # () -> floats for each validation line (the interval's parts)
 
 
 class EpochSampler:
