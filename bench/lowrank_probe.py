@@ -7,22 +7,40 @@ Each split (comma-separated ``target:rank``, the ``--compress-targets`` of train
 factorizes a fresh copy of the model with the activation-aware start
 (``demo.compress.lowrank_init``: every target's input moments from the first
 ``--calibration-clips`` training clips, read once for all splits; the vocabulary rows weighted
-by the training transcripts' token counts) and is scored untrained, beside the original:
+by token counts from each of ``--token-sources``: ``train``, the training transcripts, and
+``train+wordfreq``, those plus general English, ``training.token_sources``) and is scored
+untrained, beside the original:
 teacher-forced loss on the corpus's validation split (what fine-tuning starts from) and greedy
 WER on the real-speech set (what the corpus cannot teach back; ``make real-speech`` builds it,
-``--real-speech-clips`` takes its first N; without it, the two sample recordings). Results:
+``--real-speech-clips`` takes N of its clips; without it, the two sample recordings). Results:
 ``checkpoints/bench/lowrank-probe.json``.
+
+    python -m bench.lowrank_probe --model tiny.en --manifest data/corpus-v2/manifest.jsonl \\
+        --splits proj_out:272 --token-sources train train+wordfreq train+wordfreq-cased \\
+        --max-train-samples 400 --max-val-samples 24 --sample-seed 0 --real-speech-clips 200 \\
+        --calibration-clips 256 --name lowrank-probe-tiny.en-v2
+
+(``--max-train-samples``, ``--max-val-samples`` and ``--sample-seed`` pick the rows a training
+run with the same flags trains and validates on: corpus v2's manifest is sorted by source.)
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import product
 
 from bench.env import DEFAULT_OUT, bench_main, parse_options, recorded
 from bench.markdown import fmt
 from demo.options import option
+from training.token_sources import (
+    TOKEN_SOURCES,
+    WORDFREQ_SHARE,
+    WORDFREQ_WORDS,
+    check_token_source,
+    token_counts,
+)
 
 MODULE = "bench.lowrank_probe"
 MAX_SPLITS = 12
@@ -39,6 +57,18 @@ class ProbeOptions:
         "data/real-speech/manifest.jsonl", "the real-speech set (without it: the two samples)"
     )
     real_speech_clips: int | None = option(None, "the real-speech set's first N clips (all)")
+    max_train_samples: int | None = option(None, "training rows (token counts, calibration)")
+    max_val_samples: int | None = option(None, "validation rows scored")
+    sample_seed: int | None = option(
+        None, "rows drawn at random with this seed, as training.train_asr draws them"
+    )
+    token_sources: tuple[str, ...] = option(
+        ("train",),
+        "where the vocabulary rows' token counts come from (each scored): "
+        + ", ".join(TOKEN_SOURCES),
+    )
+    wordfreq_words: int = option(WORDFREQ_WORDS, "train+wordfreq: the most frequent words")
+    wordfreq_share: float = option(WORDFREQ_SHARE, "train+wordfreq: their share of the mass")
     name: str = option("lowrank-probe", "result file name under checkpoints/bench/")
     out: str = option(str(DEFAULT_OUT), "result folder")
 
@@ -49,6 +79,21 @@ class ProbeOptions:
             parse_split(split)
         if not 1 <= self.calibration_clips <= 1024:
             raise ValueError("calibration_clips must be between 1 and 1024.")
+        if not 1 <= len(self.token_sources) <= len(TOKEN_SOURCES):
+            raise ValueError(f"Give between 1 and {len(TOKEN_SOURCES)} token sources.")
+        for source in self.token_sources:
+            self.source_options(source)  # the training flags' own checks, one sentence
+
+    def source_options(self, source: str):
+        """The ``training.token_sources`` options of one source, checked."""
+        from types import SimpleNamespace
+
+        options = SimpleNamespace(
+            lowrank_token_source=source, lowrank_wordfreq_words=self.wordfreq_words,
+            lowrank_wordfreq_share=self.wordfreq_share, lowrank_init="activation-aware",
+        )  # fmt: skip
+        check_token_source(options)
+        return options
 
 
 def parse_split(split: str) -> tuple[tuple[str, int], ...]:
@@ -75,13 +120,13 @@ class Row:
     real_speech_wer: float
     real_speech_text: str
     seconds: float
+    token_source: str | None = None  # the original's row has none
 
 
 def measure(options: ProbeOptions) -> list[Row]:
     from demo.compress.lowrank import (
         LowRankConfig,
         count_parameters,
-        count_tokens,
         factorize,
         input_moments,
     )
@@ -94,7 +139,8 @@ def measure(options: ProbeOptions) -> list[Row]:
         train=options.manifest, model=options.model, max_new_tokens=64, compress="lowrank",
         lowrank_init="activation-aware",  # the task then keeps the transcripts' token ids
         real_speech_manifest=options.real_speech_manifest,
-        real_speech_clips=options.real_speech_clips,
+        real_speech_clips=options.real_speech_clips, sample_seed=options.sample_seed,
+        max_train_samples=options.max_train_samples, max_val_samples=options.max_val_samples,
     )  # fmt: skip
     model, processor, entry = load_base(config, "asr", "cpu")
     model.eval()
@@ -105,22 +151,29 @@ def measure(options: ProbeOptions) -> list[Row]:
     targets = tuple(sorted({name for pairs in splits.values() for name, _ in pairs}))
     clips = calibration_batches(model, data, options.calibration_clips)
     moments = input_moments(model, targets, clips)
-    counts = count_tokens(data.train_token_ids, model.config.vocab_size)
+    vocab = model.config.vocab_size
+    sources = {
+        source: token_counts(options.source_options(source), data.train_token_ids,
+                             processor.tokenizer, vocab)
+        for source in options.token_sources
+    }  # fmt: skip
     before = count_parameters(model)
     rows = [_score("original", model, before, before, task, config, data, processor, entry)]
-    for split, pairs in splits.items():
+    for (split, pairs), (source, (counts, record)) in product(splits.items(), sources.items()):
         names = tuple(n for n, _ in pairs)
         low = LowRankConfig(targets=names, target_ranks=pairs, init="activation-aware")
-        factorized, _ = factorize(copy.deepcopy(model), low, counts, moments)
+        factorized, _ = factorize(copy.deepcopy(model), low, counts, moments, record)
         after = count_parameters(factorized)
-        rows.append(_score(split, factorized, before, after, task, config, data, processor, entry))
-        print(f"{split}: -{rows[-1].reduction_pct}%  loss {rows[-1].validation_loss:.4f}  "
-              f"real speech {rows[-1].real_speech_wer:.1f}%", flush=True)  # fmt: skip
+        label = split if source == "train" else f"{split} ({source} tokens)"
+        row = _score(label, factorized, before, after, task, config, data, processor, entry)
+        rows.append(replace(row, split=split, token_source=source))
+        print(f"{label}: -{row.reduction_pct}%  loss {row.validation_loss:.4f}  "
+              f"real speech {row.real_speech_wer:.1f}%", flush=True)  # fmt: skip
         del factorized
     return rows
 
 
-def _score(split, model, before, after, task, config, data, processor, entry) -> Row:
+def _score(label, model, before, after, task, config, data, processor, entry) -> Row:
     import torch
 
     from training.corpora.real_speech import SPLIT as REAL_SPEECH
@@ -146,16 +199,17 @@ def _score(split, model, before, after, task, config, data, processor, entry) ->
             predictions += task.generate(model, processor, entry, config, batch)
     wer = task.score(config, references, predictions)["wer"]
     return Row(
-        split, f"{config.model} untrained {split}", after, round(100 * (1 - after / before), 2),
+        label, f"{config.model} untrained {label}", after, round(100 * (1 - after / before), 2),
         round(loss / tokens, 4), round(100 * wer, 2), " | ".join(predictions)[:400],
         round(time.perf_counter() - started, 1),
     )  # fmt: skip
 
 
 def format_table(rows: list[Row]) -> str:
-    lines = ["| split | smaller | validation loss | real-speech WER |", "|---|---|---|---|"]
-    lines += [f"| {r.split} | {fmt(r.reduction_pct, '.2f')}% | {r.validation_loss:.4f} | "
-              f"{r.real_speech_wer:.1f}% |" for r in rows]  # fmt: skip
+    lines = ["| split | token counts | smaller | validation loss | real-speech WER |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {r.split} | {r.token_source or '–'} | {fmt(r.reduction_pct, '.2f')}% | "
+              f"{r.validation_loss:.4f} | {r.real_speech_wer:.1f}% |" for r in rows]  # fmt: skip
     return "\n".join(lines)
 
 

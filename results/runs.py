@@ -214,6 +214,7 @@ def arm_name(run: Run, usual: int | None = None) -> str:
     epochs, keep_best = recipe(run)
     how = f", {epochs} epochs" if epochs is not None and epochs != usual else ""
     how += f", best validation {keep_best.upper()} kept" if keep_best else ""
+    how += _v2_options(run)
     if run.system != "lowrank":
         return f"original, {'full fine-tuning' if run.method == 'full' else run.method}{how}"
     where = lowrank_factorization(run)
@@ -227,6 +228,19 @@ def arm_name(run: Run, usual: int | None = None) -> str:
     scale = run.config.get("factor_lr_scale")
     rate = f", factors at {scale:g}x the rate" if scale not in (None, 1) else ""
     return f"low-rank {where}, {kind}{rate}{how}"
+
+
+def _v2_options(run: Run) -> str:
+    """The low-rank v2 options a run used, named when not the default (issue 34): the token
+    weights' source, the distillation teacher's share, the seed."""
+    extra = (run.info.extra or {}) if run.info else {}
+    source = (lowrank_extra(run).get("token_source") or {}).get("source", "train")
+    text = f", {source} token weights" if source != "train" else ""
+    distill = extra.get("distill") or {}
+    if distill:
+        text += f", distilled ({distill.get('weight', 0.5):g} of the loss)"
+    seed = run.config.get("seed")
+    return text + (f", seed {seed}" if seed not in (None, 0) else "")
 
 
 def main_dataset(runs: Iterable[Run]) -> str | None:

@@ -12,7 +12,8 @@ optimizer step, for extra fields of each metrics line, for run.json, and to save
   saves ``<run>/lowrank/`` (config + safetensors); with LoRA on the frozen factors only the
   config is saved beside ``adapter/`` (the factors are the SVD of the base, weighted by the
   saved token counts with ``--lowrank-init token-weighted``, and whitened by the saved input
-  moments with ``activation-aware``, which reads them off the first training examples).
+  moments with ``activation-aware``, which reads them off the first training examples). The
+  counts come from ``--lowrank-token-source`` (``training.token_sources``).
 """
 
 from __future__ import annotations
@@ -40,25 +41,24 @@ class CompressionHooks:
 def _lowrank(model, config, entry, data):
     from demo.compress.lowrank import (
         constrain,
-        count_tokens,
         factorize,
         input_moments,
         lowrank_modules,
         orthogonality_error,
     )
     from demo.compress.lowrank_io import FOLDER, save_lowrank
+    from training.token_sources import token_counts
 
     lowrank = config.lowrank_config()
-    counts = moments = None
-    if lowrank.init != "svd":
+    counts = moments = source = None
+    if lowrank.init != "svd":  # --lowrank-token-source: the transcripts (+ general English)
         token_ids = data.train_token_ids if data is not None else None
-        if not token_ids:
-            raise ValueError(f"--lowrank-init {lowrank.init} needs training transcripts.")
-        counts = count_tokens(token_ids, model.config.vocab_size)
+        tokenizer = data.tokenizer if data is not None else None
+        counts, source = token_counts(config, token_ids, tokenizer, model.config.vocab_size)
     if lowrank.init == "activation-aware":
         batches = calibration_batches(model, data, lowrank.calibration_clips)
         moments = input_moments(model, lowrank.targets, batches)
-    model, record = factorize(model, lowrank, counts, moments)
+    model, record = factorize(model, lowrank, counts, moments, source)
     full = config.method == "full"
     every = lowrank.constrain_every
 

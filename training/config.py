@@ -15,6 +15,7 @@ from typing import ClassVar
 from demo.metrics import METRICS
 from demo.options import option
 from demo.provenance import output_name
+from training.distill import DistillOptions
 from training.lowrank_options import LowRankOptions
 
 METHODS = ("full", "lora", "adalora")
@@ -184,8 +185,9 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class AsrConfig(LowRankOptions, TrainConfig):
-    """A Whisper fine-tuning run; its low-rank compression flags are ``LowRankOptions``."""
+class AsrConfig(DistillOptions, LowRankOptions, TrainConfig):
+    """A Whisper fine-tuning run; its low-rank compression flags are ``LowRankOptions``, its
+    distillation flags ``DistillOptions``."""
 
     model: str = _help("Whisper registry name (tiny.en, base...), hub id or folder", "tiny.en")
     audio_column: str = _help("manifest/dataset column with the audio path or audio", "audio")
@@ -208,6 +210,7 @@ class AsrConfig(LowRankOptions, TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.check_lowrank()
+        self.check_distill()
         if self.real_speech_clips is not None and self.real_speech_clips < 1:
             raise ValueError("--real-speech-clips must be at least 1 (leave it out for all).")
 

@@ -115,6 +115,7 @@ def evaluate(
         **({"weights_step": session.weights_step} if session.weights_step is not None else {}),
         **scores,
         **(session.trainable.hooks.metrics() if session.trainable.hooks.metrics else {}),
+        **(_objective_metrics(session) if validation else {}),
         "example_prediction": predictions[0] if predictions else None,
         "example_reference": references[0] if references else None,
     }
@@ -155,6 +156,12 @@ def _average_metrics(accelerator, metric_sums: dict[str, list[float]]) -> dict[s
     totals = torch.tensor([metric_sums[n] for n in names], device=accelerator.device)
     totals = accelerator.reduce(totals, reduction="sum")
     return {n: float(s / c) for n, (s, c) in zip(names, totals.tolist(), strict=True) if c}
+
+
+def _objective_metrics(session: Session) -> dict[str, float]:
+    """The training objective's parts over the interval (distillation: CE and KL)."""
+    objective = session.objective
+    return objective.metrics() if objective is not None and objective.metrics else {}
 
 
 def _epoch_value(session: Session, epoch_end: bool) -> float:

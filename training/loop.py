@@ -64,6 +64,9 @@ def run_training(config: TrainConfig, task: Task, accelerator=None) -> Path:
         # The run continues with the config it started with; only the resume flag is new.
         saved = from_dict(task.config_cls, info.config)
         config = replace(saved, resume=config.resume)
+    check_files = getattr(config, "check_files", None)  # e.g. a distillation teacher's folder
+    if check_files is not None:
+        check_files()
     try:
         session = _prepare(config, task, accelerator, resumed_from)
     except torch.cuda.OutOfMemoryError as exc:
@@ -170,10 +173,13 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
     # process, which only fits schedules sized for the unsharded data.
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, total_steps)
     prepared_model, optimizer = accelerator.prepare(trainable.model, optimizer)
+    make_objective = getattr(task, "objective", None)
+    objective = make_objective(config, trainable, accelerator.device) if make_objective else None
     if resumed_from is not None:
         writer = resumed_from
+        _same_objective(resumed_from.read_info().extra, objective)
     else:
-        writer = _new_run(config, task, accelerator, trainable, data, total_steps)
+        writer = _new_run(config, task, accelerator, trainable, data, total_steps, objective)
     return Session(
         config=config,
         task=task,
@@ -190,7 +196,18 @@ def _prepare(config: TrainConfig, task: Task, accelerator, resumed_from: RunWrit
         batches_per_epoch=batches_per_epoch,
         steps_per_epoch=steps_per_epoch,
         total_steps=total_steps,
+        objective=objective,
     )
+
+
+def _same_objective(extra: dict, objective) -> None:
+    """A resumed run's objective must be the one it started with (the same teacher weights)."""
+    for key, value in (objective.run_extra if objective else {}).items():
+        if key in extra and extra[key] != value:
+            raise TrainingError(
+                f"This run started with another {key} setup ({extra[key]}); resume it with the "
+                "same one, or start a new run."
+            )
 
 
 def param_groups(model, lr: float, lr_scale) -> list[dict]:
@@ -217,12 +234,15 @@ def _loader(dataset, batch_size: int, collate, config: TrainConfig, sampler):
     )
 
 
-def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskData, total_steps):
+def _new_run(config, task, accelerator, trainable: TrainableModel, data: TaskData, total_steps,
+             objective=None):  # fmt: skip
     from accelerate.utils import broadcast_object_list
 
     precision = precision_label(config.quant, accelerator.device.type)
     mode = mode_label(config.method, precision) or config.method
     fields = {**task.run_fields(trainable.entry), **trainable.hooks.run_fields}
+    if objective is not None and objective.run_extra:  # e.g. the distillation teacher
+        fields["extra"] = {**fields.get("extra", {}), **objective.run_extra}
     if fields.get("system"):  # asr-tiny.en-lowrank-full-...
         mode = f"{fields['system']}+{mode}"
     root = Path(config.output_dir)
@@ -315,7 +335,7 @@ def _train(session: Session) -> None:
             batch = session.task.prepare_batch(session.unwrapped, batch)
             context = nullcontext() if sync else accelerator.no_sync(session.model)
             with context:
-                loss = session.model(**batch).loss
+                loss = session.training_loss(batch)
                 accelerator.backward(loss / group_size)
             progress.interval_loss += float(loss.detach())
             progress.interval_batches += 1

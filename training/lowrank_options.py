@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from demo.options import option
 from demo.quant import get_quant_mode
+from training.token_sources import WORDFREQ_SHARE, WORDFREQ_WORDS, check_token_source
 
 COMPRESSIONS = ("none", "lowrank")
 
@@ -43,6 +44,19 @@ class LowRankOptions:
     lowrank_calibration_clips: int = _help(
         "low-rank activation-aware: training clips the layers' input moments are read from", 256
     )
+    lowrank_token_source: str = _help(
+        "low-rank token-weighted/activation-aware: where the vocabulary rows' token counts "
+        "come from: train (the training transcripts), train+wordfreq (plus the most "
+        "frequent English words, by wordfreq), train+wordfreq-cased (those words in lower "
+        "case and capitalized, half each)",
+        "train",
+    )
+    lowrank_wordfreq_words: int = _help(
+        "low-rank train+wordfreq: how many of the most frequent English words", WORDFREQ_WORDS
+    )
+    lowrank_wordfreq_share: float = _help(
+        "low-rank train+wordfreq: the words' share of the combined token mass", WORDFREQ_SHARE
+    )
 
     def check_lowrank(self) -> None:
         """Refuse, in one sentence, flags that do not describe a low-rank run of this config."""
@@ -57,6 +71,14 @@ class LowRankOptions:
                     "(quantize the low-rank model after training)."
                 )
             self.lowrank_config()  # the core's own checks (rank, targets, constrain_every)
+        check_token_source(self)
+        if self.lowrank_token_source != "train" and (
+            self.compress != "lowrank" or self.lowrank_init == "svd"
+        ):
+            raise ValueError(
+                "--lowrank-token-source weighs the vocabulary rows of a token-weighted or "
+                "activation-aware low-rank start (--compress lowrank --lowrank-init ...)."
+            )
         if not self.factor_lr_scale > 0:
             raise ValueError("--factor-lr-scale must be above 0 (1 = the same rate as the rest).")
         if self.factor_lr_scale != 1 and not (self.compress == "lowrank" and self.method == "full"):

@@ -15,6 +15,7 @@ from demo.errors import DemoError
 from training.config import TrainConfig
 from training.data import DataReport
 from training.modeling import TrainableModel
+from training.objective import Objective
 from training.runs import RunWriter
 
 
@@ -35,6 +36,8 @@ class TaskData:
     # The training targets as token ids (prompt and end tokens included), for a compression
     # that calibrates on them (a token-weighted low-rank start counts them).
     train_token_ids: list[list[int]] = field(default_factory=list)
+    # The tokenizer those ids come from (a general-English token source tokenizes words with it).
+    tokenizer: Any = None
 
 
 class Task(Protocol):
@@ -44,9 +47,10 @@ class Task(Protocol):
     TrainableModel`` replaces ``load_base`` + ``make_trainable`` (the Q-Former bridge,
     ``train_bridge``); ``make_trainable(model, processor, entry, config, total_steps)``
     replaces only ``training.modeling.make_trainable`` (a rebuilt base: ``train_latent``);
-    ``save_outputs(model, run_dir, final)`` replaces saving an adapter or full checkpoint. A
-    model whose output has a ``metrics`` dict (floats per batch) gets them averaged over the
-    validation set into each metrics line.
+    ``save_outputs(model, run_dir, final)`` replaces saving an adapter or full checkpoint;
+    ``objective(config, trainable, device) -> Objective | None`` replaces the model's own loss
+    in training (distillation: ``training.distill``). A model whose output has a ``metrics``
+    dict (floats per batch) gets them averaged over the validation set into each metrics line.
     """
 
     name: str  # "asr" or "summarization" (run.json's task)
@@ -139,8 +143,15 @@ class Session:
     steps_per_epoch: int
     total_steps: int
     progress: Progress = field(default_factory=Progress)
+    objective: Objective | None = None  # the task's training loss (None: the model's own)
     pending_rng: dict[str, Any] | None = None  # RNG state to restore at the next batch
     weights_step: int | None = None  # set when --keep-best restored an earlier step's weights
+
+    def training_loss(self, batch: dict):
+        """The loss one training batch backpropagates: the objective's, else the model's."""
+        if self.objective is not None:
+            return self.objective.loss(self.model, batch)
+        return self.model(**batch).loss
 
     @property
     def unwrapped(self):

@@ -7,6 +7,10 @@
     python -m training.train_asr --model base --quant nf4 --method lora \\
         --gradient-checkpointing --dataset mozilla-foundation/common_voice_11_0 \\
         --dataset-config en --text-column sentence
+    python -m training.train_asr --train data/corpus-v2/manifest.jsonl --compress lowrank \\
+        --compress-targets proj_out --lowrank-rank 272 --lowrank-init activation-aware \\
+        --lowrank-token-source train+wordfreq --method full --factor-lr-scale 0.1 \\
+        --distill-from checkpoints/asr-tiny.en-full-v2/checkpoint-final
     python -m training.train_asr --resume checkpoints/asr-tiny.en-lora-r8-20240501-120000
     accelerate launch --num_processes 2 -m training.train_asr --train data/espeak/manifest.jsonl
 
@@ -101,6 +105,7 @@ class AsrTask:
             splits.name,
             {split: dataset(examples) for split, examples in evals.items()},
             _token_ids(processor, train) if config.lowrank_init != "svd" else [],
+            processor.tokenizer,
         )
 
     def prepare_batch(self, model, batch: dict) -> dict:
@@ -130,6 +135,13 @@ class AsrTask:
 
     def run_fields(self, entry) -> dict[str, Any]:
         return {"size": entry.size, "family": None}
+
+    def objective(self, config: AsrConfig, trainable, device):
+        """Distillation from ``--distill-from`` while training (``training.distill``), or
+        None: the model's own cross-entropy."""
+        from training.distill import distill_objective
+
+        return distill_objective(config, trainable, device)
 
 
 def _token_ids(processor, examples) -> list[list[int]]:

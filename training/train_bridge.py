@@ -64,6 +64,7 @@ class QFormerConfig(AsrConfig):
     """What a Q-Former on cached frozen-Whisper features takes: the bridge's and the E2E
     model's shared options and their checks."""
 
+    takes_teacher: ClassVar[bool] = False  # --distill-from is train_asr's
     num_queries: int = option(32, "Nq, the learned queries (per 30 s window)")
     init_bridge: str | None = option(None, "start the Q-Former from this saved bridge folder")
     feature_cache: str | None = option(None, "encoder feature cache folder (default: by the data)")

@@ -57,6 +57,14 @@ class LatentAsrConfig(AsrConfig):
         2048, "keep the frozen encoder's outputs for later epochs, up to this many MB (0: off)"
     )
 
+    def check_distill(self) -> None:
+        """Its teacher is the original decoder (stage decoder), not ``--distill-from``."""
+        if self.distill_from is not None:
+            raise ValueError(
+                "Latent training distils from the original decoder itself; leave out "
+                "--distill-from (--distill-weight sets its share)."
+            )
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.method != "full":

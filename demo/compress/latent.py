@@ -257,13 +257,10 @@ class LatentModel(nn.Module):
         weight = self.distillation.weight
         if teacher_logits is None or weight == 0 or batch.get("labels") is None:
             return out
-        import torch.nn.functional as F
+        from demo.compress.distill import soft_target_kl
 
-        keep = batch["labels"] != -100
         t = self.distillation.temperature
-        student = F.log_softmax(out.logits[keep].float() / t, dim=-1)
-        teacher = F.log_softmax(teacher_logits[keep].float() / t, dim=-1)
-        kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean") * t * t
+        kl = soft_target_kl(out.logits, teacher_logits, batch["labels"], t) * t * t
         out.loss = (1 - weight) * out.loss + weight * kl
         return out
 

@@ -280,6 +280,7 @@ def factorize(
     config: LowRankConfig | None = None,
     token_counts: torch.Tensor | None = None,
     moments: dict[str, torch.Tensor] | None = None,
+    token_source: dict[str, Any] | None = None,
 ) -> tuple[nn.Module, Factorization]:
     """Replace the config's target ``nn.Linear`` layers by their truncated SVD, in place.
 
@@ -288,7 +289,9 @@ def factorize(
     other targets take the plain SVD. ``init="activation-aware"`` weights the vocabulary rows
     the same way (when counts are given) and whitens every target by its inputs' second moment
     (``moments``, from ``input_moments``). Returns the model and the record of what was
-    replaced (also kept on the model, for ``save_lowrank``). A quantized (bitsandbytes) or
+    replaced (also kept on the model, for ``save_lowrank``), with ``token_source`` (where
+    the counts came from: JSON facts for the reader). ``token_counts`` may be float (general-
+    English counts added): the record keeps each as it was. A quantized (bitsandbytes) or
     already factorized model is refused.
     """
     config = config or LowRankConfig()
@@ -331,9 +334,10 @@ def factorize(
             modules[name]["tied"] = tied
     counts = None
     if token_counts is not None:
-        counts = {int(t): int(token_counts[t]) for t in torch.nonzero(token_counts).flatten()}
+        counts = {int(t): token_counts[t].item() for t in torch.nonzero(token_counts).flatten()}
     kept = None if config.init != "activation-aware" else {n: moments[n] for n in modules}
-    record = Factorization(config, modules, before, count_parameters(base), counts, kept)
+    source = token_source if token_counts is not None else None
+    record = Factorization(config, modules, before, count_parameters(base), counts, kept, source)
     base.lowrank_factorization = record
     return model, record
 

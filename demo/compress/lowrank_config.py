@@ -92,12 +92,16 @@ class Factorization:
     modules: dict[str, dict[str, int]]  # module path -> {"in", "out", "rank"}
     params_before: int  # unique parameters of the original model
     params_after: int  # and of the factorized one
-    # A token-weighted start's counts, token id -> count (zeros left out): with them and the
-    # base, the factors are rebuilt exactly, so a LoRA run need not save them.
-    token_counts: dict[int, int] | None = None
+    # A token-weighted start's counts, token id -> count (zeros left out; float where
+    # general-English counts were added): with them and the base, the factors are rebuilt
+    # exactly, so a LoRA run need not save them.
+    token_counts: dict[int, int | float] | None = None
     # An activation-aware start's input second moments, module path -> d_in x d_in: with the
     # base and the counts they rebuild its factors exactly.
     input_moments: dict[str, torch.Tensor] | None = None
+    # Where the counts came from (training.token_sources: "train", "train+wordfreq" with its
+    # word count and share), for the reader; None for an older record or no counts.
+    token_source: dict[str, Any] | None = None
 
     @property
     def reduction_pct(self) -> float:
@@ -115,6 +119,7 @@ class Factorization:
             "params_before": self.params_before,
             "params_after": self.params_after,
             "reduction_pct": round(self.reduction_pct, 2),
+            **({"token_source": self.token_source} if self.token_source else {}),
         }
 
 

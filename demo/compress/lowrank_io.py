@@ -13,6 +13,7 @@ another base is refused in one sentence.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,8 +268,9 @@ def load_lowrank(folder: str | Path, model: nn.Module, base_name: str | None = N
         _load_weights(base, folder / WEIGHTS_FILE, made_for)
     else:
         _check_fingerprints(base, saved.get("fingerprints") or {}, folder)
+    source = saved.get("token_source") if isinstance(saved.get("token_source"), dict) else None
     record = Factorization(
-        config, saved["modules"], before, count_parameters(base), counts, moments
+        config, saved["modules"], before, count_parameters(base), counts, moments, source
     )
     base.lowrank_factorization = record
     return model
@@ -293,7 +295,14 @@ def _input_moments(folder: Path, modules: dict[str, Any]) -> dict[str, torch.Ten
     return moments
 
 
-def _token_counts(saved: dict[str, Any], folder: Path) -> dict[int, int] | None:
+def _count(value) -> int | float:
+    """A saved count as it was made: a whole number, or a float (general-English counts)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"not a count: {value!r}")
+    return value
+
+
+def _token_counts(saved: dict[str, Any], folder: Path) -> dict[int, int | float] | None:
     """A token-weighted folder's counts; one without weights cannot do without them."""
     raw = saved.get("token_counts")
     if raw is None:
@@ -304,18 +313,20 @@ def _token_counts(saved: dict[str, Any], folder: Path) -> dict[int, int] | None:
             "were made from, so they cannot be rebuilt; re-save it."
         )
     try:
-        return {int(t): int(c) for t, c in raw.items()}
+        return {int(t): _count(c) for t, c in raw.items()}
     except (AttributeError, TypeError, ValueError) as exc:
         raise CompressionError(f"{folder} has unreadable token counts; re-save it.") from exc
 
 
-def _dense(counts: dict[int, int], vocab_size: int, folder: Path) -> torch.Tensor:
+def _dense(counts: dict[int, int | float], vocab_size: int, folder: Path) -> torch.Tensor:
     if any(not 0 <= t < vocab_size or c < 0 for t, c in counts.items()):
         raise CompressionError(
             f"{folder}'s token counts don't fit a {vocab_size}-token vocabulary; re-save it."
         )
-    dense = torch.zeros(vocab_size, dtype=torch.long)
-    dense[list(counts)] = torch.tensor(list(counts.values()), dtype=torch.long)
+    whole = all(isinstance(c, int) for c in counts.values())
+    dtype = torch.long if whole else torch.float64
+    dense = torch.zeros(vocab_size, dtype=dtype)
+    dense[list(counts)] = torch.tensor(list(counts.values()), dtype=dtype)
     return dense
 
 
