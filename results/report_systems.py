@@ -17,8 +17,9 @@ from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
 from demo.intervals import MIN_ITEMS, interval_text
 from results.charts.systems import BRIDGE_REPORTED
+from results.lowrank_seeds import seed_groups, seed_lines
 from results.paired import document_gap, gap_text, run_examples, wer_gap
-from results.runs import arm_name, list_runs, lowrank_factorization, recipe, usual_epochs
+from results.runs import arm_name, list_runs, lowrank_factorization, recipe, seed_of, usual_epochs
 
 
 def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
@@ -259,15 +260,18 @@ def lowrank_rows(runs) -> list[dict]:
             test, real = _first(run, "test"), _first(run, "real-speech")
             if test:
                 out.append(_condition(model, name, run, test, real, trained=False))
-        # Each arm beside the original fine-tuned with its recipe (the newest such run).
-        same_way = {  # only a finished original: its test line is after training
-            recipe(r): r for r in originals if r.method == "full" and r.split("test").get("step")
-        }
+        # Each arm beside the original fine-tuned with its recipe: at the same seed where there
+        # is one, else the newest such run. Only a finished original: its test line is after
+        # training.
+        finished = [r for r in originals if r.method == "full" and r.split("test").get("step")]
+        same_way = {recipe(r): r for r in finished}
+        same_way.update({(recipe(r), seed_of(r)): r for r in finished})
         for run in arms:
             test = run.split("test")
             if test and test.get("step"):
                 row = _condition(model, arm_name(run, usual), run, test, run.split("real-speech"))
-                original = same_way.get(recipe(run))
+                row.update(seed=seed_of(run), arm=arm_name(run, usual, seed=False))
+                original = same_way.get((recipe(run), seed_of(run)), same_way.get(recipe(run)))
                 if run.system == "lowrank" and original is not None:
                     row.update(_versus(row, run, original))
                 out.append(row)
@@ -353,7 +357,8 @@ def lowrank_section(runs) -> list[str]:
            "the test split and on real speech")  # fmt: skip
     verdict = (f"Meets the bar ({bar}): {', '.join(met)}." if met
                else f"No arm meets the bar yet ({bar}).")  # fmt: skip
-    return out + table(header, body) + ["", verdict, "", _lowrank_sample(runs, rows), ""]
+    seeds = seed_lines(seed_groups(rows), TARGET_REDUCTION_PCT, TARGET_POINTS)
+    return out + table(header, body) + ["", verdict, "", _lowrank_sample(runs, rows), "", *seeds]
 
 
 def _lowrank_sample(runs, rows: list[dict]) -> str:

@@ -207,14 +207,20 @@ def usual_epochs(runs: Iterable[Run]) -> int | None:
     return max(counts, key=counts.get) if counts else None
 
 
-def arm_name(run: Run, usual: int | None = None) -> str:
+def seed_of(run: Run) -> int:
+    """The training seed a run used (0 where its config predates the flag)."""
+    return int(run.config.get("seed") or 0)
+
+
+def arm_name(run: Run, usual: int | None = None, seed: bool = True) -> str:
     """A low-rank study arm as tables and charts name it: "original, full fine-tuning",
     "low-rank fc1/fc2 at d/4, semi-orthogonal, factors at 0.1x the rate, 6 epochs, best
-    validation WER kept" (epochs named when they are not ``usual``)."""
+    validation WER kept" (epochs named when they are not ``usual``; the seed where not 0,
+    unless ``seed`` is False: the arm over all its seeds)."""
     epochs, keep_best = recipe(run)
     how = f", {epochs} epochs" if epochs is not None and epochs != usual else ""
     how += f", best validation {keep_best.upper()} kept" if keep_best else ""
-    how += _v2_options(run)
+    how += _v2_options(run, seed)
     if run.system != "lowrank":
         return f"original, {'full fine-tuning' if run.method == 'full' else run.method}{how}"
     where = lowrank_factorization(run)
@@ -230,17 +236,16 @@ def arm_name(run: Run, usual: int | None = None) -> str:
     return f"low-rank {where}, {kind}{rate}{how}"
 
 
-def _v2_options(run: Run) -> str:
+def _v2_options(run: Run, seed: bool = True) -> str:
     """The low-rank v2 options a run used, named when not the default (issue 34): the token
-    weights' source, the distillation teacher's share, the seed."""
+    weights' source, the distillation teacher's share, the seed (unless ``seed`` is False)."""
     extra = (run.info.extra or {}) if run.info else {}
     source = (lowrank_extra(run).get("token_source") or {}).get("source", "train")
     text = f", {source} token weights" if source != "train" else ""
     distill = extra.get("distill") or {}
     if distill:
         text += f", distilled ({distill.get('weight', 0.5):g} of the loss)"
-    seed = run.config.get("seed")
-    return text + (f", seed {seed}" if seed not in (None, 0) else "")
+    return text + (f", seed {seed_of(run)}" if seed and seed_of(run) else "")
 
 
 def main_dataset(runs: Iterable[Run]) -> str | None:

@@ -2,6 +2,8 @@
 runs written into a temporary folder: what each table shows, in which order, and what it says
 when a file or a run is missing."""
 
+import pytest
+
 from bench.env import write_results
 from results.report_grid import grid_section
 from results.report_summarize import summarizer_section
@@ -307,3 +309,38 @@ def test_speed_section_takes_the_faster_peer_per_cell_and_names_the_worst(tmp_pa
         "q5_0 0.45 s (0.0%) | 0.89x | **missed** | – | – |" in text  # fmt: skip
     assert "- whisper.cpp (fastest quantization): 0.89x at tiny.en · jfk (11 s)" in text
     assert speed_section(tmp_path / "none") == []
+
+
+def test_lowrank_arms_at_several_seeds_are_judged_on_their_means(tmp_path, write_run):
+    from results import report_systems
+
+    def lines(wer, real):
+        return [{"step": 0, "split": "validation", "wer": 0.5},
+                {"step": 100, "epoch": 2.0, "split": "validation", "wer": wer, "seconds": 900.0},
+                {"step": 100, "epoch": 2.0, "split": "test", "wer": wer},
+                {"step": 100, "split": "real-speech", "wer": real}]  # fmt: skip
+
+    v2 = {"dataset": "corpus-v2", "size": "tiny", "model": "tiny.en"}
+    arm = {**v2, "system": "lowrank", "total_params": 32_000_000,
+           "extra": {"lowrank": {"targets": ["proj_out"], "rank": 272}}}  # fmt: skip
+    # originals at seeds 0 and 1; the arm at 0, 1 and 2 (seed 2 pairs with the newest original)
+    for seed, (wer, real) in enumerate(((0.170, 0.090), (0.160, 0.080))):
+        write_run(tmp_path, f"asr-tiny.en-full-v2-s{seed}",
+                  {**v2, "total_params": 37_760_000, "config": {"seed": seed},
+                   "started_at": f"2026-12-0{seed + 1}T00:00:00"}, lines(wer, real))  # fmt: skip
+    for seed, (wer, real) in enumerate(((0.172, 0.095), (0.168, 0.084), (0.164, 0.081))):
+        write_run(tmp_path, f"lowrank-tiny.en-r272-v2-s{seed}",
+                  {**arm, "config": {"seed": seed}}, lines(wer, real))  # fmt: skip
+    rows = report_systems.lowrank_rows(report_systems.list_runs(tmp_path))
+    by_id = {r["run_id"]: r for r in rows}
+    assert by_id["lowrank-tiny.en-r272-v2-s1"]["original_run"] == "asr-tiny.en-full-v2-s1"
+    assert by_id["lowrank-tiny.en-r272-v2-s2"]["original_run"] == "asr-tiny.en-full-v2-s1"
+    assert by_id["lowrank-tiny.en-r272-v2-s0"]["real_points"] == pytest.approx(0.5)
+    text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
+    # seed 1's arm is 0.8 points behind on test: no single run meets the bar at every seed...
+    row = next(line for line in text.splitlines() if "| 0, 1, 2 (original: 0, 1) |" in line)
+    assert "| -15.3% | 16.80 (16.40–17.20) | 16.50 (16.00–17.00) |" in row
+    # ... the means do: test (+0.2 +0.8 +0.4) / 3, real (+0.5 +0.4 +0.1) / 3
+    assert "| +0.47 / +0.33 |" in row
+    assert "Over seeds (mean): tiny.en low-rank vocab projection + embedding at rank 272, " \
+        "semi-orthogonal meet the bar." in text  # fmt: skip
