@@ -40,6 +40,10 @@ def co_load(nice: int = NICE) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         preexec_fn=lambda: os.nice(nice),
+        # A session of its own, as a program started from another terminal or the desktop:
+        # Linux's autogroup scheduling weighs sessions against each other first, so its nice
+        # value counts only against processes of its own session, not against the engines.
+        start_new_session=True,
     )
     time.sleep(0.5)  # numpy imported, the loop running
     if process.poll() is not None:

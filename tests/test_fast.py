@@ -190,7 +190,7 @@ def test_block_top_k_matches_torch_topk_wherever_the_winners_are():
         assert all(row.unique().numel() == 10 for row in got[1])  # ten distinct positions
 
 
-def test_decoding_threads_follow_what_other_processes_leave_free(tiny_fast, monkeypatch):
+def test_threads_follow_what_other_processes_leave_free(tiny_fast, monkeypatch):
     import demo.asr.fast.model as fast_model
     from demo.measure import spare_cores
 
@@ -201,10 +201,16 @@ def test_decoding_threads_follow_what_other_processes_leave_free(tiny_fast, monk
     monkeypatch.setattr(fast, "decoder_threads", None)
     monkeypatch.setattr(fast_model, "spare_cores", lambda: 2)
     assert fast.decode_threads(1) == 0  # idle: every thread torch has
+    assert fast.encode_threads() == 0 and fast.decode_threads(fast.batch_threads_from) == 0
     monkeypatch.setattr(fast_model, "spare_cores", lambda: 1)
     assert fast.decode_threads(5) == 1  # another process holds a core: one thread
+    assert fast.encode_threads() == 1  # the encoder too: a shared core stalls every region
+    assert fast.decode_threads(fast.batch_threads_from) == 1
+    monkeypatch.setattr(fast_model, "spare_cores", lambda: -1)  # more runnable than cores
+    assert fast.encode_threads() == 1
     monkeypatch.setattr(fast_model, "spare_cores", lambda: None)
     assert fast.decode_threads(1) == 1  # unknown: the safe side
-    assert fast.decode_threads(fast.batch_threads_from) == 0  # a big batch is worth sharing
+    assert fast.encode_threads() == 0  # a big pass is worth sharing where nothing is known
+    assert fast.decode_threads(fast.batch_threads_from) == 0
     monkeypatch.setattr(fast, "decoder_threads", 3)
     assert fast.decode_threads(1) == 3  # a fixed count wins

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from demo.measure import spare_cores
+from demo.measure import at_most_threads, spare_cores
 
 # auto: bf16 where the CPU has it natively, else int8. fp16 / bf16 everywhere: for GPUs.
 ENCODER_PRECISIONS = ("auto", "bf16", "int8", "fp32", "fp16")
@@ -305,12 +305,24 @@ class FastWhisper(nn.Module):
         self.proj_out = _projection(base.proj_out, decoder)
         self.eval()
 
-    def decode_threads(self, sequences: int) -> int:
-        """Intra-op threads for decoding ``sequences`` together (0: all of torch's): all from
-        ``batch_threads_from`` sequences; else ``decoder_threads`` where set; else all where no
-        other process wants the cores right now (``demo.measure.spare_cores``), one if one does."""
-        if sequences >= self.batch_threads_from:
+    def encode_threads(self) -> int:
+        """Intra-op threads for a pass over whole windows (the encoder, the cross-attention
+        keys; 0: all of torch's): all where no other process wants the cores right now
+        (``demo.measure.spare_cores``), else as many as are free, at least one. A parallel
+        region ends with its slowest thread, and a thread sharing its core with another
+        process makes every region wait: tiny.en's 30 s clip took 2.31 s at two threads
+        beside a CPU-bound program, 1.20 s at one (0.68 s at two, idle; 2-core EPYC)."""
+        spare = spare_cores()
+        if spare is None or spare >= torch.get_num_threads():
             return 0
+        return max(1, spare)
+
+    def decode_threads(self, sequences: int) -> int:
+        """Intra-op threads for decoding ``sequences`` together (0: all of torch's): from
+        ``batch_threads_from`` sequences, as ``encode_threads``; else ``decoder_threads`` where
+        set; else all where no other process wants the cores right now, one if one does."""
+        if sequences >= self.batch_threads_from:
+            return self.encode_threads()
         if self.decoder_threads is not None:
             return self.decoder_threads
         spare = spare_cores()
@@ -321,7 +333,12 @@ class FastWhisper(nn.Module):
         return int(self.config.max_target_positions)
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
-        """Encoder output ``[batch, 1500, d_model]`` (fp32) for ``[batch, n_mels, 3000]``."""
+        """Encoder output ``[batch, 1500, d_model]`` (fp32) for ``[batch, n_mels, 3000]``, on
+        ``encode_threads`` threads."""
+        with at_most_threads(self.encode_threads()):
+            return self._encode(features)
+
+    def _encode(self, features: torch.Tensor) -> torch.Tensor:
         x = F.gelu(self.conv1(features.to(self.compute_dtype)))
         x = F.gelu(self.conv2(x))
         x = x.transpose(1, 2).float() + self.enc_pos[: x.shape[-1]]
@@ -337,12 +354,14 @@ class FastWhisper(nn.Module):
         return KVCache(torch.zeros(shape, **like), torch.zeros(shape, **like), [], [])
 
     def cross(self, encoded: torch.Tensor, cache: KVCache) -> None:
-        """Fill ``cache`` with every layer's cross-attention keys and values."""
+        """Fill ``cache`` with every layer's cross-attention keys and values (on
+        ``encode_threads`` threads: a pass over whole windows)."""
         cache.cross_k, cache.cross_v = [], []
-        for layer in self.dec_layers:
-            k, v = layer.cross_keys_values(encoded)
-            cache.cross_k.append(k)
-            cache.cross_v.append(v)
+        with at_most_threads(self.encode_threads()):
+            for layer in self.dec_layers:
+                k, v = layer.cross_keys_values(encoded)
+                cache.cross_k.append(k)
+                cache.cross_v.append(v)
 
     def decode(
         self,
