@@ -197,6 +197,19 @@ def spare_cores() -> int | None:
     return len(os.sched_getaffinity(0)) - max(0, runnable - ours)
 
 
+def free_threads() -> int:
+    """Intra-op threads for a parallel pass right now (0: all of torch's, as at_most_threads
+    takes it): all where other processes leave every core free or where the system doesn't
+    tell, else as many as are free, at least one. A parallel region ends with its slowest
+    thread, and a thread that shares its core with another process stalls every region."""
+    import torch
+
+    spare = spare_cores()
+    if spare is None or spare >= torch.get_num_threads():
+        return 0
+    return max(1, spare)
+
+
 def best_time(function: Callable[[], Any], repeats: int, sync: Callable[[], None] | None = None):
     """(minimum seconds over ``repeats`` calls, last result), after one untimed warm-up call.
 

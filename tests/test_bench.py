@@ -396,19 +396,6 @@ def test_accuracy_resume_rescores_saved_transcripts_without_loading_a_model(tmp_
     assert "holds no full rows" in capsys.readouterr().err
 
 
-def test_at_most_threads_caps_inside_and_restores_after():
-    import torch
-
-    from demo.measure import at_most_threads
-
-    before = torch.get_num_threads()
-    with at_most_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with at_most_threads(before + 4), at_most_threads(0):  # never raises the count
-        assert torch.get_num_threads() == before
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
 def test_freed_heap_pages_go_back_to_the_system():
     """Chunks freed between live ones stay resident until ``release_freed_memory`` trims them

@@ -192,25 +192,50 @@ def test_block_top_k_matches_torch_topk_wherever_the_winners_are():
 
 def test_threads_follow_what_other_processes_leave_free(tiny_fast, monkeypatch):
     import demo.asr.fast.model as fast_model
+    import demo.measure as measure
     from demo.measure import spare_cores
+
+    def leaves(spare):  # what other processes leave free, as both readers see it
+        monkeypatch.setattr(fast_model, "spare_cores", lambda: spare)
+        monkeypatch.setattr(measure, "spare_cores", lambda: spare)
 
     fast = tiny_fast.model
     spare = spare_cores()  # this machine's own answer: a count within its CPU set
     assert spare is not None and spare <= len(os.sched_getaffinity(0))
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     monkeypatch.setattr(fast, "decoder_threads", None)
-    monkeypatch.setattr(fast_model, "spare_cores", lambda: 2)
+    leaves(2)
     assert fast.decode_threads(1) == 0  # idle: every thread torch has
     assert fast.encode_threads() == 0 and fast.decode_threads(fast.batch_threads_from) == 0
-    monkeypatch.setattr(fast_model, "spare_cores", lambda: 1)
+    leaves(1)
     assert fast.decode_threads(5) == 1  # another process holds a core: one thread
     assert fast.encode_threads() == 1  # the encoder too: a shared core stalls every region
     assert fast.decode_threads(fast.batch_threads_from) == 1
-    monkeypatch.setattr(fast_model, "spare_cores", lambda: -1)  # more runnable than cores
+    leaves(-1)  # more runnable than cores
     assert fast.encode_threads() == 1
-    monkeypatch.setattr(fast_model, "spare_cores", lambda: None)
+    leaves(None)
     assert fast.decode_threads(1) == 1  # unknown: the safe side
     assert fast.encode_threads() == 0  # a big pass is worth sharing where nothing is known
     assert fast.decode_threads(fast.batch_threads_from) == 0
     monkeypatch.setattr(fast, "decoder_threads", 3)
     assert fast.decode_threads(1) == 3  # a fixed count wins
+
+
+def test_at_most_threads_caps_inside_and_restores_after():
+    from demo.measure import at_most_threads
+
+    before = torch.get_num_threads()
+    with at_most_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with at_most_threads(before + 4), at_most_threads(0):  # never raises the count
+        assert torch.get_num_threads() == before
+
+
+def test_free_threads_leave_the_cores_other_processes_hold(monkeypatch):
+    import demo.measure as measure
+
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    for spare, threads in ((2, 0), (3, 0), (None, 0), (1, 1), (0, 1), (-2, 1)):
+        monkeypatch.setattr(measure, "spare_cores", lambda spare=spare: spare)
+        assert measure.free_threads() == threads, spare  # 0: all of torch's

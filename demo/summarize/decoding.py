@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from demo.measure import at_most_threads, free_threads
+
 # Llama-shaped blocks: q/k/v/o projections, rotary embedding, RMSNorm, gated MLP. Qwen2
 # adds biases to q/k/v, which live inside the projections, so the same loop runs it.
 FAST_ARCHITECTURES = ("llama", "qwen2")
@@ -126,7 +128,10 @@ def greedy_decode(
         engine = "fast" if supports_fast(model) else "generate"
     if engine not in ("fast", "generate"):
         raise ValueError(f"engine must be auto, fast or generate, not {engine!r}.")
-    with torch.inference_mode():
+    # On the threads other processes leave free (demo.measure.free_threads): all of them on a
+    # quiet machine, where two threads decode int4 1.4x faster than one (README "LLM
+    # summarizer"); fewer beside a busy program, whose core would stall every step.
+    with at_most_threads(free_threads()), torch.inference_mode():
         if engine == "fast":
             return _fast_decode(model, prompt_ids, rules, embeds)
         return _generate(model, prompt_ids, rules, embeds)
@@ -227,9 +232,6 @@ def _fast_decode(
     # The int4 modes attach a weight-only int4 decoder (demo.summarize.int4): the prompt ran
     # through the float model above, new tokens go through it.
     int4 = getattr(base, "int4_decoder", None)
-    # Decoding uses torch's threads, as the prompt does: on a quiet 2-core machine two threads
-    # decode int4 1.4x faster than one (README "LLM summarizer"); a busy machine is another
-    # matter, where torch.set_num_threads(1) (bench --threads 1) is the better choice.
     position = length
     while True:
         if token in eos:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from demo.measure import at_most_threads, spare_cores
+from demo.measure import at_most_threads, free_threads, spare_cores
 
 # auto: bf16 where the CPU has it natively, else int8. fp16 / bf16 everywhere: for GPUs.
 ENCODER_PRECISIONS = ("auto", "bf16", "int8", "fp32", "fp16")
@@ -307,15 +307,9 @@ class FastWhisper(nn.Module):
 
     def encode_threads(self) -> int:
         """Intra-op threads for a pass over whole windows (the encoder, the cross-attention
-        keys; 0: all of torch's): all where no other process wants the cores right now
-        (``demo.measure.spare_cores``), else as many as are free, at least one. A parallel
-        region ends with its slowest thread, and a thread sharing its core with another
-        process makes every region wait: tiny.en's 30 s clip took 2.31 s at two threads
+        keys): ``demo.measure.free_threads``. tiny.en's 30 s clip took 2.31 s at two threads
         beside a CPU-bound program, 1.20 s at one (0.68 s at two, idle; 2-core EPYC)."""
-        spare = spare_cores()
-        if spare is None or spare >= torch.get_num_threads():
-            return 0
-        return max(1, spare)
+        return free_threads()
 
     def decode_threads(self, sequences: int) -> int:
         """Intra-op threads for decoding ``sequences`` together (0: all of torch's): from
