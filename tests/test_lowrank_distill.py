@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from loaded_models import cpu_model
+from training_helpers import spoken_manifest
 
 from demo.compress.lowrank_io import read_lowrank_config
 
@@ -100,18 +101,7 @@ def test_a_teacher_with_another_vocabulary_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     """3 espeak-ng clips: 2 train, 1 validation."""
-    from demo.audio import synthesize_speech
-
-    folder = tmp_path_factory.mktemp("distill-speech")
-    rows = []
-    for i, text in enumerate(SENTENCES):
-        synthesize_speech(text, folder / f"clip{i}.wav", words_per_minute=170)
-        rows.append(
-            {"audio": f"clip{i}.wav", "text": text, "split": "validation" if i == 2 else "train"}
-        )
-    path = folder / "manifest.jsonl"
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
+    return spoken_manifest(tmp_path_factory.mktemp("distill-speech"), SENTENCES, 2)
 
 
 def _teacher() -> str:

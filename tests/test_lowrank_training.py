@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from loaded_models import TINY_PARAMS, TINY_QUARTER_PARAMS, cpu_model
+from training_helpers import spoken_manifest
 
 from demo.compress.lowrank import (
     count_parameters,
@@ -43,18 +44,7 @@ def jfk(jfk_path):
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory) -> Path:
     """4 espeak-ng clips: 3 train, 1 validation."""
-    from demo.audio import synthesize_speech
-
-    folder = tmp_path_factory.mktemp("lowrank-speech")
-    rows = []
-    for i, text in enumerate(SENTENCES):
-        synthesize_speech(text, folder / f"clip{i}.wav", words_per_minute=170)
-        rows.append(
-            {"audio": f"clip{i}.wav", "text": text, "split": "validation" if i == 3 else "train"}
-        )
-    path = folder / "manifest.jsonl"
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
+    return spoken_manifest(tmp_path_factory.mktemp("lowrank-speech"), SENTENCES, 3)
 
 
 def _train(manifest: Path, out: Path, *flags: str, steps: int = 3) -> Path:

@@ -28,3 +28,18 @@ def subprocess_env() -> dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(ROOT))
     env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+def spoken_manifest(folder: Path, sentences, validation: int) -> Path:
+    """A manifest of ``sentences`` spoken by espeak-ng at 170 words a minute into ``folder``:
+    the one at index ``validation`` is the validation split, the others train."""
+    from demo.audio import synthesize_speech
+
+    rows = []
+    for i, text in enumerate(sentences):
+        synthesize_speech(text, folder / f"clip{i}.wav", words_per_minute=170)
+        split = "validation" if i == validation else "train"
+        rows.append({"audio": f"clip{i}.wav", "text": text, "split": split})
+    path = folder / "manifest.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
