@@ -162,8 +162,8 @@ def test_a_stop_in_the_final_scoring_resumes_there_without_training_again(
     monkeypatch.setattr(training.loop, "save_state", lambda session: steps.append(1))
     assert train_asr(["--resume", str(run_dir)]) == 0
     lines = metric_lines(run_dir, None)
-    scoring = lines[2:]  # real speech (the samples; the set's first clip where it is built)
-    assert lines[:2] == trained and "real-speech-sample" in [line["split"] for line in scoring]
+    scoring = lines[2:]  # real speech: the set's first clip where it is built, the samples
+    assert lines[:2] == trained and "real-speech" in [line["split"] for line in scoring]
     assert {line["step"] for line in scoring} == {2}
     assert steps == []  # nothing trained again (no state saved after a step)
     info = json.loads((run_dir / "run.json").read_text())
