@@ -71,7 +71,7 @@ def summarize(loaded: LlamaCppModel, text: str, options) -> dict:
     to first token), decode, token counts."""
     import torch
 
-    from demo.summarize.decoding import generated_ngram_processor
+    from demo.summarize.decoding import generated_ngram_processor, greedy_loop
     from demo.summarize.llm import NO_REPEAT_NGRAM, clean_summary, max_new_tokens, prompt_ids
     from demo.summarize.llm import stop_ids as summary_stop_ids
 
@@ -93,17 +93,13 @@ def summarize(loaded: LlamaCppModel, text: str, options) -> dict:
     sequence = list(ids)
     token = next_token(sequence)
     first = time.perf_counter()
-    tokens, stopped = [], "length"
-    while True:
-        if token in stops:
-            stopped = "eos"
-            break
-        tokens.append(token)
+
+    def step(token: int, tokens: list[int]) -> int:
         sequence.append(token)
-        if len(tokens) >= budget:
-            break
         llm.eval([token])
-        token = next_token(sequence)
+        return next_token(sequence)
+
+    tokens, stopped = greedy_loop(token, step, stops, budget)
     ended = time.perf_counter()
     raw = tokenizer.decode(tokens, skip_special_tokens=True)
     return {

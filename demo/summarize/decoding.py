@@ -227,27 +227,35 @@ def _fast_decode(
         logits = _forward_embeds(base, embeds.to(device, _model_dtype(base)), 0, state)
     token = _pick(logits, ban, generated)
     prefill = time.perf_counter() - started
-    stopped = "length"
     started = time.perf_counter()
     # The int4 modes attach a weight-only int4 decoder (demo.summarize.int4): the prompt ran
     # through the float model above, new tokens go through it.
     int4 = getattr(base, "int4_decoder", None)
-    position = length
-    while True:
-        if token in eos:
-            stopped = "eos"
-            break
-        generated.append(token)
+
+    def step(token: int, generated: list[int]) -> int:
+        position = length + len(generated) - 1
         ban.add(generated)
-        if len(generated) >= rules.max_new_tokens:
-            break
         if int4 is not None:
             logits = int4.step(token, position, state)
         else:
             logits = _forward(base, torch.tensor([[token]], device=device), position, state)
-        position += 1
-        token = _pick(logits, ban, generated)
+        return _pick(logits, ban, generated)
+
+    generated, stopped = greedy_loop(token, step, eos, rules.max_new_tokens)
     return Decoded(generated, length, prefill, time.perf_counter() - started, "fast", stopped)
+
+
+def greedy_loop(token: int, step, stops, budget: int) -> tuple[list[int], str]:
+    """New tokens from ``token`` on, ``step(token, tokens so far)`` giving each next one, until
+    a token of ``stops`` ("eos", not kept) or ``budget`` tokens ("length"): one stopping rule
+    for every engine (ours, and the bench's llama.cpp peer)."""
+    tokens: list[int] = []
+    while token not in stops:
+        tokens.append(token)
+        if len(tokens) >= budget:
+            return tokens, "length"
+        token = step(token, tokens)
+    return tokens, "eos"
 
 
 class _GeneratedNGramProcessor:
