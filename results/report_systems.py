@@ -357,7 +357,7 @@ def lowrank_section(runs) -> list[str]:
            "the test split and on real speech")  # fmt: skip
     verdict = (f"Meets the bar ({bar}): {', '.join(met)}." if met
                else f"No arm meets the bar yet ({bar}).")  # fmt: skip
-    seeds = seed_lines(seed_groups(rows), TARGET_REDUCTION_PCT, TARGET_POINTS)
+    seeds = seed_lines(seed_groups(rows), meets_target)
     return out + table(header, body) + ["", verdict, "", _lowrank_sample(runs, rows), "", *seeds]
 
 
