@@ -45,14 +45,15 @@ def cell_verdicts(rows: list[dict]) -> list[dict]:
         ours = engines.get(OURS)
         if ours is None:
             continue
-        peers = [p for p in (engines.get(FW), best_wcpp(engines)) if p is not None]
+        wcpp = best_wcpp(engines)
+        peers = [p for p in (engines.get(FW), wcpp) if p is not None]
         faster = min(peers, key=lambda r: r["latency_s"]) if peers else None
         ratio = ours["latency_s"] / faster["latency_s"] if faster else None
         batched = engines.get(BATCHED)
         out.append({
             "model": model, "clip": clip, "audio_s": ours["audio_s"], "decoding": decoding,
             "threads": threads, "load": load, "ours": ours, "fw": engines.get(FW),
-            "wcpp": best_wcpp(engines), "faster": faster, "ratio": ratio, "batched": batched,
+            "wcpp": wcpp, "faster": faster, "ratio": ratio, "batched": batched,
             "met": None if ratio is None else ratio <= GOAL and ours["wer"] <= faster["wer"],
             "vs_batched": ours["latency_s"] / batched["latency_s"] if batched else None,
         })  # fmt: skip
