@@ -86,7 +86,7 @@ $(VENV)/.peers-installed: $(VENV)/.dev-installed requirements-peers.txt
 
 bench-peers: $(VENV)/.peers-installed
 	$(PY) -m bench.asr --peers $(PEERS_ASR) --name asr-peers --overwrite $(BENCH_ARGS)
-	$(PY) -m bench.summarize --peers llama.cpp --modes full --name summarize-peers --overwrite \
+	$(PY) -m bench.summarize --peers llama.cpp --modes int4 full --name summarize-peers --overwrite \
 		$(SUMMARIZE_ARGS)
 
 # The speed goals (issue 37; assets/benchmarks.md "Speed goals"): the default mode beside
