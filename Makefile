@@ -88,6 +88,7 @@ bench-peers: $(VENV)/.peers-installed
 	$(PY) -m bench.asr --peers $(PEERS_ASR) --name asr-peers --overwrite $(BENCH_ARGS)
 	$(PY) -m bench.summarize --peers llama.cpp --modes int4 full --name summarize-peers --overwrite \
 		$(SUMMARIZE_ARGS)
+	$(PY) -m bench.llm_profile --overwrite
 
 # The speed goals (issue 37; assets/benchmarks.md "Speed goals"): the default mode beside
 # faster-whisper int8, its batched pipeline and whisper.cpp q8_0/q5_0 (f16 left out to save time,

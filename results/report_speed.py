@@ -156,5 +156,28 @@ def _llm_lines(folder: Path) -> list[str]:
         ]  # fmt: skip
         for r in rows
     ]
+    peer = next((r for r in rows if r["engine"].startswith("llama.cpp")), None)
     return ["Summarizer decode speed beside llama.cpp (`make bench-peers`):", "",
-            *table(header, body), ""]  # fmt: skip
+            *table(header, body), "", *_profile_lines(folder, peer)]  # fmt: skip
+
+
+def _profile_lines(folder: Path, peer: dict | None) -> list[str]:
+    """Where a decode step of the int4 summarizer goes (``bench.llm_profile``), and the gap to
+    llama.cpp's time per token."""
+    lines = []
+    for path in sorted(folder.glob("llm-profile*.json")):
+        data = read_results(path)
+        for row in data["rows"] if data else []:
+            parts = sorted(row["parts_ms"].items(), key=lambda kv: -kv[1])
+            share = ", ".join(f"{part} {ms:.2f}" for part, ms in parts)
+            gap = ""
+            if peer:
+                theirs = 1000 / peer["decode_tokens_per_s"]
+                gap = f"; llama.cpp: {theirs:.2f} ms a token ({peer['threads']} thread(s))"
+            lines.append(
+                f"- Where a decode step of {row['mode']} goes (`{data['meta']['command']}`, "
+                f"{row['threads']} thread(s)): {row['ms_per_step']:.2f} ms a step unprofiled, "
+                f"{row['weights_mb_per_step']:.0f} MB of weights read = "
+                f"{row['gb_per_s']:.1f} GB/s; profiled, in ms: {share}{gap}."
+            )
+    return lines + [""] if lines else []

@@ -310,6 +310,29 @@ def test_speed_section_takes_the_faster_peer_per_cell_and_names_the_worst(tmp_pa
     assert "- whisper.cpp (fastest quantization): 0.89x at tiny.en · jfk (11 s)" in text
     assert speed_section(tmp_path / "none") == []
 
+    # the summarizer beside llama.cpp, and where a step of ours goes, with the gap per token
+    peers = [{"engine": "int4", "threads": 2, "decode_tokens_per_s": 50.0,
+              "prefill_tokens_per_s": 330.0, "scores": {"rougeL": 0.25}},
+             {"engine": "llama.cpp Q4_1", "threads": 2, "decode_tokens_per_s": 80.0,
+              "prefill_tokens_per_s": 260.0, "scores": {"rougeL": 0.25}}]  # fmt: skip
+    write_results(tmp_path, "summarize-peers", meta, peers)
+    profile = {
+        "mode": "int4",
+        "threads": 2,
+        "ms_per_step": 20.0,
+        "weights_mb_per_step": 76.0,
+        "gb_per_s": 3.8,
+        "parts_ms": {"int4 matmuls (weights)": 12.0, "attention": 3.0},
+    }
+    write_results(tmp_path, "llm-profile", {**meta, "command": "python -m bench.llm_profile"},
+                  [profile])  # fmt: skip
+    text = "\n".join(speed_section(tmp_path))
+    assert "| llama.cpp Q4_1 | 2 | 80.0 | 260 | 0.250 |" in text
+    assert ("- Where a decode step of int4 goes (`python -m bench.llm_profile`, 2 thread(s)): "
+            "20.00 ms a step unprofiled, 76 MB of weights read = 3.8 GB/s; profiled, in ms: "
+            "int4 matmuls (weights) 12.00, attention 3.00; llama.cpp: 12.50 ms a token "
+            "(2 thread(s)).") in text  # fmt: skip
+
 
 def test_lowrank_arms_at_several_seeds_are_judged_on_their_means(tmp_path, write_run):
     from results import report_systems
