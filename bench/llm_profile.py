@@ -135,7 +135,7 @@ def measure(options: ProfileOptions) -> list[ProfileRow]:
         steps, seconds = 0, 0.0
         for doc in docs:
             _, decoded = summarize_once(loaded, doc.text, summary_options)
-            steps += len(decoded.tokens) + (decoded.stopped == "eos") - 1
+            steps += decoded.steps
             seconds += decoded.decode_seconds
         return steps, seconds
 

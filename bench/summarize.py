@@ -223,8 +223,7 @@ def summarize_doc(loaded, engine: Engine, doc: Document, options: BenchOptions) 
         "decode": decoded.decode_seconds,
         "prompt_tokens": decoded.prompt_tokens,
         "tokens": len(decoded.tokens),
-        # Steps after the first token (which the prefill produced); the eos is a step too.
-        "steps": len(decoded.tokens) + (decoded.stopped == "eos") - 1,
+        "steps": decoded.steps,
     }
 
 

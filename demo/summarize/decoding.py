@@ -51,8 +51,13 @@ class Decoded:
     stopped: str = field(default="eos")  # "eos" or "length"
 
     @property
+    def steps(self) -> int:
+        """Decode steps after the first token (which the prefill produced); the eos is a step."""
+        return len(self.tokens) + (self.stopped == "eos") - 1
+
+    @property
     def decode_tokens_per_second(self) -> float:
-        steps = len(self.tokens) + (self.stopped == "eos") - 1  # tokens after the first
+        steps = self.steps
         return steps / self.decode_seconds if self.decode_seconds > 0 and steps > 0 else 0.0
 
 
