@@ -94,7 +94,8 @@ bench-peers: $(VENV)/.peers-installed
 # faster-whisper int8, its batched pipeline and whisper.cpp q8_0/q5_0 (f16 left out to save time,
 # not measured slower here: PEERS_SPEED adds it back), every engine in its own process, on 11 s,
 # 30 s, 5 and 10 minutes of speech, greedy and beam 5, at 1 and 2 threads; then the short clip and
-# a 5-minute programme greedy beside a busy process (bench.coload). About 1.5 hours, quiet 2 cores.
+# a 5-minute programme greedy beside a busy process (bench.coload). About 3.3 hours on a quiet
+# 2-core EPYC (1 thread: 95 + 17 minutes; 2 threads: 64 + 24).
 PEERS_SPEED ?= fw-int8 fw-batched8 wcpp-q8_0 wcpp-q5_0
 SPEED_ARGS = --models tiny.en base --modes fast-int8 --long-modes fast-int8 --peers $(PEERS_SPEED) \
 	--repeats 3 --no-rss --overwrite

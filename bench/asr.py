@@ -42,12 +42,11 @@ from bench.engines import (
     PEERS,
     WINDOW_SAMPLES,
     EngineSpec,
+    EngineStopped,
     Isolated,
     check_bench_only,
-    engine_imports,
-    load,
+    measure_memory,
     timed_transcribe,
-    transcribe,
 )
 from bench.env import (
     DEFAULT_OUT,
@@ -60,7 +59,6 @@ from bench.env import (
 )
 from bench.markdown import text_table
 from bench.programmes import ALL_CLIPS, any_clip
-from demo.measure import run_in_fork
 
 MODULE = "bench.asr"
 DEFAULT_MODELS = ("tiny.en", "base")
@@ -76,6 +74,10 @@ REPEATS = 5
 # MIN_REPEATS runs: bitsandbytes int8 with beam 5 on the long clip would otherwise take an hour.
 BUDGET_S = 30.0
 MIN_REPEATS = 2
+# A peer's run is stopped after CAP_X times faster-whisper int8's first run on the same cell (at
+# least CAP_MIN_S): whisper.cpp's two threads beside a busy process ran for many minutes on 5.
+CAP_X = 10.0
+CAP_MIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class BenchOptions:
     beams: tuple[int, ...] = DEFAULT_BEAMS  # 1 = greedy
     repeats: int = REPEATS  # runs per engine; the minimum is reported
     budget_s: float = BUDGET_S  # stop repeating after this long (at least MIN_REPEATS runs)
+    cap_x: float = CAP_X  # stop a run after this many times the baseline's (CAP_MIN_S at least)
     threads: int = 0  # intra-op threads for every engine; 0 = torch's default (the cores)
     rss: bool = True  # load, weights and peak RSS, one engine at a time in a forked process
     ablation: bool = False  # also fast-int8 with one of its choices undone (ABLATIONS)
@@ -98,6 +101,8 @@ class BenchOptions:
     def __post_init__(self) -> None:
         if self.repeats < 1:
             raise ValueError("repeats must be at least 1.")
+        if self.cap_x <= 1:
+            raise ValueError("cap-x must be above 1 (times faster-whisper int8's run).")
         if any(b < 1 for b in self.beams):
             raise ValueError("beams must be at least 1.")
         unknown = [c for c in self.clips if c not in ALL_CLIPS]
@@ -138,13 +143,15 @@ class Row:
     speedup_vs_fw_int8: float | None = None  # the inverse
     ratio_to_fw_batched8: float | None = None  # our time / faster-whisper batched's (long-form)
     rtfx: float = 0.0  # audio seconds per second of processing
-    wer: float = 0.0  # normalized (demo.metrics.wer)
+    wer: float | None = 0.0  # normalized (demo.metrics.wer); None: no run finished
     text: str = ""
     load_s: float | None = None
     weights_mb: float | None = None  # None for CTranslate2, which doesn't expose it
     peak_rss_mb: float | None = None  # whole process during load + one run per clip
     rss_before_mb: float | None = None  # the process before loading (interpreter, libraries)
     rss_load_delta_mb: float | None = None  # process RSS added by loading the model
+    cap_s: float | None = None  # a run still going after this long was stopped (CAP_X)
+    capped: bool = False  # no timed run finished under cap_s: latency_s is cap_s, a lower bound
 
 
 def cpu_modes() -> list[str]:
@@ -183,69 +190,21 @@ def runs_on(spec: EngineSpec, clip: Clip, options: BenchOptions) -> bool:
     return spec.quant in options.long_modes
 
 
-# --------------------------------------------------------------------------- memory
-
-
-def _release_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the OS, so RSS reflects what's live."""
-    gc.collect()
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> dict:
-    """Load time, weights, RSS added by the load, and peak RSS over load + one run per clip
-    (at the widest beam: beams take the most memory).
-
-    Runs in a forked copy of this process made before any model is loaded, so every engine
-    starts from the same baseline (``rss_before_mb``: interpreter and imported libraries) and
-    its peak is its own.
-    """
-    try:
-        return run_in_fork(_measure_memory, spec, clips, beams, threads)
-    except RuntimeError as exc:
-        raise RuntimeError(f"{spec.label}: {exc}") from exc
-
-
-def _measure_memory(spec: EngineSpec, clips: list[Clip], beams, threads: int) -> dict:
-    from demo.measure import Measurements, measure, process_rss_mb
-
-    set_threads(threads)
-    engine_imports(spec)
-    _release_memory()
-    before = process_rss_mb()
-    m = Measurements()
-    with measure("load", m):
-        loaded = load(spec, threads)
-    after_load = process_rss_mb()
-    with measure("run", m):
-        for clip in clips:
-            transcribe(loaded, clip.audio, max(beams))
-    return {
-        "load_s": m.stages["load"].seconds,
-        "weights_mb": loaded.weights_mb,
-        "peak_rss_mb": m.peak_rss_mb(),
-        "rss_before_mb": before,
-        "rss_load_delta_mb": after_load - before,
-    }
-
-
 # --------------------------------------------------------------------------- timing
 
 
 def _time_round(loaded, clip: Clip, beams: int, rows: dict, options: BenchOptions) -> None:
     for key, engine in loaded.items():
         row = rows[key]
-        if row.runs >= options.repeats:
+        if row.runs >= options.repeats or row.capped:
             continue
         if row.runs >= MIN_REPEATS and sum(row.latencies_s) >= options.budget_s:
             continue
-        row.latencies_s.append(timed_transcribe(engine, clip.audio, beams)[1])
-        row.runs += 1
+        try:
+            row.latencies_s.append(timed_transcribe(engine, clip.audio, beams, row.cap_s)[1])
+            row.runs += 1
+        except EngineStopped:
+            row.capped = True  # stopped repeating it; earlier runs under the cap still count
 
 
 def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> list[Row]:
@@ -260,11 +219,17 @@ def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> l
             if e.spec.engine != "demo-ablation" or e.spec.quant in LONG_FORM_ABLATIONS
         }
     loaded = {k: e for k, e in loaded.items() if runs_on(e.spec, clip, options)}
-    rows = {}
+    rows, cap_s = {}, None
     loaded_label = " · co-load" if options.co_load else ""
-    for key, engine in loaded.items():
+    # faster-whisper int8 first: the other engines' runs are capped at CAP_X times its run.
+    for key, engine in sorted(loaded.items(), key=lambda item: item[0][1] != FW_BASELINE):
         spec = engine.spec
-        text, _ = timed_transcribe(engine, clip.audio, beams)
+        try:
+            text, seconds = timed_transcribe(engine, clip.audio, beams, cap_s)
+        except EngineStopped:
+            text = None
+        if spec.quant == FW_BASELINE:
+            cap_s = max(CAP_MIN_S, options.cap_x * seconds)
         rows[key] = Row(
             config=f"{spec.label} {decoding_label(beams)} · {clip.name}" + loaded_label,
             kind="asr",
@@ -278,15 +243,19 @@ def bench_clip(loaded: dict, clip: Clip, beams: int, threads: int, options) -> l
             clip=clip.name,
             audio_s=round(clip.seconds, 3),
             threads=threads,
-            wer=wer(clip.reference, text),
-            text=text,
+            wer=None if text is None else wer(clip.reference, text),
+            text=text or "",
             load_s=engine.load_s,
             weights_mb=engine.weights_mb,
+            cap_s=None if spec.quant == FW_BASELINE else cap_s,
+            capped=text is None,
         )
+    rows = {key: rows[key] for key in loaded}  # the engines' order
     for _ in range(options.repeats):
         _time_round(loaded, clip, beams, rows, options)
     for row in rows.values():
-        row.latency_s = min(row.latencies_s)
+        row.capped = not row.latencies_s
+        row.latency_s = min(row.latencies_s) if row.latencies_s else row.cap_s
         row.rtfx = row.audio_s / row.latency_s
     for row in rows.values():
         base = rows.get((row.model, FW_BASELINE))
@@ -379,9 +348,9 @@ def format_table(rows: list[dict]) -> str:
     """A plain-text table of the rows for the terminal."""
 
     def cells(r: dict) -> list[str]:
-        ratio = r.get("ratio_to_fw_int8")
-        return [r["config"], f"{r['latency_s']:.3f}", f"{ratio:.2f}x" if ratio else "-",
-                f"{r['rtfx']:.1f}", f"{r['wer']:.3f}", _num(r.get("load_s"), ".2f"),
+        ratio, over = r.get("ratio_to_fw_int8"), ">" if r.get("capped") else ""  # stopped
+        return [r["config"], f"{over}{r['latency_s']:.3f}", f"{ratio:.2f}x" if ratio else "-",
+                f"{r['rtfx']:.1f}", _num(r["wer"], ".3f"), _num(r.get("load_s"), ".2f"),
                 _num(r.get("weights_mb"), ".0f", " MB"), _num(r.get("peak_rss_mb"), ".0f", " MB"),
                 f"{r['runs']:d}"]  # fmt: skip
 
@@ -403,6 +372,13 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
     p.add_argument("--beams", nargs="+", type=int)
     p.add_argument("--repeats", type=int)
     p.add_argument("--budget-s", type=float, dest="budget_s")
+    p.add_argument(
+        "--cap-x",
+        type=float,
+        dest="cap_x",
+        help="stop a run after this many times "
+        f"faster-whisper int8's (default {CAP_X:g}, {CAP_MIN_S:g} s at least)",
+    )
     p.add_argument("--threads", type=int)
     p.add_argument(
         "--no-rss", action="store_false", dest="rss", default=None, help="skip the memory pass"
@@ -427,6 +403,7 @@ def parse_args(argv: list[str] | None = None) -> BenchOptions:
         "beams",
         "repeats",
         "budget_s",
+        "cap_x",
         "threads",
         "rss",
         "ablation",

@@ -10,6 +10,7 @@ weights (whisper.cpp's q8_0 / q5_0 re-quantize them, as its users do).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import multiprocessing
 import shutil
@@ -22,6 +23,7 @@ import numpy as np
 
 from demo.asr.registry import bundled_source, get_whisper_model
 from demo.audio import SAMPLE_RATE
+from demo.measure import run_in_fork
 from demo.settings import settings
 
 FW_COMPUTE_TYPES = {"fw-int8": "int8", "fw-fp32": "float32", "fw-batched8": "int8"}
@@ -195,6 +197,15 @@ def engine_imports(spec: EngineSpec) -> None:
     IMPORTS[spec.engine]()
 
 
+class EngineStopped(RuntimeError):
+    """A run stopped at its time cap (``Isolated.run``); ``seconds`` is the cap, a lower bound
+    of the run's time."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
 class Isolated:
     """An engine loaded and run in a process of its own (spawned, so nothing of this one is
     inherited), timed there: ``run`` gives (text, seconds of the transcription alone).
@@ -206,6 +217,7 @@ class Isolated:
     """
 
     def __init__(self, spec: EngineSpec, threads: int) -> None:
+        self.threads = threads
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve, args=(child, spec, threads), daemon=True)
@@ -214,8 +226,14 @@ class Isolated:
         self.spec = spec
         self.load_s, self.weights_mb = self._receive()  # CTranslate2 hides its weights' size
 
-    def run(self, audio: np.ndarray, beams: int) -> tuple[str, float]:
+    def run(self, audio: np.ndarray, beams: int, cap_s: float | None = None) -> tuple[str, float]:
+        """(text, seconds) of one transcription. A run still going after ``cap_s`` seconds is
+        stopped (its process killed, a fresh one loaded for the next run): ``EngineStopped``."""
         self._conn.send((np.asarray(audio, dtype=np.float32), beams))
+        if cap_s is not None and not self._conn.poll(cap_s):
+            self.close(wait_s=0)
+            self.__init__(self.spec, self.threads)
+            raise EngineStopped(f"{self.spec.label}: stopped after {cap_s:.0f} s.", cap_s)
         return self._receive()
 
     def _receive(self):
@@ -227,12 +245,13 @@ class Isolated:
             raise RuntimeError(f"{self.spec.label}: {value}")
         return value
 
-    def close(self) -> None:
-        if self._process.is_alive():
+    def close(self, wait_s: float = 30) -> None:
+        if self._process.is_alive() and wait_s:
             self._conn.send(None)
-            self._process.join(timeout=30)
+            self._process.join(timeout=wait_s)
         if self._process.is_alive():
             self._process.kill()
+            self._process.join()
         self._conn.close()
 
 
@@ -256,10 +275,11 @@ def _serve(conn, spec: EngineSpec, threads: int) -> None:
         conn.close()
 
 
-def timed_transcribe(engine: Loaded | Isolated, audio: np.ndarray, beams: int):
-    """(text, seconds) of one transcription, wherever the engine runs."""
+def timed_transcribe(engine: Loaded | Isolated, audio: np.ndarray, beams: int, cap_s=None):
+    """(text, seconds) of one transcription, wherever the engine runs; in a process of its own,
+    stopped after ``cap_s`` seconds (``EngineStopped``)."""
     if isinstance(engine, Isolated):
-        return engine.run(audio, beams)
+        return engine.run(audio, beams, cap_s)
     start = time.perf_counter()
     text = transcribe(engine, audio, beams)
     return text, time.perf_counter() - start
@@ -318,3 +338,55 @@ def transcribe_segments(loaded: Loaded, audio: np.ndarray, beams: int) -> tuple[
         return out.text, [(s.start, s.end, s.text) for s in out.segments]
     segments = SEGMENTERS[loaded.spec.engine](loaded, audio, beams)
     return "".join(" " + text for _, _, text in segments).strip(), segments
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS, so RSS reflects what's live."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def measure_memory(spec: EngineSpec, clips: list, beams, threads: int) -> dict:
+    """Load time, weights, RSS added by the load, and peak RSS over load + one run per clip
+    (at the widest beam: beams take the most memory).
+
+    Runs in a forked copy of this process made before any model is loaded, so every engine
+    starts from the same baseline (``rss_before_mb``: interpreter and imported libraries) and
+    its peak is its own.
+    """
+    try:
+        return run_in_fork(_measure_memory, spec, clips, beams, threads)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{spec.label}: {exc}") from exc
+
+
+def _measure_memory(spec: EngineSpec, clips: list, beams, threads: int) -> dict:
+    from bench.env import set_threads
+    from demo.measure import Measurements, measure, process_rss_mb
+
+    set_threads(threads)
+    engine_imports(spec)
+    _release_memory()
+    before = process_rss_mb()
+    m = Measurements()
+    with measure("load", m):
+        loaded = load(spec, threads)
+    after_load = process_rss_mb()
+    with measure("run", m):
+        for clip in clips:
+            transcribe(loaded, clip.audio, max(beams))
+    return {
+        "load_s": m.stages["load"].seconds,
+        "weights_mb": loaded.weights_mb,
+        "peak_rss_mb": m.peak_rss_mb(),
+        "rss_before_mb": before,
+        "rss_load_delta_mb": after_load - before,
+    }

@@ -5,7 +5,6 @@ No test asserts a timing: the machine is shared. Speed is what `make bench` repo
 
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -77,30 +76,6 @@ def test_quick_bench_writes_json_and_csv_with_every_field(quick_results):
         table = list(csv.DictReader(f))
     assert len(table) == 3
     assert {"config", "latency_s", "ratio_to_fw_int8", "wer", "peak_rss_mb"} <= set(table[0])
-
-
-def test_isolated_engine_runs_faster_whisper_in_its_own_process_and_times_it(jfk):
-    """faster-whisper runs in a spawned process of its own (bench.engines.Isolated): the text
-    and the seconds come from there, and this process never loads CTranslate2."""
-    from bench.engines import EngineSpec, Isolated
-
-    engine = Isolated(EngineSpec("tiny.en", "fw-int8"), threads=1)
-    try:
-        assert engine.load_s > 0 and engine.weights_mb is None
-        text, seconds = engine.run(jfk, beams=1)
-        assert "ask not what your country can do for you" in text.lower()
-        assert 0 < seconds < 60
-        assert engine._process.pid != os.getpid()
-    finally:
-        engine.close()
-    assert not engine._process.is_alive()
-
-
-def test_isolated_engine_that_cannot_load_says_which_engine():
-    from bench.engines import EngineSpec, Isolated
-
-    with pytest.raises(RuntimeError, match="no-such-model fw-int8: .*no-such-model"):
-        Isolated(EngineSpec("no-such-model", "fw-int8"), threads=1)
 
 
 def test_result_files_record_paths_inside_the_repo_relative_to_it(tmp_path):

@@ -303,6 +303,11 @@ def test_benchmark_and_compare_bars():
     assert list(latency.data[0].y) == [1.5, 2.5]
     memory = compare_charts.bench_memory(BENCH_ROWS)
     assert {t.name for t in memory.data} == {"Weights", "Peak RSS"}
+    from dashboard.training_view import bench_figures
+
+    stopped = {"config": "tiny wcpp", "latency_s": 30.0, "wer": None, "capped": True}
+    figures = bench_figures([*BENCH_ROWS, stopped])  # a run stopped at its cap: no time to chart
+    assert list(figures["bench_latency"].data[0].x) == ["tiny fp32", "tiny int8"]
 
     stages = compare_charts.compare_bars(COMPARE_ROWS, "latency")
     assert [t.name for t in stages.data] == ["Load", "Transcribe", "Summarize"]

@@ -304,11 +304,24 @@ def test_speed_section_takes_the_faster_peer_per_cell_and_names_the_worst(tmp_pa
     write_results(tmp_path, "asr-speed-t1", meta, idle)
     write_results(tmp_path, "asr-speed-t1-busy", meta, busy)
     text = "\n".join(speed_section(tmp_path))
-    assert "Met in **1 of 3** cells." in text
+    assert "Met in **1 of 3** cells; the time goal alone in 2" in text
+    assert "| 9.00 s (6.0%) | 15.00 s (5.0%) | – | 0.60x | **missed**: WER |" in text
     assert "| tiny.en · jfk (11 s) · greedy | 1 | idle | 0.40 s (0.0%) | 0.65 s (0.0%) | " \
-        "q5_0 0.45 s (0.0%) | 0.89x | **missed** | – | – |" in text  # fmt: skip
+        "q5_0 0.45 s (0.0%) | 0.89x | **missed**: time | – | – |" in text  # fmt: skip
     assert "- whisper.cpp (fastest quantization): 0.89x at tiny.en · jfk (11 s)" in text
     assert speed_section(tmp_path / "none") == []
+
+    # a whisper.cpp run bench.asr stopped at its cap: a lower bound, never a WER
+    stopped = [_speed_row("fast-int8", "jfk", 0.9, 0.0, threads=2, load="co-load"),
+               _speed_row("fw-int8", "jfk", 1.2, 0.0, threads=2, load="co-load"),
+               {**_speed_row("wcpp-q8_0", "jfk", 30.0, None, threads=2, load="co-load"),
+                "capped": True}]  # fmt: skip
+    write_results(tmp_path, "asr-speed-t2-busy", meta, stopped)
+    text = "\n".join(speed_section(tmp_path))
+    assert "| 0.90 s (0.0%) | 1.20 s (0.0%) | q8_0 over 30 s (stopped) | 0.75x | met |" in text
+    wcpp = worst_cells(cell_verdicts(stopped))["whisper.cpp (fastest quantization)"]
+    assert wcpp["capped"] is True and wcpp["ratio"] == pytest.approx(0.03)  # at most: over 30 s
+    (tmp_path / "asr-speed-t2-busy.json").unlink()
 
     # the summarizer beside llama.cpp, and where a step of ours goes, with the gap per token
     peers = [{"engine": "int4", "threads": 2, "decode_tokens_per_s": 50.0,
