@@ -121,8 +121,9 @@ def speed_section(folder: Path) -> list[str]:
         f"batched pipeline. A run still going after {CAP_X:g}x faster-whisper int8's time on "
         'the cell is stopped ("over N s (stopped)": a lower bound, no text to score). '
         f"Met in **{len(met)} of {len(verdicts)}** cells; the time goal alone in {len(fast)} "
-        "(a WER a word or two worse on one clip misses the goal: single-clip WER is noisy, "
-        "see the long-form section's pooled intervals).",
+        "(a WER a word or two worse on one clip misses it: one clip's WER is noisy; the WER "
+        'pooled over programmes and copies, with intervals, is in "Long recordings at a '
+        'natural pace").',
         "",
     ]
     header = ["cell", "threads", "load", "fast-int8", "fw-int8", "whisper.cpp (fastest)",
