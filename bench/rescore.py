@@ -63,7 +63,8 @@ def _config(run_dir: Path | None, model: str, args) -> Any:
     values.update(
         model=model, train=str(args.train), validation=None, max_train_samples=8,
         max_val_samples=1, max_test_samples=args.max_test_samples, sample_seed=args.sample_seed,
-        eval_real_speech=True, real_speech_clips=args.real_speech_clips, resume=None,
+        eval_real_speech=REAL_SPLIT in args.splits, real_speech_clips=args.real_speech_clips,
+        resume=None,
         eval_batch_size=args.eval_batch_size, device="cpu",
     )  # fmt: skip
     return from_dict(AsrConfig, values)  # a run.json's older keys (precision) read as today's
@@ -111,7 +112,7 @@ def rescore(run_dir: Path | None, args) -> list[dict[str, Any]]:
         weights_step=None, writer=_Lines(), batches_per_epoch=1,
     )  # fmt: skip
     for split, dataset in data.evals.items():
-        if split in SPLITS_KEPT:
+        if split in args.splits:
             loader = DataLoader(dataset, batch_size=config.eval_batch_size or 8,
                                 shuffle=False, collate_fn=data.collate)  # fmt: skip
             evaluate(session, epoch_end=False, split=split, loader=loader)
@@ -139,6 +140,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", default="tiny.en", help="the --untrained model")
     parser.add_argument("--max-test-samples", type=int, default=None)
     parser.add_argument("--real-speech-clips", type=int, default=None)
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        choices=SPLITS_KEPT,
+        default=list(SPLITS_KEPT),
+        help="the splits to score (default: both)",
+    )
     parser.add_argument("--sample-seed", type=int, default=None)
     parser.add_argument("--eval-batch-size", type=int, default=8)
     parser.add_argument("--out", default=str(DEFAULT_OUT))

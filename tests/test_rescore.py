@@ -48,6 +48,15 @@ def test_untrained_rows_per_split_then_resume_and_a_run_without_weights(
         rescore.main([*argv])
 
 
+def test_splits_scores_the_test_split_alone(tmp_path, manifest):
+    """The espeak grid's findings need only its test split: real speech is not even loaded."""
+    argv = ["--untrained", "--train", str(manifest), "--splits", "test", "--out", str(tmp_path),
+            "--name", "t"]  # fmt: skip
+    rescore.main(argv)
+    rows = read_results(tmp_path / "t.json")["rows"]
+    assert [r["split"] for r in rows] == ["test"] and rows[0]["eval_samples"] == 1
+
+
 def test_a_trained_runs_held_out_outputs_are_kept_beside_its_metrics(tmp_path):
     from training.runs import RunWriter
 
