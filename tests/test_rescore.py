@@ -67,3 +67,22 @@ def test_a_trained_runs_held_out_outputs_are_kept_beside_its_metrics(tmp_path):
              .read_text().splitlines()]  # fmt: skip
     assert lines == [{"step": 100, "reference": "a b", "prediction": "a b"},
                      {"step": 100, "reference": "c", "prediction": "see"}]  # fmt: skip
+
+
+def test_a_full_fine_tune_of_an_english_only_model_is_scored_as_english_only(tmp_path, manifest):
+    """A full fine-tune's folder (checkpoints/<run>/checkpoint-final) carries no ".en" in its
+    name: its config's vocabulary says it is English-only, so no language is forced on it
+    (transformers refuses one). Here the bundled tiny.en checkpoint stands in for the
+    fine-tune."""
+    from demo.asr.registry import bundled_checkpoint, get_whisper_model
+
+    run = tmp_path / "asr-tiny.en-full-v2"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"model": "tiny.en", "config": {
+        "method": "full", "quant": "fp32"}}))  # fmt: skip
+    (run / "checkpoint-final").symlink_to(bundled_checkpoint(get_whisper_model("tiny.en")))
+    assert get_whisper_model(str(run / "checkpoint-final")).multilingual is False
+    rescore.main([str(run), "--train", str(manifest), "--splits", "test", "--out",
+                  str(tmp_path / "b"), "--name", "f"])  # fmt: skip
+    row = read_results(tmp_path / "b" / "f.json")["rows"][0]
+    assert row["run"] == "asr-tiny.en-full-v2" and row["wer"] < 0.2

@@ -7,6 +7,7 @@ raises an error listing the valid ones, never a silent fallback (openai/whisper 
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,8 +77,25 @@ def get_whisper_model(name: str) -> WhisperModel:
     if name in WHISPER_MODELS:
         return WHISPER_MODELS[name]
     if is_checkpoint_dir(name) or looks_like_hub_id(name):  # e.g. a full fine-tune's folder
-        return WhisperModel(name, name, _size_from_id(name), not name.endswith(".en"))
+        return WhisperModel(name, name, _size_from_id(name), _multilingual(name))
     raise unknown_choice("Whisper model", name, available_whisper_models() + ["<org>/<hub-id>"])
+
+
+MULTILINGUAL_VOCAB = 51865  # English-only Whisper models have 51864 tokens, the others more
+
+
+def _multilingual(name: str) -> bool:
+    """A local checkpoint's own config says (its vocabulary size, as transformers reads it):
+    a fine-tune of tiny.en lives in a folder whose name need not end in ".en". A hub id goes by
+    its name, read without the network."""
+    if is_checkpoint_dir(name):
+        try:
+            vocab = json.loads((Path(name) / "config.json").read_text()).get("vocab_size")
+        except (OSError, ValueError):
+            vocab = None
+        if isinstance(vocab, int):
+            return vocab >= MULTILINGUAL_VOCAB
+    return not name.endswith(".en")
 
 
 def _size_from_id(hub_id: str) -> str:
