@@ -15,7 +15,7 @@ from demo.intervals import NOT_DISTINGUISHABLE, distinguishable, interval_text
 from demo.runinfo import TEST_SPLIT
 from results.charts.reported import final_score, grid_runs, wer_cells
 from results.charts.style import num
-from results.paired import rescored_rows, run_examples, same_manifest_row, wer_gap
+from results.paired import rescored_beside, run_examples, same_manifest_row, wer_gap
 from results.runs import Run
 
 VERDICTS = ("holds", "does not hold", "mixed", NOT_DISTINGUISHABLE, "not measured")
@@ -177,11 +177,7 @@ def learning_rate_claim(scores: _Scores, runs: Iterable[Run]) -> Finding:
 
 def _scores(runs: list[Run]) -> _Scores:
     """The grid's cells and the rescore rows beside the runs (``<runs root>/bench``)."""
-    roots = {run.path.parent for run in runs}
-    rescored = {}
-    for root in sorted(roots):
-        rescored.update(rescored_rows(root / "bench"))
-    return _Scores(wer_cells(runs), rescored)
+    return _Scores(wer_cells(runs), rescored_beside(runs))
 
 
 def _assess(runs: Iterable[Run]) -> tuple[list[Finding], _Scores]:

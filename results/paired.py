@@ -37,6 +37,14 @@ def rescored_rows(folder: Path, pattern: str = RESCORE_FILES) -> dict[tuple[str,
     return rows
 
 
+def rescored_beside(runs) -> dict[tuple[str, str], dict]:
+    """The rescore rows beside the runs (``<runs root>/bench``), by (run id, split)."""
+    rescored: dict[tuple[str, str], dict] = {}
+    for root in sorted({run.path.parent for run in runs}):
+        rescored.update(rescored_rows(root / "bench"))
+    return rescored
+
+
 def run_examples(run: Run | None, split: str, rescored: dict | None = None) -> Examples | None:
     """(references, outputs) of one split: a rescore row's, else the run's own
     ``predictions/<split>.jsonl``; None when neither kept them."""

@@ -18,7 +18,14 @@ from bench.markdown import fmt, table
 from demo.intervals import MIN_ITEMS, interval_text
 from results.charts.systems import BRIDGE_REPORTED
 from results.lowrank_seeds import seed_groups, seed_lines
-from results.paired import document_gap, gap_text, run_examples, wer_gap
+from results.paired import (
+    document_gap,
+    gap_text,
+    rescored_beside,
+    run_examples,
+    same_manifest_row,
+    wer_gap,
+)
 from results.runs import arm_name, list_runs, lowrank_factorization, recipe, seed_of, usual_epochs
 
 
@@ -238,6 +245,7 @@ def lowrank_rows(runs) -> list[dict]:
     """The low-rank study's conditions per Whisper model, from the checked-in runs: the
     original and the factorization before training (each run's step-0 evaluation), then every
     fine-tuned arm (its final test and real-speech scores)."""
+    rescored = rescored_beside(runs)  # an original trained before runs kept per-clip outputs
     lowrank = [r for r in runs if r.system == "lowrank" and r.task == "asr"]
     models = sorted({r.model for r in lowrank})
     out = []
@@ -273,12 +281,12 @@ def lowrank_rows(runs) -> list[dict]:
                 row.update(seed=seed_of(run), arm=arm_name(run, usual, seed=False))
                 original = same_way.get((recipe(run), seed_of(run)), same_way.get(recipe(run)))
                 if run.system == "lowrank" and original is not None:
-                    row.update(_versus(row, run, original))
+                    row.update(_versus(row, run, original, rescored))
                 out.append(row)
     return out
 
 
-def _versus(row: dict, run, original) -> dict:
+def _versus(row: dict, run, original, rescored: dict) -> dict:
     """The arm's size and WER against the original fine-tuned the same way (points), with the
     95% paired interval of each WER gap where both runs kept each clip's output."""
     before = original.info.total_params if original.info else None
@@ -291,7 +299,8 @@ def _versus(row: dict, run, original) -> dict:
     if real is not None and row["real_wer"] is not None:
         gap["real_points"] = 100 * (row["real_wer"] - real)
     for split, key in (("test", "test_interval"), ("real-speech", "real_interval")):
-        found = wer_gap(run_examples(original, split), run_examples(run, split))
+        kept = run_examples(original, split, same_manifest_row(original, split, rescored))
+        found = wer_gap(kept, run_examples(run, split))
         gap[key] = found[1:] if found else None
     return gap
 

@@ -380,3 +380,39 @@ def test_lowrank_arms_at_several_seeds_are_judged_on_their_means(tmp_path, write
     assert "| +0.47 / +0.33 |" in row
     assert "Over seeds (mean): tiny.en low-rank vocab projection + embedding at rank 272, " \
         "semi-orthogonal meet the bar." in text  # fmt: skip
+
+
+def test_a_lowrank_arm_pairs_with_an_original_scored_again_by_bench_rescore(tmp_path, write_run):
+    """An original trained before runs kept per-clip outputs gets its interval from its
+    bench.rescore row on its own manifest; a row on another manifest is not used."""
+    from results import report_systems
+    from training.runs import RunWriter
+
+    lines = [{"step": 100, "epoch": 2.0, "split": "test", "wer": 0.2},
+             {"step": 100, "split": "real-speech", "wer": 0.1}]  # fmt: skip
+    v2 = {"dataset": "corpus-v2", "size": "tiny", "model": "tiny.en"}
+    train = "data/corpus-v2/manifest.jsonl"
+    write_run(tmp_path, "asr-tiny.en-full-v2", {**v2, "config": {"train": train}}, lines)
+    arm = write_run(tmp_path, "lowrank-tiny.en-v2", {**v2, "system": "lowrank",
+                    "config": {"train": train}}, lines)  # fmt: skip
+    references = [f"the clip number {i} says words" for i in range(12)]
+    outputs = [r.replace("words", "birds") if i < 3 else r for i, r in enumerate(references)]
+    writer = RunWriter(arm)
+    for split in ("test", "real-speech"):
+        writer.write_predictions(split, 100, references, outputs)
+
+    def rescore_rows(manifest):
+        return [{"kind": "rescore", "config": "asr-tiny.en-full-v2", "run": "asr-tiny.en-full-v2",
+                 "split": split, "manifest": manifest, "references": references,
+                 "predictions": references} for split in ("test", "real-speech")]  # fmt: skip
+
+    meta = {"command": "python -m bench.rescore", "date": "2026-12-07T00:00:00"}
+    write_results(tmp_path / "bench", "grid-v2-rescore-x", meta, rescore_rows("other.jsonl"))
+    row = report_systems.lowrank_rows(report_systems.list_runs(tmp_path))[-1]
+    assert row["run_id"] == "lowrank-tiny.en-v2" and row["test_interval"] is None
+    for old in (tmp_path / "bench").iterdir():
+        old.unlink()
+    write_results(tmp_path / "bench", "grid-v2-rescore-x", meta, rescore_rows(train))
+    row = report_systems.lowrank_rows(report_systems.list_runs(tmp_path))[-1]
+    low, high = row["test_interval"]
+    assert 0 <= low < high and row["real_interval"] == row["test_interval"]  # 3 words worse
