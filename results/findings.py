@@ -202,7 +202,7 @@ def _rescore_command(runs: list[Run]) -> str:
     paths = " ".join(f"{r.path.parent.name}/{r.path.name}" for r in runs)
     trains = sorted({str(r.config.get("train")) for r in runs if r.config.get("train")})
     train = trains[0] if len(trains) == 1 else "<its training manifest>"
-    return f"`python -m bench.rescore {paths} --train {train} --name {RESCORE_NAME}`"
+    return f"`python -m bench.rescore {paths} --train {train} --splits test --name {RESCORE_NAME}`"
 
 
 def sample_note(scores: _Scores) -> str:

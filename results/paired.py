@@ -26,14 +26,16 @@ RESCORE_FILES = "*rescore*.json"  # bench.rescore --name ... (default "rescore")
 Examples = tuple[list[str], list[str]]  # (references, outputs), one per example
 
 
-def rescored_rows(folder: Path, pattern: str = RESCORE_FILES) -> dict[tuple[str, str], dict]:
+def rescored_rows(folder: Path, pattern: str = RESCORE_FILES) -> dict[tuple, dict]:
     """(run id, split) -> the ``bench.rescore`` row, from the files in ``folder`` matching
-    ``pattern`` (a later file's row replaces an earlier one's)."""
-    rows: dict[tuple[str, str], dict] = {}
+    ``pattern`` (a later file's row replaces an earlier one's); each row also under (run id,
+    split, manifest), since one run may be scored on several manifests' test splits."""
+    rows: dict[tuple, dict] = {}
     for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
         for row in (read_results(path) or {}).get("rows", []):
             if row.get("kind") == RESCORE_KIND:
-                rows[(str(row.get("run")), str(row.get("split")))] = row
+                key = (str(row.get("run")), str(row.get("split")))
+                rows[key] = rows[(*key, os.path.normpath(str(row.get("manifest"))))] = row
     return rows
 
 
@@ -65,10 +67,8 @@ def run_examples(run: Run | None, split: str, rescored: dict | None = None) -> E
 def same_manifest_row(run: Run, split: str, rescored: dict[tuple[str, str], dict]) -> dict | None:
     """The rescore row of ``run`` on ``split`` when it was scored on the run's own training
     manifest (so its test split is the one the run was scored on), else None."""
-    row, train = rescored.get((run.run_id, split)), run.config.get("train")
-    if not row or not train or not row.get("manifest"):
-        return None
-    return row if os.path.normpath(str(row["manifest"])) == os.path.normpath(str(train)) else None
+    train = run.config.get("train")
+    return rescored.get((run.run_id, split, os.path.normpath(str(train)))) if train else None
 
 
 def wer_gap(a: Examples | None, b: Examples | None) -> tuple[float, float, float] | None:

@@ -79,7 +79,7 @@ def test_a_rescore_on_the_runs_own_manifest_supplies_the_outputs(tmp_path, write
     text = findings_markdown(list_runs(tmp_path))  # no rescore yet: the command to run
     assert "(no interval)" in text and (
         f"`python -m bench.rescore {tmp_path.name}/int8-adalora --train {MANIFEST} "
-        "--name grid-rescore`" in text
+        "--splits test --name grid-rescore`" in text
     )
     rescore("data/other/manifest.jsonl")  # another corpus's test split: not these clips
     assert "(no interval)" in findings_markdown(list_runs(tmp_path))
@@ -96,5 +96,8 @@ def test_the_committed_grid_states_its_clips_and_each_comparisons_interval_or_it
                    if line.startswith("- **") and "small share" not in line
                    for item in line.split("; ")]  # fmt: skip
     assert comparisons and all("(no interval)" in c or "95% [" in c for c in comparisons)
-    if "(no interval)" in text:  # the command that would give the older runs an interval
-        assert "--train data/aclsum-asr/manifest.jsonl --name grid-rescore`" in text
+    if "(no interval)" in text:  # how the older runs would get one: rescored, or trained again
+        assert (
+            "--train data/aclsum-asr/manifest.jsonl --splits test --name grid-rescore`" in text
+            or "weights not in git, so their run.json command trains" in text
+        )
