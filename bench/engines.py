@@ -217,14 +217,18 @@ class Isolated:
     """
 
     def __init__(self, spec: EngineSpec, threads: int) -> None:
-        self.threads = threads
+        self.spec, self.threads = spec, threads
+        self.load_s, self.weights_mb = self._start()  # CTranslate2 hides its weights' size
+
+    def _start(self) -> tuple[float, float | None]:
+        """Spawn the engine's process; (load seconds, weights MB) once it has loaded."""
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, spec, threads), daemon=True)
+        args = (child, self.spec, self.threads)
+        self._process = context.Process(target=_serve, args=args, daemon=True)
         self._process.start()
         child.close()
-        self.spec = spec
-        self.load_s, self.weights_mb = self._receive()  # CTranslate2 hides its weights' size
+        return self._receive()
 
     def run(self, audio: np.ndarray, beams: int, cap_s: float | None = None) -> tuple[str, float]:
         """(text, seconds) of one transcription. A run still going after ``cap_s`` seconds is
@@ -232,7 +236,7 @@ class Isolated:
         self._conn.send((np.asarray(audio, dtype=np.float32), beams))
         if cap_s is not None and not self._conn.poll(cap_s):
             self.close(wait_s=0)
-            self.__init__(self.spec, self.threads)
+            self._start()  # the engine's load time and size stay its first load's
             raise EngineStopped(f"{self.spec.label}: stopped after {cap_s:.0f} s.", cap_s)
         return self._receive()
 
