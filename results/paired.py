@@ -39,9 +39,9 @@ def rescored_rows(folder: Path, pattern: str = RESCORE_FILES) -> dict[tuple, dic
     return rows
 
 
-def rescored_beside(runs) -> dict[tuple[str, str], dict]:
-    """The rescore rows beside the runs (``<runs root>/bench``), by (run id, split)."""
-    rescored: dict[tuple[str, str], dict] = {}
+def rescored_beside(runs) -> dict[tuple, dict]:
+    """The rescore rows beside the runs (``<runs root>/bench``), keyed as ``rescored_rows``."""
+    rescored: dict[tuple, dict] = {}
     for root in sorted({run.path.parent for run in runs}):
         rescored.update(rescored_rows(root / "bench"))
     return rescored
@@ -64,7 +64,7 @@ def run_examples(run: Run | None, split: str, rescored: dict | None = None) -> E
     )
 
 
-def same_manifest_row(run: Run, split: str, rescored: dict[tuple[str, str], dict]) -> dict | None:
+def same_manifest_row(run: Run, split: str, rescored: dict[tuple, dict]) -> dict | None:
     """The rescore row of ``run`` on ``split`` when it was scored on the run's own training
     manifest (so its test split is the one the run was scored on), else None."""
     train = run.config.get("train")
