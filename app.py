@@ -138,7 +138,7 @@ def _pipeline_inputs(rows: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
         "asr": _later(h.model_choices(WHISPER_MODELS, asr_status), DEFAULT_ASR, "Whisper"),
         "quant": _later(available_quant_modes("asr"), AUTO, "Quantization"),
         "compression": _later(
-            h.compression_choices(None), h.NO_COMPRESSION, "Compression (low-rank)"
+            h.compression_choices(None), h.NO_COMPRESSION, "Compression (low-rank, Q-Former bridge)"
         ),
         "asr_adapter": _later(h.adapter_choices(None), h.NO_ADAPTER, "Whisper adapter"),
         "summarizer": _later(h.summarizer_choices(), DEFAULT_SUMMARIZER, "Summarizer"),

@@ -109,11 +109,13 @@ def summarizer_choices() -> list[tuple[str, str]]:
 
 
 def compression_choices(base: str | None) -> list[str]:
-    """Dropdown labels of the low-rank models made from ``base`` (None: from any; demo.compress),
-    plus "none"."""
-    from demo.compress.lowrank_io import list_lowrank
+    """Dropdown labels of the compressed models made from ``base`` (None: from any): low-rank
+    factors and Q-Former bridges (``demo.compress.choices``), plus "none"."""
+    from demo.compress.choices import list_compressions
 
-    return [NO_COMPRESSION] + [m.label for m in list_lowrank(settings().checkpoints, base=base)]
+    return [NO_COMPRESSION] + [
+        m.label for m in list_compressions(settings().checkpoints, base=base)
+    ]
 
 
 def pipeline_choices() -> list[tuple[str, str]]:

@@ -18,10 +18,11 @@ from typing import Any
 
 from demo.adapters import apply_adapter, check_adapter_dir
 from demo.asr.registry import WhisperModel, get_whisper_model
-from demo.errors import AdapterError, unknown_choice
+from demo.errors import AdapterError, DemoError, unknown_choice
 from demo.loaders import BASE_LOADERS
 from demo.measure import Measurements, measure, release_freed_memory, weights_footprint_mb
 from demo.quant import (
+    AUTO,
     QuantMode,
     check_quant_name,
     get_quant_mode,
@@ -72,10 +73,21 @@ class ModelSpec:
     def resolved(self) -> ModelSpec:
         """The same spec with device and quantization mode made concrete (and checked)."""
         device = resolve_device(self.device)
-        if self.kind in FP32_KINDS:
+        if self.kind in FP32_KINDS or (self.quant == AUTO and self._fp32_compression()):
             return replace(self, quant="full", device=device)
         mode = resolve_quant(self.quant, self.kind, device, adapter=self.adapter is not None)
         return replace(self, quant=mode.name, device=device)
+
+    def _fp32_compression(self) -> bool:
+        """Whether the compression runs at full precision only (a bridge: auto means full)."""
+        if not self.compression:
+            return False
+        from demo.compress.choices import compression_kind
+
+        try:
+            return compression_kind(self.compression).fp32
+        except DemoError:  # load_model says what is wrong with the folder
+            return False
 
 
 @dataclass
@@ -151,10 +163,10 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     with measure("load", measurements):
         model, processor, measured = LOADERS[kind](entry, mode, spec.device)
         if model is not None:
-            if compressed is not None:  # the factors replace layers before any adapter
-                from demo.compress.lowrank_io import load_lowrank
+            if compressed is not None:  # factors replace layers before any adapter
+                from demo.compress.choices import compression_kind
 
-                load_lowrank(compressed.path, model, entry.name)
+                model = compression_kind(compressed.path).attach(compressed, model, entry.name)
             if adapter is not None:
                 # Merge where weights are plain floats (faster inference); keep bnb wrapped.
                 model = apply_adapter(model, adapter, entry.name, merge=not mode.bnb)
@@ -182,20 +194,30 @@ def _compression(spec: ModelSpec, mode: QuantMode | None):
     """The low-rank model ``spec.compression`` names (checked), or None."""
     if not spec.compression:
         return None
-    from demo.compress.lowrank_io import lowrank_info
+    from demo.compress.choices import compression_info, compression_kind
     from demo.errors import CompressionError
 
     if spec.role != "asr":
         raise CompressionError("Only Whisper models can be compressed; pick none.")
+    kind = compression_kind(spec.compression)
+    if kind.fp32 and mode is not None and mode.name != "full":
+        raise CompressionError(
+            f"A Q-Former bridge was trained against the full-precision decoder, not "
+            f"{mode.name}; pick auto or full for it."
+        )
+    if kind.fp32 and spec.adapter:
+        raise CompressionError(
+            "A Q-Former bridge was trained against the stock decoder; pick no Whisper adapter."
+        )
     if mode is not None and mode.bnb:
         raise CompressionError(
             "bitsandbytes modes quantize while loading, before the factors exist; pick auto, "
             "full, bf16, dynamic-int8 or fast-int8 for a low-rank model."
         )
-    info = lowrank_info(spec.compression)
+    info = compression_info(spec.compression)
     if info.base != spec.entry().name:
         raise CompressionError(
-            f"The low-rank model {Path(spec.compression).name} was made from {info.base}, "
+            f"The compressed model {Path(spec.compression).name} was made from {info.base}, "
             f"not {spec.name}; pick it with {info.base}."
         )
     return info

@@ -23,6 +23,9 @@ PACKAGES = (
     "torch", "transformers", "peft", "accelerate", "bitsandbytes", "datasets", "jiwer",
     "rouge-score", "numpy", "ctranslate2", "faster-whisper", "pywhispercpp", "llama-cpp-python",
 )  # fmt: skip
+# A frozen base's fingerprint reads every FINGERPRINT_STRIDE-th value of each tensor: enough to
+# tell other weights apart (another checkpoint, a fine-tune), fast enough to run at each load.
+FINGERPRINT_STRIDE = 97
 CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
@@ -173,6 +176,22 @@ def save_safetensors_atomic(path: Path, tensors: dict, metadata: dict[str, str])
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
     return path
+
+
+def weights_fingerprint(module) -> str:
+    """A short hash of a model's weights (names, shapes and a strided sample of the values in
+    fp32), so a trained part saved against a frozen base can refuse another one when it loads."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)};".encode())
+        if tensor.is_floating_point():
+            sample = tensor.detach().reshape(-1)[::FINGERPRINT_STRIDE].to("cpu", torch.float32)
+            digest.update(sample.numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def output_name(value: str, flag: str) -> str:

@@ -229,11 +229,11 @@ class _Checker:
     # -- what is trained on a base: adapters, low-rank models, end-to-end models
 
     def _asr_extras(self, entry) -> None:
-        from demo.compress.lowrank_io import list_lowrank
+        from demo.compress.choices import list_compressions
 
         self._adapter("asr_adapter", entry)
-        lowrank = {m.label: m.path for m in list_lowrank(self.root, base=entry.name)}
-        self._listed("compression", NO_COMPRESSION, lowrank, entry, check=None)
+        compressed = {m.label: m.path for m in list_compressions(self.root, base=entry.name)}
+        self._listed("compression", NO_COMPRESSION, compressed, entry, check=None)
 
     def _adapter(self, key: str, entry) -> None:
         from demo.adapters import check_adapter_base, list_adapters

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from demo.errors import DemoError
+from demo.intervals import MIN_ITEMS, paired_difference, pooled_interval
 from demo.options import option
 
 
@@ -51,6 +52,9 @@ class EvalBridgeConfig:
     num_beams: int = option(1, "beam width (1 = greedy, as the upper bound decodes)")
     no_repeat_ngram: int = option(0, "forbid repeating n-grams of this many tokens (0 = off)")
     max_samples: int | None = option(None, "score at most this many rows")
+    max_seconds: float | None = option(
+        None, "leave out clips longer than this (manifest column 'seconds'; the encoder reads 30 s)"
+    )
     device: str = option("auto", "auto, cpu or cuda")
     out: str | None = option(None, "write the result rows here (JSON)")
     merge: bool = option(
@@ -101,7 +105,8 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
     manifest = Path(config.manifest)
     report = DataReport(f"{manifest} (split={config.split})")
     rows = [(n, r) for n, r in read_manifest(manifest, report, False)
-            if r.get(SPLIT_COLUMN) == config.split][: config.max_samples]  # fmt: skip
+            if r.get(SPLIT_COLUMN) == config.split and _fits(r, config.max_seconds)
+            ][: config.max_samples]  # fmt: skip
     report.rows = len(rows)  # the rows of this split, not the whole manifest
     examples = speech_examples(
         rows, report, audio_column=config.audio_column, text_column=config.text_column,
@@ -156,9 +161,24 @@ def evaluate(config: EvalBridgeConfig) -> list[dict[str, Any]]:
         results[-1]["params"] = 0
     whisper_texts = [cache.reference_text(k) or "" for k in keys]
     results.append(_row(f"whisper {encoder}", "whisper", None, references, whisper_texts, config))
+    whisper_errors = results[-1]["_errors"]
     for row in results:
         row["minilm_similarity"] = embedding_similarity(references, row.pop("_predictions"))
+        errors = row.pop("_errors")
+        if row["kind"] != "whisper" and len(errors) >= MIN_ITEMS:  # paired, on the same clips
+            totals = [t for _, t in errors]
+            diff = paired_difference([e for e, _ in whisper_errors], [e for e, _ in errors], totals)
+            row["wer_vs_whisper"] = [round(v, 4) for v in diff]
     return results
+
+
+def _fits(row: dict[str, Any], max_seconds: float | None) -> bool:
+    if max_seconds is None:
+        return True
+    try:
+        return float(row.get("seconds", 0) or 0) <= max_seconds
+    except (TypeError, ValueError):
+        return True  # no duration to go by: scored
 
 
 def merge_rows(rows: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -182,22 +202,31 @@ def merge_rows(rows: list[dict[str, Any]], earlier: list[dict[str, Any]]) -> lis
 def _row(name, kind, num_queries, references, predictions, config, seconds=None) -> dict[str, Any]:
     """``kind``: "bridge" (trained), "pooled" (no training) or "whisper" (every frame);
     ``seconds``: the decoding's, over every clip (None: not timed here)."""
-    from demo.metrics import asr_scores
+    from demo.metrics import asr_scores, word_errors
 
-    scores = asr_scores(references, predictions, language=config.language or "en")
+    language = config.language or "en"
+    scores = asr_scores(references, predictions, language=language)
+    errors = word_errors(references, predictions, language=language)
+    interval = None
+    if len(errors) >= MIN_ITEMS:  # WER's 95% bootstrap interval over clips
+        low, high = pooled_interval([e for e, _ in errors], [t for _, t in errors])
+        interval = [round(low, 4), round(high, 4)]
     return {
         "config": f"{name} · {config.split}",  # the dashboard's label (it skips rows without)
         "system": str(name),
         "kind": kind,
         "num_queries": num_queries,
         "split": config.split,
+        "manifest": str(config.manifest),
         "clips": len(references),
         "wer": scores["wer"],
         "cer": scores["cer"],
         "no_repeat_ngram": config.no_repeat_ngram if kind != "whisper" else None,
         "s_per_clip": None if seconds is None else round(seconds / len(references), 4),
         "example": predictions[0],
+        "wer_interval": interval,
         "_predictions": predictions,
+        "_errors": errors,
     }
 
 

@@ -183,6 +183,10 @@ def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transc
         raise DemoError(f"{loaded.entry.name} is English-only; pick a multilingual model.")
     if options.language and options.language not in language_names():
         raise unknown_choice("language", options.language, sorted(language_names()))
+    from demo.bridge.serve import BridgeWhisper, transcribe_with_bridge
+
+    if isinstance(model, BridgeWhisper):  # the decoder reads a Q-Former bridge's queries
+        return transcribe_with_bridge(loaded, audio, options.num_beams)
     if isinstance(model, FastWhisper):  # the fast-int8 mode rebuilt it when it loaded
         if not multilingual and options.task != "transcribe":
             raise DemoError(f"{loaded.entry.name} is English-only and can only transcribe.")

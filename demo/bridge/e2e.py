@@ -17,7 +17,7 @@ and, optionally, a LoRA adapter on the LM. Decoding is the summarizer's greedy l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import ClassVar
 
@@ -41,7 +41,6 @@ TRANSCRIBE_TASK = "e2e-asr"
 # SALMONN puts LoRA on the LLM's query and value projections.
 LORA_TARGETS = ("q_proj", "v_proj")
 NO_REPEAT_NGRAM = 4  # the summarizer's rule against greedy loops (demo.summarize.llm)
-_TEXT_SIDE = ("speech_proj", "text_proj", "stm_head", "lm_head", "temp")
 
 
 @dataclass(frozen=True)
@@ -110,17 +109,7 @@ def query_path(bridge: SpeechBridge, lm_hidden: int) -> SpeechBridge:
     the Q-Former's self/cross-attention and query feed-forward blocks, and an "lm" head
     (added if missing). The text side and the pre-training heads are removed, in place."""
     bridge.add_head(LM_HEAD, lm_hidden)
-    for name in _TEXT_SIDE:
-        setattr(bridge, name, None)
-    qformer = bridge.qformer
-    qformer.word_embeddings = None
-    qformer.position_embeddings = None
-    for layer in qformer.layers:
-        layer.text_ffn = None
-    for name in [n for n in bridge.heads if n != LM_HEAD]:
-        del bridge.heads[name]
-    bridge.config = replace(bridge.config, heads={LM_HEAD: lm_hidden})
-    return bridge
+    return bridge.keep_query_path(LM_HEAD)
 
 
 def frozen(module: nn.Module) -> nn.Module:

@@ -45,6 +45,8 @@ FORMAT_VERSION = 1
 INITIAL_TEMPERATURE = 0.07  # BLIP-2 / CLIP
 TEMPERATURE_RANGE = (0.001, 0.5)  # BLIP-2 clamps the learned temperature to this range
 OBJECTIVES = ("stcl", "stm", "stg")
+# What ``keep_query_path`` removes besides the Q-Former's text side: no query path reads them.
+QUERY_PATH_DROPS = ("speech_proj", "text_proj", "stm_head", "lm_head", "temp")
 
 
 class BridgeError(DemoError):
@@ -307,19 +309,42 @@ class SpeechBridge(nn.Module):
                 break
         return [t.strip() for t in tokenizer.batch_decode(ids[:, 1:], skip_special_tokens=True)]
 
+    def keep_query_path(self, head: str) -> SpeechBridge:
+        """Keep only what turns speech into ``head``'s prefix vectors: the queries, the speech
+        LayerNorm, the Q-Former's self/cross-attention and query feed-forward blocks, and that
+        head. The text side and the pre-training heads go, in place (what serving and the E2E
+        model need; a third of the weights)."""
+        for name in QUERY_PATH_DROPS:
+            setattr(self, name, None)
+        self.qformer.word_embeddings = None
+        self.qformer.position_embeddings = None
+        for layer in self.qformer.layers:
+            layer.text_ffn = None
+        for name in [n for n in self.heads if n != head]:
+            del self.heads[name]
+        self.config = replace(self.config, heads={head: self.config.heads[head]})
+        return self
+
     # ------------------------------------------------------------------------ save / load
 
-    def save(self, folder: str | Path) -> Path:
-        """Write ``bridge.safetensors`` and ``bridge.json`` into ``folder``."""
+    def save(self, folder: str | Path, dtype: torch.dtype | None = None, **extra: Any) -> Path:
+        """Write ``bridge.safetensors`` and ``bridge.json`` into ``folder``; ``dtype`` (fp16)
+        halves the file, ``extra`` goes into the json (what the frozen base was, say)."""
         from safetensors.torch import save_file
 
         from demo.provenance import write_json_atomic
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        state = {
+            k: v.detach().to("cpu", dtype or v.dtype).contiguous()
+            for k, v in self.state_dict().items()
+        }
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
-        write_json_atomic(folder / CONFIG_FILE, self.config.to_dict())
+        config = self.config.to_dict()
+        if self.lm_head is None:  # pruned: loading prunes a fresh one the same way first
+            config["query_path"] = True
+        write_json_atomic(folder / CONFIG_FILE, {**config, **extra})
         return folder
 
 
@@ -332,13 +357,24 @@ def _dec_id() -> int:
     return text_tokenizer().convert_tokens_to_ids(DEC_TOKEN)
 
 
+def read_bridge_json(path: Path) -> dict[str, Any]:
+    """A saved bridge's ``bridge.json`` as a dict (one sentence if it is missing or damaged)."""
+    if not path.is_file():
+        raise BridgeError(f"{path.parent} has no {CONFIG_FILE}; it is not a saved bridge.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise BridgeError(f"{path} is not a valid bridge config ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise BridgeError(f"{path} is not a valid bridge config.")
+    return data
+
+
 def read_bridge_config(folder: str | Path) -> BridgeConfig:
     """The ``BridgeConfig`` of a saved bridge folder."""
     path = Path(folder) / CONFIG_FILE
-    if not path.is_file():
-        raise BridgeError(f"{folder} has no {CONFIG_FILE}; it is not a saved bridge.")
     try:
-        return bridge_config_from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return bridge_config_from_dict(read_bridge_json(path))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BridgeError(f"{path} is not a valid bridge config ({exc}).") from exc
 
@@ -366,6 +402,7 @@ def load_bridge(
     from safetensors.torch import load_file
 
     config = read_bridge_config(folder)
+    query_path = bool(read_bridge_json(Path(folder) / CONFIG_FILE).get("query_path"))
     if encoder is not None and encoder != config.encoder:
         raise BridgeError(
             f"This bridge was trained on Whisper {config.encoder} encoder features "
@@ -379,9 +416,11 @@ def load_bridge(
         state = load_file(str(weights), device=device)
     except (SafetensorError, OSError) as exc:
         raise BridgeError(f"Can't read {weights}: {exc}.") from exc
-    bridge = SpeechBridge(config).to(device)
+    bridge = SpeechBridge(config)
+    if query_path:
+        bridge.keep_query_path(next(iter(config.heads)))
     try:
         bridge.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise BridgeError(f"{weights} doesn't match its {CONFIG_FILE}; save it again.") from exc
-    return bridge.eval()
+    return bridge.float().to(device).eval()  # an fp16 file computes in fp32, as it trained

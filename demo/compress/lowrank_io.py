@@ -346,6 +346,7 @@ class LowRankInfo:
     path: Path  # the folder holding lowrank_config.json
     base: str  # the base model it was made for
     adapter: Path | None  # the LoRA adapter beside it (LoRA on the factors), if any
+    kind: str = "lowrank"  # demo.compress.choices
 
 
 def lowrank_info(folder: str | Path) -> LowRankInfo:

@@ -30,7 +30,9 @@ class PipelineOptions:
     asr: str = option(DEFAULT_ASR, "Whisper registry name, hub id or local checkpoint")
     quant: str = option(AUTO, "Whisper quantization mode; auto = fastest accurate one here")
     asr_adapter: str | None = option(None, "PEFT adapter folder for Whisper (safetensors)")
-    compression: str | None = option(None, "a low-rank Whisper run folder (checkpoints/<run>)")
+    compression: str | None = option(
+        None, "a low-rank or Q-Former bridge run folder for Whisper (checkpoints/<run>)"
+    )
     summarizer: str = option(
         DEFAULT_SUMMARIZER, "summarizer: auto, a registry name or hub id, or <model>+<strategy>"
     )
@@ -125,9 +127,18 @@ class PipelineOptions:
             folder = Path(self.e2e_model or "newest")
             return f"{self.pipeline}: {folder.parent.name if folder.name == E2E else folder.name}"
         asr = f"{self.asr}/{self.quant}" + ("+adapter" if self.asr_adapter else "")
-        asr += "+low-rank" if self.compression else ""
+        asr += f"+{_compression_name(self.compression)}" if self.compression else ""
         summ = self.summarizer + ("+adapter" if self.summarizer_adapter else "")
         return f"{asr} -> {summ}"
+
+
+def _compression_name(folder: str) -> str:
+    from demo.compress.choices import compression_kind
+
+    try:
+        return compression_kind(folder).name
+    except DemoError:
+        return "compressed"
 
 
 @dataclass(frozen=True)
