@@ -186,7 +186,13 @@ def weights_fingerprint(module) -> str:
     import torch
 
     digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
+    state = {
+        # A PEFT-wrapped model fingerprints as its base: its adapter's tensors are left out.
+        name.replace("base_model.model.", "", 1).replace(".base_layer", ""): tensor
+        for name, tensor in module.state_dict().items()
+        if "lora_" not in name
+    }
+    for name, tensor in sorted(state.items()):
         digest.update(f"{name}:{tuple(tensor.shape)};".encode())
         if tensor.is_floating_point():
             sample = tensor.detach().reshape(-1)[::FINGERPRINT_STRIDE].to("cpu", torch.float32)

@@ -91,6 +91,8 @@ def test_stages_chain_and_save_safetensors_only(asr_run, summary_run):
     saved = json.loads((summary_run / "e2e" / "e2e.json").read_text())
     assert saved["trained_steps"] == 2 and saved["encoder"] == "tiny.en"
     assert saved["lm"] == "smollm2-135m" and saved["num_queries"] == NUM_QUERIES
+    # The frozen parts it expects, checked when it loads (the LM's read under its LoRA wrapper).
+    assert sorted(saved["base_fingerprint"]) == ["encoder", "lm"]
     files = {p.relative_to(summary_run / "e2e").as_posix()
              for p in (summary_run / "e2e").rglob("*") if p.is_file()}  # fmt: skip
     assert {"e2e.json", "e2e.safetensors", "adapter/adapter_model.safetensors"} <= files
@@ -167,6 +169,26 @@ def test_trained_model_saves_and_reloads_with_identical_outputs(trainable, batch
     merged = load_e2e(tmp_path / "copy", with_encoder=False)  # adapter merged for serving
     first = args[0][:1], args[1][:1], [1]
     assert trainable.generate(*first, max_new_tokens=6) == merged.generate(*first, max_new_tokens=6)
+
+
+def test_fp16_copy_is_half_the_size_and_refuses_other_frozen_weights(trainable, batch, tmp_path):
+    trainable.eval()
+    whole, half = (
+        save_e2e(trainable, tmp_path / "fp32"),
+        save_e2e(trainable, tmp_path / "fp16", fp16=True),
+    )
+    size = {f: (f / "e2e.safetensors").stat().st_size for f in (whole, half)}
+    assert size[half] < 0.55 * size[whole]
+    again = load_e2e(half, trainable=True, with_encoder=False).eval()
+    args = (batch["features"], batch["feature_mask"], batch["windows"], batch["targets"])
+    with torch.no_grad():
+        a, b = trainable(*args).logits, again(*args).logits
+    assert (a - b).abs().max() < 0.05 * a.abs().max()  # fp16 rounding, not another model
+    saved = json.loads((half / "e2e.json").read_text())
+    saved["base_fingerprint"]["lm"] = "0" * 16
+    (half / "e2e.json").write_text(json.dumps(saved))
+    with pytest.raises(E2EError, match="other smollm2-135m weights"):
+        load_e2e(half, with_encoder=False)
 
 
 def test_model_for_another_encoder_or_lm_is_refused_in_one_sentence(summary_run, corpus):

@@ -151,6 +151,7 @@ class E2ETask:
         from demo.asr.registry import get_whisper_model
         from demo.bridge.e2e import frozen
         from demo.loaders import load_whisper_base
+        from demo.provenance import weights_fingerprint
         from training.modeling import TrainableModel
 
         self.name = "asr" if config.stage == TRANSCRIBE_TASK else "summarization"
@@ -159,6 +160,8 @@ class E2ETask:
         frozen(whisper)
         model = _model(config, whisper.config.d_model, device)
         self.prior_steps = model.config.trained_steps
+        self.save_fp16 = config.save_fp16
+        self.encoder_fingerprint = weights_fingerprint(whisper.model.encoder)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         encoder = sum(p.numel() for p in whisper.model.encoder.parameters())
         total = sum(p.numel() for p in model.parameters()) + encoder
@@ -253,7 +256,9 @@ class E2ETask:
         from demo.bridge.e2e_io import E2E_DIR, save_e2e
 
         steps = getattr(self, "prior_steps", 0) + _last_step(Path(run_dir))
-        save_e2e(model, Path(run_dir) / E2E_DIR, trained_steps=steps)
+        save_e2e(model, Path(run_dir) / E2E_DIR, trained_steps=steps,
+                 fp16=getattr(self, "save_fp16", False),
+                 encoder_fingerprint=getattr(self, "encoder_fingerprint", None))  # fmt: skip
 
 
 def _model(config: E2ETrainConfig, encoder_width: int, device: str):

@@ -93,28 +93,59 @@ def add_lora(lm, rank: int, lm_name: str):
     return lm
 
 
-def save_e2e(model: E2EModel, folder: str | Path, trained_steps: int | None = None) -> Path:
-    """Write ``e2e.json``, ``e2e.safetensors`` and (with LoRA) ``adapter/`` into ``folder``."""
+def save_e2e(
+    model: E2EModel, folder: str | Path, trained_steps: int | None = None, *,
+    fp16: bool = False, encoder_fingerprint: str | None = None,
+) -> Path:  # fmt: skip
+    """Write ``e2e.json``, ``e2e.safetensors`` and (with LoRA) ``adapter/`` into ``folder``;
+    ``fp16`` halves both files. The json keeps the frozen LM's ``weights_fingerprint`` (and the
+    encoder's, given), which loading checks."""
+    import torch
     from safetensors.torch import save_file
 
-    from demo.provenance import versions, write_json_atomic
+    from demo.adapters import halve_adapter
+    from demo.provenance import versions, weights_fingerprint, write_json_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = model.config
     if trained_steps is not None:
         config = replace(config, trained_steps=trained_steps)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.bridge.state_dict().items()}
+    dtype = torch.float16 if fp16 else None
+    state = {
+        k: v.detach().to("cpu", dtype or v.dtype).contiguous()
+        for k, v in model.bridge.state_dict().items()
+    }
     save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
     if config.lora_rank:
         model.lm.save_pretrained(
             folder / ADAPTER_DIR, safe_serialization=True, save_embedding_layers=False
         )
+        if fp16:
+            halve_adapter(folder / ADAPTER_DIR)
     data = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(config)}
     data["bridge"] = model.bridge.config.to_dict()
+    data["base_fingerprint"] = {"lm": weights_fingerprint(model.lm)}
+    if encoder_fingerprint or model.encoder is not None:
+        data["base_fingerprint"]["encoder"] = encoder_fingerprint or weights_fingerprint(
+            model.encoder
+        )
     data["versions"] = versions()
     write_json_atomic(folder / CONFIG_FILE, data)
     return folder
+
+
+def _check_fingerprint(folder: Path, part: str, module, name: str) -> None:
+    """Refuse frozen weights other than those the model was trained against (one sentence)."""
+    from demo.provenance import weights_fingerprint
+
+    saved = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("base_fingerprint")
+    expected = (saved or {}).get(part) if isinstance(saved, dict) else None
+    if expected and weights_fingerprint(module) != expected:
+        raise E2EError(
+            f"The end-to-end model {folder.parent.name} was trained against other {name} "
+            f"weights than the ones loaded here ({part}); train it again on these."
+        )
 
 
 def e2e_folder(path: str | Path) -> Path:
@@ -192,6 +223,7 @@ def load_e2e(
     model_lm, tokenizer = load_lm(config.lm, device)
     if model_lm.config.hidden_size != config.lm_hidden:
         raise E2EError(f"The LM {config.lm} is not {config.lm_hidden} wide as {folder} expects.")
+    _check_fingerprint(folder, "lm", model_lm, config.lm)
     if config.lora_rank:
         from peft import PeftModel
 
@@ -200,6 +232,8 @@ def load_e2e(
         if not trainable:
             model_lm = model_lm.merge_and_unload()
     speech, extractor = load_encoder(config.encoder, device) if with_encoder else (None, None)
+    if speech is not None:
+        _check_fingerprint(folder, "encoder", speech, f"Whisper {config.encoder}")
     model = E2EModel(bridge, model_lm, tokenizer, config, speech, extractor)
     return model.train() if trainable else model.eval()
 
