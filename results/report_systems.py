@@ -26,6 +26,7 @@ from results.paired import (
     same_manifest_row,
     wer_gap,
 )
+from results.report_bridge import served_bridge_section
 from results.runs import arm_name, list_runs, lowrank_factorization, recipe, seed_of, usual_epochs
 
 
@@ -43,6 +44,7 @@ def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
     bridge = read_results(folder / "bridge_wer_vs_queries.json")
     if bridge and bridge.get("rows"):
         lines += bridge_section(bridge, list_runs(runs_root or ROOT / "checkpoints"))
+    lines += served_bridge_section(folder)
     e2e = read_results(folder / "e2e.json")
     if e2e and e2e.get("rows"):
         lines += e2e_section(e2e)
