@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from demo.errors import AdapterError
 
@@ -45,6 +47,24 @@ def is_inside(path: Path, root: Path) -> bool:
         return True
     except ValueError:
         return False
+
+
+def saved_under(root: str | Path, pattern: str, read: Callable[[Path], Any]) -> list[Any]:
+    """``read(folder)`` for every file matching ``root/pattern`` (``*/<folder>/<config>``),
+    in name order; links leading out of ``root`` and folders ``read`` refuses (a
+    ``DemoError``: damaged, weights absent) are left out. How every trained part is listed."""
+    from demo.errors import DemoError
+
+    root = Path(root)
+    found: list[Any] = []
+    for config in sorted(root.glob(pattern)) if root.is_dir() else []:
+        if not is_inside(config, root):
+            continue
+        try:
+            found.append(read(config.parent))
+        except DemoError:
+            continue  # a damaged or incomplete folder is not offered
+    return found
 
 
 def list_adapters(root: Path, base: str | None = None) -> list[AdapterInfo]:

@@ -25,9 +25,9 @@ FORMAT = "speech-e2e"
 FORMAT_VERSION = 1
 DEFAULT_LM = "smollm2-135m"
 TRAIN_HINT = (
-    "python -m training.train_e2e --stage e2e-summary --train <corpus>/abstracts.jsonl "
-    "(make the corpus with python -m training.make_speech_corpus --source aclsum "
-    "--abstract-clips)"
+    "python -m training.grid training/grids/bridge-v2.yaml, then python -m training.grid "
+    "training/grids/e2e-v2.yaml (a trained bridge, then the transcribe and summary stages: "
+    "several hours on a CPU, resumable)"
 )
 
 
@@ -255,21 +255,15 @@ def new_e2e(
 
 def list_e2e(root: str | Path, stage: str | None = None) -> list[E2EEntry]:
     """Saved E2E models under ``root/<run>/e2e/``, newest first, optionally of one stage."""
-    from demo.adapters import is_inside
+    from demo.adapters import saved_under
 
-    root = Path(root)
-    found: list[tuple[float, E2EEntry]] = []
-    if not root.is_dir():
-        return []
-    for path in root.glob(f"*/{E2E_DIR}/{CONFIG_FILE}"):
-        if not is_inside(path, root) or not (path.parent / WEIGHTS_FILE).is_file():
-            continue
-        try:
-            entry = e2e_entry(path.parent)
-        except E2EError:
-            continue  # a damaged folder is not offered
-        if stage is None or entry.stage == stage:
-            found.append((path.stat().st_mtime, entry))
+    def read(folder: Path) -> tuple[float, E2EEntry]:
+        if not (folder / WEIGHTS_FILE).is_file():
+            raise E2EError(f"{folder} has no {WEIGHTS_FILE}.")
+        return (folder / CONFIG_FILE).stat().st_mtime, e2e_entry(folder)
+
+    found = saved_under(root, f"*/{E2E_DIR}/{CONFIG_FILE}", read)
+    found = [(when, e) for when, e in found if stage is None or e.stage == stage]
     return [entry for _, entry in sorted(found, key=lambda pair: -pair[0])]
 
 

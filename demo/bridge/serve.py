@@ -82,20 +82,10 @@ def bridge_info(path: str | Path) -> BridgeInfo:
 
 def list_bridges(root: str | Path, base: str | None = None) -> list[BridgeInfo]:
     """Servable bridges under ``root/<run>/bridge-fp16/`` (optionally for one Whisper)."""
-    from demo.adapters import is_inside
+    from demo.adapters import saved_under
 
-    root = Path(root)
-    found = []
-    for config in sorted(root.glob(f"*/{SERVE_DIR}/bridge.json")) if root.is_dir() else []:
-        if not is_inside(config, root):
-            continue
-        try:
-            info = bridge_info(config.parent)
-        except DemoError:
-            continue  # a damaged folder is not offered
-        if base is None or info.base == base:
-            found.append(info)
-    return found
+    found = saved_under(root, f"*/{SERVE_DIR}/{CONFIG_FILE}", bridge_info)
+    return [info for info in found if base is None or info.base == base]
 
 
 def export_bridge(run: str | Path, whisper=None) -> Path:

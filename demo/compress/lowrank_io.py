@@ -376,15 +376,7 @@ def list_lowrank(root: str | Path, base: str | None = None) -> list[LowRankInfo]
     Folders whose weights file or adapter is absent (weights are not committed) are left out,
     as are links leading out of ``root``.
     """
-    root = Path(root)
-    found: list[LowRankInfo] = []
-    for config_file in sorted(root.glob(f"*/{FOLDER}/{CONFIG_FILE}")) if root.is_dir() else []:
-        if not config_file.resolve().is_relative_to(root.resolve()):
-            continue
-        try:
-            info = lowrank_info(config_file.parent)
-        except CompressionError:
-            continue
-        if base is None or info.base == base:
-            found.append(info)
-    return found
+    from demo.adapters import saved_under
+
+    found = saved_under(root, f"*/{FOLDER}/{CONFIG_FILE}", lowrank_info)
+    return [info for info in found if base is None or info.base == base]
