@@ -125,7 +125,7 @@ def _transcribe_fast(loaded, fast, audio: np.ndarray, options: TranscribeOptions
     if segments is None:
         segments = _text_segments(tokenizer, result.segments)
     return Transcript(
-        text, code, language_names().get(code), result.detected, _windows(audio), segments,
+        text, code, language_names().get(code), result.detected, window_count(audio), segments,
         result.silent,
     )  # fmt: skip
 
@@ -154,7 +154,8 @@ def _advance(bar, progress) -> None:
     check()  # raised inside generate: a stopped request ends after this window
 
 
-def _windows(audio: np.ndarray) -> int:
+def window_count(audio: np.ndarray) -> int:
+    """How many 30 s windows the audio spans (at least one)."""
     return max(1, int(np.ceil(len(audio) / (WINDOW_SECONDS * SAMPLE_RATE))))
 
 
@@ -183,10 +184,8 @@ def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transc
         raise DemoError(f"{loaded.entry.name} is English-only; pick a multilingual model.")
     if options.language and options.language not in language_names():
         raise unknown_choice("language", options.language, sorted(language_names()))
-    from demo.bridge.serve import BridgeWhisper, transcribe_with_bridge
-
-    if isinstance(model, BridgeWhisper):  # the decoder reads a Q-Former bridge's queries
-        return transcribe_with_bridge(loaded, audio, options.num_beams)
+    if hasattr(model, "transcript_of"):  # its own way (the Q-Former bridge: demo.bridge.serve)
+        return model.transcript_of(loaded, audio, options)
     if isinstance(model, FastWhisper):  # the fast-int8 mode rebuilt it when it loaded
         if not multilingual and options.task != "transcribe":
             raise DemoError(f"{loaded.entry.name} is English-only and can only transcribe.")
@@ -210,7 +209,7 @@ def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transc
         elif options.task != "transcribe":
             raise DemoError(f"{loaded.entry.name} is English-only and can only transcribe.")
         if long_form:
-            with tqdm(total=_windows(audio), desc="transcribing", unit="window") as bar:
+            with tqdm(total=window_count(audio), desc="transcribing", unit="window") as bar:
                 kwargs["monitor_progress"] = lambda p: _advance(bar, p)
                 output = model.generate(input_features=input_features, **kwargs)
                 bar.update(bar.total - bar.n)
@@ -228,7 +227,8 @@ def _transcribe(loaded, audio: np.ndarray, options: TranscribeOptions) -> Transc
         with_words = words_to_segments(segments, aligned, 0.0, seconds, decode)
     else:
         with_words = _text_segments(processor.tokenizer, segments)
-    return Transcript(text, code, language_names().get(code), detected, _windows(audio), with_words)
+    windows = window_count(audio)
+    return Transcript(text, code, language_names().get(code), detected, windows, with_words)
 
 
 def _generated_segments(output, begin: int, seconds: float) -> list[TokenSegment]:

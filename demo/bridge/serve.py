@@ -124,6 +124,10 @@ class BridgeWhisper(nn.Module):
     def generation_config(self):
         return self.whisper.generation_config
 
+    def transcript_of(self, loaded, audio: np.ndarray, options):
+        """What ``demo.asr.transcribe`` returns for a model with its own way to transcribe."""
+        return transcribe_with_bridge(loaded, audio, options.num_beams)
+
 
 def attach_bridge(info: BridgeInfo, whisper) -> BridgeWhisper:
     """``whisper`` (loaded fp32) with the bridge ``info`` names; other weights than it was
@@ -147,7 +151,7 @@ def transcribe_with_bridge(loaded, audio: np.ndarray, num_beams: int = 1):
 
     from demo.asr.fast.chunked import speech_chunks
     from demo.asr.segments import Segment
-    from demo.asr.transcribe import Transcript, _windows
+    from demo.asr.transcribe import Transcript, window_count
     from demo.audio import SAMPLE_RATE
     from demo.bridge.features import encode_clips
     from demo.cancel import check
@@ -173,7 +177,7 @@ def transcribe_with_bridge(loaded, audio: np.ndarray, num_beams: int = 1):
                     segments.append(Segment(start, end, text))
             bar.update(len(batch))
     text = " ".join(s.text for s in segments)
-    return Transcript(text, "en", "English", False, _windows(audio), segments)
+    return Transcript(text, "en", "English", False, window_count(audio), segments)
 
 
 def main(argv: list[str] | None = None) -> int:
