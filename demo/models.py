@@ -160,6 +160,10 @@ def load_model(spec: ModelSpec) -> LoadedModel:
         raise AdapterError("The extractive summarizer has no weights to adapt; pick none.")
     measurements = Measurements()
     notes = [mode.note] if mode is not None and mode.note else []
+    if compressed is not None:
+        from demo.compress.choices import compression_kind
+
+        notes += [n for n in [compression_kind(compressed.path).note] if n]
     with measure("load", measurements):
         model, processor, measured = LOADERS[kind](entry, mode, spec.device)
         if model is not None:

@@ -75,6 +75,7 @@ def test_the_pipeline_transcribes_through_the_bridge_at_full_precision(run):
     text = result.transcript.lower()
     assert "fellow americans" in text and "your country" in text
     assert result.memory["asr"].quant == "full"  # auto: the bridge trained on fp32
+    assert any("research system" in note for note in result.notes)  # what real speech showed
     assert result.segments and result.segments[0]["start"] < 1.0
 
 

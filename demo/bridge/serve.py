@@ -44,6 +44,12 @@ CHUNK_SECONDS = 15.0
 BATCH = 8  # chunks encoded and decoded together
 NO_REPEAT_NGRAM = 4  # an undertrained bridge's greedy decoding loops; this stops it
 MAX_NEW_TOKENS = 96  # a 15 s chunk holds ~45 words
+# Measured (checkpoints/bench/bridge-v2-*.json): as good as tiny.en on held-out synthetic voices,
+# far worse on the real-speech set, where it repeats itself on short prompts.
+CAVEAT = (
+    "The Q-Former bridge is a research system trained on synthetic voices: on real speech it "
+    "often repeats words, so check its transcript against tiny.en without compression."
+)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class Compression:
     attach: Callable[[Any, Any, str], Any]  # (info, model, base name) -> the model to run
     fp32: bool = False  # only at full precision (auto becomes full)
     adapters: bool = True  # whether a Whisper adapter may go on top
+    note: str = ""  # a caveat the result shows whenever it runs
 
 
 def _lowrank() -> Compression:
@@ -49,7 +50,8 @@ def _bridge() -> Compression:
         return serve.attach_bridge(info, model)
 
     return Compression("bridge", "bridge.json", serve.SERVE_DIR, serve.list_bridges,
-                       serve.bridge_info, attach, fp32=True, adapters=False)  # fmt: skip
+                       serve.bridge_info, attach, fp32=True, adapters=False,
+                       note=serve.CAVEAT)  # fmt: skip
 
 
 # Built on first use: listing a kind imports its module (torch), which the app's start skips.
