@@ -23,8 +23,8 @@ def served_bridge_section(folder: Path) -> list[str]:
         "## The Q-Former bridge the app offers",
         "",
         "The WER-vs-Nq table's best shape (100 local queries with the pooled shortcut) trained "
-        "again on corpus v2's 2,400 training clips (12 voices of 4 engines; a 32-query one, the "
-        "end-to-end model's start, joins when `bridge-v2.yaml` has trained it). `bridge-fp16` "
+        "again on corpus v2's 2,400 training clips (12 voices of 4 engines), and a 32-query one "
+        "trained the same way (the end-to-end model's start: `e2e-v2.yaml`). `bridge-fp16` "
         "rows are the fp16 query path the app "
         'loads (Compression: "Q-Former bridge"). Pooled: the frozen decoder reading the '
         "frames averaged to Nq, nothing trained; Whisper: tiny.en on every frame. In brackets: "
