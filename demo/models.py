@@ -153,24 +153,20 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     kind = spec.kind
     # resolved() checked the mode for this kind, device and adapter: only its object is needed.
     mode = None if kind in FP32_KINDS else get_quant_mode(spec.quant)
-    compressed = _compression(spec, mode)
+    method, compressed = _compression(spec, mode)
     adapter_dir = spec.adapter or (compressed.adapter if compressed else None)
     adapter = check_adapter_dir(adapter_dir, entry) if adapter_dir else None
     if kind == "extractive" and adapter is not None:
         raise AdapterError("The extractive summarizer has no weights to adapt; pick none.")
     measurements = Measurements()
     notes = [mode.note] if mode is not None and mode.note else []
-    if compressed is not None:
-        from demo.compress.choices import compression_kind
-
-        notes += [n for n in [compression_kind(compressed.path).note] if n]
+    if method is not None and method.note:
+        notes.append(method.note)
     with measure("load", measurements):
         model, processor, measured = LOADERS[kind](entry, mode, spec.device)
         if model is not None:
-            if compressed is not None:  # factors replace layers before any adapter
-                from demo.compress.choices import compression_kind
-
-                model = compression_kind(compressed.path).attach(compressed, model, entry.name)
+            if method is not None:  # factors replace layers before any adapter
+                model = method.attach(compressed, model, entry.name)
             if adapter is not None:
                 # Merge where weights are plain floats (faster inference); keep bnb wrapped.
                 model = apply_adapter(model, adapter, entry.name, merge=not mode.bnb)
@@ -195,9 +191,10 @@ def load_lowrank_whisper(
 
 
 def _compression(spec: ModelSpec, mode: QuantMode | None):
-    """The low-rank model ``spec.compression`` names (checked), or None."""
+    """``(kind, info)`` of the compressed model ``spec.compression`` names (checked), or
+    ``(None, None)``."""
     if not spec.compression:
-        return None
+        return None, None
     from demo.compress.choices import compression_info, compression_kind
     from demo.errors import CompressionError
 
@@ -224,7 +221,7 @@ def _compression(spec: ModelSpec, mode: QuantMode | None):
             f"The compressed model {Path(spec.compression).name} was made from {info.base}, "
             f"not {spec.name}; pick it with {info.base}."
         )
-    return info
+    return kind, info
 
 
 def _safe_footprint(model) -> float:

@@ -65,6 +65,8 @@ class BridgeConfig:
     # frame to its output, and starts at zero: the decoder first reads the speech pooled to
     # Nq frames, and the Q-Former learns what to change (``PrefixHead``).
     shortcut: bool = False
+    query_path: bool = False  # pruned by keep_query_path: serving or an E2E model, not training
+    base_fingerprint: str | None = None  # the frozen Whisper's (demo.provenance), when exported
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +83,8 @@ class BridgeConfig:
             "dec_token": DEC_TOKEN,
             "stg_label_smoothing": self.stg_label_smoothing,
             "shortcut": self.shortcut,
+            "query_path": self.query_path,
+            "base_fingerprint": self.base_fingerprint,
         }
 
 
@@ -322,14 +326,14 @@ class SpeechBridge(nn.Module):
             layer.text_ffn = None
         for name in [n for n in self.heads if n != head]:
             del self.heads[name]
-        self.config = replace(self.config, heads={head: self.config.heads[head]})
+        self.config = replace(self.config, heads={head: self.config.heads[head]}, query_path=True)
         return self
 
     # ------------------------------------------------------------------------ save / load
 
-    def save(self, folder: str | Path, dtype: torch.dtype | None = None, **extra: Any) -> Path:
+    def save(self, folder: str | Path, dtype: torch.dtype | None = None) -> Path:
         """Write ``bridge.safetensors`` and ``bridge.json`` into ``folder``; ``dtype`` (fp16)
-        halves the file, ``extra`` goes into the json (what the frozen base was, say)."""
+        halves the file."""
         from safetensors.torch import save_file
 
         from demo.provenance import write_json_atomic
@@ -341,10 +345,7 @@ class SpeechBridge(nn.Module):
             for k, v in self.state_dict().items()
         }
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
-        config = self.config.to_dict()
-        if self.lm_head is None:  # pruned: loading prunes a fresh one the same way first
-            config["query_path"] = True
-        write_json_atomic(folder / CONFIG_FILE, {**config, **extra})
+        write_json_atomic(folder / CONFIG_FILE, self.config.to_dict())
         return folder
 
 
@@ -391,6 +392,8 @@ def bridge_config_from_dict(data: dict[str, Any]) -> BridgeConfig:
         text_model=data.get("text_model", MINILM_NAME),
         stg_label_smoothing=data.get("stg_label_smoothing", 0.1),
         shortcut=data.get("shortcut", False),
+        query_path=data.get("query_path", False),
+        base_fingerprint=data.get("base_fingerprint"),
     )
 
 
@@ -402,7 +405,6 @@ def load_bridge(
     from safetensors.torch import load_file
 
     config = read_bridge_config(folder)
-    query_path = bool(read_bridge_json(Path(folder) / CONFIG_FILE).get("query_path"))
     if encoder is not None and encoder != config.encoder:
         raise BridgeError(
             f"This bridge was trained on Whisper {config.encoder} encoder features "
@@ -417,7 +419,7 @@ def load_bridge(
     except (SafetensorError, OSError) as exc:
         raise BridgeError(f"Can't read {weights}: {exc}.") from exc
     bridge = SpeechBridge(config)
-    if query_path:
+    if config.query_path:  # a fresh bridge pruned the same way first
         bridge.keep_query_path(next(iter(config.heads)))
     try:
         bridge.load_state_dict(state, strict=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,6 @@ from demo.bridge.model import (
     SpeechBridge,
     load_bridge,
     read_bridge_config,
-    read_bridge_json,
 )
 from demo.errors import DemoError
 
@@ -79,11 +78,10 @@ def bridge_info(path: str | Path) -> BridgeInfo:
         raise BridgeError(f"{folder} has no head for Whisper's decoder; train --stage asr first.")
     if not (folder / WEIGHTS_FILE).is_file():
         raise BridgeError(f"{folder} has no {WEIGHTS_FILE}; export the trained bridge again.")
-    base = read_bridge_json(folder / CONFIG_FILE).get("base_fingerprint")
     run = folder.parent.name if folder.name in (SERVE_DIR, TRAINED_DIR) else folder.name
     nq = config.qformer.num_queries
     label = f"{run} (Q-Former bridge: {nq} vectors for 1500 frames)"
-    return BridgeInfo(label, folder, config.encoder, base, nq)
+    return BridgeInfo(label, folder, config.encoder, config.base_fingerprint, nq)
 
 
 def list_bridges(root: str | Path, base: str | None = None) -> list[BridgeInfo]:
@@ -104,9 +102,9 @@ def export_bridge(run: str | Path, whisper=None) -> Path:
     if WHISPER_HEAD not in bridge.heads:
         raise BridgeError(f"{run} has no head for Whisper's decoder; train --stage asr first.")
     whisper = whisper if whisper is not None else _load_whisper(bridge.config.encoder)
-    fingerprint = weights_fingerprint(whisper)
     bridge.keep_query_path(WHISPER_HEAD)
-    return bridge.save(run / SERVE_DIR, torch.float16, base_fingerprint=fingerprint)
+    bridge.config = replace(bridge.config, base_fingerprint=weights_fingerprint(whisper))
+    return bridge.save(run / SERVE_DIR, torch.float16)
 
 
 def _load_whisper(name: str):
