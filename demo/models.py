@@ -206,7 +206,7 @@ def _compression(spec: ModelSpec, mode: QuantMode | None):
             f"A Q-Former bridge was trained against the full-precision decoder, not "
             f"{mode.name}; pick auto or full for it."
         )
-    if kind.fp32 and spec.adapter:
+    if not kind.adapters and spec.adapter:
         raise CompressionError(
             "A Q-Former bridge was trained against the stock decoder; pick no Whisper adapter."
         )
@@ -215,7 +215,7 @@ def _compression(spec: ModelSpec, mode: QuantMode | None):
             "bitsandbytes modes quantize while loading, before the factors exist; pick auto, "
             "full, bf16, dynamic-int8 or fast-int8 for a low-rank model."
         )
-    info = compression_info(spec.compression)
+    info = compression_info(spec.compression, kind)
     if info.base != spec.entry().name:
         raise CompressionError(
             f"The compressed model {Path(spec.compression).name} was made from {info.base}, "

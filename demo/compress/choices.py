@@ -79,9 +79,10 @@ def compression_kind(path: str | Path) -> Compression:
     )
 
 
-def compression_info(path: str | Path):
-    """What a compressed model folder is (label, path, base, adapter, kind), checked."""
-    kind = compression_kind(path)
+def compression_info(path: str | Path, kind: Compression | None = None):
+    """What a compressed model folder is (label, path, base, adapter, kind), checked;
+    ``kind``: its ``compression_kind`` when the caller has it already."""
+    kind = kind or compression_kind(path)
     try:
         return kind.info(path)
     except CompressionError:
