@@ -5,7 +5,7 @@
 - ``latent-whisper*.json`` (bench.latent_whisper): Whisper's real weights reading an
   autoencoder's reconstruction of the encoder output (WER per latent), and narrow decoders.
 - The low-rank study's conditions, from the run folders in checkpoints/ (lowrank.yaml).
-- ``e2e.json`` (bench.e2e): speech -> summary as oracle, cascade and the end-to-end model.
+- ``e2e*.json`` (bench.e2e): speech -> summary as oracle, cascade and the end-to-end model.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from results.charts.systems import BRIDGE_REPORTED
 from results.lowrank_seeds import seed_groups, seed_lines
 from results.paired import (
     document_gap,
+    document_interval,
     gap_text,
     rescored_beside,
     run_examples,
@@ -45,10 +46,15 @@ def systems_sections(folder: Path, runs_root: Path | None = None) -> list[str]:
     if bridge and bridge.get("rows"):
         lines += bridge_section(bridge, list_runs(runs_root or ROOT / "checkpoints"))
     lines += served_bridge_section(folder)
-    e2e = read_results(folder / "e2e.json")
-    if e2e and e2e.get("rows"):
-        lines += e2e_section(e2e)
-    return lines
+    return lines + e2e_sections(folder)
+
+
+def e2e_sections(folder: Path) -> list[str]:
+    """Every ``e2e*.json`` (bench.e2e) under one heading, the file over the most clips first
+    (the current model on the whole test split; earlier models' smaller runs after it)."""
+    found = [read_results(path) for path in sorted(folder.glob("e2e*.json"))]
+    found = sorted((d for d in found if d and d.get("rows")), key=lambda d: -d["rows"][0]["clips"])
+    return [line for i, data in enumerate(found) for line in e2e_section(data, heading=i == 0)]
 
 
 def bridge_section(data: dict, runs=()) -> list[str]:
@@ -108,11 +114,12 @@ def bridge_section(data: dict, runs=()) -> list[str]:
     return out
 
 
-def e2e_section(data: dict) -> list[str]:
-    """Oracle / cascade / end-to-end on the same abstract clips, and the oracle - cascade gap."""
+def e2e_section(data: dict, heading: bool = True) -> list[str]:
+    """Oracle / cascade / end-to-end on the same abstract clips, the gaps to the cascade with
+    their paired intervals and each system's ROUGE-L interval over the clips."""
     meta, rows = data["meta"], {r["system"]: r for r in data["rows"]}
     first = next(iter(rows.values()))
-    out = ["## Speech -> summary: oracle, cascade and the end-to-end model", ""]
+    out = ["## Speech -> summary: oracle, cascade and the end-to-end model", ""] if heading else []
     out += [
         f"`{meta.get('command', 'python -m bench.e2e')}` ({meta.get('date', '')}): "
         f"{first['clips']} `{meta.get('split', 'test')}` clips of `{meta.get('clips')}` "
@@ -140,7 +147,16 @@ def e2e_section(data: dict) -> list[str]:
         for label, system in (("Error propagation (oracle - cascade)", "oracle"),
                               ("End-to-end - cascade", "e2e")):  # fmt: skip
             if system in rows:
-                out.append(f"{label}: {_e2e_gap(rows[system], rows['cascade'])} ROUGE-1 points.")
+                gaps = [
+                    f"{_e2e_gap(rows[system], rows['cascade'], key)} {name} points"
+                    for key, name in (("rouge1", "ROUGE-1"), ("rougeL", "ROUGE-L"))
+                ]
+                out.append(f"{label}: {', '.join(gaps)}.")
+        spans = {s: document_interval(r.get("documents"), "rougeL") for s, r in rows.items()}
+        if all(spans.values()):
+            out.append("ROUGE-L, 95% interval of each system's mean over the clips: " + "; ".join(
+                f"{s} {100 * rows[s]['rougeL']:.1f} {interval_text(*span, '.1f')}"
+                for s, span in spans.items()) + ".")  # fmt: skip
         if not all(r.get("documents") for r in rows.values()):
             out.append(f"No interval on {first['clips']} clips: this file predates per-clip "
                        "scores; its command, run again, keeps them.")  # fmt: skip
@@ -150,11 +166,11 @@ def e2e_section(data: dict) -> list[str]:
     return out + [""]
 
 
-def _e2e_gap(row: dict, cascade: dict) -> str:
-    """``row - cascade`` in ROUGE-1 points, with its 95% paired interval over the clips where
+def _e2e_gap(row: dict, cascade: dict, key: str = "rouge1") -> str:
+    """``row - cascade`` in ``key`` points, with its 95% paired interval over the clips where
     both kept per-clip scores (``bench.e2e`` rows' ``documents``)."""
-    gap = document_gap(cascade.get("documents"), row.get("documents"), "rouge1")
-    return gap_text(gap, "+.1f") if gap else f"{100 * (row['rouge1'] - cascade['rouge1']):+.1f}"
+    gap = document_gap(cascade.get("documents"), row.get("documents"), key)
+    return gap_text(gap, "+.1f") if gap else f"{100 * (row[key] - cascade[key]):+.1f}"
 
 
 def latent_section(data: dict) -> list[str]:

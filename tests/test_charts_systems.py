@@ -118,5 +118,13 @@ def test_e2e_chart_and_section_put_the_three_systems_side_by_side(tmp_path):
                                     "clips": "abstracts.jsonl"}, rows)  # fmt: skip
     text = "\n".join(systems_sections(tmp_path, runs_root=tmp_path))
     assert "| e2e | 20.0 | 5.0 | 10.0 | 10.0 | 4.0 | 50.0 | 3.0 | 1500 | 9 |" in text
-    assert "Error propagation (oracle - cascade): +5.0 ROUGE-1 points." in text
-    assert "End-to-end - cascade: -15.0 ROUGE-1 points." in text
+    assert "Error propagation (oracle - cascade): +5.0 ROUGE-1 points, +2.5 ROUGE-L points." in text
+    assert "End-to-end - cascade: -15.0 ROUGE-1 points, -7.5 ROUGE-L points." in text
+    # an earlier model's run over fewer clips comes after, and the chart keeps the larger one
+    small = [{**r, "clips": 1, "rouge1": 0.9} for r in rows]
+    write_results(tmp_path, "e2e-old", {"command": "python -m bench.e2e --max-clips 1"}, small)
+    text = "\n".join(systems_sections(tmp_path, runs_root=tmp_path))
+    assert text.count("## Speech -> summary") == 1
+    assert text.index("| e2e | 20.0 |") < text.index("--max-clips 1") < text.index("| e2e | 90.0 |")
+    larger = systems.e2e_vs_cascade([*rows, *small])
+    assert list(traces(larger)["ROUGE-1"].y) == pytest.approx([40.0, 35.0, 20.0])
