@@ -207,7 +207,7 @@ def test_model_for_another_encoder_or_lm_is_refused_in_one_sentence(summary_run,
 
 def test_pipeline_runs_end_to_end_on_jfk(summary_run, checkpoints, jfk_path, jfk_text, monkeypatch):
     from demo.pipeline import default_cache
-    from demo.pipelines.e2e import NO_TRANSCRIPT
+    from demo.pipelines.e2e import NO_TRANSCRIPT, UNCHECKED
     from demo.summarize.llm import clean_summary
 
     monkeypatch.setenv("DEMO_CHECKPOINTS", str(checkpoints))
@@ -216,6 +216,7 @@ def test_pipeline_runs_end_to_end_on_jfk(summary_run, checkpoints, jfk_path, jfk
     refs = References(transcript=jfk_text, summary="Ask what you can do for your country.")
     result = run_pipeline(str(jfk_path), options, references=refs)
     assert result.transcript == "" and NO_TRANSCRIPT in result.notes
+    assert UNCHECKED in result.notes  # the app marks a summary nothing can check
     assert "wer" not in result.scores and "rouge1" in result.scores  # no transcript to score
     assert all(result.timings[s] > 0 for s in ("load", "asr", "summarize", "total"))
     assert "E2E e2e-sum" in result.memory["asr"].label

@@ -17,6 +17,11 @@ from demo.measure import measure
 from demo.pipelines.result import ModelInfo, StageOutputs
 
 NO_TRANSCRIPT = "The end-to-end model goes from audio to summary without a transcript."
+# The cascade marks each detail its transcript lacks; nothing can do that for this summary.
+UNCHECKED = (
+    "Nothing checks this summary against what was said: with no transcript to hold it to, "
+    "the end-to-end model may state what the recording does not."
+)
 TRANSCRIPT_TOKENS = 224  # Whisper's own limit per 30 s window is 448 tokens; one clip here
 
 
@@ -57,6 +62,8 @@ def run_e2e(samples: np.ndarray, options, cache, m, steps) -> StageOutputs:
         notes.append(NO_TRANSCRIPT)
     elif TRANSCRIBE_TASK not in config.stages:
         notes.append("Its transcript comes from an instruction it was never trained on.")
+    if summary:
+        notes.append(UNCHECKED)
     sizes = model.footprints_mb()
     lora = f" + LoRA r{config.lora_rank} (merged)" if config.lora_rank else ""
     memory = {
