@@ -11,7 +11,8 @@
 
 Per system: ROUGE-1/2/L/Lsum/S and MiniLM similarity against the clip's ACLSum summary (its
 three aspect sentences joined), seconds per audio minute (ASR/speech + summary stages, load
-excluded: the app's own pipeline timings), peak RSS, and the parameters trained for it. Each
+excluded: the app's own pipeline timings), peak RSS, the parameters trained for it, and its
+ROUGE-L against the next clip's summary (how much a summary blind to the speech scores). Each
 system runs in a forked process of its own, so its memory peak is its own. Results go to
 ``checkpoints/bench/<name>.json`` and ``.csv``.
 """
@@ -32,6 +33,7 @@ from demo.provenance import repo_relative
 MODULE = "bench.e2e"
 SYSTEMS = ("oracle", "cascade", "e2e")
 LM = "smollm2-135m"
+OTHER = "rougeL_other"  # ROUGE-L against another clip's reference (``keep_other_scores``)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class Row:
     trained_params: int  # 0: nothing trained for it
     lm_adapter: str | None
     example: str
+    # The same summaries scored against the next clip's reference: what a summary that ignored
+    # the speech would score (ACLSum summaries share their field's words). Own - other, clip by
+    # clip, is how much of the score comes from this recording.
+    rougeL_other: float = 0.0
     documents: list = field(default_factory=list)  # per clip: {"id", "summary", ROUGE}
 
 
@@ -191,7 +197,20 @@ def run(options: E2EBenchOptions) -> list[Row]:
                        for clip, summary in zip(clips, out["predictions"], strict=True)],
         ))  # fmt: skip
         keep_document_scores(rows[-1].documents, references)  # paired intervals in the report
+        keep_other_scores(rows[-1], references)
     return rows
+
+
+def keep_other_scores(row: Row, references: list[str]) -> None:
+    """Score ``row``'s summaries against the next clip's reference (the last against the
+    first): ``rougeL_other`` per clip and its mean on the row."""
+    from demo.metrics import rouge_per_document
+
+    other = references[1:] + references[:1]
+    found = rouge_per_document(other, [d["summary"] for d in row.documents])
+    for entry, scores in zip(row.documents, found, strict=True):
+        entry[OTHER] = scores["rougeL"]
+    row.rougeL_other = round(sum(d[OTHER] for d in row.documents) / max(len(found), 1), 4)
 
 
 def format_table(rows: list[Row]) -> str:

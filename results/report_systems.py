@@ -157,6 +157,8 @@ def e2e_section(data: dict, heading: bool = True) -> list[str]:
             out.append("ROUGE-L, 95% interval of each system's mean over the clips: " + "; ".join(
                 f"{s} {100 * rows[s]['rougeL']:.1f} {interval_text(*span, '.1f')}"
                 for s, span in spans.items()) + ".")  # fmt: skip
+        if all("rougeL_other" in r for r in rows.values()):
+            out.append(_blind_line(rows))
         if not all(r.get("documents") for r in rows.values()):
             out.append(f"No interval on {first['clips']} clips: this file predates per-clip "
                        "scores; its command, run again, keeps them.")  # fmt: skip
@@ -164,6 +166,31 @@ def e2e_section(data: dict, heading: bool = True) -> list[str]:
             out.append(f"No interval: {first['clips']} clips, under the {MIN_ITEMS} a "
                        "bootstrap needs.")  # fmt: skip
     return out + [""]
+
+
+def _blind_line(rows: dict[str, dict]) -> str:
+    """Each system's ROUGE-L against the next clip's summary (bench.e2e's ``rougeL_other``)
+    and its own minus that, paired over the clips: the part of the score this recording
+    earns; near 0 means the summaries would score as well on any of these talks."""
+
+    def own_minus_other(row: dict) -> str:
+        docs = row.get("documents") or []
+        other = [{"id": d.get("id"), "rougeL": d.get("rougeL_other")} for d in docs]
+        gap = (
+            document_gap(other, docs, "rougeL") if all("rougeL_other" in d for d in docs) else None
+        )
+        return (
+            gap_text(gap, "+.1f") if gap else f"{100 * (row['rougeL'] - row['rougeL_other']):+.1f}"
+        )
+
+    return (
+        "Against the next clip's summary instead of its own (what a summary blind to the "
+        "speech scores), ROUGE-L: "
+        + "; ".join(f"{s} {100 * r['rougeL_other']:.1f}" for s, r in rows.items())
+        + ". Own minus other, clip by clip: "
+        + "; ".join(f"{s} {own_minus_other(r)}" for s, r in rows.items())
+        + "."
+    )
 
 
 def _e2e_gap(row: dict, cascade: dict, key: str = "rouge1") -> str:

@@ -166,6 +166,24 @@ def test_bench_e2e_missing_clips_file_is_one_line(tmp_path, capsys):
     assert not list(tmp_path.iterdir())  # nothing written
 
 
+def test_bench_e2e_scores_each_summary_against_another_clips_reference_too():
+    """The control of a summary blind to the speech: the same summaries against the next clip's
+    reference. Real ROUGE on hand-written text: a summary copied from its own reference scores
+    1 against it and less against the next clip's."""
+    from bench.e2e import OTHER, Row, keep_other_scores
+
+    references = ["speech models transcribe meetings", "a parser for legal text",
+                  "graphs of citations between papers"]  # fmt: skip
+    documents = [{"id": str(i), "summary": r} for i, r in enumerate(references)]
+    row = Row("e2e · 3 clips", "e2e", "e2e", 3, 1.0, *(0.0,) * 6, 1.0, 1.0, 0, None, "",
+              documents=documents)  # fmt: skip
+    keep_other_scores(row, references)
+    assert all(d[OTHER] < 0.5 for d in row.documents)
+    assert row.rougeL_other == pytest.approx(sum(d[OTHER] for d in row.documents) / 3, abs=1e-4)
+    keep_other_scores(row, [references[0]] * 3)  # every clip's reference the same: no control
+    assert [d[OTHER] for d in row.documents][0] == 1.0
+
+
 def test_report_is_built_from_result_files(quick_results, tmp_path):
     out, _, _ = quick_results
     report = bench_report.build(out, tmp_path / "benchmarks.md", images=False)

@@ -72,10 +72,12 @@ def test_the_e2e_gaps_carry_an_interval_only_with_per_clip_scores():
     from results.report_systems import e2e_section
 
     def row(system, scores, documents=True):
-        docs = [{"id": str(i), "rouge1": s, "rougeL": s / 2} for i, s in enumerate(scores)]
+        docs = [{"id": str(i), "rouge1": s, "rougeL": s / 2, "rougeL_other": s / 2 - 0.01}
+                for i, s in enumerate(scores)]  # fmt: skip
         return {"system": system, "clips": len(scores), "audio_minutes": 9.0,
                 "rouge1": sum(scores) / len(scores), "rouge2": 0.1,
                 "rougeL": sum(scores) / len(scores) / 2,
+                "rougeL_other": sum(scores) / len(scores) / 2 - 0.01,
                 "rougeLsum": 0.2, "rougeS": 0.1, "embedding_similarity": 0.5,
                 "s_per_audio_minute": 3.0, "peak_rss_mb": 900.0, "trained_params": 1,
                 **({"documents": docs} if documents else {})}  # fmt: skip
@@ -89,6 +91,9 @@ def test_the_e2e_gaps_carry_an_interval_only_with_per_clip_scores():
     assert "End-to-end - cascade: -20.0 [-20.0, -20.0] ROUGE-1 points, -10.0 [-10.0, -10.0] " \
            "ROUGE-L points." in text  # fmt: skip
     assert "ROUGE-L, 95% interval of each system's mean over the clips: oracle 21.5 [" in text
+    # the control: each summary against the next clip's reference, and own minus other
+    assert "(what a summary blind to the speech scores), ROUGE-L: oracle 20.5; " in text
+    assert "Own minus other, clip by clip: oracle +1.0 [+1.0, +1.0];" in text
     old = [row(r["system"], [d["rouge1"] for d in r["documents"]], False) for r in rows]
     text = "\n".join(e2e_section({"meta": {}, "rows": old}))
     assert "End-to-end - cascade: -20.0 ROUGE-1 points, -10.0 ROUGE-L points." in text
