@@ -17,10 +17,13 @@ from demo.measure import measure
 from demo.pipelines.result import ModelInfo, StageOutputs
 
 NO_TRANSCRIPT = "The end-to-end model goes from audio to summary without a transcript."
-# The cascade marks each detail its transcript lacks; nothing can do that for this summary.
+# The cascade marks each detail its transcript lacks; nothing can do that for this summary,
+# and bench.e2e's control (its summaries against another clip's reference) found no trace of
+# the recording in them (assets/benchmarks.md, "Speech -> summary").
 UNCHECKED = (
-    "Nothing checks this summary against what was said: with no transcript to hold it to, "
-    "the end-to-end model may state what the recording does not."
+    "Research system: nothing checks this summary against what was said (there is no "
+    "transcript), and on the spoken test abstracts the end-to-end model's summaries matched "
+    "another talk's summary as closely as their own, so it may state what the recording does not."
 )
 TRANSCRIPT_TOKENS = 224  # Whisper's own limit per 30 s window is 448 tokens; one clip here
 
