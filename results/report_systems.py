@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.e2e import OTHER
 from bench.env import ROOT, read_results
 from bench.latent_whisper import RECONSTRUCTIONS
 from bench.markdown import fmt, table
@@ -157,7 +158,7 @@ def e2e_section(data: dict, heading: bool = True) -> list[str]:
             out.append("ROUGE-L, 95% interval of each system's mean over the clips: " + "; ".join(
                 f"{s} {100 * rows[s]['rougeL']:.1f} {interval_text(*span, '.1f')}"
                 for s, span in spans.items()) + ".")  # fmt: skip
-        if all("rougeL_other" in r for r in rows.values()):
+        if all(OTHER in r for r in rows.values()):
             out.append(_blind_line(rows))
         if not all(r.get("documents") for r in rows.values()):
             out.append(f"No interval on {first['clips']} clips: this file predates per-clip "
@@ -175,18 +176,14 @@ def _blind_line(rows: dict[str, dict]) -> str:
 
     def own_minus_other(row: dict) -> str:
         docs = row.get("documents") or []
-        other = [{"id": d.get("id"), "rougeL": d.get("rougeL_other")} for d in docs]
-        gap = (
-            document_gap(other, docs, "rougeL") if all("rougeL_other" in d for d in docs) else None
-        )
-        return (
-            gap_text(gap, "+.1f") if gap else f"{100 * (row['rougeL'] - row['rougeL_other']):+.1f}"
-        )
+        other = [{"id": d.get("id"), "rougeL": d.get(OTHER)} for d in docs]
+        gap = document_gap(other, docs, "rougeL") if all(OTHER in d for d in docs) else None
+        return gap_text(gap, "+.1f") if gap else f"{100 * (row['rougeL'] - row[OTHER]):+.1f}"
 
     return (
         "Against the next clip's summary instead of its own (what a summary blind to the "
         "speech scores), ROUGE-L: "
-        + "; ".join(f"{s} {100 * r['rougeL_other']:.1f}" for s, r in rows.items())
+        + "; ".join(f"{s} {100 * r[OTHER]:.1f}" for s, r in rows.items())
         + ". Own minus other, clip by clip: "
         + "; ".join(f"{s} {own_minus_other(r)}" for s, r in rows.items())
         + "."
