@@ -70,6 +70,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def tracked_checkpoints() -> list[Path]:
+    """The files git tracks under checkpoints/ (what a fresh clone has), as paths in ROOT; in a
+    folder that is not a git checkout nothing tells them from local runs: skipped."""
+    try:
+        out = subprocess.run(["git", "ls-files", "checkpoints"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: nothing tells committed weights from local ones")
+    return [ROOT / name for name in out.splitlines() if (ROOT / name).is_file()]
+
+
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
 

@@ -8,7 +8,6 @@ in a fresh clone. In a folder that is not a git checkout nothing tells them apar
 """
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory) -> Path:
+def clone(tmp_path_factory, tracked_checkpoints) -> Path:
     """checkpoints/ as a fresh clone has it: the tracked files only, copied into a new folder."""
-    try:
-        out = subprocess.run(["git", "ls-files", "checkpoints"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        pytest.skip("not a git checkout: nothing tells committed weights from local ones")
     root = tmp_path_factory.mktemp("clone") / "checkpoints"
-    for name in out.splitlines():
-        source = ROOT / name
-        if source.is_file():
-            target = root / Path(name).relative_to("checkpoints")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
+    for source in tracked_checkpoints:
+        target = root / source.relative_to(ROOT / "checkpoints")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
     return root
 
 
