@@ -420,7 +420,7 @@ def _lowrank_sample(runs, rows: list[dict]) -> str:
                                                     .get("eval_samples"))})
              for split in ("test", "real-speech")}  # fmt: skip
     sizes = " and ".join(
-        f"{'/'.join(map(str, n))} {split} clips" for split, n in clips.items() if n
+        f"{' or '.join(map(str, n))} {split} clips" for split, n in clips.items() if n
     )
     without = sum(r.get("test_interval") is None for r in arms)
     text = (f"The gaps rest on {sizes or 'an unrecorded number of clips'}; a bracket is the "
