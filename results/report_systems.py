@@ -314,14 +314,15 @@ def lowrank_rows(runs) -> list[dict]:
         # is one, else the newest such run. Only a finished original: its test line is after
         # training.
         finished = [r for r in originals if r.method == "full" and r.split("test").get("step")]
-        same_way = {recipe(r): r for r in finished}
-        same_way.update({(recipe(r), seed_of(r)): r for r in finished})
+        same_way = {(r.dataset, recipe(r)): r for r in finished}  # on the arm's own corpus
+        same_way.update({(r.dataset, recipe(r), seed_of(r)): r for r in finished})
         for run in arms:
             test = run.split("test")
             if test and test.get("step"):
                 row = _condition(model, arm_name(run, usual), run, test, run.split("real-speech"))
                 row.update(seed=seed_of(run), arm=arm_name(run, usual, seed=False))
-                original = same_way.get((recipe(run), seed_of(run)), same_way.get(recipe(run)))
+                way = (run.dataset, recipe(run))
+                original = same_way.get((*way, seed_of(run)), same_way.get(way))
                 if run.system == "lowrank" and original is not None:
                     row.update(_versus(row, run, original, rescored))
                 out.append(row)
@@ -364,7 +365,7 @@ def _condition(model, name, run, test, real, trained=True) -> dict:
     final = run.final if trained else {}
     steps = final.get("step") or 0
     return {
-        "model": model, "condition": name,
+        "model": model, "condition": name, "corpus": run.dataset,
         "run_id": run.run_id if trained else f"{run.run_id} (step 0)",
         "params": info.total_params if info else None,
         "weights_mb": info.weights_footprint_mb if info else None,
@@ -384,12 +385,13 @@ def lowrank_section(runs) -> list[str]:
     out = ["## Low-rank Whisper: the conditions, from the checked-in runs", ""]
     out += ["`python -m training.grid training/grids/lowrank.yaml` (each run's command is in its "
             "run.json); "
-            "WER on the corpus test split and on the real-speech clips. Seconds per step are "
+            "WER on its corpus's test split (each corpus its own test set: compare an arm with "
+            "the original on its corpus only) and on the real-speech clips. Seconds per step are "
             "wall time on a shared 2-core CPU (`python -m bench.lowrank --parts train` times "
             "them alone).", ""]  # fmt: skip
     body = [
         [
-            r["model"], r["condition"],
+            r["model"], r["condition"], r["corpus"] or "–",
             fmt(None if r["params"] is None else r["params"] / 1e6, ".2f"),
             fmt(r["weights_mb"], ".0f"), fmt(r["trainable_pct"], ".1f"),
             _pct(r["test_wer"]), _pct(r["real_wer"]), _versus_cell(r),
@@ -399,8 +401,8 @@ def lowrank_section(runs) -> list[str]:
         ]
         for r in rows
     ]  # fmt: skip
-    header = ["model", "condition", "params (M)", "weights MB", "trainable %", "test WER %",
-              "real-speech WER %", "vs original fine-tuned the same way",
+    header = ["model", "condition", "corpus", "params (M)", "weights MB", "trainable %",
+              "test WER %", "real-speech WER %", "vs original fine-tuned the same way",
               "orthogonality error", "s / step", "peak RSS MB", "run"]  # fmt: skip
     met = [r["run_id"] for r in rows if meets_target(r)]
     bar = (f"at least {TARGET_REDUCTION_PCT:g}% smaller, and within {TARGET_POINTS:g} WER "

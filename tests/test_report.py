@@ -81,7 +81,9 @@ def test_lowrank_section_lists_untrained_and_fine_tuned_conditions(tmp_path, wri
               lines(0.7, 0.367, 1.13))  # fmt: skip
     write_run(tmp_path, "asr-base-full-other", {"dataset": "espeak", "model": "base"}, [])
     text = "\n".join(report_systems.lowrank_section(report_systems.list_runs(tmp_path)))
-    rows = [line.split(" | ")[1:7] for line in text.splitlines() if line.startswith("| tiny.en")]
+    cells = [line.split(" | ") for line in text.splitlines() if line.startswith("| tiny.en")]
+    assert {c[2] for c in cells} == {"aclsum-asr"}  # each row's corpus
+    rows = [[c[1], *c[3:8]] for c in cells]
     emb = "low-rank vocab projection + embedding at 2/3 d"
     assert rows == [
         ["original, not fine-tuned", "37.76", "–", "–", "53.0", "1.0"],
@@ -380,6 +382,29 @@ def test_lowrank_arms_at_several_seeds_are_judged_on_their_means(tmp_path, write
     assert "| +0.47 / +0.33 |" in row
     assert "Over seeds (mean): tiny.en low-rank vocab projection + embedding at rank 272, " \
         "semi-orthogonal meet the bar." in text  # fmt: skip
+
+
+def test_a_lowrank_arm_pairs_only_with_an_original_on_its_own_corpus(tmp_path, write_run):
+    """Each corpus has its own test set: an arm is never set beside an original trained the
+    same way on another corpus, even a newer one, and the table names each row's corpus."""
+    from results import report_systems
+
+    lines = [{"step": 100, "epoch": 2.0, "split": "test", "wer": 0.2},
+             {"step": 100, "split": "real-speech", "wer": 0.1}]  # fmt: skip
+    tiny = {"size": "tiny", "model": "tiny.en"}
+    write_run(tmp_path, "asr-v2", {**tiny, "dataset": "corpus-v2",
+              "started_at": "2026-12-01T00:00:00"}, lines)  # fmt: skip
+    write_run(tmp_path, "asr-sci", {**tiny, "dataset": "aclsum-asr",
+              "started_at": "2026-12-02T00:00:00"},  # newer, same recipe, another corpus
+              [{**line, "wer": line["wer"] / 2} for line in lines])  # fmt: skip
+    write_run(tmp_path, "lowrank-v2", {**tiny, "dataset": "corpus-v2", "system": "lowrank",
+              "started_at": "2026-12-03T00:00:00"}, lines)  # fmt: skip
+    runs = report_systems.list_runs(tmp_path)
+    row = next(r for r in report_systems.lowrank_rows(runs) if r["run_id"] == "lowrank-v2")
+    assert row["original_run"] == "asr-v2" and row["test_points"] == pytest.approx(0.0)
+    text = "\n".join(report_systems.lowrank_section(runs))
+    assert "| condition | corpus |" in text
+    assert any("| corpus-v2 |" in line and "lowrank-v2 |" in line for line in text.splitlines())
 
 
 def test_a_lowrank_arm_pairs_with_an_original_scored_again_by_bench_rescore(tmp_path, write_run):

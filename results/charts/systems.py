@@ -151,7 +151,8 @@ def _wer_points(rows, model: str, variant: str) -> list[tuple[int, float]]:
 def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.Figure:
     """Final WER (test split where measured) of every low-rank arm beside the originals
     fine-tuned on the same corpus, one horizontal bar per arm and model (arms named as the
-    report names them, ``arm_name``), with each arm's parameter reduction in the hover."""
+    report names them, ``arm_name``, with the corpus where runs used several: each scores on
+    its own corpus's test set), with each arm's parameter reduction in the hover."""
     check_template(template)
     title = "Low-rank Whisper: final WER, original vs factorized (ours)"
     asr = [  # finished runs: a run still training has only its step-0 test line
@@ -172,7 +173,9 @@ def lowrank_arms(runs: Iterable[Run], *, template: str = "plotly_white") -> go.F
             note = f"{lowrank_extra(run).get('reduction_pct', 0):.1f}% fewer parameters"
         else:
             note = "original size"
-        arms.setdefault(arm_name(run, usual), {})[run.model] = (100 * final_score(run, "wer"), note)
+        corpus = f" (on {run.dataset})" if len(datasets) > 1 and run.dataset else ""  # own test set
+        arms.setdefault(arm_name(run, usual) + corpus, {})[run.model] = (
+            100 * final_score(run, "wer"), note)  # fmt: skip
     names = list(arms)[::-1]  # the first arm at the top
     labels = ["<br>".join(textwrap.wrap(name, 56, break_on_hyphens=False)) for name in names]
     fig = go.Figure()
