@@ -121,6 +121,7 @@ def no_speech_token(generation_config) -> int:
 MAX_GAP_S = 0.3  # quiet this short inside speech is a stop consonant or a breath, not a pause
 MIN_SPEECH_S = 0.2  # louder than silence for less than this is a click, not a word
 EDGE_S = 0.3  # how far Whisper's segment edge may sit on the wrong side of a speech onset
+PAUSE_S = 1.0  # ... or how long a pause may part that speech from the segment's own words
 
 
 def snap_to_speech(segments: list[Segment], audio, sample_rate: int) -> list[Segment]:
@@ -153,21 +154,26 @@ def snap_to_speech(segments: list[Segment], audio, sample_rate: int) -> list[Seg
             out.append(segment)
             continue
         first, last = a + inside[0], a + inside[-1]
-        edge = int(EDGE_S / step)
-        # Speech that crosses the segment's edge and starts (or stops) just inside it belongs
-        # to the next (previous) segment: Whisper's edge is a little late (early).
+        edge, pause = int(EDGE_S / step), int(PAUSE_S / step)
+        # Speech that crosses the segment's edge and starts (or stops) just inside it, or after
+        # (before) a pause inside it, belongs to the next (previous) segment: Whisper's edge is
+        # a little late (early), or, with int8 kernels on some CPUs, a phrase late (early).
         if last == b - 1 and b < count and speech[b] and last - first > edge:
             run = last
             while run > first and speech[run - 1]:
                 run -= 1
-            if run >= b - edge and run > first:
-                last = first + int(np.flatnonzero(speech[first:run])[-1])
+            if run > first:
+                before = first + int(np.flatnonzero(speech[first:run])[-1])
+                if run >= b - edge or run - before > pause:
+                    last = before
         if first == a and a > 0 and speech[a - 1] and last - first > edge:
             run = first
             while run < last and speech[run + 1]:
                 run += 1
-            if run < a + edge and run < last:
-                first = run + 1 + int(np.flatnonzero(speech[run + 1 : last + 1])[0])
+            if run < last:
+                after = run + 1 + int(np.flatnonzero(speech[run + 1 : last + 1])[0])
+                if run < a + edge or after - run > pause:
+                    first = after
         if first == a:  # starts in speech: back to where it began
             while first > 0 and speech[first - 1] and (first - 1) * step >= low:
                 first -= 1
