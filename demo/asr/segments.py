@@ -157,7 +157,7 @@ def snap_to_speech(segments: list[Segment], audio, sample_rate: int) -> list[Seg
         edge, pause = int(EDGE_S / step), int(PAUSE_S / step)
         # Speech that crosses the segment's edge and starts (or stops) just inside it, or after
         # (before) a pause inside it, belongs to the next (previous) segment: Whisper's edge is
-        # a little late (early), or, with int8 kernels on some CPUs, a phrase late (early).
+        # a little late (early), or (seen with the int8 engines on one CPU) a phrase late.
         if last == b - 1 and b < count and speech[b] and last - first > edge:
             run = last
             while run > first and speech[run - 1]:
