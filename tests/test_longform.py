@@ -130,11 +130,30 @@ def test_chunked_long_form_keeps_the_prompt_a_chunk_ended_before(tiny_fast, tmp_
         covered = [(s.start - 0.3, s.end + 0.3) for s in transcript.segments]
         return lost_speech(speech_frames(audio), covered, PAUSE, len(audio), WINDOW)
 
+    if not (deletions(before.text) >= 4 and uncovered(before)):
+        # The int8 engine's output differs across CPUs (seen on one with AVX-512 VNNI): there
+        # the first pass keeps every prompt of this clip. Make it lose its last utterance, as a
+        # chunk that ends before it does, and both passes are judged on that.
+        decode = chunked._Run.decode
+
+        def losing(self, spans, index, drop, result, pieces, bar):
+            dropped = decode(self, spans, index, drop, result, pieces, bar)
+            if index == 0:  # the first pass
+                last = max((s for s in result.segments if s.tokens), key=lambda s: s.start)
+                result.segments.remove(last)
+                for i, (start, tokens) in enumerate(pieces):
+                    n = len(last.tokens)
+                    at = [j for j in range(len(tokens) - n + 1) if tokens[j : j + n] == last.tokens]
+                    if at:
+                        pieces[i] = (start, tokens[: at[0]] + tokens[at[0] + n :])
+            return dropped
+
+        monkeypatch.setattr(chunked._Run, "decode", losing)
+        fixed = transcribe(tiny_fast, audio)
+        with monkeypatch.context() as patch:
+            patch.setattr(chunked, "lost_speech", lambda *args: [])
+            before = transcribe(tiny_fast, audio)
+
+    assert deletions(before.text) >= 4 and uncovered(before), before.text  # a prompt lost
+    assert deletions(fixed.text) <= deletions(before.text) - 4, fixed.text
     assert uncovered(fixed) == []  # every utterance now lies in a segment with words
-    assert deletions(fixed.text) <= deletions(before.text), fixed.text
-    # Where the first pass alone loses a prompt (as on the CPU this was written on), the second
-    # pass brings its words back. The int8 engine's output differs across CPUs (seen on one with
-    # AVX-512 VNNI): there the first pass keeps all but 2 words of this clip, nothing to bring.
-    # test_lost_speech_is_what_the_segments_leave_out checks the judgement on fixed spans.
-    if deletions(before.text) >= 4 and uncovered(before):
-        assert deletions(fixed.text) <= deletions(before.text) - 4, (before.text, fixed.text)
