@@ -118,10 +118,13 @@ def test_chunked_long_form_keeps_the_prompt_a_chunk_ended_before(tiny_fast, tmp_
     from demo.metrics import normalize_text
 
     audio, reference = _prompts_clip(tmp_path)
-    fixed = transcribe(tiny_fast, audio)
-    with monkeypatch.context() as patch:  # the first pass alone: what chunked did before
-        patch.setattr(chunked, "lost_speech", lambda *args: [])
-        before = transcribe(tiny_fast, audio)
+
+    def first_pass_alone():  # what chunked did before
+        with monkeypatch.context() as patch:
+            patch.setattr(chunked, "lost_speech", lambda *args: [])
+            return transcribe(tiny_fast, audio)
+
+    fixed, before = transcribe(tiny_fast, audio), first_pass_alone()
 
     def deletions(text: str) -> int:
         return jiwer.process_words(normalize_text(reference), normalize_text(text)).deletions
@@ -141,18 +144,15 @@ def test_chunked_long_form_keeps_the_prompt_a_chunk_ended_before(tiny_fast, tmp_
             if index == 0:  # the first pass
                 last = max((s for s in result.segments if s.tokens), key=lambda s: s.start)
                 result.segments.remove(last)
+                n = len(last.tokens)
                 for i, (start, tokens) in enumerate(pieces):
-                    n = len(last.tokens)
                     at = [j for j in range(len(tokens) - n + 1) if tokens[j : j + n] == last.tokens]
                     if at:
                         pieces[i] = (start, tokens[: at[0]] + tokens[at[0] + n :])
             return dropped
 
         monkeypatch.setattr(chunked._Run, "decode", losing)
-        fixed = transcribe(tiny_fast, audio)
-        with monkeypatch.context() as patch:
-            patch.setattr(chunked, "lost_speech", lambda *args: [])
-            before = transcribe(tiny_fast, audio)
+        fixed, before = transcribe(tiny_fast, audio), first_pass_alone()
 
     assert deletions(before.text) >= 4 and uncovered(before), before.text  # a prompt lost
     assert deletions(fixed.text) <= deletions(before.text) - 4, fixed.text
